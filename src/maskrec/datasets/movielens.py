@@ -1,0 +1,106 @@
+"""`MovieLensDataset`: the catalog's single entry point to raw data.
+
+`source` decides where the data comes from:
+- `sample`: the deterministic generator (`maskrec.sample`), written once per spec under
+  `cache_dir/sample-.../` in the ml-latest-small layout and read back like any release;
+- a release name (`ml-100k`, `ml-1m`, `ml-latest-small`, `ml-20m`, `ml-25m`, `ml-32m`):
+  read from `cache_dir/<name>/`, downloaded and verified first when missing;
+- anything else is a folder path in one of the supported layouts.
+
+Loading returns a dict with `interactions`, `items` and `source` (a description of what
+was read), the shape the `data_processing` pipeline expects.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+
+from maskrec.datasets.download import (
+    COMPLETE_MARKER,
+    DEFAULT_BASE_URL,
+    RELEASES,
+    fetch_release,
+    is_complete,
+)
+from maskrec.datasets.readers import read_movielens_folder
+from maskrec.sample import SampleSpec, write_sample
+
+
+class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
+    """Read-only dataset for MovieLens releases, local folders and the generated sample."""
+
+    def __init__(
+        self,
+        source: str = "sample",
+        cache_dir: str = "data/01_raw",
+        sample_args: dict[str, Any] | None = None,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._source = str(source)
+        self._cache_dir = Path(cache_dir)
+        self._sample = SampleSpec(**(sample_args or {}))
+        # The environment variable lets tests (and mirrors) point at another server.
+        self._base_url = base_url or os.environ.get("MASKREC_MOVIELENS_URL", DEFAULT_BASE_URL)
+        self._timeout = timeout
+        self.metadata = metadata
+
+    def resolve_folder(self) -> Path:
+        """The folder to read, generating or downloading it first when needed."""
+        if self._source == "sample":
+            folder = self._cache_dir / self._sample.key()
+            if not is_complete(folder):
+                _write_sample_atomically(self._sample, folder)
+            return folder
+        if self._source in RELEASES:
+            return fetch_release(self._source, self._cache_dir, self._base_url, self._timeout)
+        folder = Path(self._source).expanduser()
+        if not folder.is_dir():
+            raise DatasetError(
+                f"source={self._source!r} is neither 'sample', a known release "
+                f"({', '.join(sorted(RELEASES))}) nor an existing folder"
+            )
+        return folder
+
+    def load(self) -> dict[str, Any]:
+        folder = self.resolve_folder()
+        interactions, items, layout = read_movielens_folder(folder)
+        return {
+            "interactions": interactions,
+            "items": items,
+            "source": {"source": self._source, "layout": layout, "folder": str(folder)},
+        }
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("MovieLensDataset is read-only: raw data is never overwritten")
+
+    def _exists(self) -> bool:
+        if self._source == "sample":
+            return is_complete(self._cache_dir / self._sample.key())
+        if self._source in RELEASES:
+            return is_complete(self._cache_dir / self._source)
+        return Path(self._source).is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"source": self._source, "cache_dir": str(self._cache_dir)}
+
+
+def _write_sample_atomically(spec: SampleSpec, folder: Path) -> None:
+    """Generate into a temporary folder and rename it, so no half-written sample remains."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging = Path(tempfile.mkdtemp(prefix=".sample.", dir=folder.parent))
+    try:
+        write_sample(spec, staging)
+        (staging / COMPLETE_MARKER).write_text(f"{spec}\n")
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,267 @@
+"""Readers for every MovieLens layout, returning one normalised shape.
+
+interactions: user_id int64, item_id int64, rating float64, timestamp int64 (seconds),
+              in file order (the order breaks timestamp ties later on).
+items:        item_id int64, title str, year Int64 (nullable), genres str ("A|B", "" if none).
+
+Each reader reads with fast typed parsers first; only when that fails does it re-read the
+offending column as text to report the exact line and value (so a 25M-row file is not
+parsed twice when it is clean).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RATING_RANGE = (0.5, 5.0)
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+_YEAR_IN_TITLE = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[-–]\d{0,4})?\)\s*$")
+
+
+class MovieLensFormatError(ValueError):
+    """A MovieLens file is missing or malformed; the message names file, line and value."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One on-disk layout: which files it needs and how to read them."""
+
+    name: str
+    ratings_file: str
+    items_file: str
+    read: Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]
+
+
+def _check_columns(frame: pd.DataFrame, required: list[str], path: Path) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise MovieLensFormatError(
+            f"{path}: missing column(s) {missing}; found {list(frame.columns)}"
+        )
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _validate_interactions(
+    raw: pd.DataFrame, path: Path, header_lines: int
+) -> pd.DataFrame:
+    """Turn text or typed columns into the normalised interactions table, or explain why not.
+
+    `header_lines` converts a 0-based row index into the 1-based line number in the file.
+    """
+
+    def where(row: int, column: str) -> str:
+        return f"{path}, line {row + 1 + header_lines}, column '{column}'"
+
+    out = {}
+    for column in ("user_id", "item_id"):
+        values = raw[column]
+        missing = values.isna().to_numpy()
+        if missing.any():
+            row = _first_bad(missing)
+            raise MovieLensFormatError(f"{where(row, column)}: missing value")
+        numeric = pd.to_numeric(values, errors="coerce")
+        bad = numeric.isna().to_numpy() | (numeric.to_numpy(dtype=float) % 1 != 0)
+        if bad.any():
+            row = _first_bad(bad)
+            raise MovieLensFormatError(
+                f"{where(row, column)}: id {values.iloc[row]!r} is not an integer"
+            )
+        out[column] = numeric.astype("int64")
+
+    values = raw["rating"]
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise MovieLensFormatError(f"{where(_first_bad(missing), 'rating')}: missing value")
+    rating = pd.to_numeric(values, errors="coerce")
+    bad = rating.isna().to_numpy()
+    if bad.any():
+        row = _first_bad(bad)
+        raise MovieLensFormatError(
+            f"{where(row, 'rating')}: rating {values.iloc[row]!r} is not a number"
+        )
+    low, high = RATING_RANGE
+    bad = ((rating < low) | (rating > high)).to_numpy()
+    if bad.any():
+        row = _first_bad(bad)
+        raise MovieLensFormatError(
+            f"{where(row, 'rating')}: rating {values.iloc[row]!r} is outside [{low}, {high}]"
+        )
+    out["rating"] = rating.astype("float64")
+
+    out["timestamp"] = _parse_timestamps(raw["timestamp"], where)
+    return pd.DataFrame(out)
+
+
+def _parse_timestamps(values: pd.Series, where: Callable[[int, str], str]) -> pd.Series:
+    """Epoch seconds as int64; ISO-8601 date strings are accepted too (converted, UTC)."""
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise MovieLensFormatError(f"{where(_first_bad(missing), 'timestamp')}: missing value")
+    numeric = pd.to_numeric(values, errors="coerce")
+    if not numeric.isna().any():
+        bad = (numeric.to_numpy(dtype=float) % 1 != 0) | (numeric < 0).to_numpy()
+        if bad.any():
+            row = _first_bad(bad)
+            raise MovieLensFormatError(
+                f"{where(row, 'timestamp')}: {values.iloc[row]!r} is not a whole, "
+                "non-negative number of seconds"
+            )
+        return numeric.astype("int64")
+    parsed = pd.to_datetime(values.astype(str), errors="coerce", utc=True, format="ISO8601")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        row = _first_bad(bad)
+        raise MovieLensFormatError(
+            f"{where(row, 'timestamp')}: cannot parse {values.iloc[row]!r} as epoch "
+            "seconds or an ISO-8601 date"
+        )
+    return (parsed.astype("int64") // 10**9).astype("int64")
+
+
+def _split_title(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """'Heat (1995)' -> ('Heat', 1995); titles without a year keep year <NA>."""
+    parts = titles.fillna("").astype(str).str.extract(_YEAR_IN_TITLE)
+    title = parts["title"].where(parts["title"].notna(), titles.fillna("").astype(str))
+    year = pd.to_numeric(parts["year"], errors="coerce").astype("Int64")
+    return title.str.strip(), year
+
+
+def _normalise_items(item_ids: pd.Series, titles: pd.Series, genres: pd.Series, path: Path) -> pd.DataFrame:
+    ids = pd.to_numeric(item_ids, errors="coerce")
+    bad = ids.isna().to_numpy()
+    if bad.any():
+        row = _first_bad(bad)
+        raise MovieLensFormatError(
+            f"{path}, row {row + 1}: item id {item_ids.iloc[row]!r} is not an integer"
+        )
+    title, year = _split_title(titles)
+    genres = genres.fillna("").astype(str).replace("(no genres listed)", "")
+    return pd.DataFrame(
+        {"item_id": ids.astype("int64"), "title": title, "year": year, "genres": genres}
+    ).drop_duplicates("item_id", keep="first").reset_index(drop=True)
+
+
+def _read_table(path: Path, **kwargs) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise MovieLensFormatError(f"{path}: cannot be parsed: {exc}") from exc
+
+
+def read_csv_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ml-latest-small, ml-20m, ml-25m, ml-32m: ratings.csv + movies.csv with headers."""
+    ratings_path, movies_path = folder / "ratings.csv", folder / "movies.csv"
+    names = {"userId": "user_id", "movieId": "item_id"}
+    try:
+        raw = pd.read_csv(
+            ratings_path,
+            dtype={"userId": "int64", "movieId": "int64", "rating": "float64", "timestamp": "int64"},
+        )
+    except (ValueError, TypeError):
+        raw = _read_table(ratings_path, dtype=str, keep_default_na=True)
+    _check_columns(raw, ["userId", "movieId", "rating", "timestamp"], ratings_path)
+    interactions = _validate_interactions(raw.rename(columns=names), ratings_path, header_lines=1)
+
+    movies = _read_table(movies_path, dtype=str, keep_default_na=False)
+    _check_columns(movies, ["movieId", "title", "genres"], movies_path)
+    items = _normalise_items(movies["movieId"], movies["title"], movies["genres"], movies_path)
+    return interactions, items
+
+
+def read_ml1m_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ml-1m: ratings.dat and movies.dat, '::'-separated, latin-1, no header."""
+    ratings_path, movies_path = folder / "ratings.dat", folder / "movies.dat"
+    # Splitting on ':' with the C parser and keeping every other field is ~20x faster
+    # than pandas' python engine on '::'; ratings.dat holds no other colons.
+    raw = _read_table(
+        ratings_path, sep=":", header=None, dtype=str, encoding="latin-1",
+        usecols=[0, 2, 4, 6], names=["user_id", "x1", "item_id", "x2", "rating", "x3", "timestamp"],
+    )  # fmt: skip
+    interactions = _validate_interactions(raw, ratings_path, header_lines=0)
+
+    lines = movies_path.read_text(encoding="latin-1").splitlines()
+    fields = [line.split("::", 2) for line in lines if line.strip()]
+    for number, parts in enumerate(fields, start=1):
+        if len(parts) != 3:
+            raise MovieLensFormatError(
+                f"{movies_path}, line {number}: expected 'id::title::genres', got {lines[number - 1]!r}"
+            )
+    table = pd.DataFrame(fields, columns=["movieId", "title", "genres"])
+    items = _normalise_items(table["movieId"], table["title"], table["genres"], movies_path)
+    return interactions, items
+
+
+def read_ml100k_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """ml-100k: u.data (tab) and u.item (pipe, latin-1, 19 genre flags)."""
+    ratings_path, items_path = folder / "u.data", folder / "u.item"
+    raw = _read_table(
+        ratings_path, sep="\t", header=None, dtype=str,
+        names=["user_id", "item_id", "rating", "timestamp"],
+    )  # fmt: skip
+    interactions = _validate_interactions(raw, ratings_path, header_lines=0)
+
+    columns = ["movieId", "title", "release_date", "video_release", "url", *ML100K_GENRES]
+    table = _read_table(
+        items_path, sep="|", header=None, dtype=str, encoding="latin-1",
+        names=columns, keep_default_na=False,
+    )  # fmt: skip
+    flags = table[list(ML100K_GENRES[1:])].apply(pd.to_numeric, errors="coerce").fillna(0)
+    genres = flags.astype(bool).apply(
+        lambda row: "|".join(g for g, on in zip(ML100K_GENRES[1:], row, strict=True) if on), axis=1
+    )
+    items = _normalise_items(table["movieId"], table["title"], genres, items_path)
+    # Some u.item titles carry no year; fall back to the release date's year.
+    release_year = pd.to_datetime(table["release_date"], errors="coerce", format="%d-%b-%Y").dt.year
+    items["year"] = items["year"].fillna(release_year.astype("Int64"))
+    return interactions, items
+
+
+LAYOUTS = (
+    Layout("ml-100k", "u.data", "u.item", read_ml100k_layout),
+    Layout("ml-1m", "ratings.dat", "movies.dat", read_ml1m_layout),
+    Layout("movielens-csv", "ratings.csv", "movies.csv", read_csv_layout),
+)
+
+
+def detect_layout(folder: Path) -> tuple[Layout, Path]:
+    """Find which layout `folder` (or its single sub-folder, as archives extract) holds."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MovieLensFormatError(f"{folder}: no such folder")
+    candidates = [folder] + sorted(p for p in folder.iterdir() if p.is_dir())
+    for place in candidates:
+        for layout in LAYOUTS:
+            ratings = place / layout.ratings_file
+            items = place / layout.items_file
+            if ratings.is_file() and items.is_file():
+                return layout, place
+            if ratings.is_file() or items.is_file():
+                present, absent = (ratings, items) if ratings.is_file() else (items, ratings)
+                raise MovieLensFormatError(
+                    f"{place}: found {present.name} ({layout.name} layout) but "
+                    f"{absent.name} is missing"
+                )
+    expected = "; ".join(f"{l.name}: {l.ratings_file} + {l.items_file}" for l in LAYOUTS)
+    raise MovieLensFormatError(
+        f"{folder}: no MovieLens layout found. Expected one of: {expected}"
+    )
+
+
+def read_movielens_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Read any supported layout; returns (interactions, items, layout name)."""
+    layout, place = detect_layout(folder)
+    interactions, items = layout.read(place)
+    return interactions, items, layout.name

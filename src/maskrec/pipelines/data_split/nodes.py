@@ -1,0 +1,162 @@
+"""Splitting: one node, three strategies, an optional cold-start hold-out.
+
+Outputs (every list is in time order, ties broken by the order of `interactions`, which
+`data_processing` sorts stably by (user, timestamp)):
+- train_sequences: user_id, item_ids, timestamps: all a training step may ever see;
+- valid_targets:   user_id, context, target_item: for early stopping and tuning;
+- test_targets:    user_id, context, target_item, is_cold: read once, by evaluation;
+- cold_users:      user_id of users held out of training and validation entirely.
+
+Leakage rule: a validation or test target event is never part of `train_sequences`.
+A cold user's test context is their whole history before the target; none of it is trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from maskrec.params import SplitParams
+
+logger = logging.getLogger(__name__)
+
+TARGET_COLUMNS = ["user_id", "context", "target_item"]
+
+
+def _order(interactions: pd.DataFrame) -> pd.DataFrame:
+    """Sort by (user, time), ties in incoming order; add position and length per user."""
+    frame = interactions.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
+    frame["position"] = frame.groupby("user_id").cumcount()
+    frame["length"] = frame.groupby("user_id")["item_id"].transform("size")
+    return frame
+
+
+def _choose_cold_users(frame: pd.DataFrame, params: SplitParams) -> np.ndarray:
+    """A seeded fraction of the users that have at least 2 interactions (context + target)."""
+    eligible = np.sort(frame.loc[frame["length"] >= 2, "user_id"].unique())
+    count = int(round(params.cold_user_fraction * len(eligible)))
+    if count == 0:
+        return np.empty(0, dtype=np.int64)
+    rng = np.random.default_rng(params.seed)
+    return np.sort(rng.choice(eligible, size=count, replace=False)).astype(np.int64)
+
+
+def _sequences(train: pd.DataFrame) -> pd.DataFrame:
+    grouped = train.groupby("user_id", sort=True)
+    return pd.DataFrame(
+        {
+            "item_ids": grouped["item_id"].agg(list),
+            "timestamps": grouped["timestamp"].agg(list),
+        }
+    ).reset_index()
+
+
+def _targets_with_context(
+    frame: pd.DataFrame, targets: pd.DataFrame, context_rows: pd.Series, only_before: bool
+) -> pd.DataFrame:
+    """For each target row, the context is the user's rows selected by `context_rows`, in
+    time order; with `only_before`, only those earlier than the target itself."""
+    if targets.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in TARGET_COLUMNS})
+    context = frame[context_rows]
+    by_user = {u: g for u, g in context.groupby("user_id", sort=False)}
+    contexts = []
+    for user, position in zip(targets["user_id"], targets["position"], strict=True):
+        rows = by_user.get(user)
+        if rows is None:
+            contexts.append([])
+        elif only_before:
+            contexts.append(rows.loc[rows["position"] < position, "item_id"].tolist())
+        else:
+            contexts.append(rows["item_id"].tolist())
+    out = pd.DataFrame(
+        {
+            "user_id": targets["user_id"].to_numpy(),
+            "context": contexts,
+            "target_item": targets["item_id"].to_numpy(),
+        }
+    )
+    return out[out["context"].map(len) > 0].reset_index(drop=True)
+
+
+def _leave_one_out(frame: pd.DataFrame, cold: pd.Series):
+    warm_ok = ~cold & (frame["length"] >= 3)
+    last = frame["position"] == frame["length"] - 1
+    second = frame["position"] == frame["length"] - 2
+    valid_rows = warm_ok & second
+    test_rows = (warm_ok | (cold & (frame["length"] >= 2))) & last
+    train_rows = ~cold & ~valid_rows & ~test_rows
+    return train_rows, valid_rows, test_rows
+
+
+def _temporal(frame: pd.DataFrame, cold: pd.Series, params: SplitParams):
+    t_valid, t_test = np.quantile(
+        frame["timestamp"], [params.temporal_valid_quantile, params.temporal_test_quantile]
+    )
+    before_valid = frame["timestamp"] < t_valid
+    in_valid = (frame["timestamp"] >= t_valid) & (frame["timestamp"] < t_test)
+    in_test = frame["timestamp"] >= t_test
+    first_in = lambda mask: mask & (  # noqa: E731
+        frame["position"] == frame["position"].where(mask).groupby(frame["user_id"]).transform("min")
+    )
+    train_rows = ~cold & before_valid
+    valid_rows = ~cold & first_in(in_valid)
+    test_rows = first_in(in_test)
+    return train_rows, valid_rows, test_rows
+
+
+def _random(frame: pd.DataFrame, cold: pd.Series, params: SplitParams):
+    rng = np.random.default_rng(params.seed)
+    shuffled_rank = (
+        pd.Series(rng.random(len(frame)), index=frame.index).groupby(frame["user_id"]).rank(method="first") - 1
+    )
+    eligible = ~cold & (frame["length"] >= 3)
+    n_test = np.maximum(1, np.floor(frame["length"] * params.random_test_ratio)).astype(int)
+    n_valid = np.maximum(1, np.floor(frame["length"] * params.random_valid_ratio)).astype(int)
+    # Keep at least one training item per user.
+    n_valid = np.minimum(n_valid, frame["length"] - n_test - 1)
+    test_rows = eligible & (shuffled_rank < n_test)
+    valid_rows = eligible & ~test_rows & (shuffled_rank < n_test + n_valid)
+    cold_test = cold & (frame["length"] >= 2) & (frame["position"] == frame["length"] - 1)
+    test_rows = test_rows | cold_test
+    train_rows = ~cold & ~valid_rows & ~test_rows
+    return train_rows, valid_rows, test_rows
+
+
+def split_interactions(
+    interactions: pd.DataFrame, params: SplitParams
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split clean interactions into training sequences and evaluation targets."""
+    frame = _order(interactions)
+    cold_ids = _choose_cold_users(frame, params)
+    cold = frame["user_id"].isin(cold_ids)
+
+    if params.strategy == "leave_one_out":
+        train_rows, valid_rows, test_rows = _leave_one_out(frame, cold)
+    elif params.strategy == "temporal":
+        train_rows, valid_rows, test_rows = _temporal(frame, cold, params)
+    else:
+        train_rows, valid_rows, test_rows = _random(frame, cold, params)
+
+    train = frame[train_rows]
+    # Validation sees only training rows as context; test sees every other non-test row
+    # (for cold users, their whole earlier history). Sequential strategies keep only what
+    # came before the target; the random split uses the whole remaining profile.
+    only_before = params.strategy != "random"
+    valid = _targets_with_context(frame, frame[valid_rows], train_rows, only_before)
+    test = _targets_with_context(frame, frame[test_rows], ~test_rows, only_before)
+    test["is_cold"] = test["user_id"].isin(cold_ids)
+
+    train_sequences = _sequences(train)
+    # A user with no training item cannot be a warm validation user.
+    valid = valid[valid["user_id"].isin(train_sequences["user_id"])].reset_index(drop=True)
+    warm_test = ~test["is_cold"] & ~test["user_id"].isin(train_sequences["user_id"])
+    test = test[~warm_test].reset_index(drop=True)
+
+    logger.info(
+        "split %s: %d training sequences (%d events), %d validation and %d test targets, %d cold users",
+        params.strategy, len(train_sequences), len(train), len(valid), len(test), len(cold_ids),
+    )  # fmt: skip
+    return train_sequences, valid, test, pd.DataFrame({"user_id": cold_ids})

@@ -1,0 +1,16 @@
+from kedro.pipeline import Node, Pipeline
+
+from maskrec.pipelines.data_split import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                nodes.split_interactions,
+                inputs=["interactions", "params:data_split"],
+                outputs=["train_sequences", "valid_targets", "test_targets", "cold_users"],
+                name="split_interactions_node",
+            ),
+        ]
+    )
