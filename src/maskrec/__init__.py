@@ -1,4 +1,3 @@
-"""maskrec
-"""
+"""maskrec"""
 
 __version__ = "0.1"

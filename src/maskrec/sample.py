@@ -64,7 +64,9 @@ class SampleSpec:
                 f"{self.n_users} x {self.n_items} matrix; raise n_items or n_users"
             )
         if not 0.0 <= self.follow_prob <= 1.0:
-            raise ValueError(f"sample: follow_prob must be in [0, 1], got {self.follow_prob}")
+            raise ValueError(
+                f"sample: follow_prob must be in [0, 1], got {self.follow_prob}"
+            )
 
     def key(self) -> str:
         """A folder name that changes whenever any field changes."""
@@ -150,8 +152,14 @@ def generate_sample(spec: SampleSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
             history.append(item)
         items = np.asarray(history)
         gaps = np.floor(rng.exponential(3 * 3600.0, size=items.size)).astype(np.int64)
-        z = 3.2 + 2.0 * (affinity[u, items] - affinity[u].mean()) + quality[items]
-        stars = np.clip(np.round((z + rng.normal(0, 0.6, items.size)) * 2) / 2, 0.5, 5.0)
+        z = (
+            3.3
+            + 4.0 * (affinity[u, items] - affinity[u, items].mean())
+            + quality[items]
+        )
+        stars = np.clip(
+            np.round((z + rng.normal(0, 0.6, items.size)) * 2) / 2, 0.5, 5.0
+        )
         rows_user.append(np.full(items.size, u + 1))
         rows_item.append(items + 1)
         rows_rating.append(stars)
@@ -173,7 +181,9 @@ def generate_sample(spec: SampleSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         {
             "movieId": np.arange(1, n_items + 1),
             "title": [f"{t} ({int(y)})" for t, y in zip(titles, years, strict=True)],
-            "genres": ["|".join(GENRES[g] for g in np.flatnonzero(row)) for row in genre_matrix],
+            "genres": [
+                "|".join(GENRES[g] for g in np.flatnonzero(row)) for row in genre_matrix
+            ],
         }
     )
     return ratings, movies
@@ -182,7 +192,13 @@ def generate_sample(spec: SampleSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _genre_prior() -> np.ndarray:
     """Drama and Comedy dominate MovieLens; a rough version of that skew."""
     weights = np.ones(len(GENRES))
-    for name, w in {"Drama": 5, "Comedy": 4, "Action": 3, "Thriller": 2.5, "Romance": 2}.items():
+    for name, w in {
+        "Drama": 5,
+        "Comedy": 4,
+        "Action": 3,
+        "Thriller": 2.5,
+        "Romance": 2,
+    }.items():
         weights[GENRES.index(name)] = w
     return weights / weights.sum()
 

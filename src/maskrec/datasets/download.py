@@ -63,7 +63,9 @@ def is_complete(folder: Path) -> bool:
 def _published_md5(url: str, timeout: float) -> str:
     response = requests.get(url + ".md5", timeout=timeout)
     if response.status_code != 200:
-        raise DownloadError(f"{url}.md5: HTTP {response.status_code}; cannot verify the archive")
+        raise DownloadError(
+            f"{url}.md5: HTTP {response.status_code}; cannot verify the archive"
+        )
     token = response.text.strip().split()
     if not token or len(token[0]) != 32:
         raise DownloadError(f"{url}.md5: unexpected content {response.text[:80]!r}")
@@ -85,9 +87,13 @@ def _stream_to(url: str, target: Path, timeout: float) -> str:
                     digest.update(chunk)
                     received += len(chunk)
     except requests.RequestException as exc:
-        raise DownloadError(f"{url}: transfer failed after {received} bytes: {exc}") from exc
+        raise DownloadError(
+            f"{url}: transfer failed after {received} bytes: {exc}"
+        ) from exc
     if expected is not None and received != int(expected):
-        raise DownloadError(f"{url}: transfer interrupted, {received} of {expected} bytes received")
+        raise DownloadError(
+            f"{url}: transfer interrupted, {received} of {expected} bytes received"
+        )
     return digest.hexdigest()
 
 
@@ -100,12 +106,18 @@ def safe_extract(archive: Path, target: Path) -> None:
             path = PurePosixPath(name)
             mode = (info.external_attr >> 16) & 0o170000
             if path.is_absolute() or ".." in path.parts or name.startswith(("/", "\\")):
-                raise DownloadError(f"{archive}: unsafe member path {name!r}; refusing to extract")
+                raise DownloadError(
+                    f"{archive}: unsafe member path {name!r}; refusing to extract"
+                )
             if mode == 0o120000:  # a symbolic link
-                raise DownloadError(f"{archive}: member {name!r} is a link; refusing to extract")
+                raise DownloadError(
+                    f"{archive}: member {name!r} is a link; refusing to extract"
+                )
             destination = (root / name).resolve()
             if not destination.is_relative_to(root):
-                raise DownloadError(f"{archive}: member {name!r} escapes the target folder")
+                raise DownloadError(
+                    f"{archive}: member {name!r} escapes the target folder"
+                )
         zf.extractall(root)
 
 
@@ -117,25 +129,35 @@ def fetch_release(
 ) -> Path:
     """Return the folder of release `name` under `cache_dir`, downloading it if needed."""
     if name not in RELEASES:
-        raise DownloadError(f"unknown MovieLens release {name!r}; known: {sorted(RELEASES)}")
+        raise DownloadError(
+            f"unknown MovieLens release {name!r}; known: {sorted(RELEASES)}"
+        )
     cache_dir = Path(cache_dir)
     folder = release_folder(cache_dir, name)
     if is_complete(folder):
         return folder
     if folder.exists():
-        logger.warning("%s has no %s marker (an earlier run stopped); fetching again", folder, COMPLETE_MARKER)
+        logger.warning(
+            "%s has no %s marker (an earlier run stopped); fetching again",
+            folder,
+            COMPLETE_MARKER,
+        )
         shutil.rmtree(folder)
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     url = f"{base_url.rstrip('/')}/{name}.zip"
-    expected = RELEASES[name].md5 or _published_md5(f"{base_url.rstrip('/')}/{name}.zip", timeout)
+    expected = RELEASES[name].md5 or _published_md5(
+        f"{base_url.rstrip('/')}/{name}.zip", timeout
+    )
     logger.info("Downloading %s to %s", url, cache_dir)
     part = cache_dir / f".{name}.zip.part"
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=cache_dir))
     try:
         actual = _stream_to(url, part, timeout)
         if actual != expected:
-            raise DownloadError(f"{url}: MD5 {actual} does not match the published {expected}")
+            raise DownloadError(
+                f"{url}: MD5 {actual} does not match the published {expected}"
+            )
         safe_extract(part, staging)
         # Archives hold one top folder named like the release; keep its content.
         inner = staging / name

@@ -48,7 +48,9 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
         self._cache_dir = Path(cache_dir)
         self._sample = SampleSpec(**(sample_args or {}))
         # The environment variable lets tests (and mirrors) point at another server.
-        self._base_url = base_url or os.environ.get("MASKREC_MOVIELENS_URL", DEFAULT_BASE_URL)
+        self._base_url = base_url or os.environ.get(
+            "MASKREC_MOVIELENS_URL", DEFAULT_BASE_URL
+        )
         self._timeout = timeout
         self.metadata = metadata
 
@@ -60,7 +62,9 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
                 _write_sample_atomically(self._sample, folder)
             return folder
         if self._source in RELEASES:
-            return fetch_release(self._source, self._cache_dir, self._base_url, self._timeout)
+            return fetch_release(
+                self._source, self._cache_dir, self._base_url, self._timeout
+            )
         folder = Path(self._source).expanduser()
         if not folder.is_dir():
             raise DatasetError(
@@ -79,7 +83,9 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
         }
 
     def save(self, data: Any) -> None:
-        raise DatasetError("MovieLensDataset is read-only: raw data is never overwritten")
+        raise DatasetError(
+            "MovieLensDataset is read-only: raw data is never overwritten"
+        )
 
     def _exists(self) -> bool:
         if self._source == "sample":

@@ -25,7 +25,9 @@ ML100K_GENRES = (
     "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
     "Romance", "Sci-Fi", "Thriller", "War", "Western",
 )  # fmt: skip
-_YEAR_IN_TITLE = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[-–]\d{0,4})?\)\s*$")
+_YEAR_IN_TITLE = re.compile(
+    r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[-–]\d{0,4})?\)\s*$"
+)
 
 
 class MovieLensFormatError(ValueError):
@@ -77,27 +79,29 @@ def _validate_interactions(
         if bad.any():
             row = _first_bad(bad)
             raise MovieLensFormatError(
-                f"{where(row, column)}: id {values.iloc[row]!r} is not an integer"
+                f"{where(row, column)}: id {_show(values.iloc[row])} is not an integer"
             )
         out[column] = numeric.astype("int64")
 
     values = raw["rating"]
     missing = values.isna().to_numpy()
     if missing.any():
-        raise MovieLensFormatError(f"{where(_first_bad(missing), 'rating')}: missing value")
+        raise MovieLensFormatError(
+            f"{where(_first_bad(missing), 'rating')}: missing value"
+        )
     rating = pd.to_numeric(values, errors="coerce")
     bad = rating.isna().to_numpy()
     if bad.any():
         row = _first_bad(bad)
         raise MovieLensFormatError(
-            f"{where(row, 'rating')}: rating {values.iloc[row]!r} is not a number"
+            f"{where(row, 'rating')}: rating {_show(values.iloc[row])} is not a number"
         )
     low, high = RATING_RANGE
     bad = ((rating < low) | (rating > high)).to_numpy()
     if bad.any():
         row = _first_bad(bad)
         raise MovieLensFormatError(
-            f"{where(row, 'rating')}: rating {values.iloc[row]!r} is outside [{low}, {high}]"
+            f"{where(row, 'rating')}: rating {_show(values.iloc[row])} is outside [{low}, {high}]"
         )
     out["rating"] = rating.astype("float64")
 
@@ -106,29 +110,44 @@ def _validate_interactions(
 
 
 def _parse_timestamps(values: pd.Series, where: Callable[[int, str], str]) -> pd.Series:
-    """Epoch seconds as int64; ISO-8601 date strings are accepted too (converted, UTC)."""
+    """Epoch seconds as int64. A column whose first value is not a number is read as
+    ISO-8601 dates instead (converted to UTC seconds)."""
     missing = values.isna().to_numpy()
     if missing.any():
-        raise MovieLensFormatError(f"{where(_first_bad(missing), 'timestamp')}: missing value")
+        raise MovieLensFormatError(
+            f"{where(_first_bad(missing), 'timestamp')}: missing value"
+        )
     numeric = pd.to_numeric(values, errors="coerce")
-    if not numeric.isna().any():
-        bad = (numeric.to_numpy(dtype=float) % 1 != 0) | (numeric < 0).to_numpy()
+    if pd.notna(numeric.iloc[0]):
+        as_float = numeric.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            bad = np.isnan(as_float) | (as_float % 1 != 0) | (as_float < 0)
         if bad.any():
             row = _first_bad(bad)
             raise MovieLensFormatError(
-                f"{where(row, 'timestamp')}: {values.iloc[row]!r} is not a whole, "
-                "non-negative number of seconds"
+                f"{where(row, 'timestamp')}: cannot parse {_show(values.iloc[row])} as a "
+                "whole, non-negative number of epoch seconds"
             )
         return numeric.astype("int64")
-    parsed = pd.to_datetime(values.astype(str), errors="coerce", utc=True, format="ISO8601")
+    parsed = pd.to_datetime(
+        values.astype(str), errors="coerce", utc=True, format="ISO8601"
+    )
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = _first_bad(bad)
         raise MovieLensFormatError(
-            f"{where(row, 'timestamp')}: cannot parse {values.iloc[row]!r} as epoch "
-            "seconds or an ISO-8601 date"
+            f"{where(row, 'timestamp')}: cannot parse {_show(values.iloc[row])} as an "
+            "ISO-8601 date"
         )
-    return (parsed.astype("int64") // 10**9).astype("int64")
+    epoch = pd.Timestamp(0, tz="UTC")
+    return ((parsed - epoch) // pd.Timedelta(seconds=1)).astype("int64")
+
+
+def _show(value: object) -> str:
+    """A cell as the user would recognise it in the file: quoted text, not a numpy repr."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        value = int(value)
+    return repr(str(value))
 
 
 def _split_title(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -139,7 +158,9 @@ def _split_title(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
     return title.str.strip(), year
 
 
-def _normalise_items(item_ids: pd.Series, titles: pd.Series, genres: pd.Series, path: Path) -> pd.DataFrame:
+def _normalise_items(
+    item_ids: pd.Series, titles: pd.Series, genres: pd.Series, path: Path
+) -> pd.DataFrame:
     ids = pd.to_numeric(item_ids, errors="coerce")
     bad = ids.isna().to_numpy()
     if bad.any():
@@ -149,9 +170,18 @@ def _normalise_items(item_ids: pd.Series, titles: pd.Series, genres: pd.Series, 
         )
     title, year = _split_title(titles)
     genres = genres.fillna("").astype(str).replace("(no genres listed)", "")
-    return pd.DataFrame(
-        {"item_id": ids.astype("int64"), "title": title, "year": year, "genres": genres}
-    ).drop_duplicates("item_id", keep="first").reset_index(drop=True)
+    return (
+        pd.DataFrame(
+            {
+                "item_id": ids.astype("int64"),
+                "title": title,
+                "year": year,
+                "genres": genres,
+            }
+        )
+        .drop_duplicates("item_id", keep="first")
+        .reset_index(drop=True)
+    )
 
 
 def _read_table(path: Path, **kwargs) -> pd.DataFrame:
@@ -168,16 +198,25 @@ def read_csv_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         raw = pd.read_csv(
             ratings_path,
-            dtype={"userId": "int64", "movieId": "int64", "rating": "float64", "timestamp": "int64"},
+            dtype={
+                "userId": "int64",
+                "movieId": "int64",
+                "rating": "float64",
+                "timestamp": "int64",
+            },
         )
     except (ValueError, TypeError):
         raw = _read_table(ratings_path, dtype=str, keep_default_na=True)
     _check_columns(raw, ["userId", "movieId", "rating", "timestamp"], ratings_path)
-    interactions = _validate_interactions(raw.rename(columns=names), ratings_path, header_lines=1)
+    interactions = _validate_interactions(
+        raw.rename(columns=names), ratings_path, header_lines=1
+    )
 
     movies = _read_table(movies_path, dtype=str, keep_default_na=False)
     _check_columns(movies, ["movieId", "title", "genres"], movies_path)
-    items = _normalise_items(movies["movieId"], movies["title"], movies["genres"], movies_path)
+    items = _normalise_items(
+        movies["movieId"], movies["title"], movies["genres"], movies_path
+    )
     return interactions, items
 
 
@@ -200,7 +239,9 @@ def read_ml1m_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 f"{movies_path}, line {number}: expected 'id::title::genres', got {lines[number - 1]!r}"
             )
     table = pd.DataFrame(fields, columns=["movieId", "title", "genres"])
-    items = _normalise_items(table["movieId"], table["title"], table["genres"], movies_path)
+    items = _normalise_items(
+        table["movieId"], table["title"], table["genres"], movies_path
+    )
     return interactions, items
 
 
@@ -213,18 +254,32 @@ def read_ml100k_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     )  # fmt: skip
     interactions = _validate_interactions(raw, ratings_path, header_lines=0)
 
-    columns = ["movieId", "title", "release_date", "video_release", "url", *ML100K_GENRES]
+    columns = [
+        "movieId",
+        "title",
+        "release_date",
+        "video_release",
+        "url",
+        *ML100K_GENRES,
+    ]
     table = _read_table(
         items_path, sep="|", header=None, dtype=str, encoding="latin-1",
         names=columns, keep_default_na=False,
     )  # fmt: skip
-    flags = table[list(ML100K_GENRES[1:])].apply(pd.to_numeric, errors="coerce").fillna(0)
+    flags = (
+        table[list(ML100K_GENRES[1:])].apply(pd.to_numeric, errors="coerce").fillna(0)
+    )
     genres = flags.astype(bool).apply(
-        lambda row: "|".join(g for g, on in zip(ML100K_GENRES[1:], row, strict=True) if on), axis=1
+        lambda row: "|".join(
+            g for g, on in zip(ML100K_GENRES[1:], row, strict=True) if on
+        ),
+        axis=1,
     )
     items = _normalise_items(table["movieId"], table["title"], genres, items_path)
     # Some u.item titles carry no year; fall back to the release date's year.
-    release_year = pd.to_datetime(table["release_date"], errors="coerce", format="%d-%b-%Y").dt.year
+    release_year = pd.to_datetime(
+        table["release_date"], errors="coerce", format="%d-%b-%Y"
+    ).dt.year
     items["year"] = items["year"].fillna(release_year.astype("Int64"))
     return interactions, items
 
@@ -249,12 +304,16 @@ def detect_layout(folder: Path) -> tuple[Layout, Path]:
             if ratings.is_file() and items.is_file():
                 return layout, place
             if ratings.is_file() or items.is_file():
-                present, absent = (ratings, items) if ratings.is_file() else (items, ratings)
+                present, absent = (
+                    (ratings, items) if ratings.is_file() else (items, ratings)
+                )
                 raise MovieLensFormatError(
                     f"{place}: found {present.name} ({layout.name} layout) but "
                     f"{absent.name} is missing"
                 )
-    expected = "; ".join(f"{l.name}: {l.ratings_file} + {l.items_file}" for l in LAYOUTS)
+    expected = "; ".join(
+        f"{x.name}: {x.ratings_file} + {x.items_file}" for x in LAYOUTS
+    )
     raise MovieLensFormatError(
         f"{folder}: no MovieLens layout found. Expected one of: {expected}"
     )

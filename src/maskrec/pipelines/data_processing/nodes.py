@@ -84,8 +84,12 @@ def remap_ids(
     """
     users = np.sort(interactions["user_id"].unique())
     items = np.sort(interactions["item_id"].unique())
-    user_map = pd.DataFrame({"user_id": np.arange(len(users)), "original_user_id": users})
-    item_map = pd.DataFrame({"item_id": np.arange(1, len(items) + 1), "original_item_id": items})
+    user_map = pd.DataFrame(
+        {"user_id": np.arange(len(users)), "original_user_id": users}
+    )
+    item_map = pd.DataFrame(
+        {"item_id": np.arange(1, len(items) + 1), "original_item_id": items}
+    )
 
     remapped = pd.DataFrame(
         {
@@ -99,23 +103,34 @@ def remap_ids(
     return remapped.reset_index(drop=True), user_map, item_map
 
 
-def build_item_features(movielens_raw: dict[str, Any], item_map: pd.DataFrame) -> pd.DataFrame:
+def build_item_features(
+    movielens_raw: dict[str, Any], item_map: pd.DataFrame
+) -> pd.DataFrame:
     """One row per model item id: title, year, genre string and genre multi-hot columns.
 
     Items rated but absent from the movies file keep an empty title and no genres.
     """
     items = movielens_raw["items"]
     merged = item_map.merge(
-        items, how="left", left_on="original_item_id", right_on="item_id", suffixes=("", "_raw")
+        items,
+        how="left",
+        left_on="original_item_id",
+        right_on="item_id",
+        suffixes=("", "_raw"),
     ).drop(columns="item_id_raw")
     missing = merged["title"].isna().sum()
     if missing:
         logger.warning("%d rated items are missing from the movies file", missing)
     merged["title"] = merged["title"].fillna("")
     merged["genres"] = merged["genres"].fillna("")
-    vocabulary = sorted({g for value in merged["genres"] for g in value.split("|") if g})
+    vocabulary = sorted(
+        {g for value in merged["genres"] for g in value.split("|") if g}
+    )
     multi_hot = pd.DataFrame(
-        {f"genre_{g}": merged["genres"].str.split("|").map(lambda gs, g=g: g in gs) for g in vocabulary}
+        {
+            f"genre_{g}": merged["genres"].str.split("|").map(lambda gs, g=g: g in gs)
+            for g in vocabulary
+        }
     ).astype("int8")
     columns = ["item_id", "original_item_id", "title", "year", "genres"]
     return pd.concat([merged[columns], multi_hot], axis=1)

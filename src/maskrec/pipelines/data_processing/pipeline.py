@@ -32,7 +32,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.build_data_quality_report,
-                inputs=["movielens_raw", "cleaning_counts", "k_core_counts", "interactions"],
+                inputs=[
+                    "movielens_raw",
+                    "cleaning_counts",
+                    "k_core_counts",
+                    "interactions",
+                ],
                 outputs="data_quality_report",
                 name="build_data_quality_report_node",
             ),

@@ -27,7 +27,9 @@ TARGET_COLUMNS = ["user_id", "context", "target_item"]
 
 def _order(interactions: pd.DataFrame) -> pd.DataFrame:
     """Sort by (user, time), ties in incoming order; add position and length per user."""
-    frame = interactions.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
+    frame = interactions.sort_values(
+        ["user_id", "timestamp"], kind="stable"
+    ).reset_index(drop=True)
     frame["position"] = frame.groupby("user_id").cumcount()
     frame["length"] = frame.groupby("user_id")["item_id"].transform("size")
     return frame
@@ -54,7 +56,10 @@ def _sequences(train: pd.DataFrame) -> pd.DataFrame:
 
 
 def _targets_with_context(
-    frame: pd.DataFrame, targets: pd.DataFrame, context_rows: pd.Series, only_before: bool
+    frame: pd.DataFrame,
+    targets: pd.DataFrame,
+    context_rows: pd.Series,
+    only_before: bool,
 ) -> pd.DataFrame:
     """For each target row, the context is the user's rows selected by `context_rows`, in
     time order; with `only_before`, only those earlier than the target itself."""
@@ -93,14 +98,18 @@ def _leave_one_out(frame: pd.DataFrame, cold: pd.Series):
 
 def _temporal(frame: pd.DataFrame, cold: pd.Series, params: SplitParams):
     t_valid, t_test = np.quantile(
-        frame["timestamp"], [params.temporal_valid_quantile, params.temporal_test_quantile]
+        frame["timestamp"],
+        [params.temporal_valid_quantile, params.temporal_test_quantile],
     )
     before_valid = frame["timestamp"] < t_valid
     in_valid = (frame["timestamp"] >= t_valid) & (frame["timestamp"] < t_test)
     in_test = frame["timestamp"] >= t_test
-    first_in = lambda mask: mask & (  # noqa: E731
-        frame["position"] == frame["position"].where(mask).groupby(frame["user_id"]).transform("min")
-    )
+
+    def first_in(mask: pd.Series) -> pd.Series:
+        """Each user's earliest row inside `mask`."""
+        first = frame["position"].where(mask).groupby(frame["user_id"]).transform("min")
+        return mask & (frame["position"] == first)
+
     train_rows = ~cold & before_valid
     valid_rows = ~cold & first_in(in_valid)
     test_rows = first_in(in_test)
@@ -110,16 +119,25 @@ def _temporal(frame: pd.DataFrame, cold: pd.Series, params: SplitParams):
 def _random(frame: pd.DataFrame, cold: pd.Series, params: SplitParams):
     rng = np.random.default_rng(params.seed)
     shuffled_rank = (
-        pd.Series(rng.random(len(frame)), index=frame.index).groupby(frame["user_id"]).rank(method="first") - 1
+        pd.Series(rng.random(len(frame)), index=frame.index)
+        .groupby(frame["user_id"])
+        .rank(method="first")
+        - 1
     )
     eligible = ~cold & (frame["length"] >= 3)
-    n_test = np.maximum(1, np.floor(frame["length"] * params.random_test_ratio)).astype(int)
-    n_valid = np.maximum(1, np.floor(frame["length"] * params.random_valid_ratio)).astype(int)
+    n_test = np.maximum(1, np.floor(frame["length"] * params.random_test_ratio)).astype(
+        int
+    )
+    n_valid = np.maximum(
+        1, np.floor(frame["length"] * params.random_valid_ratio)
+    ).astype(int)
     # Keep at least one training item per user.
     n_valid = np.minimum(n_valid, frame["length"] - n_test - 1)
     test_rows = eligible & (shuffled_rank < n_test)
     valid_rows = eligible & ~test_rows & (shuffled_rank < n_test + n_valid)
-    cold_test = cold & (frame["length"] >= 2) & (frame["position"] == frame["length"] - 1)
+    cold_test = (
+        cold & (frame["length"] >= 2) & (frame["position"] == frame["length"] - 1)
+    )
     test_rows = test_rows | cold_test
     train_rows = ~cold & ~valid_rows & ~test_rows
     return train_rows, valid_rows, test_rows
@@ -151,7 +169,9 @@ def split_interactions(
 
     train_sequences = _sequences(train)
     # A user with no training item cannot be a warm validation user.
-    valid = valid[valid["user_id"].isin(train_sequences["user_id"])].reset_index(drop=True)
+    valid = valid[valid["user_id"].isin(train_sequences["user_id"])].reset_index(
+        drop=True
+    )
     warm_test = ~test["is_cold"] & ~test["user_id"].isin(train_sequences["user_id"])
     test = test[~warm_test].reset_index(drop=True)
 

@@ -9,7 +9,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 nodes.split_interactions,
                 inputs=["interactions", "params:data_split"],
-                outputs=["train_sequences", "valid_targets", "test_targets", "cold_users"],
+                outputs=[
+                    "train_sequences",
+                    "valid_targets",
+                    "test_targets",
+                    "cold_users",
+                ],
                 name="split_interactions_node",
             ),
         ]

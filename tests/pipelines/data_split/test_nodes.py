@@ -1,0 +1,178 @@
+"""Split invariants, checked on random interaction tables (hypothesis)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from maskrec.params import SplitParams
+from maskrec.pipelines.data_split.nodes import split_interactions
+
+
+@st.composite
+def interaction_tables(draw):
+    """Users with 1-12 distinct items each; timestamps with frequent ties."""
+    rows = []
+    for user in range(draw(st.integers(1, 15))):
+        items = draw(st.lists(st.integers(1, 40), min_size=1, max_size=12, unique=True))
+        times = draw(
+            st.lists(st.integers(0, 6), min_size=len(items), max_size=len(items))
+        )
+        rows += [(user, item, 4.0, t) for item, t in zip(items, times, strict=True)]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    # data_processing hands over a table sorted by (user, time), ties in file order
+    return frame.sort_values(["user_id", "timestamp"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _events(frame):
+    return {u: g["item_id"].tolist() for u, g in frame.groupby("user_id")}
+
+
+def _check_common(frame, train, valid, test, cold):
+    events = _events(frame)
+    cold_ids = set(cold["user_id"])
+    trained = {
+        u: list(items)
+        for u, items in zip(train["user_id"], train["item_ids"], strict=True)
+    }
+
+    # Cold users never reach training or validation.
+    assert not cold_ids & set(trained)
+    assert not cold_ids & set(valid["user_id"])
+    assert set(test.loc[test["is_cold"], "user_id"]) <= cold_ids
+
+    for user, items in trained.items():
+        # Training keeps each user's time order (a subsequence of their history).
+        history = events[user]
+        positions = [history.index(i) for i in items]
+        assert positions == sorted(positions)
+    for table in (valid, test):
+        for user, context, target in zip(
+            table["user_id"], table["context"], table["target_item"], strict=True
+        ):
+            # No validation or test target is in anything training sees.
+            assert target not in trained.get(user, [])
+            assert target not in context
+            assert len(context) > 0
+            assert set(context) <= set(events[user])
+    # Valid and test targets are disjoint per user.
+    pairs_v = set(zip(valid["user_id"], valid["target_item"], strict=True))
+    pairs_t = set(zip(test["user_id"], test["target_item"], strict=True))
+    assert not pairs_v & pairs_t
+    # Timestamps in the sequences are ordered.
+    for stamps in train["timestamps"]:
+        assert list(stamps) == sorted(stamps)
+    return events, trained
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    frame=interaction_tables(),
+    cold_fraction=st.sampled_from([0.0, 0.3]),
+    seed=st.integers(0, 3),
+)
+def test_leave_one_out_invariants(frame, cold_fraction, seed):
+    params = SplitParams(cold_user_fraction=cold_fraction, seed=seed)
+    train, valid, test, cold = split_interactions(frame, params)
+    events, trained = _check_common(frame, train, valid, test, cold)
+
+    for user, history in events.items():
+        if user in set(cold["user_id"]):
+            row = test[test["user_id"] == user].iloc[0]
+            assert (
+                row["target_item"] == history[-1]
+                and list(row["context"]) == history[:-1]
+            )
+        elif len(history) >= 3:
+            assert trained[user] == history[:-2]
+            v = valid[valid["user_id"] == user].iloc[0]
+            t = test[test["user_id"] == user].iloc[0]
+            assert (v["target_item"], list(v["context"])) == (history[-2], history[:-2])
+            assert (t["target_item"], list(t["context"])) == (history[-1], history[:-1])
+        else:  # too short to hold out anything: all of it trains, no targets
+            assert trained[user] == history
+            assert user not in set(valid["user_id"]) | set(test["user_id"])
+    # Every event is in exactly one place.
+    warm_events = sum(
+        len(h) for u, h in events.items() if u not in set(cold["user_id"])
+    )
+    warm_targets = len(valid) + int((~test["is_cold"]).sum())
+    assert sum(map(len, train["item_ids"])) + warm_targets == warm_events
+
+
+@settings(max_examples=60, deadline=None)
+@given(frame=interaction_tables(), seed=st.integers(0, 3))
+def test_temporal_split_never_trains_on_the_future(frame, seed):
+    params = SplitParams(
+        strategy="temporal",
+        seed=seed,
+        temporal_valid_quantile=0.5,
+        temporal_test_quantile=0.75,
+    )
+    train, valid, test, cold = split_interactions(frame, params)
+    _check_common(frame, train, valid, test, cold)
+    times = dict(
+        zip(
+            zip(frame["user_id"], frame["item_id"], strict=True),
+            frame["timestamp"],
+            strict=True,
+        )
+    )
+    last_train = max((t for stamps in train["timestamps"] for t in stamps), default=-1)
+    for table in (valid, test):
+        for user, target in zip(table["user_id"], table["target_item"], strict=True):
+            assert times[(user, target)] > last_train
+    # Each user has at most one target per split.
+    assert valid["user_id"].is_unique and test["user_id"].is_unique
+
+
+@settings(max_examples=60, deadline=None)
+@given(frame=interaction_tables(), seed=st.integers(0, 3))
+def test_random_split_counts(frame, seed):
+    params = SplitParams(
+        strategy="random", seed=seed, random_valid_ratio=0.2, random_test_ratio=0.2
+    )
+    train, valid, test, cold = split_interactions(frame, params)
+    events, trained = _check_common(frame, train, valid, test, cold)
+    for user, history in events.items():
+        held = valid["user_id"].eq(user).sum() + test["user_id"].eq(user).sum()
+        if len(history) >= 3:
+            assert held >= 2 and len(trained[user]) >= 1
+            assert len(trained[user]) + held == len(history)
+
+
+def test_splits_are_deterministic_and_seeded():
+    frame = pd.DataFrame(
+        [(u, i, 4.0, i % 3) for u in range(40) for i in range(1, 8)],
+        columns=["user_id", "item_id", "rating", "timestamp"],
+    )
+    params = SplitParams(cold_user_fraction=0.25, seed=7)
+    first = split_interactions(frame, params)
+    second = split_interactions(frame, params)
+    for a, b in zip(first, second, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    other = split_interactions(frame, SplitParams(cold_user_fraction=0.25, seed=8))
+    assert len(first[3]) == 10
+    assert first[3]["user_id"].tolist() != other[3]["user_id"].tolist()
+
+
+def test_timestamp_ties_follow_incoming_order():
+    # Three events at the same second: the last line is the test target.
+    frame = pd.DataFrame(
+        [(0, 5, 4.0, 9), (0, 6, 4.0, 9), (0, 4, 4.0, 9)],
+        columns=["user_id", "item_id", "rating", "timestamp"],
+    )
+    train, valid, test, _ = split_interactions(frame, SplitParams())
+    assert train["item_ids"].tolist() == [[5]]
+    assert valid["target_item"].tolist() == [6] and test["target_item"].tolist() == [4]
+
+
+def test_invalid_split_parameters_name_the_field():
+    with pytest.raises(ValueError, match="temporal_valid_quantile must be below"):
+        SplitParams(temporal_valid_quantile=0.9, temporal_test_quantile=0.5)
+    with pytest.raises(ValueError, match="cold_user_fraction"):
+        SplitParams(cold_user_fraction=1.5)
