@@ -52,3 +52,104 @@ class SplitParams(_Params):
         if self.random_valid_ratio + self.random_test_ratio >= 1.0:
             raise ValueError("random_valid_ratio + random_test_ratio must be below 1")
         return self
+
+
+class ModelParams(_Params):
+    """Architecture of the sequence model (pretrained, fine-tuned and scratch share it)."""
+
+    hidden_size: int = Field(64, ge=8)
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(2, ge=1)
+    intermediate_size: int = Field(256, ge=8)
+    hidden_dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    attention_dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    max_len: int = Field(
+        50, ge=2, description="positions, including the appended [MASK]"
+    )
+    use_genres: bool = True
+    use_years: bool = False
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> ModelParams:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
+            )
+        return self
+
+
+class TrainingParams(_Params):
+    """What every run of the training loop needs."""
+
+    epochs: int = Field(
+        30, ge=1, description="maximum epochs; early stopping may end sooner"
+    )
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
+    grad_clip: float = Field(1.0, gt=0.0)
+    patience: int = Field(
+        5, ge=1, description="epochs without a better validation NDCG@10"
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    bf16: bool = Field(True, description="bf16 autocast, used on CUDA only")
+    compile: bool = False
+    seed: int = 0
+    eval_batch_size: int = Field(512, ge=1)
+    checkpoint_dir: str | None = Field(
+        "data/06_models/checkpoints",
+        description="per-epoch checkpoints for resuming; None disables",
+    )
+
+
+class PretrainingParams(TrainingParams):
+    """Masked-item (Cloze) pretraining."""
+
+    mask_prob: float = Field(0.2, gt=0.0, lt=1.0)
+    bert_replacement: bool = Field(
+        False, description="BERT's 80% mask / 10% random / 10% keep"
+    )
+    genre_loss_weight: float = Field(
+        0.0, ge=0.0, description="masked-genre auxiliary loss"
+    )
+
+
+class DistillationParams(_Params):
+    """A larger teacher, Cloze-trained on the same data, whose soft targets guide fine-tuning."""
+
+    weight: float = Field(0.0, ge=0.0, le=1.0, description="0 disables distillation")
+    temperature: float = Field(2.0, gt=0.0)
+    teacher_hidden_size: int = Field(128, ge=8)
+    teacher_num_layers: int = Field(2, ge=1)
+    teacher_epochs: int = Field(20, ge=1)
+
+
+class FineTuningParams(TrainingParams):
+    """Next-item fine-tuning with its regularizers (each one off when at its neutral value)."""
+
+    prefixes_per_sequence: int = Field(
+        4, ge=1, description="training prefixes per window and epoch"
+    )
+    cloze_weight: float = Field(
+        0.0, ge=0.0, description="weight of a Cloze loss mixed in"
+    )
+    mask_prob: float = Field(
+        0.2, gt=0.0, lt=1.0, description="for the mixed-in Cloze loss"
+    )
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    hidden_dropout: float | None = Field(
+        None, ge=0.0, lt=1.0, description="None keeps the model's"
+    )
+    attention_dropout: float | None = Field(None, ge=0.0, lt=1.0)
+    encoder_lr_scale: float = Field(
+        1.0, gt=0.0, le=1.0, description="encoder LR = this x learning_rate"
+    )
+    freeze_layers: int = Field(
+        0, ge=0, description="lowest encoder layers (and embeddings) frozen"
+    )
+    fgm_epsilon: float = Field(
+        0.0, ge=0.0, description="adversarial embedding perturbation; 0 off"
+    )
+    distillation: DistillationParams = DistillationParams()

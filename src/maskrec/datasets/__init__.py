@@ -1,5 +1,6 @@
-"""Custom Kedro datasets: MovieLens sources and (later) model folders."""
+"""Custom Kedro datasets: MovieLens sources and trained model folders."""
 
+from maskrec.datasets.model_folder import ModelFolderDataset
 from maskrec.datasets.movielens import MovieLensDataset
 
-__all__ = ["MovieLensDataset"]
+__all__ = ["ModelFolderDataset", "MovieLensDataset"]

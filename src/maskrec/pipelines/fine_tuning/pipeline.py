@@ -1,0 +1,42 @@
+from kedro.pipeline import Node, Pipeline
+
+from maskrec.pipelines.fine_tuning import nodes
+from maskrec.pipelines.pretraining.nodes import init_model
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    data = ["train_sequences", "valid_targets", "params:fine_tuning"]
+    return Pipeline(
+        [
+            Node(
+                nodes.train_teacher,
+                inputs=[
+                    "item_features",
+                    "train_sequences",
+                    "valid_targets",
+                    "params:model",
+                    "params:fine_tuning",
+                ],
+                outputs="teacher_model",
+                name="train_teacher_node",
+            ),
+            Node(
+                nodes.fine_tune_pretrained,
+                inputs=["pretrained_model", "teacher_model", *data],
+                outputs=["fine_tuned_model", "fine_tuning_history"],
+                name="fine_tune_pretrained_node",
+            ),
+            Node(
+                init_model,
+                inputs=["item_features", "params:model"],
+                outputs="scratch_initial_model",
+                name="init_scratch_model_node",
+            ),
+            Node(
+                nodes.fine_tune_scratch,
+                inputs=["scratch_initial_model", "teacher_model", *data],
+                outputs=["scratch_model", "scratch_history"],
+                name="fine_tune_scratch_node",
+            ),
+        ]
+    )

@@ -1,0 +1,83 @@
+"""Turning the split tables into the tensors the loop consumes, once, up front."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def right_aligned(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
+    """Pack sequences into a (len(sequences), length) LongTensor, keeping the last `length`
+    items of each and left-padding with 0."""
+    out = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        tail = np.asarray(seq[-length:], dtype=np.int64)
+        if tail.size:
+            out[row, length - tail.size :] = tail
+    return torch.from_numpy(out)
+
+
+def training_windows(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
+    """Cut every sequence into non-overlapping windows of `length`, from its end backwards,
+    so that each training event is in exactly one window (and a target once per epoch)."""
+    windows: list[Sequence[int]] = []
+    for seq in sequences:
+        seq = list(seq)
+        end = len(seq)
+        while end > 0:
+            start = max(0, end - length)
+            if end - start >= 2 or start == 0:
+                windows.append(seq[start:end])
+            end = start
+    return right_aligned([w for w in windows if len(w) >= 2], length)
+
+
+@dataclass
+class EvalSet:
+    """Contexts, targets and the items to exclude from each user's ranking.
+
+    `contexts` is right-aligned to the model's length; `seen_items`/`seen_rows` list every
+    item of the user's *full* context (not just the truncated part) as flat index pairs, so
+    exclusion is exact whatever max_len is.
+    """
+
+    user_ids: torch.Tensor  # (U,)
+    contexts: torch.Tensor  # (U, L)
+    targets: torch.Tensor  # (U,)
+    seen_rows: torch.Tensor  # (S,)
+    seen_items: torch.Tensor  # (S,)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def batch_seen(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row within batch, item) pairs for users start..stop-1."""
+        lo = int(torch.searchsorted(self.seen_rows, start))
+        hi = int(torch.searchsorted(self.seen_rows, stop))
+        return self.seen_rows[lo:hi] - start, self.seen_items[lo:hi]
+
+
+def eval_set(targets: pd.DataFrame, length: int) -> EvalSet:
+    """Build an EvalSet from a (user_id, context, target_item) table."""
+    contexts = [list(c) for c in targets["context"]]
+    lengths = np.fromiter(
+        (len(c) for c in contexts), dtype=np.int64, count=len(contexts)
+    )
+    flat = (
+        np.concatenate([np.asarray(c, dtype=np.int64) for c in contexts])
+        if contexts
+        else np.zeros(0, np.int64)
+    )
+    return EvalSet(
+        user_ids=torch.tensor(targets["user_id"].to_numpy(dtype=np.int64)),
+        contexts=right_aligned(contexts, length),
+        targets=torch.tensor(targets["target_item"].to_numpy(dtype=np.int64)),
+        seen_rows=torch.from_numpy(
+            np.repeat(np.arange(len(contexts), dtype=np.int64), lengths)
+        ),
+        seen_items=torch.from_numpy(flat),
+    )

@@ -1,0 +1,175 @@
+"""Training objectives: how a batch of training windows becomes (inputs, labels) pairs.
+
+Everything here is tensor code on the training device with an explicit generator: no
+Python loop over sequences, and the same generator seed gives the same batches.
+Labels use -100 for "no target here", as Hugging Face does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+IGNORE = -100
+Part = tuple[torch.Tensor, torch.Tensor, float]  # (inputs, labels, loss weight)
+
+
+def cloze_mask(
+    ids: torch.Tensor,
+    mask_prob: float,
+    mask_id: int,
+    generator: torch.Generator,
+    bert_replacement: bool = False,
+    n_items: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask real (non-padding) positions with probability `mask_prob`, at least one per row.
+
+    With `bert_replacement`, a masked position shows [MASK] 80% of the time, a random item
+    10% and the true item 10% (the model must still predict it).  # (B, L) -> 2 x (B, L)
+    """
+    real = ids != 0
+    draw = torch.rand(ids.shape, generator=generator, device=ids.device)
+    masked = (draw < mask_prob) & real
+    # Rows that drew no mask get their real position with the smallest draw.
+    empty = ~masked.any(dim=1)
+    if empty.any():
+        forced = draw.masked_fill(~real, 2.0).argmin(dim=1)
+        masked[empty, forced[empty]] = True
+    labels = torch.where(masked, ids, torch.full_like(ids, IGNORE))
+    inputs = ids.clone()
+    if bert_replacement:
+        how = torch.rand(ids.shape, generator=generator, device=ids.device)
+        to_random = masked & (how >= 0.8) & (how < 0.9)
+        random_items = torch.randint(
+            1, n_items + 1, ids.shape, generator=generator, device=ids.device
+        )
+        inputs = torch.where(
+            masked & (how < 0.8), torch.full_like(ids, mask_id), inputs
+        )
+        inputs = torch.where(to_random, random_items, inputs)
+    else:
+        inputs[masked] = mask_id
+    return inputs, labels
+
+
+def last_item_prefixes(
+    ids: torch.Tensor, copy: torch.Tensor, mask_id: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random prefix of each window with [MASK] in place of its next item, right-aligned.
+
+    Copy 0 of a window always uses the window's true last item; other copies cut at a
+    random point with at least one item before it. This is exactly the inference input:
+    a history followed by a [MASK].  # (B, L) -> 2 x (B, L)
+    """
+    length = ids.shape[1]
+    real = (ids != 0).sum(dim=1)
+    offset = (
+        torch.rand(real.shape, generator=generator, device=ids.device)
+        * (real - 1).clamp(min=1)
+    ).long()
+    offset = torch.where(
+        copy == 0, torch.zeros_like(offset), offset.clamp(max=(real - 2).clamp(min=0))
+    )
+    index = torch.arange(length, device=ids.device)[None, :] - offset[:, None]
+    shifted = ids.gather(1, index.clamp(min=0)).masked_fill(index < 0, 0)
+    labels = torch.full_like(ids, IGNORE)
+    labels[:, -1] = shifted[:, -1]
+    shifted[:, -1] = mask_id
+    return shifted, labels
+
+
+def _permuted_batches(
+    count: int, batch_size: int, generator: torch.Generator, device: torch.device
+) -> Iterator[torch.Tensor]:
+    order = torch.randperm(count, generator=generator, device=device)
+    yield from order.split(batch_size)
+
+
+@dataclass
+class ClozeObjective:
+    """Masked-item pretraining: predict randomly masked items from both sides."""
+
+    mask_prob: float
+    mask_id: int
+    n_items: int
+    bert_replacement: bool = False
+
+    def samples_per_epoch(self, windows: int) -> int:
+        return windows
+
+    def batches(
+        self, windows: torch.Tensor, batch_size: int, generator: torch.Generator
+    ) -> Iterator[list[Part]]:
+        for index in _permuted_batches(
+            len(windows), batch_size, generator, windows.device
+        ):
+            inputs, labels = cloze_mask(
+                windows[index],
+                self.mask_prob,
+                self.mask_id,
+                generator,
+                self.bert_replacement,
+                self.n_items,
+            )
+            yield [(inputs, labels, 1.0)]
+
+
+@dataclass
+class NextItemObjective:
+    """Fine-tuning that matches inference: [MASK] after a history, many prefixes per window,
+    optionally mixed with the Cloze loss (which keeps the pretraining signal alive)."""
+
+    mask_id: int
+    n_items: int
+    prefixes_per_sequence: int = 4
+    cloze_weight: float = 0.0
+    mask_prob: float = 0.2
+
+    def samples_per_epoch(self, windows: int) -> int:
+        return windows * self.prefixes_per_sequence
+
+    def batches(
+        self, windows: torch.Tensor, batch_size: int, generator: torch.Generator
+    ) -> Iterator[list[Part]]:
+        copies = self.prefixes_per_sequence
+        for index in _permuted_batches(
+            len(windows) * copies, batch_size, generator, windows.device
+        ):
+            rows = windows[index // copies]
+            parts = [
+                (
+                    *last_item_prefixes(rows, index % copies, self.mask_id, generator),
+                    1.0,
+                )
+            ]
+            if self.cloze_weight > 0:
+                parts.append(
+                    (
+                        *cloze_mask(rows, self.mask_prob, self.mask_id, generator),
+                        self.cloze_weight,
+                    )
+                )
+            yield parts
+
+
+@dataclass
+class CausalObjective:
+    """SASRec: every position predicts the item after it (windows are max_len + 1 long)."""
+
+    def samples_per_epoch(self, windows: int) -> int:
+        return windows
+
+    def batches(
+        self, windows: torch.Tensor, batch_size: int, generator: torch.Generator
+    ) -> Iterator[list[Part]]:
+        for index in _permuted_batches(
+            len(windows), batch_size, generator, windows.device
+        ):
+            rows = windows[index]
+            inputs = rows[:, :-1]
+            labels = torch.where(
+                inputs != 0, rows[:, 1:], torch.full_like(inputs, IGNORE)
+            )
+            yield [(inputs, labels, 1.0)]
