@@ -20,6 +20,7 @@ from tests.conftest import PROJECT_ROOT
 SMALL_SAMPLE = {
     "sample": {"n_users": 150, "n_items": 300, "n_ratings": 4500, "seed": 3}
 }
+QUICK_TRAINING = {"epochs": 2, "device": "cpu", "checkpoint_dir": None}
 
 
 @pytest.fixture
@@ -94,3 +95,39 @@ def test_folder_source_with_bad_file_names_the_line(project, tmp_path):
     )
     with pytest.raises(Exception, match=r"ratings\.csv, line 7, column 'timestamp'"):
         run(project, ["data_processing"], {"source": str(folder)})
+
+
+@pytest.mark.slow
+def test_default_run_trains_pretrained_fine_tuned_and_scratch_models(project):
+    params = {
+        **SMALL_SAMPLE,
+        "pretraining": QUICK_TRAINING,
+        "fine_tuning": QUICK_TRAINING,
+    }
+    run(project, ["__default__"], params)
+
+    from maskrec.datasets import ModelFolderDataset
+
+    for name in ("pretrained", "fine_tuned", "scratch"):
+        folder = project / "data/06_models" / f"{name}_model"
+        assert (folder / "config.json").is_file() and (
+            folder / "model.safetensors"
+        ).is_file()
+        model = ModelFolderDataset(filepath=str(folder)).load()
+        assert model.config.n_items == len(model.config.item_ids)
+    history = pd.read_csv(project / "data/08_reporting/fine_tuning_history.csv")
+    assert history["epoch"].tolist() == [
+        0,
+        1,
+        2,
+    ]  # epoch 0 is the pretrained starting point
+    assert {
+        "train_loss",
+        "ndcg@10",
+        "hr@10",
+        "lr",
+        "seconds",
+        "sequences_per_second",
+    } <= set(history.columns)
+    scratch = pd.read_csv(project / "data/08_reporting/scratch_history.csv")
+    assert scratch["model"].unique().tolist() == ["scratch"]

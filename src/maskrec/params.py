@@ -66,6 +66,9 @@ class ModelParams(_Params):
     max_len: int = Field(
         50, ge=2, description="positions, including the appended [MASK]"
     )
+    recency_bias: bool = Field(
+        True, description="learnable per-head |i-j| attention penalty"
+    )
     use_genres: bool = True
     use_years: bool = False
     seed: int = 0

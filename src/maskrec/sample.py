@@ -6,10 +6,11 @@ sample goes through exactly the same reader and validation as a real release.
 What it models, and why each part is there:
 - long-tail item popularity (Zipf), so that "most popular" is a real baseline;
 - genres and years per item, users with tastes over genres, ratings that follow taste;
-- **sequential structure**: every item has a few "successors" (same main genre, think
-  sequels or related films). After watching an item a user picks one of its unseen
-  successors with probability `follow_prob`, otherwise an item drawn from their taste.
-  A next-item model can learn those transitions; popularity and pure taste cannot.
+- **sequential structure**: items live in a small latent space (clustered by main genre);
+  an item's "related" items are its nearest neighbours there. After watching an item a
+  user moves to an unseen related item with probability `follow_prob`, otherwise to the
+  next item of their taste order. Relatedness is smooth, as with real films (sequels, same
+  director, same mood), so item embeddings can learn it; popularity and taste cannot.
 - user activity with a long tail (log-normal), timestamps that increase along each history.
 """
 
@@ -44,7 +45,8 @@ class SampleSpec:
     n_ratings: int = 60000
     seed: int = 42
     follow_prob: float = 0.6
-    n_successors: int = 4
+    n_related: int = 8
+    latent_dim: int = 8
     min_user_ratings: int = 8
 
     def __post_init__(self) -> None:
@@ -104,21 +106,14 @@ def generate_sample(spec: SampleSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         extra = rng.integers(0, n_genres, size=n_items)
         genre_matrix[np.arange(n_items), extra] |= rng.random(n_items) < 0.35
     years = np.clip(np.round(2020 - rng.gamma(2.0, 9.0, size=n_items)), 1920, 2020)
-    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 1.0
     popularity = popularity[rng.permutation(n_items)]
     quality = rng.normal(0.0, 0.5, size=n_items)
 
-    # Successors: a few items of the same main genre, biased towards popular ones.
-    successors = np.empty((n_items, spec.n_successors), dtype=np.int64)
-    for g in range(n_genres):
-        members = np.flatnonzero(main_genre == g)
-        if members.size == 0:
-            continue
-        weights = popularity[members] / popularity[members].sum()
-        picks = rng.choice(members, size=(members.size, spec.n_successors), p=weights)
-        successors[members] = picks
-    own = successors == np.arange(n_items)[:, None]
-    successors[own] = rng.integers(0, n_items, size=own.sum())
+    # Related items: nearest neighbours in a latent space where genres form clusters.
+    centres = rng.normal(size=(n_genres, spec.latent_dim))
+    latent = centres[main_genre] + 0.6 * rng.normal(size=(n_items, spec.latent_dim))
+    related = _nearest_neighbours(latent, spec.n_related)
 
     # Users: a taste over genres (Dirichlet) that shapes both choices and ratings.
     taste = rng.dirichlet(np.full(n_genres, 0.3), size=spec.n_users)
@@ -140,10 +135,12 @@ def generate_sample(spec: SampleSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         for step in range(counts[u]):
             item = -1
             if step > 0 and follow[step]:
-                options = successors[history[-1]]
+                options = related[history[-1]]
                 options = options[~seen[options]]
                 if options.size:
-                    item = int(options[0])
+                    # Closer and more popular related items are likelier next steps.
+                    weights = popularity[options] / (1.0 + np.arange(options.size))
+                    item = int(rng.choice(options, p=weights / weights.sum()))
             if item < 0:
                 while seen[order[cursor]]:
                     cursor += 1
@@ -187,6 +184,25 @@ def generate_sample(spec: SampleSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
         }
     )
     return ratings, movies
+
+
+def _nearest_neighbours(points: np.ndarray, k: int, chunk: int = 2048) -> np.ndarray:
+    """Indices of each point's k nearest others (Euclidean), closest first, in chunks so
+    large catalogues do not need an n x n matrix at once."""
+    squared = (points**2).sum(axis=1)
+    out = np.empty((len(points), k), dtype=np.int64)
+    for start in range(0, len(points), chunk):
+        block = points[start : start + chunk]
+        distance = (
+            squared[start : start + chunk, None]
+            - 2 * block @ points.T
+            + squared[None, :]
+        )
+        distance[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
+        nearest = np.argpartition(distance, k, axis=1)[:, :k]
+        order = np.take_along_axis(distance, nearest, axis=1).argsort(axis=1)
+        out[start : start + chunk] = np.take_along_axis(nearest, order, axis=1)
+    return out
 
 
 def _genre_prior() -> np.ndarray:

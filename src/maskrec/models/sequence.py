@@ -42,6 +42,7 @@ class SequenceRecConfig(PretrainedConfig):
         attention_dropout: float = 0.2,
         max_len: int = 50,
         causal: bool = False,
+        recency_bias: bool = True,
         n_genres: int = 0,
         use_genres: bool = False,
         use_years: bool = False,
@@ -59,6 +60,7 @@ class SequenceRecConfig(PretrainedConfig):
         self.attention_dropout = attention_dropout
         self.max_len = max_len
         self.causal = causal
+        self.recency_bias = recency_bias
         self.n_genres = n_genres
         self.use_genres = use_genres
         self.use_years = use_years
@@ -122,6 +124,9 @@ class SequenceRecModel(PreTrainedModel):
             )  # masked-genre auxiliary loss
         if config.use_years:
             self.year_embedding = nn.Embedding(YEAR_BUCKETS, h)
+        if config.recency_bias:
+            # log-slopes of a per-head attention penalty -slope * |i - j| (ALiBi-style).
+            self.recency_log_slopes = nn.Parameter(torch.zeros(config.num_heads))
         self._register_side_information(config)
         self.post_init()
 
@@ -145,7 +150,10 @@ class SequenceRecModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         # BERT's truncated-normal(0.02) everywhere; embeddings of padding stay zero.
         if isinstance(module, nn.Linear):
-            nn.init.trunc_normal_(module.weight, std=0.02, a=-0.04, b=0.04)
+            # Xavier, not BERT's N(0, 0.02): at d=64 the small init makes attention carry
+            # ~0.5% of the residual, and a [MASK] then needs many epochs to learn to read
+            # its neighbours (BERT4Rec's slow start). SASRec implementations use Xavier too.
+            nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
@@ -158,6 +166,12 @@ class SequenceRecModel(PreTrainedModel):
             nn.init.zeros_(module.bias)
         elif isinstance(module, SequenceRecModel):
             nn.init.zeros_(module.output_bias)
+            if hasattr(module, "recency_log_slopes"):
+                # Geometric slopes from 1 (look at neighbours) down to ~0 (look anywhere), as ALiBi.
+                heads = module.config.num_heads
+                slopes = 2.0 ** (-8.0 * torch.arange(heads) / max(heads, 1))
+                with torch.no_grad():
+                    module.recency_log_slopes.copy_(slopes.log())
 
     @property
     def item_embedding(self) -> nn.Embedding:
@@ -172,16 +186,46 @@ class SequenceRecModel(PreTrainedModel):
             x = x + self.year_embedding(self.item_year_buckets[input_ids])
         return x
 
+    def attention_bias(
+        self, input_ids: torch.Tensor, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """Additive attention mask: padding keys and (causal) future keys blocked, plus the
+        learnable recency penalty.  # (B, L) -> (B, heads, L, L)
+
+        Why: with only learned absolute positions, the [MASK] at the end starts by attending
+        uniformly and takes many epochs to find its neighbours (BERT4Rec's slow start);
+        a distance penalty gives it that prior from the first step.
+        """
+        length = input_ids.shape[1]
+        blocked = torch.finfo(dtype).min
+        position = torch.arange(length, device=input_ids.device)
+        distance = (position[None, :] - position[:, None]).abs().to(dtype)  # (L, L)
+        slopes = self.recency_log_slopes.exp().to(dtype)
+        bias = -slopes[:, None, None] * distance  # (heads, L, L)
+        bias = bias[None].expand(input_ids.shape[0], -1, -1, -1)
+        keep = (input_ids != 0)[:, None, None, :]  # (B, 1, 1, L)
+        if self.config.causal:
+            keep = keep & (position[None, :] <= position[:, None])[None, None]
+        # A padding query that may see nothing keeps its own position, avoiding NaNs.
+        keep = (
+            keep
+            | torch.eye(length, dtype=torch.bool, device=input_ids.device)[None, None]
+        )
+        return bias.masked_fill(~keep, blocked)
+
     def encode(
         self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Contextual states for every position.  # (B, L) -> (B, L, H)"""
         if inputs_embeds is None:
             inputs_embeds = self.embed(input_ids)
-        out = self.bert(
-            inputs_embeds=inputs_embeds, attention_mask=(input_ids != 0).long()
-        )
-        return out.last_hidden_state
+        if self.config.recency_bias:
+            mask = self.attention_bias(input_ids, inputs_embeds.dtype)
+        else:
+            mask = (input_ids != 0).long()
+        return self.bert(
+            inputs_embeds=inputs_embeds, attention_mask=mask
+        ).last_hidden_state
 
     def item_scores(self, hidden: torch.Tensor) -> torch.Tensor:
         """Full-softmax logits over ids 0..N (0 = padding, never a valid answer).

@@ -23,17 +23,16 @@ def right_aligned(sequences: Sequence[Sequence[int]], length: int) -> torch.Tens
 
 def training_windows(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
     """Cut every sequence into non-overlapping windows of `length`, from its end backwards,
-    so that each training event is in exactly one window (and a target once per epoch)."""
-    windows: list[Sequence[int]] = []
-    for seq in sequences:
-        seq = list(seq)
-        end = len(seq)
-        while end > 0:
-            start = max(0, end - length)
-            if end - start >= 2 or start == 0:
-                windows.append(seq[start:end])
-            end = start
-    return right_aligned([w for w in windows if len(w) >= 2], length)
+    so that each training event is in exactly one window (and a target once per epoch).
+    A leftover single item is dropped: with nothing around it, it teaches nothing."""
+    windows = []
+    for sequence in sequences:
+        items = list(sequence)
+        for end in range(len(items), 1, -length):
+            window = items[max(0, end - length) : end]
+            if len(window) >= 2:
+                windows.append(window)
+    return right_aligned(windows, length)
 
 
 @dataclass

@@ -312,6 +312,7 @@ def fit(
             **metrics,
             "lr": scheduler.get_last_lr()[0],
             "seconds": time.perf_counter() - started,
+            "train_seconds": train_seconds,
             "sequences_per_second": seen / max(train_seconds, 1e-9),
         }
         history.append(record)

@@ -32,6 +32,7 @@ def model_config(
         attention_dropout=settings["attention_dropout"],
         max_len=settings["max_len"],
         causal=causal,
+        recency_bias=settings["recency_bias"],
         n_genres=len(genre_columns),
         use_genres=settings["use_genres"] and bool(genre_columns),
         use_years=settings["use_years"],
