@@ -200,3 +200,24 @@ def test_cuda_bf16_training_path():
                          quick_params(device="cuda", bf16=True), "cuda")  # fmt: skip
     assert next(model.parameters()).device.type == "cpu"  # handed back on the CPU
     assert history[-1]["ndcg@10"] > 0.9
+
+
+def test_recency_bias_controls_how_far_attention_reaches():
+    torch.manual_seed(0)
+    model = SequenceRecModel(tiny_config()).eval()
+    a = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 31]])
+    far = torch.tensor([[9, 9, 9, 9, 5, 6, 7, 31]])
+    with torch.no_grad():
+        model.recency_log_slopes.fill_(6.0)  # every head attends (almost) only to itself
+        assert torch.allclose(model.encode(a)[0, -1], model.encode(far)[0, -1], atol=1e-5)
+        model.recency_log_slopes.fill_(-10.0)  # no penalty: the far items matter
+        assert not torch.allclose(model.encode(a)[0, -1], model.encode(far)[0, -1], atol=1e-4)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_padding_rows_stay_finite(causal):
+    torch.manual_seed(0)
+    model = SequenceRecModel(tiny_config(causal=causal)).eval()
+    ids = right_aligned([[3], [4, 5, 6]], 8)
+    with torch.no_grad():
+        assert torch.isfinite(model.encode(ids)).all()
