@@ -156,3 +156,60 @@ class FineTuningParams(TrainingParams):
         0.0, ge=0.0, description="adversarial embedding perturbation; 0 off"
     )
     distillation: DistillationParams = DistillationParams()
+
+
+class BaselineParams(_Params):
+    """Hyper-parameter grids for the classic baselines; each grid is searched on the
+    validation split (NDCG@10) and the winner is refitted nowhere else."""
+
+    item_knn_neighbours: list[int] = Field([50, 100, 200], min_length=1)
+    item_knn_shrink: list[float] = Field([0.0, 10.0, 50.0], min_length=1)
+    ease_l2: list[float] = Field([50.0, 100.0, 250.0, 500.0, 1000.0], min_length=1)
+    mf_factors: list[int] = Field([32, 64], min_length=1)
+    mf_l2: list[float] = Field([1.0, 10.0, 100.0], min_length=1)
+    mf_iterations: int = Field(15, ge=1)
+    seed: int = 0
+    max_dense_items: int = Field(
+        20000,
+        ge=1,
+        description="ItemKNN and EASE hold an items x items matrix; refuse above this",
+    )
+
+
+class EvaluationParams(_Params):
+    """How the test split is scored and summarised."""
+
+    ks: list[int] = Field([5, 10, 20], min_length=1)
+    batch_size: int = Field(512, ge=1)
+    bootstrap_samples: int = Field(1000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = 0
+    history_buckets: list[int] = Field(
+        [1, 10, 20, 50, 100, 200],
+        min_length=2,
+        description="left edges of training-history-length buckets",
+    )
+    sparse_user_max_history: int = Field(
+        30, ge=1, description="'sparse users' have at most this many"
+    )
+    comparisons: list[tuple[str, str]] = Field(
+        [
+            ("fine_tuned", "scratch"),
+            ("fine_tuned", "pretrained"),
+            ("fine_tuned", "best_baseline"),
+        ],
+        description="paired tests (model, competitor); best_baseline = the baseline best on validation",
+    )
+
+
+class InferenceParams(_Params):
+    """Top-K recommendations with the best model by validation NDCG@10 (or a named one)."""
+
+    top_k: int = Field(10, ge=1)
+    model: str = Field(
+        "best", description="'best' (by validation NDCG@10) or a model name"
+    )
+    history: list[int] = Field(
+        [], description="original (MovieLens) item ids, oldest first"
+    )
+    batch_size: int = Field(512, ge=1)

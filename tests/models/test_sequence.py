@@ -208,10 +208,16 @@ def test_recency_bias_controls_how_far_attention_reaches():
     a = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 31]])
     far = torch.tensor([[9, 9, 9, 9, 5, 6, 7, 31]])
     with torch.no_grad():
-        model.recency_log_slopes.fill_(6.0)  # every head attends (almost) only to itself
-        assert torch.allclose(model.encode(a)[0, -1], model.encode(far)[0, -1], atol=1e-5)
+        model.recency_log_slopes.fill_(
+            6.0
+        )  # every head attends (almost) only to itself
+        assert torch.allclose(
+            model.encode(a)[0, -1], model.encode(far)[0, -1], atol=1e-5
+        )
         model.recency_log_slopes.fill_(-10.0)  # no penalty: the far items matter
-        assert not torch.allclose(model.encode(a)[0, -1], model.encode(far)[0, -1], atol=1e-4)
+        assert not torch.allclose(
+            model.encode(a)[0, -1], model.encode(far)[0, -1], atol=1e-4
+        )
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -1,0 +1,67 @@
+"""`ArrayModelDataset`: a fitted baseline as a folder of safetensors arrays + JSON config.
+
+Loading reads numbers and a kind name, never pickles. Saving is atomic like model folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+from safetensors.numpy import load_file, save_file
+
+from maskrec.models.baselines import BASELINES, Baseline
+
+
+class ArrayModelDataset(AbstractDataset[Baseline, Baseline]):
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(filepath)
+        self.metadata = metadata
+
+    def load(self) -> Baseline:
+        meta_path = self._path / "config.json"
+        if not meta_path.is_file():
+            raise DatasetError(
+                f"{self._path}: no saved baseline here (config.json missing); run the baselines pipeline first"
+            )
+        meta = json.loads(meta_path.read_text())
+        if meta["kind"] not in BASELINES:
+            raise DatasetError(
+                f"{meta_path}: unknown baseline kind {meta['kind']!r}; known: {sorted(BASELINES)}"
+            )
+        arrays = load_file(self._path / "arrays.safetensors")
+        return BASELINES[meta["kind"]](
+            n_items=meta["n_items"], config=meta["config"], arrays=arrays
+        )
+
+    def save(self, model: Baseline) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{self._path.name}.", dir=self._path.parent)
+        )
+        try:
+            meta = {
+                "kind": model.kind,
+                "n_items": model.n_items,
+                "config": model.config,
+            }
+            (staging / "config.json").write_text(json.dumps(meta, indent=2))
+            save_file(
+                {k: v for k, v in model.arrays.items()}, staging / "arrays.safetensors"
+            )
+            if self._path.exists():
+                shutil.rmtree(self._path)
+            os.replace(staging, self._path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _exists(self) -> bool:
+        return (self._path / "config.json").is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._path)}

@@ -1,0 +1,170 @@
+"""Plotly figures and a summary table from the evaluation; kedro-viz previews the figures."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+ORDER = [
+    "fine_tuned",
+    "pretrained",
+    "scratch",
+    "ease",
+    "item_knn",
+    "mf_als",
+    "most_popular",
+]
+LABELS = {
+    "fine_tuned": "pretrained + fine-tuned", "pretrained": "pretrained only", "scratch": "scratch (no pretraining)",
+    "ease": "EASE", "item_knn": "ItemKNN", "mf_als": "MF (ALS)", "most_popular": "most popular", "sasrec": "SASRec",
+}  # fmt: skip
+
+
+def _ordered(models: dict[str, Any]) -> list[str]:
+    return sorted(models, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))
+
+
+def _error_bars(stats: dict[str, float]) -> tuple[float, float, float]:
+    return (
+        stats["mean"],
+        stats["ci_high"] - stats["mean"],
+        stats["mean"] - stats["ci_low"],
+    )
+
+
+def plot_model_comparison(evaluation_metrics: dict[str, Any]) -> go.Figure:
+    """NDCG@10, HR@10 and MRR@10 per model on all test users, with bootstrap 95% intervals."""
+    models = _ordered(evaluation_metrics["models"])
+    figure = go.Figure()
+    for metric in ("ndcg@10", "hr@10", "mrr@10"):
+        values = [
+            _error_bars(evaluation_metrics["models"][m]["all"][metric]) for m in models
+        ]
+        figure.add_trace(go.Bar(
+            name=metric.upper(), x=[LABELS.get(m, m) for m in models], y=[v[0] for v in values],
+            error_y={"type": "data", "symmetric": False, "array": [v[1] for v in values], "arrayminus": [v[2] for v in values]},
+        ))  # fmt: skip
+    figure.update_layout(
+        barmode="group",
+        title="Test metrics by model (95% bootstrap intervals)",
+        yaxis_title="metric",
+    )
+    return figure
+
+
+def plot_learning_curves(
+    pretraining_history: pd.DataFrame,
+    fine_tuning_history: pd.DataFrame,
+    scratch_history: pd.DataFrame,
+) -> go.Figure:
+    """Validation NDCG@10 per epoch of pretraining, fine-tuning and the scratch model."""
+    figure = go.Figure()
+    offset = int(pretraining_history["epoch"].max())
+    for name, frame, shift in (("pretraining", pretraining_history, 0), ("fine-tuning (after pretraining)", fine_tuning_history, offset),
+                               ("scratch", scratch_history, 0)):  # fmt: skip
+        figure.add_trace(
+            go.Scatter(
+                name=name,
+                x=frame["epoch"] + shift,
+                y=frame["ndcg@10"],
+                mode="lines+markers",
+            )
+        )
+    figure.update_layout(
+        title="Validation NDCG@10 by epoch",
+        xaxis_title="epoch (fine-tuning continues after pretraining)",
+        yaxis_title="NDCG@10",
+    )
+    return figure
+
+
+def plot_history_buckets(evaluation_metrics: dict[str, Any]) -> go.Figure:
+    """Test NDCG@10 by the length of the user's training history (warm users)."""
+    figure = go.Figure()
+    for model in _ordered(evaluation_metrics["models"]):
+        buckets = evaluation_metrics["models"][model]["by_history_length"]
+        labels = [b for b in buckets if buckets[b]["users"] > 0]
+        values = [_error_bars(buckets[b]["ndcg@10"]) for b in labels]
+        figure.add_trace(go.Bar(
+            name=LABELS.get(model, model), x=[f"{b} ({buckets[b]['users']})" for b in labels], y=[v[0] for v in values],
+            error_y={"type": "data", "symmetric": False, "array": [v[1] for v in values], "arrayminus": [v[2] for v in values]},
+        ))  # fmt: skip
+    figure.update_layout(
+        barmode="group",
+        title="Test NDCG@10 by training-history length (users)",
+        xaxis_title="training interactions",
+        yaxis_title="NDCG@10",
+    )
+    return figure
+
+
+def plot_cold_vs_warm(evaluation_metrics: dict[str, Any]) -> go.Figure:
+    """Test NDCG@10 for users seen in training against users never seen (cold start)."""
+    models = _ordered(evaluation_metrics["models"])
+    figure = go.Figure()
+    for group in ("warm", "cold"):
+        values = [
+            _error_bars(evaluation_metrics["models"][m][group]["ndcg@10"])
+            for m in models
+        ]
+        users = evaluation_metrics["models"][models[0]][group]["users"]
+        figure.add_trace(go.Bar(
+            name=f"{group} ({users} users)", x=[LABELS.get(m, m) for m in models], y=[v[0] for v in values],
+            error_y={"type": "data", "symmetric": False, "array": [v[1] for v in values], "arrayminus": [v[2] for v in values]},
+        ))  # fmt: skip
+    figure.update_layout(
+        barmode="group",
+        title="Test NDCG@10: warm vs cold-start users",
+        yaxis_title="NDCG@10",
+    )
+    return figure
+
+
+def build_summary(
+    evaluation_metrics: dict[str, Any],
+) -> tuple[list[dict[str, Any]], str]:
+    """One row per model (json) and the same as a markdown table, plus the paired tests."""
+    rows = []
+    for model in _ordered(evaluation_metrics["models"]):
+        stats = evaluation_metrics["models"][model]
+        row = {"model": model, "valid_ndcg@10": stats["valid_ndcg@10"]}
+        for metric in ("hr@10", "ndcg@10", "mrr@10"):
+            m = stats["all"][metric]
+            row[metric], row[f"{metric}_ci"] = m["mean"], [m["ci_low"], m["ci_high"]]
+        row["cold_ndcg@10"] = stats["cold"]["ndcg@10"]["mean"]
+        row["coverage@10"] = stats["coverage@10"]
+        row["personalises_new_users"] = stats["personalises_new_users"]
+        rows.append(row)
+
+    def fmt(value: float) -> str:
+        return "–" if math.isnan(value) else f"{value:.4f}"
+
+    def fmt_p(value: float) -> str:
+        return (
+            "–"
+            if math.isnan(value)
+            else ("<0.0001" if value < 1e-4 else f"{value:.4f}")
+        )
+
+    lines = [
+        "# maskrec evaluation summary", "",
+        f"Protocol: {evaluation_metrics['protocol']}. Best model by validation NDCG@10: "
+        f"**{evaluation_metrics['best_model_by_validation']}**.", "",
+        "| model | valid NDCG@10 | test HR@10 [95% CI] | test NDCG@10 [95% CI] | test MRR@10 | cold-start NDCG@10 | coverage@10 | scores new users from history |",
+        "|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"| {LABELS.get(r['model'], r['model'])} | {fmt(r['valid_ndcg@10'])} | {fmt(r['hr@10'])} [{fmt(r['hr@10_ci'][0])}, {fmt(r['hr@10_ci'][1])}] "
+            f"| {fmt(r['ndcg@10'])} [{fmt(r['ndcg@10_ci'][0])}, {fmt(r['ndcg@10_ci'][1])}] | {fmt(r['mrr@10'])} | {fmt(r['cold_ndcg@10'])} "
+            f"| {fmt(r['coverage@10'])} | {'yes' if r['personalises_new_users'] else 'no (same list for all)'} |"
+        )
+    lines += ["", "Paired tests on the same users (NDCG@10, difference = model − competitor):", "",
+              "| model | competitor | users | n | mean difference [95% CI] | p (bootstrap) | p (Wilcoxon) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for t in evaluation_metrics["paired_tests"]:
+        lines.append(f"| {t['model']} | {t['competitor']} | {t['group']} | {t['users']} | "
+                     f"{fmt(t['mean_difference'])} [{fmt(t['ci_low'])}, {fmt(t['ci_high'])}] | {fmt_p(t['p_bootstrap'])} | {fmt_p(t['p_wilcoxon'])} |")  # fmt: skip
+    return rows, "\n".join(lines) + "\n"
