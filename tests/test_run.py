@@ -97,37 +97,138 @@ def test_folder_source_with_bad_file_names_the_line(project, tmp_path):
         run(project, ["data_processing"], {"source": str(folder)})
 
 
-@pytest.mark.slow
-def test_default_run_trains_pretrained_fine_tuned_and_scratch_models(project):
-    params = {
-        **SMALL_SAMPLE,
-        "pretraining": QUICK_TRAINING,
-        "fine_tuning": QUICK_TRAINING,
-    }
-    run(project, ["__default__"], params)
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory) -> Path:
+    """The whole default `kedro run` on a small sample, once for every test below."""
+    root = tmp_path_factory.mktemp("project")
+    for name in ("conf", "pyproject.toml", "notebooks"):
+        source = PROJECT_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("local"))
+        else:
+            shutil.copy(source, root / name)
+    (root / "conf" / "local").mkdir()
+    (root / "src").mkdir()
+    # The notebooks' %load_ext kedro.ipython reads these defaults, so the small sample
+    # and short training go in a conf/local override rather than in runtime params.
+    (root / "conf" / "local" / "parameters.yml").write_text(
+        "pretraining: {epochs: 2, device: cpu, checkpoint_dir: null}\n"
+        "fine_tuning: {epochs: 2, device: cpu, checkpoint_dir: null}\n"
+        "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0]}\n"
+        "evaluation: {bootstrap_samples: 200}\n"
+    )
+    run(root, ["__default__"], SMALL_SAMPLE)
+    return root
 
-    from maskrec.datasets import ModelFolderDataset
+
+@pytest.mark.slow
+def test_default_run_produces_models_metrics_figures_and_recommendations(full_run):
+    from maskrec.datasets import ArrayModelDataset, ModelFolderDataset
 
     for name in ("pretrained", "fine_tuned", "scratch"):
-        folder = project / "data/06_models" / f"{name}_model"
+        folder = full_run / "data/06_models" / f"{name}_model"
         assert (folder / "config.json").is_file() and (
             folder / "model.safetensors"
         ).is_file()
-        model = ModelFolderDataset(filepath=str(folder)).load()
-        assert model.config.n_items == len(model.config.item_ids)
-    history = pd.read_csv(project / "data/08_reporting/fine_tuning_history.csv")
+        assert ModelFolderDataset(filepath=str(folder)).load().config.n_items > 0
+    for name in ("most_popular", "item_knn", "ease", "mf_als"):
+        assert (
+            ArrayModelDataset(
+                filepath=str(full_run / "data/06_models" / f"{name}_baseline")
+            )
+            .load()
+            .kind
+            == name
+        )
+    history = pd.read_csv(full_run / "data/08_reporting/fine_tuning_history.csv")
     assert history["epoch"].tolist() == [
         0,
         1,
         2,
     ]  # epoch 0 is the pretrained starting point
-    assert {
-        "train_loss",
-        "ndcg@10",
-        "hr@10",
-        "lr",
-        "seconds",
-        "sequences_per_second",
-    } <= set(history.columns)
-    scratch = pd.read_csv(project / "data/08_reporting/scratch_history.csv")
-    assert scratch["model"].unique().tolist() == ["scratch"]
+
+    metrics = json.loads(
+        (full_run / "data/08_reporting/evaluation_metrics.json").read_text()
+    )
+    assert set(metrics["models"]) == {
+        "fine_tuned",
+        "scratch",
+        "pretrained",
+        "most_popular",
+        "item_knn",
+        "ease",
+        "mf_als",
+    }
+    assert metrics["models"]["fine_tuned"]["cold"]["users"] == 15
+    assert {t["group"] for t in metrics["paired_tests"]} == {
+        "all",
+        "history<=30",
+        "cold",
+    }
+    per_user = pd.read_parquet(full_run / "data/08_reporting/per_user_metrics.parquet")
+    assert len(per_user) == 7 * 150
+    for plot in (
+        "model_comparison",
+        "learning_curves",
+        "history_length",
+        "cold_vs_warm",
+    ):
+        figure = json.loads(
+            (full_run / f"data/08_reporting/{plot}_plot.json").read_text()
+        )
+        assert figure["data"], plot
+    assert (
+        "| pretrained + fine-tuned |"
+        in (full_run / "data/08_reporting/summary.md").read_text()
+    )
+
+    recs = pd.read_parquet(full_run / "data/07_model_output/recommendations.parquet")
+    assert (
+        recs["user_id"].nunique() == 150
+        and (recs.groupby("user_id").size() == 10).all()
+    )
+    assert recs["model"].iloc[0] == metrics["best_model_by_validation"]
+    interactions = pd.read_parquet(full_run / "data/03_primary/interactions.parquet")
+    item_map = pd.read_parquet(full_run / "data/03_primary/item_map.parquet").set_index(
+        "item_id"
+    )["original_item_id"]
+    user_map = pd.read_parquet(full_run / "data/03_primary/user_map.parquet").set_index(
+        "user_id"
+    )["original_user_id"]
+    seen = set(
+        zip(
+            interactions["user_id"].map(user_map),
+            interactions["item_id"].map(item_map),
+            strict=True,
+        )
+    )
+    assert not seen & set(
+        zip(recs["user_id"], recs["item_id"], strict=True)
+    )  # nothing already watched
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["01_explore_data.ipynb", "02_results.ipynb"])
+def test_notebooks_run_top_to_bottom(full_run, name):
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(full_run / "notebooks" / name, as_version=4)
+    nbclient.NotebookClient(
+        notebook,
+        timeout=180,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(full_run)}},
+    ).execute()
+    errors = [
+        o
+        for c in notebook.cells
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
+    assert not errors
+    assert any(
+        o.get("data", {}).get("application/vnd.plotly.v1+json")
+        for c in notebook.cells
+        for o in c.get("outputs", [])
+    )

@@ -106,9 +106,12 @@ def fit_matrix_factorization(
 ) -> tuple[Baseline, dict]:
     train = _train_matrix(train_sequences, item_features)
     grid = {"factors": params.mf_factors, "l2": params.mf_l2}
-    fit = lambda **kw: MatrixFactorization.fit(
-        train, iterations=params.mf_iterations, seed=params.seed, **kw
-    )  # noqa: E731
+
+    def fit(**kw):
+        return MatrixFactorization.fit(
+            train, iterations=params.mf_iterations, seed=params.seed, **kw
+        )
+
     return _grid_search("mf_als", fit, grid, valid_targets)
 
 

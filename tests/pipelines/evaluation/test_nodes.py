@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from maskrec.evaluation import rank_and_recommend
+from maskrec.models.baselines import MostPopular, interaction_matrix
+from maskrec.params import EvaluationParams
+from maskrec.pipelines.evaluation.nodes import evaluate_models, summarise_evaluation
+from maskrec.training.data import eval_set
+
+
+def test_rank_and_recommend_excludes_seen_items_only_when_asked():
+    model = MostPopular.fit(
+        interaction_matrix([[1, 2, 3], [1, 2], [1]], n_items=4)
+    )  # popularity 1 > 2 > 3 > 4
+    data = eval_set(
+        pd.DataFrame({"user_id": [0], "context": [[1, 2]], "target_item": [3]}), 4
+    )
+    ranks, top = rank_and_recommend(model, data, top_k=2)
+    assert ranks.tolist() == [0] and top.tolist() == [[3, 4]]
+    ranks, top = rank_and_recommend(model, data, top_k=2, exclude_seen=False)
+    assert ranks.tolist() == [2] and top.tolist() == [[1, 2]]
+
+
+def _per_user(rng, models, users=200, cold=20):
+    rows = []
+    for model, level in models.items():
+        ranks = rng.geometric(level, size=users) - 1
+        rows.append(pd.DataFrame({
+            "model": model, "user_id": np.arange(users), "is_cold": np.arange(users) < cold,
+            "history_length": np.where(np.arange(users) < cold, 0, rng.integers(1, 300, size=users)),
+            "rank": ranks, "ndcg@10": np.where(ranks < 10, 1 / np.log2(ranks + 2), 0.0), "hr@10": (ranks < 10).astype(float),
+            "mrr@10": np.where(ranks < 10, 1 / (ranks + 1), 0.0),
+        }))  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.fixture
+def summary():
+    per_user = _per_user(
+        np.random.default_rng(0),
+        {"fine_tuned": 0.3, "scratch": 0.1, "ease": 0.15, "most_popular": 0.05},
+    )
+    stats = {m: {"kind": "baseline" if m in {"ease", "most_popular"} else "sequence", "valid_ndcg@10": v, "coverage@10": 0.5,
+                 "personalises_new_users": m != "most_popular"}
+             for m, v in {"fine_tuned": 0.3, "scratch": 0.1, "ease": 0.2, "most_popular": 0.05}.items()}  # fmt: skip
+    params = EvaluationParams(
+        bootstrap_samples=200,
+        comparisons=[("fine_tuned", "scratch"), ("fine_tuned", "best_baseline")],
+    )
+    return per_user, summarise_evaluation(per_user, stats, params)
+
+
+def test_summary_means_buckets_and_tests(summary):
+    per_user, result = summary
+    fine = result["models"]["fine_tuned"]
+    expected = per_user.loc[per_user["model"] == "fine_tuned", "ndcg@10"].mean()
+    assert fine["all"]["ndcg@10"]["mean"] == pytest.approx(expected)
+    assert (
+        fine["all"]["ndcg@10"]["ci_low"] < expected < fine["all"]["ndcg@10"]["ci_high"]
+    )
+    assert fine["cold"]["users"] == 20 and fine["warm"]["users"] == 180
+    assert sum(b["users"] for b in fine["by_history_length"].values()) == 180
+    assert (
+        result["best_baseline_by_validation"] == "ease"
+        and result["best_model_by_validation"] == "fine_tuned"
+    )
+    groups = {(t["competitor"], t["group"]) for t in result["paired_tests"]}
+    assert groups == {
+        (c, g) for c in ("scratch", "ease") for g in ("all", "history<=30", "cold")
+    }
+    vs_scratch = next(
+        t
+        for t in result["paired_tests"]
+        if t["competitor"] == "scratch" and t["group"] == "all"
+    )
+    assert vs_scratch["mean_difference"] > 0 and vs_scratch["p_wilcoxon"] < 0.01
+
+
+def test_evaluate_models_on_real_pipeline_outputs():
+    from tests.helpers import small_split
+
+    data = small_split()
+    n_items = len(data["item_features"])
+    popular = MostPopular.fit(
+        interaction_matrix(data["train"]["item_ids"].tolist(), n_items)
+    )
+    per_user, stats = evaluate_models(
+        data["test"],
+        data["valid"],
+        data["train"],
+        EvaluationParams(),
+        most_popular=popular,
+    )
+    assert len(per_user) == len(data["test"])
+    assert {
+        "rank",
+        "hr@5",
+        "ndcg@10",
+        "mrr@20",
+        "recall@10",
+        "is_cold",
+        "history_length",
+    } <= set(per_user.columns)
+    assert (per_user["hr@10"] == per_user["recall@10"]).all()
+    # The same popular items for everyone (shifted only by what each user has seen):
+    distinct = stats["most_popular"]["coverage@10"] * n_items
+    assert 10 <= distinct < 0.1 * len(per_user) * 10
+    cold = per_user["is_cold"]
+    assert (per_user.loc[cold, "history_length"] == 0).all()
+    assert (per_user["rank"] >= 0).all()
