@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(BIN)/kedro run $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(STAMP)

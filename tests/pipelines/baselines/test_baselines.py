@@ -81,7 +81,7 @@ def test_mf_fold_in_equals_the_als_user_step(train):
     assert scores[2] > scores[3]  # item 1's partner is item 2
 
 
-@pytest.mark.parametrize("fit", [lambda t: MostPopular.fit(t), lambda t: ItemKNN.fit(t, 2, 1.0), lambda t: EASE.fit(t, 1.0),
+@pytest.mark.parametrize("fit", [MostPopular.fit, lambda t: ItemKNN.fit(t, 2, 1.0), lambda t: EASE.fit(t, 1.0),
                                  lambda t: MatrixFactorization.fit(t, 2, 1.0, 5)])  # fmt: skip
 def test_save_and_load_round_trip(train, fit, tmp_path):
     model = fit(train)
