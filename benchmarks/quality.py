@@ -30,7 +30,9 @@ def run_project(workdir: Path, data: str, extra: dict) -> float:
 
     if workdir.exists():
         shutil.rmtree(workdir)
-    shutil.copytree(ROOT / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local"))
+    shutil.copytree(
+        ROOT / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local")
+    )
     shutil.copy(ROOT / "pyproject.toml", workdir / "pyproject.toml")
     (workdir / "conf" / "local").mkdir()
     (workdir / "src").mkdir()
@@ -41,7 +43,9 @@ def run_project(workdir: Path, data: str, extra: dict) -> float:
     cwd = Path.cwd()
     os.chdir(workdir)  # checkpoints and relative paths land in the scratch project
     try:
-        with KedroSession.create(project_path=workdir, runtime_params={"source": source, **extra}) as session:
+        with KedroSession.create(
+            project_path=workdir, runtime_params={"source": source, **extra}
+        ) as session:
             session.run(pipeline_names=["__default__"])
     finally:
         os.chdir(cwd)
@@ -55,19 +59,31 @@ def tables(metrics: dict) -> str:
         return f"{stats['mean']:.4f} [{stats['ci_low']:.4f}, {stats['ci_high']:.4f}]"
 
     models = _ordered(metrics["models"])
-    lines = ["| model | valid NDCG@10 | test HR@10 | test NDCG@10 | test MRR@10 | cold-start NDCG@10 |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| model | valid NDCG@10 | test HR@10 | test NDCG@10 | test MRR@10 | cold-start NDCG@10 |",
+        "|---|---|---|---|---|---|",
+    ]
     for m in models:
         s = metrics["models"][m]
         lines.append(f"| {LABELS.get(m, m)} | {s['valid_ndcg@10']:.4f} | {cell(s['all']['hr@10'])} | {cell(s['all']['ndcg@10'])} | "
                      f"{cell(s['all']['mrr@10'])} | {s['cold']['ndcg@10']['mean']:.4f} |")  # fmt: skip
     buckets = list(metrics["models"][models[0]]["by_history_length"])
-    counts = [metrics["models"][models[0]]["by_history_length"][b]["users"] for b in buckets]
+    counts = [
+        metrics["models"][models[0]]["by_history_length"][b]["users"] for b in buckets
+    ]
     lines += ["", "Test NDCG@10 by training-history length (warm users; users per bucket in brackets):", "",
               "| model | " + " | ".join(f"{b} ({n})" for b, n in zip(buckets, counts, strict=True)) + " |",
               "|---|" + "---|" * len(buckets)]  # fmt: skip
     for m in models:
         row = metrics["models"][m]["by_history_length"]
-        lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(f"{row[b]['ndcg@10']['mean']:.4f}" if row[b]["users"] else "–" for b in buckets) + " |")
+        lines.append(
+            f"| {LABELS.get(m, m)} | "
+            + " | ".join(
+                f"{row[b]['ndcg@10']['mean']:.4f}" if row[b]["users"] else "–"
+                for b in buckets
+            )
+            + " |"
+        )
     lines += ["", "Paired tests, NDCG@10 (model − competitor) on the same users:", "",
               "| model | competitor | users | n | difference [95% CI] | p (Wilcoxon) |", "|---|---|---|---|---|---|"]  # fmt: skip
     for t in metrics["paired_tests"]:
@@ -81,23 +97,51 @@ def write_docs(section: str) -> None:
     text = path.read_text()
     start, end = "<!-- quality:start -->", "<!-- quality:end -->"
     block = f"{start}\n{section}\n{end}"
-    text = text[: text.index(start)] + block + text[text.index(end) + len(end) :] if start in text else text + "\n" + block + "\n"
+    text = (
+        text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+        if start in text
+        else text + "\n" + block + "\n"
+    )
     path.write_text(text)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/data/ml-100k", help="a MovieLens folder or release name")
-    parser.add_argument("--workdir", default=str(ROOT / "benchmarks" / "results" / "quality_run"))
-    parser.add_argument("--params", default="", help="extra run parameters, JSON (e.g. '{\"pretraining\": {\"epochs\": 60}}')")
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "quality.json"))
-    parser.add_argument("--write-docs", action="store_true", help="replace the quality section of docs/benchmarks.md")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data",
+        default="../shared/data/ml-100k",
+        help="a MovieLens folder or release name",
+    )
+    parser.add_argument(
+        "--workdir", default=str(ROOT / "benchmarks" / "results" / "quality_run")
+    )
+    parser.add_argument(
+        "--params",
+        default="",
+        help='extra run parameters, JSON (e.g. \'{"pretraining": {"epochs": 60}}\')',
+    )
+    parser.add_argument(
+        "--json", default=str(ROOT / "benchmarks" / "results" / "quality.json")
+    )
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="replace the quality section of docs/benchmarks.md",
+    )
     args = parser.parse_args()
 
     workdir = Path(args.workdir)
-    seconds = run_project(workdir, args.data, json.loads(args.params) if args.params else {})
-    metrics = json.loads((workdir / "data/08_reporting/evaluation_metrics.json").read_text())
-    report = json.loads((workdir / "data/08_reporting/data_quality_report.json").read_text())
+    seconds = run_project(
+        workdir, args.data, json.loads(args.params) if args.params else {}
+    )
+    metrics = json.loads(
+        (workdir / "data/08_reporting/evaluation_metrics.json").read_text()
+    )
+    report = json.loads(
+        (workdir / "data/08_reporting/data_quality_report.json").read_text()
+    )
     info = machine()
     header = (f"Data: `{args.data}` ({report['kept']['rows']:,} ratings, {report['kept']['users']} users, {report['kept']['items']} items); "
               f"leave-one-out by time, 10% cold-start users; full ranking, seen items excluded. Whole `kedro run`: {seconds:.0f} s on "
@@ -105,7 +149,15 @@ def main() -> None:
               f"`python benchmarks/quality.py --data {args.data}{' --params ' + repr(args.params) if args.params else ''}`.")  # fmt: skip
     section = header + "\n\n" + tables(metrics)
     print(section)
-    write_json(args.json, {"machine": info, "seconds": seconds, "peak_rss_mib": peak_rss_mib(), "metrics": metrics})
+    write_json(
+        args.json,
+        {
+            "machine": info,
+            "seconds": seconds,
+            "peak_rss_mib": peak_rss_mib(),
+            "metrics": metrics,
+        },
+    )
     if args.write_docs:
         write_docs(section)
 

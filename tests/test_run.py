@@ -114,6 +114,7 @@ def full_run(tmp_path_factory) -> Path:
     (root / "conf" / "local" / "parameters.yml").write_text(
         "pretraining: {epochs: 2, device: cpu, checkpoint_dir: null}\n"
         "fine_tuning: {epochs: 2, device: cpu, checkpoint_dir: null}\n"
+        "sasrec: {epochs: 2, device: cpu, checkpoint_dir: null}\n"
         "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0]}\n"
         "evaluation: {bootstrap_samples: 200}\n"
     )
@@ -125,7 +126,7 @@ def full_run(tmp_path_factory) -> Path:
 def test_default_run_produces_models_metrics_figures_and_recommendations(full_run):
     from maskrec.datasets import ArrayModelDataset, ModelFolderDataset
 
-    for name in ("pretrained", "fine_tuned", "scratch"):
+    for name in ("pretrained", "fine_tuned", "scratch", "sasrec"):
         folder = full_run / "data/06_models" / f"{name}_model"
         assert (folder / "config.json").is_file() and (
             folder / "model.safetensors"
@@ -166,7 +167,7 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
         "cold",
     }
     per_user = pd.read_parquet(full_run / "data/08_reporting/per_user_metrics.parquet")
-    assert len(per_user) == 7 * 150
+    assert len(per_user) == 8 * 150
     for plot in (
         "model_comparison",
         "learning_curves",

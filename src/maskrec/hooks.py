@@ -11,7 +11,12 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from maskrec.params import FineTuningParams, ModelParams, PretrainingParams
+from maskrec.params import (
+    FineTuningParams,
+    ModelParams,
+    PretrainingParams,
+    SASRecParams,
+)
 from maskrec.training.loop import resolve_device
 
 
@@ -27,14 +32,28 @@ def check_parameters(
     model: ModelParams | None,
     pretraining: PretrainingParams | None,
     fine_tuning: FineTuningParams | None,
+    sasrec: SASRecParams | None = None,
 ) -> None:
     """Raise ValueError naming the parameter when groups disagree."""
-    for group, params in (("pretraining", pretraining), ("fine_tuning", fine_tuning)):
+    groups = (
+        ("pretraining", pretraining),
+        ("fine_tuning", fine_tuning),
+        ("sasrec", sasrec),
+    )
+    for group, params in groups:
         if params is not None:
             try:
                 resolve_device(params.device)
             except ValueError as exc:
                 raise ValueError(f"{group}.device: {exc}") from exc
+    if (
+        model is not None
+        and sasrec is not None
+        and model.hidden_size % sasrec.num_heads
+    ):
+        raise ValueError(
+            f"sasrec.num_heads ({sasrec.num_heads}) must divide model.hidden_size ({model.hidden_size})"
+        )
     if model is None or fine_tuning is None:
         return
     if fine_tuning.freeze_layers > model.num_layers:
@@ -58,4 +77,5 @@ class ParameterChecks:
             _load(catalog, "model", ModelParams),
             _load(catalog, "pretraining", PretrainingParams),
             _load(catalog, "fine_tuning", FineTuningParams),
+            _load(catalog, "sasrec", SASRecParams),
         )

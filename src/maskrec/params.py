@@ -213,3 +213,14 @@ class InferenceParams(_Params):
         [], description="original (MovieLens) item ids, oldest first"
     )
     batch_size: int = Field(512, ge=1)
+
+
+class SASRecParams(TrainingParams):
+    """SASRec: the same encoder with causal attention, every position predicting the next
+    item (full-softmax cross-entropy), trained from scratch by the same loop."""
+
+    num_heads: int = Field(
+        1, ge=1, description="overrides model.num_heads (SASRec uses 1)"
+    )
+    hidden_dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    attention_dropout: float = Field(0.0, ge=0.0, lt=1.0)

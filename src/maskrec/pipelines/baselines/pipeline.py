@@ -32,6 +32,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="fit_matrix_factorization_node",
             ),
             Node(
+                nodes.train_sasrec,
+                [
+                    "item_features",
+                    "train_sequences",
+                    "valid_targets",
+                    "params:model",
+                    "params:sasrec",
+                ],
+                ["sasrec_model", "sasrec_history"],
+                name="train_sasrec_node",
+            ),
+            Node(
                 nodes.collect_baseline_selection,
                 ["item_knn_selection", "ease_selection", "mf_als_selection"],
                 "baseline_selection",

@@ -21,8 +21,6 @@ from maskrec.training.data import eval_set
 
 logger = logging.getLogger(__name__)
 
-SEQUENCE_MODELS = ("fine_tuned", "scratch", "pretrained")
-
 
 def _metrics_frame(ranks: np.ndarray, ks: list[int]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {"rank": ranks}

@@ -6,6 +6,7 @@ MODELS = {
     "fine_tuned": "fine_tuned_model",
     "scratch": "scratch_model",
     "pretrained": "pretrained_model",
+    "sasrec": "sasrec_model",
     "most_popular": "most_popular_baseline",
     "item_knn": "item_knn_baseline",
     "ease": "ease_baseline",

@@ -59,12 +59,20 @@ def plot_learning_curves(
     pretraining_history: pd.DataFrame,
     fine_tuning_history: pd.DataFrame,
     scratch_history: pd.DataFrame,
+    sasrec_history: pd.DataFrame | None = None,
 ) -> go.Figure:
-    """Validation NDCG@10 per epoch of pretraining, fine-tuning and the scratch model."""
-    figure = go.Figure()
+    """Validation NDCG@10 per epoch of pretraining, fine-tuning (continuing after it), the
+    scratch model and SASRec."""
     offset = int(pretraining_history["epoch"].max())
-    for name, frame, shift in (("pretraining", pretraining_history, 0), ("fine-tuning (after pretraining)", fine_tuning_history, offset),
-                               ("scratch", scratch_history, 0)):  # fmt: skip
+    curves = [
+        ("pretraining", pretraining_history, 0),
+        ("fine-tuning (after pretraining)", fine_tuning_history, offset),
+        ("scratch", scratch_history, 0),
+    ]
+    if sasrec_history is not None:
+        curves.append(("SASRec", sasrec_history, 0))
+    figure = go.Figure()
+    for name, frame, shift in curves:
         figure.add_trace(
             go.Scatter(
                 name=name,

@@ -14,7 +14,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.plot_learning_curves,
-                ["pretraining_history", "fine_tuning_history", "scratch_history"],
+                [
+                    "pretraining_history",
+                    "fine_tuning_history",
+                    "scratch_history",
+                    "sasrec_history",
+                ],
                 "learning_curves_plot",
                 name="plot_learning_curves_node",
             ),
