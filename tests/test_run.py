@@ -155,6 +155,7 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
         "fine_tuned",
         "scratch",
         "pretrained",
+        "sasrec",
         "most_popular",
         "item_knn",
         "ease",
