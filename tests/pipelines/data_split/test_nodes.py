@@ -176,3 +176,43 @@ def test_invalid_split_parameters_name_the_field():
         SplitParams(temporal_valid_quantile=0.9, temporal_test_quantile=0.5)
     with pytest.raises(ValueError, match="cold_user_fraction"):
         SplitParams(cold_user_fraction=1.5)
+
+
+def test_split_with_given_targets_uses_exactly_those_items():
+    from maskrec.pipelines.data_split.nodes import split_with_given_targets
+
+    interactions = pd.DataFrame(
+        [
+            (0, 1, 4.0, 1),
+            (0, 2, 4.0, 2),
+            (0, 3, 4.0, 2),
+            (0, 4, 4.0, 3),
+            (1, 2, 4.0, 1),
+            (1, 4, 4.0, 2),
+            (1, 1, 4.0, 3),
+        ],
+        columns=["user_id", "item_id", "rating", "timestamp"],
+    )
+    user_map = pd.DataFrame({"user_id": [0, 1], "original_user_id": [10, 11]})
+    item_map = pd.DataFrame(
+        {"item_id": [1, 2, 3, 4], "original_item_id": [101, 102, 103, 104]}
+    )
+    # user 10's targets disagree with a plain stable sort on the tie at t=2 (102 vs 103)
+    targets = pd.DataFrame(
+        {"user_id": [10, 11], "valid_item": [102, 104], "test_item": [104, 101]}
+    )
+    train, valid, test = split_with_given_targets(
+        interactions, targets, user_map, item_map
+    )
+    assert train["item_ids"].map(list).tolist() == [[1, 3], [2]]
+    assert valid["target_item"].tolist() == [2, 4] and valid["context"].map(
+        list
+    ).tolist() == [[1, 3], [2]]
+    assert test["target_item"].tolist() == [4, 1] and test["context"].tolist() == [
+        [1, 3, 2],
+        [2, 4],
+    ]
+
+    bad = targets.assign(test_item=[104, 999])
+    with pytest.raises(ValueError, match=r"targets, row 3, column 'test_item': id 999"):
+        split_with_given_targets(interactions, bad, user_map, item_map)

@@ -180,3 +180,66 @@ def split_interactions(
         params.strategy, len(train_sequences), len(train), len(valid), len(test), len(cold_ids),
     )  # fmt: skip
     return train_sequences, valid, test, pd.DataFrame({"user_id": cold_ids})
+
+
+def split_with_given_targets(
+    interactions: pd.DataFrame,
+    targets: pd.DataFrame,
+    user_map: pd.DataFrame,
+    item_map: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Leave-one-out on exactly the validation and test items another tool used.
+
+    `targets` holds original ids: user_id, valid_item, test_item (as RecBole's
+    `recbole_loo_targets.csv`). Training is every other event in time order; the validation
+    context is the training sequence, the test context the training sequence plus the
+    validation item. Unknown users or items, or targets the user never rated, are errors.
+    """
+    users = dict(zip(user_map["original_user_id"], user_map["user_id"], strict=True))
+    items = dict(zip(item_map["original_item_id"], item_map["item_id"], strict=True))
+    missing = [
+        c for c in ("user_id", "valid_item", "test_item") if c not in targets.columns
+    ]
+    if missing:
+        raise ValueError(
+            f"targets: missing column(s) {missing}; expected user_id, valid_item, test_item"
+        )
+    for column, known in (
+        ("user_id", users),
+        ("valid_item", items),
+        ("test_item", items),
+    ):
+        unknown = targets.loc[~targets[column].isin(list(known)), column]
+        if len(unknown):
+            raise ValueError(
+                f"targets, row {unknown.index[0] + 2}, column '{column}': id {unknown.iloc[0]} is not in the data"
+            )
+    mapped = pd.DataFrame({
+        "user_id": targets["user_id"].map(users), "valid_item": targets["valid_item"].map(items),
+        "test_item": targets["test_item"].map(items),
+    })  # fmt: skip
+    frame = _order(interactions).merge(mapped, on="user_id", how="inner")
+    is_valid = frame["item_id"] == frame["valid_item"]
+    is_test = frame["item_id"] == frame["test_item"]
+    for name, hits in (("valid_item", is_valid), ("test_item", is_test)):
+        found = hits.groupby(frame["user_id"]).sum()
+        if (found != 1).any():
+            user = found.index[found != 1][0]
+            raise ValueError(
+                f"targets: user {user_map.loc[user, 'original_user_id']} has no single {name} event in the data"
+            )
+    train = frame[~is_valid & ~is_test]
+    sequences = _sequences(train)
+    context = sequences.set_index("user_id")["item_ids"]
+    valid = pd.DataFrame(
+        {
+            "user_id": mapped["user_id"],
+            "context": mapped["user_id"].map(context),
+            "target_item": mapped["valid_item"],
+        }
+    )
+    test = pd.DataFrame({
+        "user_id": mapped["user_id"], "context": [list(c) + [v] for c, v in zip(mapped["user_id"].map(context), mapped["valid_item"], strict=True)],
+        "target_item": mapped["test_item"], "is_cold": False,
+    })  # fmt: skip
+    return sequences, valid.reset_index(drop=True), test.reset_index(drop=True)
