@@ -1,20 +1,18 @@
 """`ArrayModelDataset`: a fitted baseline as a folder of safetensors arrays + JSON config.
 
-Loading reads numbers and a kind name, never pickles. Saving is atomic like model folders.
+Loading reads numbers and a kind name, never pickles; saving swaps the folder in whole.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 from safetensors.numpy import load_file, save_file
 
+from maskrec.datasets._atomic import replace_folder
 from maskrec.models.baselines import BASELINES, Baseline
 
 
@@ -40,25 +38,16 @@ class ArrayModelDataset(AbstractDataset[Baseline, Baseline]):
         )
 
     def save(self, model: Baseline) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(
-            tempfile.mkdtemp(prefix=f".{self._path.name}.", dir=self._path.parent)
-        )
-        try:
+        def write(folder: Path) -> None:
             meta = {
                 "kind": model.kind,
                 "n_items": model.n_items,
                 "config": model.config,
             }
-            (staging / "config.json").write_text(json.dumps(meta, indent=2))
-            save_file(
-                {k: v for k, v in model.arrays.items()}, staging / "arrays.safetensors"
-            )
-            if self._path.exists():
-                shutil.rmtree(self._path)
-            os.replace(staging, self._path)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            (folder / "config.json").write_text(json.dumps(meta, indent=2))
+            save_file(dict(model.arrays), folder / "arrays.safetensors")
+
+        replace_folder(self._path, write)
 
     def _exists(self) -> bool:
         return (self._path / "config.json").is_file()

@@ -8,15 +8,13 @@ replaces a good model.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 from transformers.utils import logging as hf_logging
 
+from maskrec.datasets._atomic import replace_folder
 from maskrec.models.sequence import SequenceRecModel
 
 
@@ -34,21 +32,8 @@ class ModelFolderDataset(AbstractDataset[SequenceRecModel, SequenceRecModel]):
         return SequenceRecModel.from_pretrained(self._path).eval()
 
     def save(self, model: SequenceRecModel) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(
-            tempfile.mkdtemp(prefix=f".{self._path.name}.", dir=self._path.parent)
-        )
-        retired = self._path.with_name(f".{self._path.name}.old")
-        try:
-            hf_logging.disable_progress_bar()
-            model.save_pretrained(staging)
-            if self._path.exists():
-                shutil.rmtree(retired, ignore_errors=True)
-                os.replace(self._path, retired)
-            os.replace(staging, self._path)
-            shutil.rmtree(retired, ignore_errors=True)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        hf_logging.disable_progress_bar()
+        replace_folder(self._path, model.save_pretrained)
 
     def _exists(self) -> bool:
         return (self._path / "config.json").is_file()

@@ -27,11 +27,18 @@ def _ordered(models: dict[str, Any]) -> list[str]:
     return sorted(models, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))
 
 
-def _error_bars(stats: dict[str, float]) -> tuple[float, float, float]:
-    return (
-        stats["mean"],
-        stats["ci_high"] - stats["mean"],
-        stats["mean"] - stats["ci_low"],
+def _bars(name: str, x: list[str], stats: list[dict[str, float]]) -> go.Bar:
+    """A bar per entry at its mean, with its asymmetric bootstrap interval as error bar."""
+    return go.Bar(
+        name=name,
+        x=x,
+        y=[s["mean"] for s in stats],
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [s["ci_high"] - s["mean"] for s in stats],
+            "arrayminus": [s["mean"] - s["ci_low"] for s in stats],
+        },
     )
 
 
@@ -40,13 +47,10 @@ def plot_model_comparison(evaluation_metrics: dict[str, Any]) -> go.Figure:
     models = _ordered(evaluation_metrics["models"])
     figure = go.Figure()
     for metric in ("ndcg@10", "hr@10", "mrr@10"):
-        values = [
-            _error_bars(evaluation_metrics["models"][m]["all"][metric]) for m in models
-        ]
-        figure.add_trace(go.Bar(
-            name=metric.upper(), x=[LABELS.get(m, m) for m in models], y=[v[0] for v in values],
-            error_y={"type": "data", "symmetric": False, "array": [v[1] for v in values], "arrayminus": [v[2] for v in values]},
-        ))  # fmt: skip
+        stats = [evaluation_metrics["models"][m]["all"][metric] for m in models]
+        figure.add_trace(
+            _bars(metric.upper(), [LABELS.get(m, m) for m in models], stats)
+        )
     figure.update_layout(
         barmode="group",
         title="Test metrics by model (95% bootstrap intervals)",
@@ -95,11 +99,10 @@ def plot_history_buckets(evaluation_metrics: dict[str, Any]) -> go.Figure:
     for model in _ordered(evaluation_metrics["models"]):
         buckets = evaluation_metrics["models"][model]["by_history_length"]
         labels = [b for b in buckets if buckets[b]["users"] > 0]
-        values = [_error_bars(buckets[b]["ndcg@10"]) for b in labels]
-        figure.add_trace(go.Bar(
-            name=LABELS.get(model, model), x=[f"{b} ({buckets[b]['users']})" for b in labels], y=[v[0] for v in values],
-            error_y={"type": "data", "symmetric": False, "array": [v[1] for v in values], "arrayminus": [v[2] for v in values]},
-        ))  # fmt: skip
+        x = [f"{b} ({buckets[b]['users']})" for b in labels]
+        figure.add_trace(
+            _bars(LABELS.get(model, model), x, [buckets[b]["ndcg@10"] for b in labels])
+        )
     figure.update_layout(
         barmode="group",
         title="Test NDCG@10 by training-history length (users)",
@@ -114,15 +117,11 @@ def plot_cold_vs_warm(evaluation_metrics: dict[str, Any]) -> go.Figure:
     models = _ordered(evaluation_metrics["models"])
     figure = go.Figure()
     for group in ("warm", "cold"):
-        values = [
-            _error_bars(evaluation_metrics["models"][m][group]["ndcg@10"])
-            for m in models
-        ]
+        stats = [evaluation_metrics["models"][m][group]["ndcg@10"] for m in models]
         users = evaluation_metrics["models"][models[0]][group]["users"]
-        figure.add_trace(go.Bar(
-            name=f"{group} ({users} users)", x=[LABELS.get(m, m) for m in models], y=[v[0] for v in values],
-            error_y={"type": "data", "symmetric": False, "array": [v[1] for v in values], "arrayminus": [v[2] for v in values]},
-        ))  # fmt: skip
+        figure.add_trace(
+            _bars(f"{group} ({users} users)", [LABELS.get(m, m) for m in models], stats)
+        )
     figure.update_layout(
         barmode="group",
         title="Test NDCG@10: warm vs cold-start users",
