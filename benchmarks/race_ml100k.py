@@ -78,8 +78,10 @@ def trained_seconds(history: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def one_seed(data: dict, seed: int, device: str, overrides: dict) -> tuple[dict, dict]:
-    common = {"device": device, "seed": seed, "checkpoint_dir": None}
+def one_seed(data: dict, seed: int, device: str, overrides: dict, eval_batch: int) -> tuple[dict, dict]:
+    # Attention temporaries grow with batch x max_len^2: small evaluation batches keep the
+    # peak memory low at max_len 200 (batch 512 alone costs ~0.5 GiB there).
+    common = {"device": device, "seed": seed, "checkpoint_dir": None, "eval_batch_size": eval_batch}
     model_params = ModelParams(
         **merged(
             conf("pretraining", "model"), overrides.get("model", {}) | {"seed": seed}
@@ -151,13 +153,13 @@ def one_seed(data: dict, seed: int, device: str, overrides: dict) -> tuple[dict,
     test = eval_set(data["test"], length)
     results = {}
     for name, model in models.items():
-        ranks, _ = rank_and_recommend(model, test)
+        ranks, _ = rank_and_recommend(model, test, batch_size=eval_batch)
         results[name] = {
             "ranks": ranks,
             **{m: float(v.mean()) for m, v in ranking_metrics(ranks, 10).items()},
         }
         if name in ("pretrained", "fine_tuned", "scratch", "sasrec"):
-            unfiltered, _ = rank_and_recommend(model, test, exclude_seen=False)
+            unfiltered, _ = rank_and_recommend(model, test, batch_size=eval_batch, exclude_seen=False)
             results[name]["seen_included"] = {
                 m: float(v.mean()) for m, v in ranking_metrics(unfiltered, 10).items()
             }
@@ -182,6 +184,7 @@ def main() -> None:
         default="",
         help='JSON overrides per group, e.g. \'{"pretraining": {"epochs": 60}}\'',
     )
+    parser.add_argument("--eval-batch", type=int, default=64, help="users per scoring batch (memory vs speed)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     overrides = json.loads(args.params) if args.params else {}
@@ -199,7 +202,7 @@ def main() -> None:
     runs = []
     for seed in range(args.seeds):
         print(f"seed {seed} ...", file=sys.stderr, flush=True)
-        runs.append(one_seed(data, seed, args.device, overrides))
+        runs.append(one_seed(data, seed, args.device, overrides, args.eval_batch))
 
     history_len = data["test"]["user_id"].map(
         dict(
