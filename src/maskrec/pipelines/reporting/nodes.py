@@ -12,6 +12,7 @@ ORDER = [
     "fine_tuned",
     "pretrained",
     "scratch",
+    "sasrec",
     "ease",
     "item_knn",
     "mf_als",
