@@ -12,6 +12,7 @@ Every baseline is a set of named numpy arrays plus a small config, saved by
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -48,7 +49,7 @@ def context_matrix(
 
 
 @dataclass
-class Baseline:
+class Baseline(ABC):
     """Base: `arrays` holds the fitted state; `score_contexts` maps a context matrix to scores."""
 
     kind: ClassVar[str] = ""
@@ -57,8 +58,9 @@ class Baseline:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     personalises_new_users: ClassVar[bool] = True
 
+    @abstractmethod
     def score_contexts(self, contexts: sp.csr_matrix) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover - every subclass implements it
+        """(users, N + 1) scores for a binary users x (N + 1) context matrix."""
 
     def score(
         self, rows: torch.Tensor, items: torch.Tensor, batch: int
