@@ -78,10 +78,17 @@ def trained_seconds(history: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def one_seed(data: dict, seed: int, device: str, overrides: dict, eval_batch: int) -> tuple[dict, dict]:
+def one_seed(
+    data: dict, seed: int, device: str, overrides: dict, eval_batch: int
+) -> tuple[dict, dict]:
     # Attention temporaries grow with batch x max_len^2: small evaluation batches keep the
     # peak memory low at max_len 200 (batch 512 alone costs ~0.5 GiB there).
-    common = {"device": device, "seed": seed, "checkpoint_dir": None, "eval_batch_size": eval_batch}
+    common = {
+        "device": device,
+        "seed": seed,
+        "checkpoint_dir": None,
+        "eval_batch_size": eval_batch,
+    }
     model_params = ModelParams(
         **merged(
             conf("pretraining", "model"), overrides.get("model", {}) | {"seed": seed}
@@ -104,12 +111,18 @@ def one_seed(data: dict, seed: int, device: str, overrides: dict, eval_batch: in
     )
     train, valid, features = data["train"], data["valid"], data["item_features"]
 
-    models, stages, timing = {}, {}, {}
+    models, stages, timing, memory = (
+        {},
+        {},
+        {},
+        {},
+    )  # memory: peak RSS (MiB) after each stage
     started = time.perf_counter()
     pretrained, pre_history = pretrain(
         init_model(features, model_params), train, valid, pre_params
     )
     stages["pretraining"] = time.perf_counter() - started
+    memory["pretraining"] = peak_rss_mib()
     models["pretrained"] = pretrained
     timing["pretrained"] = trained_seconds(pre_history)
     # fine-tuning mutates its input: keep an untouched pretrained copy for evaluation
@@ -120,6 +133,7 @@ def one_seed(data: dict, seed: int, device: str, overrides: dict, eval_batch: in
         copy.deepcopy(pretrained), Teacher(), train, valid, fine_params
     )
     stages["fine_tuning"] = time.perf_counter() - started
+    memory["fine_tuning"] = peak_rss_mib()
     fine = trained_seconds(fine_history)
     timing["fine_tuned"] = {**fine, "seconds_to_best_epoch": timing["pretrained"]["seconds_to_best_epoch"] + fine["seconds_to_best_epoch"],
                             "pretrain_seconds_per_epoch": timing["pretrained"]["seconds_per_epoch"]}  # fmt: skip
@@ -128,12 +142,14 @@ def one_seed(data: dict, seed: int, device: str, overrides: dict, eval_batch: in
         init_model(features, model_params), Teacher(), train, valid, fine_params
     )
     stages["scratch"] = time.perf_counter() - started
+    memory["scratch"] = peak_rss_mib()
     timing["scratch"] = trained_seconds(scratch_history)
     started = time.perf_counter()
     models["sasrec"], sasrec_history = baselines.train_sasrec(
         features, train, valid, model_params, sasrec_params
     )
     stages["sasrec"] = time.perf_counter() - started
+    memory["sasrec"] = peak_rss_mib()
     timing["sasrec"] = trained_seconds(sasrec_history)
     started = time.perf_counter()
     models["most_popular"] = baselines.fit_most_popular(train, features)
@@ -143,6 +159,7 @@ def one_seed(data: dict, seed: int, device: str, overrides: dict, eval_batch: in
         train, valid, features, base_params
     )
     stages["baselines"] = time.perf_counter() - started
+    memory["baselines"] = peak_rss_mib()
 
     started = time.perf_counter()
     length = max(
@@ -159,12 +176,19 @@ def one_seed(data: dict, seed: int, device: str, overrides: dict, eval_batch: in
             **{m: float(v.mean()) for m, v in ranking_metrics(ranks, 10).items()},
         }
         if name in ("pretrained", "fine_tuned", "scratch", "sasrec"):
-            unfiltered, _ = rank_and_recommend(model, test, batch_size=eval_batch, exclude_seen=False)
+            unfiltered, _ = rank_and_recommend(
+                model, test, batch_size=eval_batch, exclude_seen=False
+            )
             results[name]["seen_included"] = {
                 m: float(v.mean()) for m, v in ranking_metrics(unfiltered, 10).items()
             }
     stages["evaluation"] = time.perf_counter() - started
-    return results, {"stages": stages, "timing": timing}
+    memory["evaluation"] = peak_rss_mib()
+    return results, {
+        "stages": stages,
+        "timing": timing,
+        "peak_rss_after_stage_mib": memory,
+    }
 
 
 def main() -> None:
@@ -184,7 +208,12 @@ def main() -> None:
         default="",
         help='JSON overrides per group, e.g. \'{"pretraining": {"epochs": 60}}\'',
     )
-    parser.add_argument("--eval-batch", type=int, default=64, help="users per scoring batch (memory vs speed)")
+    parser.add_argument(
+        "--eval-batch",
+        type=int,
+        default=64,
+        help="users per scoring batch (memory vs speed)",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     overrides = json.loads(args.params) if args.params else {}
@@ -306,10 +335,15 @@ def main() -> None:
         "\nstage wall seconds (mean over seeds):",
         {k: round(v, 1) for k, v in stages.items()},
     )
+    print(
+        "peak RSS after each stage, seed 0 (MiB):",
+        {k: round(v) for k, v in runs[0][1]["peak_rss_after_stage_mib"].items()},
+    )
     print(f"peak RSS {peak_rss_mib():.0f} MiB, device {args.device}")
     write_json(args.json, {
         "machine": machine(), "device": args.device, "seeds": args.seeds, "targets": args.targets, "overrides": overrides,
         "models": summary, "paired_tests": tests, "stage_seconds": stages, "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_after_stage_mib": [r[1]["peak_rss_after_stage_mib"] for r in runs],
         "pretrain_seconds_per_epoch": summary["fine_tuned"].get("pretrain_seconds_per_epoch"),
     })  # fmt: skip
 

@@ -31,6 +31,7 @@ from maskrec.metrics import ranking_metrics, target_ranks
 from maskrec.models.sequence import SequenceRecModel, masked_cross_entropy
 from maskrec.params import TrainingParams
 from maskrec.training.data import EvalSet
+from maskrec.training.memory import limit_heap_fragmentation
 from maskrec.training.objectives import IGNORE, Part
 
 logger = logging.getLogger(__name__)
@@ -200,6 +201,7 @@ def fit(
     fine-tuning never returns a model worse on validation than the one it started from.
     """
     loss = loss or LossSettings()
+    limit_heap_fragmentation()
     device = resolve_device(params.device)
     model.to(device)
     if loss.teacher is not None:
