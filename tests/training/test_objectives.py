@@ -118,14 +118,3 @@ def test_eval_set_excludes_the_full_context():
     ]
     rows, items = data.batch_seen(1, 2)
     assert rows.tolist() == [0] and items.tolist() == [6]
-
-
-def test_heap_fragmentation_guard_is_safe_to_call_repeatedly():
-    import platform
-
-    from maskrec.training.memory import limit_heap_fragmentation
-
-    first = limit_heap_fragmentation()
-    assert limit_heap_fragmentation() == first
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert first is True

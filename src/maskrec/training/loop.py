@@ -31,7 +31,6 @@ from maskrec.metrics import ranking_metrics, target_ranks
 from maskrec.models.sequence import SequenceRecModel, masked_cross_entropy
 from maskrec.params import TrainingParams
 from maskrec.training.data import EvalSet
-from maskrec.training.memory import limit_heap_fragmentation
 from maskrec.training.objectives import IGNORE, Part
 
 logger = logging.getLogger(__name__)
@@ -201,7 +200,6 @@ def fit(
     fine-tuning never returns a model worse on validation than the one it started from.
     """
     loss = loss or LossSettings()
-    limit_heap_fragmentation()
     device = resolve_device(params.device)
     model.to(device)
     if loss.teacher is not None:
