@@ -24,7 +24,8 @@ def test_freeze_layers_beyond_the_model_is_rejected():
 
 def test_teacher_width_must_suit_the_heads():
     params = FineTuningParams(
-        distillation=DistillationParams(weight=0.5, teacher_hidden_size=30)
+        objective="next_item",
+        distillation=DistillationParams(weight=0.5, teacher_hidden_size=30),
     )
     with pytest.raises(ValueError, match="teacher_hidden_size"):
         check_parameters(ModelParams(num_heads=4, hidden_size=64), None, params)

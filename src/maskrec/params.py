@@ -98,6 +98,10 @@ class TrainingParams(_Params):
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     bf16: bool = Field(True, description="bf16 autocast, used on CUDA only")
+    length_bucketing: bool = Field(
+        False,
+        description="batch sequences of similar length together (less padding, faster)",
+    )
     compile: bool = False
     seed: int = 0
     eval_batch_size: int = Field(512, ge=1)
@@ -130,8 +134,16 @@ class DistillationParams(_Params):
 
 
 class FineTuningParams(TrainingParams):
-    """Next-item fine-tuning with its regularizers (each one off when at its neutral value)."""
+    """Next-item fine-tuning with its regularizers (each one off when at its neutral value).
 
+    `objective` says how the model learns to predict the next item:
+    - `causal`: the pretrained weights read each sequence left to right and every position
+      predicts the item after it (SASRec's objective, started from the Cloze weights);
+    - `next_item`: the model stays bidirectional and predicts a [MASK] appended to random
+      prefixes of each sequence (BERT4Rec's inference rule used as a training task).
+    """
+
+    objective: Literal["causal", "next_item"] = "causal"
     prefixes_per_sequence: int = Field(
         4, ge=1, description="training prefixes per window and epoch"
     )
@@ -156,6 +168,15 @@ class FineTuningParams(TrainingParams):
         0.0, ge=0.0, description="adversarial embedding perturbation; 0 off"
     )
     distillation: DistillationParams = DistillationParams()
+
+    @model_validator(mode="after")
+    def _distillation_needs_next_item(self) -> FineTuningParams:
+        if self.objective == "causal" and self.distillation.weight > 0:
+            raise ValueError(
+                "fine_tuning.distillation.weight > 0 needs fine_tuning.objective: next_item "
+                "(the teacher is a bidirectional [MASK] model; it has no causal predictions)"
+            )
+        return self
 
 
 class BaselineParams(_Params):

@@ -86,7 +86,11 @@ class SequenceRecConfig(PretrainedConfig):
             max_position_embeddings=self.max_len,
             type_vocab_size=1,
             pad_token_id=0,
-            is_decoder=self.causal,  # causal self-attention for SASRec
+            # Causality lives in the attention mask this model builds (`attention_bias`), not
+            # in `is_decoder`: one set of weights can then read a sequence bidirectionally
+            # (Cloze) or causally (next item), which causal fine-tuning of a Cloze-pretrained
+            # model needs; and a decoder would also allocate a KV cache on every call.
+            is_decoder=False,
             add_cross_attention=False,
             attn_implementation="sdpa",  # fused scaled-dot-product attention
         )
@@ -187,24 +191,30 @@ class SequenceRecModel(PreTrainedModel):
         return x
 
     def attention_bias(
-        self, input_ids: torch.Tensor, dtype: torch.dtype
+        self, input_ids: torch.Tensor, dtype: torch.dtype, causal: bool | None = None
     ) -> torch.Tensor:
         """Additive attention mask: padding keys and (causal) future keys blocked, plus the
-        learnable recency penalty.  # (B, L) -> (B, heads, L, L)
+        learnable recency penalty when the config has one.  # (B, L) -> (B, heads|1, L, L)
 
         Why: with only learned absolute positions, the [MASK] at the end starts by attending
         uniformly and takes many epochs to find its neighbours (BERT4Rec's slow start);
         a distance penalty gives it that prior from the first step.
         """
+        causal = self.config.causal if causal is None else causal
         length = input_ids.shape[1]
         blocked = torch.finfo(dtype).min
         position = torch.arange(length, device=input_ids.device)
-        distance = (position[None, :] - position[:, None]).abs().to(dtype)  # (L, L)
-        slopes = self.recency_log_slopes.exp().to(dtype)
-        bias = -slopes[:, None, None] * distance  # (heads, L, L)
-        bias = bias[None].expand(input_ids.shape[0], -1, -1, -1)
+        if self.config.recency_bias:
+            distance = (position[None, :] - position[:, None]).abs().to(dtype)  # (L, L)
+            slopes = self.recency_log_slopes.exp().to(dtype)
+            bias = -slopes[:, None, None] * distance  # (heads, L, L)
+            bias = bias[None].expand(input_ids.shape[0], -1, -1, -1)
+        else:
+            bias = torch.zeros(
+                (input_ids.shape[0], 1, length, length), dtype=dtype, device=input_ids.device
+            )
         keep = (input_ids != 0)[:, None, None, :]  # (B, 1, 1, L)
-        if self.config.causal:
+        if causal:
             keep = keep & (position[None, :] <= position[:, None])[None, None]
         # A padding query that may see nothing keeps its own position, avoiding NaNs.
         keep = (
@@ -214,17 +224,34 @@ class SequenceRecModel(PreTrainedModel):
         return bias.masked_fill(~keep, blocked)
 
     def encode(
-        self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        inputs_embeds: torch.Tensor | None = None,
+        causal: bool | None = None,
     ) -> torch.Tensor:
-        """Contextual states for every position.  # (B, L) -> (B, L, H)"""
+        """Contextual states for every position; `causal` overrides the config's reading
+        direction for this call.  # (B, L) -> (B, L, H)
+
+        L may be shorter than max_len (training batches trimmed of all-padding columns):
+        sequences are right-aligned, so the last column always gets the last position.
+        """
+        length, max_len = input_ids.shape[1], self.config.max_len
+        if length > max_len:
+            raise ValueError(
+                f"sequences of length {length} exceed the model's max_len ({max_len})"
+            )
+        position_ids = torch.arange(
+            max_len - length, max_len, device=input_ids.device
+        )[None]
         if inputs_embeds is None:
             inputs_embeds = self.embed(input_ids)
-        if self.config.recency_bias:
-            mask = self.attention_bias(input_ids, inputs_embeds.dtype)
+        causal = self.config.causal if causal is None else causal
+        if self.config.recency_bias or causal:
+            mask = self.attention_bias(input_ids, inputs_embeds.dtype, causal)
         else:
             mask = (input_ids != 0).long()
         return self.bert(
-            inputs_embeds=inputs_embeds, attention_mask=mask
+            inputs_embeds=inputs_embeds, attention_mask=mask, position_ids=position_ids
         ).last_hidden_state
 
     def item_scores(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -243,13 +270,14 @@ class SequenceRecModel(PreTrainedModel):
         input_ids: torch.Tensor,
         labels: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        causal: bool | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits only where `labels` is not -100 (all of the last position if no labels).
 
         Scoring only labelled positions keeps the (positions x items) product small.
         Returns (logits (M, N + 1), hidden states at those positions (M, H)).
         """
-        hidden = self.encode(input_ids, inputs_embeds)
+        hidden = self.encode(input_ids, inputs_embeds, causal)
         if labels is None:
             selected = hidden[:, -1]
         else:

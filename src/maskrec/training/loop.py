@@ -10,6 +10,7 @@ On CPU an interrupted-and-resumed run ends with the same weights as an uninterru
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -71,13 +72,15 @@ def batch_loss(
     model: SequenceRecModel, parts: list[Part], settings: LossSettings
 ) -> torch.Tensor:
     total = 0.0
-    for inputs, labels, weight in parts:
-        logits, hidden = model(inputs, labels)
+    for part in parts:
+        inputs, labels = trim_padding(part.inputs, part.labels)
+        weight, causal = part.weight, part.causal
+        logits, hidden = model(inputs, labels, causal=causal)
         targets = labels[labels != IGNORE]
         loss = masked_cross_entropy(logits, targets, settings.label_smoothing)
         if settings.teacher is not None and settings.distill_weight > 0:
             with torch.no_grad():
-                teacher_logits, _ = settings.teacher(inputs, labels)
+                teacher_logits, _ = settings.teacher(inputs, labels, causal=causal)
             t = settings.temperature
             kl = F.kl_div(
                 F.log_softmax(logits[:, 1:].float() / t, dim=-1),
@@ -96,6 +99,18 @@ def batch_loss(
             )
         total = total + weight * loss
     return total
+
+
+def trim_padding(
+    inputs: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the leading columns that are padding in every row of the batch.
+
+    Exact: padding keys are masked and padding queries carry no label, so only the
+    (batch x length) work shrinks. With length bucketing most of a batch's columns go.
+    """
+    first = int((inputs != 0).any(dim=0).int().argmax())
+    return (inputs[:, first:], labels[:, first:]) if first else (inputs, labels)
 
 
 def parameter_groups(
@@ -210,7 +225,8 @@ def fit(
     optimizer = torch.optim.AdamW(
         parameter_groups(
             model, params.learning_rate, params.weight_decay, encoder_lr_scale
-        )
+        ),
+        fused=device.type == "cuda",  # one kernel for the whole update
     )
     steps_per_epoch = math.ceil(
         objective.samples_per_epoch(len(windows)) / params.batch_size
@@ -287,8 +303,13 @@ def fit(
             params.seed * 1_000_003 + epoch
         )
         model.train()
-        started, seen, loss_sum, batches = time.perf_counter(), 0, 0.0, 0
-        for parts in objective.batches(windows, params.batch_size, generator):
+        # The loss is summed on the device: reading it every step would make the host wait
+        # for the GPU after each batch.
+        started, seen, batches = time.perf_counter(), 0, 0
+        loss_sum = torch.zeros((), device=device)
+        for parts in objective.batches(
+            windows, params.batch_size, generator, params.length_bucketing
+        ):
             with _autocast(device, params.bf16):
                 value = batch_loss(step_model, parts, loss)
             optimizer.zero_grad(set_to_none=True)
@@ -298,9 +319,11 @@ def fit(
             torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
             optimizer.step()
             scheduler.step()
-            loss_sum += float(value.detach())
+            loss_sum += value.detach().float()
             batches += 1
             seen += len(parts[0][0])
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the step timings below are then real
         train_seconds = time.perf_counter() - started
 
         metrics = summarise(
@@ -308,7 +331,7 @@ def fit(
         )
         record = {
             "epoch": epoch,
-            "train_loss": loss_sum / max(batches, 1),
+            "train_loss": float(loss_sum) / max(batches, 1),
             **metrics,
             "lr": scheduler.get_last_lr()[0],
             "seconds": time.perf_counter() - started,
@@ -347,6 +370,8 @@ def fit(
             )  # fmt: skip
         if on_epoch_end is not None:
             on_epoch_end(record)
+        if device.type == "cpu":
+            release_freed_memory()
     progress.close()
 
     if best["state"] is not None:
@@ -362,6 +387,34 @@ def fit(
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)  # finished: the next run starts afresh
     return model.cpu().eval(), history
+
+
+def release_freed_memory() -> None:
+    """Hand memory that glibc keeps on its heap after tensors are freed back to the OS.
+
+    CPU training frees and allocates differently sized blocks every batch (the logits are
+    labelled positions x items); glibc keeps the freed ones, and the process grows by
+    gigabytes over a long run. `malloc_trim` returns the free pages; elsewhere (macOS,
+    Windows, musl) this does nothing.
+    """
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _glibc():
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.system() != "Linux":
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
 
 
 def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

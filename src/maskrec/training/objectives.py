@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 IGNORE = -100
-Part = tuple[torch.Tensor, torch.Tensor, float]  # (inputs, labels, loss weight)
+
+
+class Part(NamedTuple):
+    """One loss term of a batch. `causal` chooses how the model reads `inputs` for this
+    term (None: as its config says), so a causal model can mix in a bidirectional Cloze loss."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    weight: float = 1.0
+    causal: bool | None = None
 
 
 def cloze_mask(
@@ -32,11 +42,11 @@ def cloze_mask(
     real = ids != 0
     draw = torch.rand(ids.shape, generator=generator, device=ids.device)
     masked = (draw < mask_prob) & real
-    # Rows that drew no mask get their real position with the smallest draw.
-    empty = ~masked.any(dim=1)
-    if empty.any():
-        forced = draw.masked_fill(~real, 2.0).argmin(dim=1)
-        masked[empty, forced[empty]] = True
+    # Rows that drew no mask get their real position with the smallest draw. Written
+    # without a data-dependent branch so that a GPU never waits for the host here.
+    forced = draw.masked_fill(~real, 2.0).argmin(dim=1, keepdim=True)
+    empty = (~masked.any(dim=1) & real.any(dim=1))[:, None]
+    masked.scatter_(1, forced, masked.gather(1, forced) | empty)
     labels = torch.where(masked, ids, torch.full_like(ids, IGNORE))
     inputs = ids.clone()
     if bert_replacement:
@@ -81,10 +91,30 @@ def last_item_prefixes(
 
 
 def _permuted_batches(
-    count: int, batch_size: int, generator: torch.Generator, device: torch.device
+    count: int,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    lengths: torch.Tensor | None = None,
 ) -> Iterator[torch.Tensor]:
+    """Random batches of sample indices. With `lengths` (length bucketing), samples of
+    similar length share a batch: the shuffled order is stably sorted by length (so ties
+    fall randomly) and the batches are then visited in random order. Batches trimmed of
+    their all-padding columns (`loop.trim_padding`) are then about half as wide on
+    MovieLens 100K at max_len 200."""
     order = torch.randperm(count, generator=generator, device=device)
-    yield from order.split(batch_size)
+    if lengths is None:
+        yield from order.split(batch_size)
+        return
+    order = order[torch.sort(lengths[order], stable=True).indices]
+    batches = order.split(batch_size)
+    visit = torch.randperm(len(batches), generator=generator, device=generator.device)
+    for index in visit.tolist():
+        yield batches[index]
+
+
+def _lengths(windows: torch.Tensor, bucketed: bool) -> torch.Tensor | None:
+    return (windows != 0).sum(dim=1) if bucketed else None
 
 
 @dataclass
@@ -100,11 +130,16 @@ class ClozeObjective:
         return windows
 
     def batches(
-        self, windows: torch.Tensor, batch_size: int, generator: torch.Generator
+        self,
+        windows: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator,
+        bucketed: bool = False,
     ) -> Iterator[list[Part]]:
         for index in _permuted_batches(
-            len(windows), batch_size, generator, windows.device
-        ):
+            len(windows), batch_size, generator, windows.device,
+            _lengths(windows, bucketed),
+        ):  # fmt: skip
             inputs, labels = cloze_mask(
                 windows[index],
                 self.mask_prob,
@@ -113,7 +148,7 @@ class ClozeObjective:
                 self.bert_replacement,
                 self.n_items,
             )
-            yield [(inputs, labels, 1.0)]
+            yield [Part(inputs, labels)]
 
 
 @dataclass
@@ -131,22 +166,25 @@ class NextItemObjective:
         return windows * self.prefixes_per_sequence
 
     def batches(
-        self, windows: torch.Tensor, batch_size: int, generator: torch.Generator
+        self,
+        windows: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator,
+        bucketed: bool = False,
     ) -> Iterator[list[Part]]:
         copies = self.prefixes_per_sequence
+        lengths = _lengths(windows, bucketed)
         for index in _permuted_batches(
-            len(windows) * copies, batch_size, generator, windows.device
-        ):
+            len(windows) * copies, batch_size, generator, windows.device,
+            None if lengths is None else lengths.repeat_interleave(copies),
+        ):  # fmt: skip
             rows = windows[index // copies]
             parts = [
-                (
-                    *last_item_prefixes(rows, index % copies, self.mask_id, generator),
-                    1.0,
-                )
+                Part(*last_item_prefixes(rows, index % copies, self.mask_id, generator))
             ]
             if self.cloze_weight > 0:
                 parts.append(
-                    (
+                    Part(
                         *cloze_mask(rows, self.mask_prob, self.mask_id, generator),
                         self.cloze_weight,
                     )
@@ -156,20 +194,43 @@ class NextItemObjective:
 
 @dataclass
 class CausalObjective:
-    """SASRec: every position predicts the item after it (windows are max_len + 1 long)."""
+    """SASRec: every position predicts the item after it (windows are max_len + 1 long).
+
+    Used for the SASRec baseline and for causal fine-tuning of a Cloze-pretrained model,
+    where `cloze_weight` > 0 mixes in the pretraining loss, read bidirectionally by the same
+    weights, on the window's last max_len items.
+    """
+
+    cloze_weight: float = 0.0
+    mask_prob: float = 0.2
+    mask_id: int = 0
 
     def samples_per_epoch(self, windows: int) -> int:
         return windows
 
     def batches(
-        self, windows: torch.Tensor, batch_size: int, generator: torch.Generator
+        self,
+        windows: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator,
+        bucketed: bool = False,
     ) -> Iterator[list[Part]]:
         for index in _permuted_batches(
-            len(windows), batch_size, generator, windows.device
-        ):
+            len(windows), batch_size, generator, windows.device,
+            _lengths(windows, bucketed),
+        ):  # fmt: skip
             rows = windows[index]
             inputs = rows[:, :-1]
             labels = torch.where(
                 inputs != 0, rows[:, 1:], torch.full_like(inputs, IGNORE)
             )
-            yield [(inputs, labels, 1.0)]
+            parts = [Part(inputs, labels, 1.0, True)]
+            if self.cloze_weight > 0:
+                parts.append(
+                    Part(
+                        *cloze_mask(rows[:, 1:], self.mask_prob, self.mask_id, generator),
+                        self.cloze_weight,
+                        False,
+                    )
+                )
+            yield parts

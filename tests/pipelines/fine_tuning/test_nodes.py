@@ -91,13 +91,17 @@ def test_epoch_zero_is_the_starting_model(data):
         {"fgm_epsilon": 0.5},
         {"label_smoothing": 0.2},
         {"encoder_lr_scale": 0.1},
-        {"cloze_weight": 0.0, "prefixes_per_sequence": 3},
+        {"cloze_weight": 0.5},
+        {"objective": "next_item", "cloze_weight": 0.5},
+        {"objective": "next_item", "prefixes_per_sequence": 3},
     ],
 )
 def test_each_regularizer_changes_training(data, settings):
+    same_objective = {"objective": settings.get("objective", "causal")}
     base, _ = fine_tune_pretrained(
-        _model(data), Teacher(), data["train"], data["valid"], FineTuningParams(**QUICK)
-    )
+        _model(data), Teacher(), data["train"], data["valid"],
+        FineTuningParams(**QUICK, **same_objective),
+    )  # fmt: skip
     other, history = fine_tune_pretrained(
         _model(data),
         Teacher(),
@@ -118,6 +122,7 @@ def test_each_regularizer_changes_training(data, settings):
 def test_distillation_trains_a_wider_teacher_and_uses_it(data):
     params = FineTuningParams(
         **QUICK,
+        objective="next_item",
         distillation=DistillationParams(
             weight=0.5, teacher_hidden_size=48, teacher_epochs=1
         ),
@@ -144,3 +149,22 @@ def test_distillation_trains_a_wider_teacher_and_uses_it(data):
         _model(data), teacher, data["train"], data["valid"], params
     )
     assert history["train_loss"].iloc[1:].notna().all()
+
+
+def test_causal_fine_tuning_turns_the_cloze_model_into_a_left_to_right_one(data):
+    model = _model(data)
+    assert not model.config.causal
+    tuned, history = fine_tune_pretrained(
+        model, Teacher(), data["train"], data["valid"], FineTuningParams(**QUICK)
+    )
+    assert tuned.config.causal  # saved that way, so inference reads it causally too
+    assert history["epoch"].tolist() == [0, 1, 2]
+    a = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 6] + [7] * 12])
+    b = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 6] + [9] * 12])
+    with torch.no_grad():
+        assert torch.allclose(tuned.encode(a)[:, :8], tuned.encode(b)[:, :8], atol=1e-5)
+
+
+def test_causal_fine_tuning_refuses_a_bidirectional_teacher():
+    with pytest.raises(ValueError, match="fine_tuning.distillation.weight"):
+        FineTuningParams(objective="causal", distillation=DistillationParams(weight=0.5))

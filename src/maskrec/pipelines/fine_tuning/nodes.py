@@ -17,8 +17,18 @@ from maskrec.params import (
 )
 from maskrec.pipelines.pretraining.nodes import history_frame, model_config
 from maskrec.training.data import eval_set, training_windows
-from maskrec.training.loop import LossSettings, fit
-from maskrec.training.objectives import ClozeObjective, NextItemObjective
+from maskrec.training.loop import (
+    LossSettings,
+    evaluate,
+    fit,
+    resolve_device,
+    summarise,
+)
+from maskrec.training.objectives import (
+    CausalObjective,
+    ClozeObjective,
+    NextItemObjective,
+)
 
 
 @dataclass
@@ -92,13 +102,26 @@ def _fine_tune(
         ]
         for module in frozen:
             module.requires_grad_(False)
-    objective = NextItemObjective(
-        config.mask_id,
-        config.n_items,
-        params.prefixes_per_sequence,
-        params.cloze_weight,
-        params.mask_prob,
-    )
+    valid = eval_set(valid_targets, config.max_len)
+    starting_point = None
+    if params.objective == "causal":
+        # The starting weights, read the way they were trained, are "epoch 0" and can win,
+        # exactly as with the next_item objective (there `fit` does this itself).
+        starting_point = _starting_point(model, valid, params)
+        # Same weights, now read left to right; saved with causal=True, so inference
+        # scores the next item from the last real position, as SASRec does.
+        config.causal = True
+        objective = CausalObjective(params.cloze_weight, params.mask_prob, config.mask_id)
+        window_length = config.max_len + 1
+    else:
+        objective = NextItemObjective(
+            config.mask_id,
+            config.n_items,
+            params.prefixes_per_sequence,
+            params.cloze_weight,
+            params.mask_prob,
+        )
+        window_length = config.max_len
     loss = LossSettings(
         label_smoothing=params.label_smoothing,
         fgm_epsilon=params.fgm_epsilon,
@@ -109,16 +132,50 @@ def _fine_tune(
     model, history = fit(
         model,
         objective,
-        training_windows(train_sequences["item_ids"].tolist(), config.max_len),
-        eval_set(valid_targets, config.max_len),
+        training_windows(train_sequences["item_ids"].tolist(), window_length),
+        valid,
         params,
         name=name,
         loss=loss,
         encoder_lr_scale=params.encoder_lr_scale,
-        evaluate_before_training=True,
+        evaluate_before_training=starting_point is None,
     )
     model.requires_grad_(True)
+    if starting_point is not None:
+        history = _keep_better(model, history, *starting_point)
     return model, history_frame(history, name)
+
+
+def _starting_point(
+    model: SequenceRecModel, valid, params: FineTuningParams
+) -> tuple[dict, dict]:
+    """Validation metrics and a copy of the weights before fine-tuning."""
+    device = resolve_device(params.device)
+    metrics = summarise(
+        evaluate(model.to(device), valid, params.eval_batch_size, device, params.bf16)
+    )
+    state = {k: v.detach().cpu().clone() for k, v in model.cpu().state_dict().items()}
+    return metrics, state
+
+
+def _keep_better(
+    model: SequenceRecModel, history: list[dict], metrics: dict, state: dict
+) -> list[dict]:
+    """Prepend the starting weights as epoch 0; if no fine-tuned epoch beat them on
+    validation, restore them (and their bidirectional reading)."""
+    start = {"epoch": 0, "train_loss": float("nan"), **metrics, "lr": 0.0,
+             "seconds": 0.0, "sequences_per_second": 0.0}  # fmt: skip
+    best_tuned = max((h["ndcg@10"] for h in history), default=-1.0)
+    if metrics["ndcg@10"] >= best_tuned:
+        model.load_state_dict(state)
+        model.config.causal = False
+        best_epoch = 0
+    else:
+        best_epoch = history[0]["best_epoch"]
+    history = [start, *history]
+    for record in history:
+        record["best_epoch"] = best_epoch
+    return history
 
 
 def fine_tune_pretrained(
