@@ -10,7 +10,6 @@ On CPU an interrupted-and-resumed run ends with the same weights as an uninterru
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -370,8 +369,6 @@ def fit(
             )  # fmt: skip
         if on_epoch_end is not None:
             on_epoch_end(record)
-        if device.type == "cpu":
-            release_freed_memory()
     progress.close()
 
     if best["state"] is not None:
@@ -387,34 +384,6 @@ def fit(
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)  # finished: the next run starts afresh
     return model.cpu().eval(), history
-
-
-def release_freed_memory() -> None:
-    """Hand memory that glibc keeps on its heap after tensors are freed back to the OS.
-
-    CPU training frees and allocates differently sized blocks every batch (the logits are
-    labelled positions x items); glibc keeps the freed ones, and the process grows by
-    gigabytes over a long run. `malloc_trim` returns the free pages; elsewhere (macOS,
-    Windows, musl) this does nothing.
-    """
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
-@functools.cache
-def _glibc():
-    import ctypes
-    import ctypes.util
-    import platform
-
-    if platform.system() != "Linux":
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
 
 
 def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
