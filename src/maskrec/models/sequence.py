@@ -6,7 +6,8 @@ last position: learned absolute positions then encode recency.
 
 The same class serves three roles, chosen by config fields rather than by subclasses:
 - the masked-item (Cloze) model and its fine-tuned version (`causal=False`);
-- a SASRec-style causal model (`causal=True`: BERT's decoder mask, next-item targets);
+- a SASRec-style causal model (`causal=True`: future positions masked, next-item targets),
+  which is also what causal fine-tuning turns a Cloze model into (`encode(..., causal=)`);
 - a larger teacher for distillation (just a bigger config).
 
 It is a `PreTrainedModel`, so `save_pretrained` writes config.json + model.safetensors and
