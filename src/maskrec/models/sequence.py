@@ -5,7 +5,7 @@ Ids: 0 is padding, 1..N are items, N+1 is the [MASK] token. Sequences are right-
 last position: learned absolute positions then encode recency.
 
 The same class serves three roles, chosen by config fields rather than by subclasses:
-- the masked-item (Cloze) model and its fine-tuned version (`causal=False`);
+- the masked-item (Cloze) model (`causal=False`), also after `next_item` fine-tuning;
 - a SASRec-style causal model (`causal=True`: future positions masked, next-item targets),
   which is also what causal fine-tuning turns a Cloze model into (`encode(..., causal=)`);
 - a larger teacher for distillation (just a bigger config).
