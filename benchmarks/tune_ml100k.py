@@ -72,6 +72,20 @@ def best_epoch(history: pd.DataFrame) -> dict:
             "epochs_run": int(history["epoch"].max()), "seconds_to_best": float(trained["seconds"].sum())}  # fmt: skip
 
 
+def trial_params(overrides: dict, seed: int, device: str) -> dict:
+    """Every parameter group a trial uses, validated (pydantic names a bad key or value)."""
+    common = {"device": device, "seed": seed, "checkpoint_dir": None}
+    group = lambda name: deep_merge(conf(name), overrides.get(name, {}))  # noqa: E731
+    params = {"model": ModelParams(**group("model") | {"seed": seed})}
+    if "sasrec" in overrides:
+        params["sasrec"] = SASRecParams(**group("sasrec") | common)
+        return params
+    params["pretraining"] = PretrainingParams(**group("pretraining") | common)
+    if "fine_tuning" in overrides:
+        params["fine_tuning"] = FineTuningParams(**group("fine_tuning") | common)
+    return params
+
+
 def run_trial(job: tuple) -> dict:
     """One trial, one seed: train, read the validation history, return the best epoch."""
     name, overrides, seed, device, data, threads = job
@@ -82,31 +96,22 @@ def run_trial(job: tuple) -> dict:
     from maskrec.pipelines.pretraining.nodes import init_model, pretrain
 
     torch.set_num_threads(threads)
-    common = {"device": device, "seed": seed, "checkpoint_dir": None}
-    model_params = ModelParams(
-        **deep_merge(conf("model"), overrides.get("model", {})) | {"seed": seed}
-    )
+    params = trial_params(overrides, seed, device)
     train, valid, features = data["train"], data["valid"], data["item_features"]
     started, result = time.perf_counter(), {"trial": name, "seed": seed}
-    if "sasrec" in overrides:
-        params = SASRecParams(
-            **deep_merge(conf("sasrec"), overrides["sasrec"]) | common
+    if "sasrec" in params:
+        _, history = train_sasrec(
+            features, train, valid, params["model"], params["sasrec"]
         )
-        _, history = train_sasrec(features, train, valid, model_params, params)
         result["sasrec"] = best_epoch(history)
     else:
-        params = PretrainingParams(
-            **deep_merge(conf("pretraining"), overrides.get("pretraining", {})) | common
-        )
-        model, history = pretrain(
-            init_model(features, model_params), train, valid, params
-        )
+        model = init_model(features, params["model"])
+        model, history = pretrain(model, train, valid, params["pretraining"])
         result["pretrained"] = best_epoch(history)
-        if "fine_tuning" in overrides:
-            params = FineTuningParams(
-                **deep_merge(conf("fine_tuning"), overrides["fine_tuning"]) | common
+        if "fine_tuning" in params:
+            _, history = fine_tune_pretrained(
+                model, Teacher(), train, valid, params["fine_tuning"]
             )
-            _, history = fine_tune_pretrained(model, Teacher(), train, valid, params)
             result["fine_tuned"] = best_epoch(history)
     result["seconds"] = time.perf_counter() - started
     result["overrides"] = overrides
@@ -156,6 +161,11 @@ def main() -> None:
             raise SystemExit(
                 f"{args.grid}: unknown parameter group(s) {sorted(unknown)}; use {sorted(GROUPS)}"
             )
+    for name, overrides in trials:  # ... and so does a bad value, e.g. a misspelt key
+        try:
+            trial_params(overrides, 0, args.device)
+        except ValueError as error:
+            raise SystemExit(f"{args.grid}: trial {name!r}: {error}") from error
 
     data = prepare(args.data, split_params=SplitParams(cold_user_fraction=0.0))
     if args.targets:
