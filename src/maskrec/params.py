@@ -102,6 +102,11 @@ class TrainingParams(_Params):
         False,
         description="batch sequences of similar length together (less padding, faster)",
     )
+    packing: bool | Literal["auto"] = Field(
+        "auto",
+        description="pack several short sequences into one row of a training batch "
+        "(exact, fewer rows); auto = on CPU only, where it was measured to pay",
+    )
     compile: bool = False
     seed: int = 0
     eval_batch_size: int = Field(512, ge=1)

@@ -151,8 +151,9 @@ def test_length_bucketing_visits_every_window_once_in_similar_length_batches(len
 
 
 def test_trimming_padding_columns_changes_no_loss():
+    from maskrec.models.packing import SequenceBatch, trim_padding
     from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
-    from maskrec.training.loop import LossSettings, batch_loss, trim_padding
+    from maskrec.training.loop import LossSettings, batch_loss
     from maskrec.training.objectives import Part
 
     torch.manual_seed(0)
@@ -160,7 +161,7 @@ def test_trimming_padding_columns_changes_no_loss():
                                                max_len=12, hidden_dropout=0.0, attention_dropout=0.0)).eval()  # fmt: skip
     windows = _batch([3, 5, 4], width=13)
     ((part,),) = [next(iter([p])) for p in CausalObjective().batches(windows, 8, torch.Generator())]
-    trimmed = trim_padding(part.inputs, part.labels)
+    trimmed = trim_padding(SequenceBatch(part.inputs, part.labels))[:2]
     assert trimmed[0].shape[1] == 4 < part.inputs.shape[1]  # 5 items: 4 inputs, 4 targets
     with torch.no_grad():
         full = model.encode(part.inputs)[:, -4:]

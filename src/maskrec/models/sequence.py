@@ -21,6 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel, PretrainedConfig, PreTrainedModel
 
+from maskrec.models import cpu_dropout
+from maskrec.models.packing import IGNORE, SequenceBatch, pack
+
 
 class SequenceRecConfig(PretrainedConfig):
     """Architecture plus the catalogue it was trained on.
@@ -93,7 +96,8 @@ class SequenceRecConfig(PretrainedConfig):
             # model needs; and a decoder would also allocate a KV cache on every call.
             is_decoder=False,
             add_cross_attention=False,
-            attn_implementation="sdpa",  # fused scaled-dot-product attention
+            # SDPA, with a cheaper attention dropout on the CPU (models/cpu_dropout.py)
+            attn_implementation=cpu_dropout.ATTENTION,
         )
 
 
@@ -114,6 +118,10 @@ class SequenceRecModel(PreTrainedModel):
     def __init__(self, config: SequenceRecConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config.bert_config(), add_pooling_layer=False)
+        for parent in list(self.bert.modules()):
+            for child_name, child in parent.named_children():
+                if type(child) is nn.Dropout:  # the CPU-cheap kind, same p
+                    setattr(parent, child_name, cpu_dropout.Dropout(child.p))
         h = config.hidden_size
         # BERT4Rec's output head: a GELU projection + LayerNorm, then scores against the
         # (shared) item embeddings plus a per-item bias; the bias alone is worth ~10%
@@ -192,10 +200,15 @@ class SequenceRecModel(PreTrainedModel):
         return x
 
     def attention_bias(
-        self, input_ids: torch.Tensor, dtype: torch.dtype, causal: bool | None = None
+        self,
+        input_ids: torch.Tensor,
+        dtype: torch.dtype,
+        causal: bool | None = None,
+        segments: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Additive attention mask: padding keys and (causal) future keys blocked, plus the
-        learnable recency penalty when the config has one.  # (B, L) -> (B, heads|1, L, L)
+        """Additive attention mask: padding keys, (causal) future keys and, in a packed
+        batch, keys of other sequences blocked, plus the learnable recency penalty when the
+        config has one.  # (B, L) -> (B, heads|1, L, L)
 
         Why: with only learned absolute positions, the [MASK] at the end starts by attending
         uniformly and takes many epochs to find its neighbours (BERT4Rec's slow start);
@@ -212,9 +225,13 @@ class SequenceRecModel(PreTrainedModel):
             bias = bias[None].expand(input_ids.shape[0], -1, -1, -1)
         else:
             bias = torch.zeros(
-                (input_ids.shape[0], 1, length, length), dtype=dtype, device=input_ids.device
+                (input_ids.shape[0], 1, length, length),
+                dtype=dtype,
+                device=input_ids.device,
             )
         keep = (input_ids != 0)[:, None, None, :]  # (B, 1, 1, L)
+        if segments is not None:  # packed rows: a token sees its own sequence only
+            keep = keep & (segments[:, :, None] == segments[:, None, :])[:, None]
         if causal:
             keep = keep & (position[None, :] <= position[:, None])[None, None]
         # A padding query that may see nothing keeps its own position, avoiding NaNs.
@@ -229,40 +246,56 @@ class SequenceRecModel(PreTrainedModel):
         input_ids: torch.Tensor,
         inputs_embeds: torch.Tensor | None = None,
         causal: bool | None = None,
+        positions: torch.Tensor | None = None,
+        segments: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Contextual states for every position; `causal` overrides the config's reading
         direction for this call.  # (B, L) -> (B, L, H)
 
         L may be shorter than max_len (training batches trimmed of all-padding columns):
         sequences are right-aligned, so the last column always gets the last position.
+        A packed batch (`models/packing.py`) holds several sequences a row and passes
+        each token's position id and sequence (`segments`, 0 = padding) explicitly.
         """
         length, max_len = input_ids.shape[1], self.config.max_len
         if length > max_len:
             raise ValueError(
                 f"sequences of length {length} exceed the model's max_len ({max_len})"
             )
-        position_ids = torch.arange(
-            max_len - length, max_len, device=input_ids.device
-        )[None]
+        position_ids = (
+            torch.arange(max_len - length, max_len, device=input_ids.device)[None]
+            if positions is None
+            else positions
+        )
         if inputs_embeds is None:
             inputs_embeds = self.embed(input_ids)
         causal = self.config.causal if causal is None else causal
-        if self.config.recency_bias or causal:
-            mask = self.attention_bias(input_ids, inputs_embeds.dtype, causal)
+        if self.config.recency_bias or causal or segments is not None:
+            mask = self.attention_bias(input_ids, inputs_embeds.dtype, causal, segments)
         else:
             mask = (input_ids != 0).long()
         return self.bert(
             inputs_embeds=inputs_embeds, attention_mask=mask, position_ids=position_ids
         ).last_hidden_state
 
+    def item_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Full-softmax logits over the items: column j is item j + 1, the training view
+        (no padding column to mask and slice off).  # (..., H) -> (..., N)"""
+        n = self.config.n_items
+        return F.linear(
+            self.head_transform(hidden),
+            self.item_embedding.weight[1 : n + 1],
+            self.output_bias[1:],
+        )
+
     def item_scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Full-softmax logits over ids 0..N (0 = padding, never a valid answer).
+        """Ranking scores indexed by id 0..N (0 = padding, never a valid answer).
 
         # (..., H) -> (..., N + 1)
         """
         h = self.head_transform(hidden)
         weight = self.item_embedding.weight[: self.config.n_items + 1]
-        logits = h @ weight.T + self.output_bias
+        logits = F.linear(h, weight, self.output_bias)
         logits[..., 0] = torch.finfo(logits.dtype).min
         return logits
 
@@ -272,33 +305,52 @@ class SequenceRecModel(PreTrainedModel):
         labels: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         causal: bool | None = None,
+        positions: torch.Tensor | None = None,
+        segments: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits only where `labels` is not -100 (all of the last position if no labels).
+        """Item logits (`item_logits`: column j is item j + 1) only where `labels` is not
+        -100, or at the last position if there are no labels.
 
         Scoring only labelled positions keeps the (positions x items) product small.
-        Returns (logits (M, N + 1), hidden states at those positions (M, H)).
+        Returns (logits (M, N), hidden states at those positions (M, H)).
         """
-        hidden = self.encode(input_ids, inputs_embeds, causal)
+        hidden = self.encode(input_ids, inputs_embeds, causal, positions, segments)
         if labels is None:
             selected = hidden[:, -1]
         else:
-            selected = hidden[labels != -100]
-        return self.item_scores(selected), selected
+            selected = hidden[labels != IGNORE]
+        return self.item_logits(selected), selected
 
     @torch.no_grad()
-    def score_next(self, context: torch.Tensor) -> torch.Tensor:
+    def score_next(
+        self, context: torch.Tensor, packing: bool | None = None
+    ) -> torch.Tensor:
         """Scores for the item after each (right-aligned) context.  # (B, L) -> (B, N + 1)
 
         A bidirectional model reads the context with a [MASK] appended (the Cloze
         inference rule); a causal model reads the context itself and its last state
-        predicts what comes next.
+        predicts what comes next. `packing` (default: on the CPU) reads several short
+        contexts per row (`models/packing.py`); the scores are the same.
         """
         if not self.config.causal:
             context = torch.cat(
                 [context[:, 1:], torch.full_like(context[:, :1], self.config.mask_id)],
                 dim=1,
             )
-        return self(context)[0].float()
+        if packing is None:
+            packing = context.device.type == "cpu"
+        last = context[:, -1] != 0
+        if not packing or not last.all():  # an empty context has no last state to pack
+            return self.item_scores(self.encode(context)[:, -1]).float()
+        marks = torch.full_like(context, IGNORE)
+        marks[:, -1] = 0
+        packed = pack(SequenceBatch(context, marks), self.config.max_len)
+        where = packed.labels != IGNORE
+        hidden = self.encode(
+            packed.inputs, None, None, packed.positions, packed.segments
+        )
+        order = torch.argsort(packed.segments[where])  # back to the contexts' order
+        return self.item_scores(hidden[where][order]).float()
 
     def genre_logits(self, hidden: torch.Tensor) -> torch.Tensor | None:
         return self.genre_head(hidden) if hasattr(self, "genre_head") else None
@@ -317,7 +369,5 @@ class SequenceRecModel(PreTrainedModel):
 def masked_cross_entropy(
     logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0
 ) -> torch.Tensor:
-    """Cross-entropy over ids 1..N (the padding column is excluded from the softmax)."""
-    return F.cross_entropy(
-        logits[:, 1:].float(), targets - 1, label_smoothing=label_smoothing
-    )
+    """Cross-entropy of `item_logits` (column j is item j + 1) against item ids 1..N."""
+    return F.cross_entropy(logits.float(), targets - 1, label_smoothing=label_smoothing)

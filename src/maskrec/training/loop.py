@@ -28,10 +28,11 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from maskrec.metrics import ranking_metrics, target_ranks
+from maskrec.models.packing import IGNORE, SequenceBatch, pack, trim_padding
 from maskrec.models.sequence import SequenceRecModel, masked_cross_entropy
 from maskrec.params import TrainingParams
 from maskrec.training.data import EvalSet
-from maskrec.training.objectives import IGNORE, Part
+from maskrec.training.objectives import Part
 
 logger = logging.getLogger(__name__)
 
@@ -68,22 +69,30 @@ class LossSettings:
 
 
 def batch_loss(
-    model: SequenceRecModel, parts: list[Part], settings: LossSettings
+    model: SequenceRecModel,
+    parts: list[Part],
+    settings: LossSettings,
+    packing: bool = False,
 ) -> torch.Tensor:
+    """Weighted sum of the parts' losses. With `packing` several short sequences share a
+    row (exact; `models/packing.py`), otherwise all-padding columns are trimmed."""
     total = 0.0
     for part in parts:
-        inputs, labels = trim_padding(part.inputs, part.labels)
-        weight, causal = part.weight, part.causal
-        logits, hidden = model(inputs, labels, causal=causal)
+        batch = SequenceBatch(part.inputs, part.labels)
+        batch = pack(batch, model.config.max_len) if packing else trim_padding(batch)
+        inputs, labels = batch.inputs, batch.labels
+        weight = part.weight
+        layout = {"causal": part.causal, "positions": batch.positions, "segments": batch.segments}  # fmt: skip
+        logits, hidden = model(inputs, labels, **layout)
         targets = labels[labels != IGNORE]
         loss = masked_cross_entropy(logits, targets, settings.label_smoothing)
         if settings.teacher is not None and settings.distill_weight > 0:
             with torch.no_grad():
-                teacher_logits, _ = settings.teacher(inputs, labels, causal=causal)
+                teacher_logits, _ = settings.teacher(inputs, labels, **layout)
             t = settings.temperature
             kl = F.kl_div(
-                F.log_softmax(logits[:, 1:].float() / t, dim=-1),
-                F.log_softmax(teacher_logits[:, 1:].float() / t, dim=-1),
+                F.log_softmax(logits.float() / t, dim=-1),
+                F.log_softmax(teacher_logits.float() / t, dim=-1),
                 log_target=True,
                 reduction="batchmean",
             )
@@ -98,18 +107,6 @@ def batch_loss(
             )
         total = total + weight * loss
     return total
-
-
-def trim_padding(
-    inputs: torch.Tensor, labels: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Drop the leading columns that are padding in every row of the batch.
-
-    Exact: padding keys are masked and padding queries carry no label, so only the
-    (batch x length) work shrinks. With length bucketing most of a batch's columns go.
-    """
-    first = int((inputs != 0).any(dim=0).int().argmax())
-    return (inputs[:, first:], labels[:, first:]) if first else (inputs, labels)
 
 
 def parameter_groups(
@@ -220,6 +217,9 @@ def fit(
         loss.teacher.to(device).eval()
     windows = windows.to(device)
     step_model = torch.compile(model) if params.compile else model
+    packing = (
+        params.packing if isinstance(params.packing, bool) else device.type == "cpu"
+    )
 
     optimizer = torch.optim.AdamW(
         parameter_groups(
@@ -310,11 +310,11 @@ def fit(
             windows, params.batch_size, generator, params.length_bucketing
         ):
             with _autocast(device, params.bf16):
-                value = batch_loss(step_model, parts, loss)
+                value = batch_loss(step_model, parts, loss, packing)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             if loss.fgm_epsilon > 0:
-                _adversarial_step(step_model, parts, loss, device, params.bf16)
+                _adversarial_step(step_model, parts, loss, device, params.bf16, packing)
             torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
             optimizer.step()
             scheduler.step()
@@ -396,6 +396,7 @@ def _adversarial_step(
     loss: LossSettings,
     device: torch.device,
     bf16: bool,
+    packing: bool,
 ) -> None:
     """FGM (Miyato et al.): nudge the item embeddings along their gradient by epsilon and add
     the loss there to the gradient, then restore them."""
@@ -410,7 +411,7 @@ def _adversarial_step(
     with torch.no_grad():
         weight.add_(delta)
     with _autocast(device, bf16):
-        adversarial = batch_loss(model, parts, loss)
+        adversarial = batch_loss(model, parts, loss, packing)
     adversarial.backward()
     with torch.no_grad():
         weight.sub_(delta)

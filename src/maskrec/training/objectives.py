@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import torch
 
-IGNORE = -100
+from maskrec.models.packing import IGNORE
 
 
 class Part(NamedTuple):
@@ -100,7 +100,7 @@ def _permuted_batches(
     """Random batches of sample indices. With `lengths` (length bucketing), samples of
     similar length share a batch: the shuffled order is stably sorted by length (so ties
     fall randomly) and the batches are then visited in random order. Batches trimmed of
-    their all-padding columns (`loop.trim_padding`) are then about half as wide on
+    their all-padding columns (`packing.trim_padding`) are then about half as wide on
     MovieLens 100K at max_len 200."""
     order = torch.randperm(count, generator=generator, device=device)
     if lengths is None:
