@@ -114,3 +114,25 @@ def test_packed_scoring_gives_the_same_scores_in_the_same_order(causal):
     # an empty context falls back to the unpacked path rather than losing its row
     contexts[3] = 0
     assert model.score_next(contexts, packing=True).shape == (10, 61)
+
+
+def test_padded_output_rows_change_no_loss():
+    from maskrec.models.sequence import masked_cross_entropy, repeating_size
+
+    assert [repeating_size(n) for n in (0, 1, 15, 17, 100, 3000)] == [
+        0,
+        1,
+        15,
+        18,
+        104,
+        3072,
+    ]
+    assert all(n <= repeating_size(n) <= n * 1.125 for n in range(1, 5000))
+    model = _model(causal=True)
+    inputs = _batch([4, 7, 6])
+    labels = torch.where(inputs != 0, inputs, torch.full_like(inputs, IGNORE))
+    logits, hidden = model(inputs, labels)
+    targets = labels[labels != IGNORE]
+    assert logits.shape[0] == repeating_size(17) == 18 and hidden.shape[0] == 17
+    expected = torch.nn.functional.cross_entropy(logits[:17], targets - 1)
+    assert torch.allclose(masked_cross_entropy(logits, targets), expected)

@@ -169,3 +169,11 @@ def test_trimming_padding_columns_changes_no_loss():
         assert torch.allclose(full, short, atol=1e-5)
         assert torch.allclose(batch_loss(model, [part], LossSettings()),
                               batch_loss(model, [Part(*trimmed, 1.0, True)], LossSettings()), atol=1e-5)  # fmt: skip
+
+
+def test_glibc_is_asked_to_keep_freed_memory_where_it_is_the_allocator():
+    import platform
+
+    from maskrec.training.loop import keep_freed_memory
+
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

@@ -10,6 +10,8 @@ On CPU an interrupted-and-resumed run ends with the same weights as an uninterru
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import json
 import logging
@@ -56,6 +58,27 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of handing it back to the kernel
+    (trim threshold 256 MiB, mmap threshold 32 MiB); False where malloc is not glibc's.
+
+    Why: a CPU training step frees and re-allocates tens of MiB of activations. With
+    glibc's adaptive defaults those blocks were mapped and unmapped (or the heap top
+    trimmed) over and over: ~400,000 page faults an epoch and ~15% of the epoch time on
+    ML-100K. Kept, they are reused; the step's tensor sizes repeat (`repeating_size`),
+    so the process does not grow either (docs/benchmarks.md, "Where the memory goes").
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return False
+    trim_threshold, mmap_threshold = -1, -3  # M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+    return bool(
+        mallopt(trim_threshold, 256 << 20) and mallopt(mmap_threshold, 32 << 20)
+    )
+
+
 @dataclass
 class LossSettings:
     """Loss-level regularizers shared by every objective."""
@@ -91,8 +114,8 @@ def batch_loss(
                 teacher_logits, _ = settings.teacher(inputs, labels, **layout)
             t = settings.temperature
             kl = F.kl_div(
-                F.log_softmax(logits.float() / t, dim=-1),
-                F.log_softmax(teacher_logits.float() / t, dim=-1),
+                F.log_softmax(logits[: len(targets)].float() / t, dim=-1),
+                F.log_softmax(teacher_logits[: len(targets)].float() / t, dim=-1),
                 log_target=True,
                 reduction="batchmean",
             )
@@ -212,6 +235,8 @@ def fit(
     """
     loss = loss or LossSettings()
     device = resolve_device(params.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     model.to(device)
     if loss.teacher is not None:
         loss.teacher.to(device).eval()
