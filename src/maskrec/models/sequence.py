@@ -370,7 +370,7 @@ class SequenceRecModel(PreTrainedModel):
 
 
 def repeating_size(count: int) -> int:
-    """`count` rounded up to three significant bits (at most 12.5% more).
+    """`count` rounded up to one of eight sizes per power of two (at most 12.5% more).
 
     Why: the output layer's (positions x items) blocks are the largest tensors of a
     training step, and the number of labelled positions differs in every batch. With

@@ -64,10 +64,11 @@ def keep_freed_memory() -> bool:
     (trim threshold 256 MiB, mmap threshold 32 MiB); False where malloc is not glibc's.
 
     Why: a CPU training step frees and re-allocates tens of MiB of activations. With
-    glibc's adaptive defaults those blocks were mapped and unmapped (or the heap top
-    trimmed) over and over: ~400,000 page faults an epoch and ~15% of the epoch time on
-    ML-100K. Kept, they are reused; the step's tensor sizes repeat (`repeating_size`),
-    so the process does not grow either (docs/benchmarks.md, "Where the memory goes").
+    glibc's adaptive defaults those blocks could be mapped and unmapped (or the heap top
+    trimmed and re-grown) step after step: up to ~400,000 page faults and 2-13% of a
+    fine-tuning epoch on ML-100K (docs/benchmarks.md, "CPU training speed"). Kept, they
+    are reused; the step's tensor sizes repeat (`repeating_size`), so the process does
+    not grow either.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
