@@ -30,20 +30,36 @@ from maskrec.pipelines.pretraining.nodes import init_model, pretrain  # noqa: E4
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", default="../shared/data/ml-100k")
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--bucketing", action="store_true", help="length_bucketing: true")
+    parser.add_argument(
+        "--bucketing", action="store_true", help="length_bucketing: true"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()  # fmt: skip
 
     data = prepare(args.data, split_params=SplitParams(cold_user_fraction=0.0))
-    rows = [{"stage": "data", "seconds": 0.0, "peak_rss_mib": peak_rss_mib(), "valid_ndcg@10": None}]
+    rows = [
+        {
+            "stage": "data",
+            "seconds": 0.0,
+            "peak_rss_mib": peak_rss_mib(),
+            "valid_ndcg@10": None,
+        }
+    ]
     common = {"device": "cpu", "checkpoint_dir": None, "eval_batch_size": 64, "epochs": args.epochs,
               "patience": args.epochs, "length_bucketing": args.bucketing}  # fmt: skip
-    model = init_model(data["item_features"], ModelParams(max_len=200, hidden_dropout=0.2, attention_dropout=0.1))
+    model = init_model(
+        data["item_features"],
+        ModelParams(max_len=200, hidden_dropout=0.2, attention_dropout=0.1),
+    )
     started = time.perf_counter()
-    model, history = pretrain(model, data["train"], data["valid"], PretrainingParams(mask_prob=0.2, **common))
+    model, history = pretrain(
+        model, data["train"], data["valid"], PretrainingParams(mask_prob=0.2, **common)
+    )
     rows.append({"stage": "pretraining", "seconds": time.perf_counter() - started,
                  "peak_rss_mib": peak_rss_mib(), "valid_ndcg@10": history["ndcg@10"].max()})  # fmt: skip
     started = time.perf_counter()
@@ -54,7 +70,15 @@ def main() -> None:
                  "peak_rss_mib": peak_rss_mib(), "valid_ndcg@10": history["ndcg@10"].max()})  # fmt: skip
     print_table(rows, ["stage", "seconds", "peak_rss_mib", "valid_ndcg@10"])
     malloc = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
-    write_json(args.json, {"epochs": args.epochs, "bucketing": args.bucketing, "malloc_env": malloc, "stages": rows})
+    write_json(
+        args.json,
+        {
+            "epochs": args.epochs,
+            "bucketing": args.bucketing,
+            "malloc_env": malloc,
+            "stages": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -306,7 +306,9 @@ def main() -> None:
     ):
         for group, mask in (("all", np.ones_like(sparse)), ("history<=30", sparse)):
             # per-user NDCG@10 averaged over the seeds, then paired across users
-            da = np.mean([ranking_metrics(r[0][a]["ranks"], 10)["ndcg@10"] for r in runs], axis=0)[mask]
+            da = np.mean(
+                [ranking_metrics(r[0][a]["ranks"], 10)["ndcg@10"] for r in runs], axis=0
+            )[mask]
             db = np.mean([ranking_metrics(r[0][b]["ranks"], 10)["ndcg@10"] for r in runs], axis=0)[mask]  # fmt: skip
             tests.append(
                 {

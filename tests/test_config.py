@@ -15,7 +15,9 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 def parameters(env: str) -> dict:
     """Parameters as `kedro run --env <env>` sees them (base, then the environment)."""
-    return OmegaConfigLoader(str(CONF), env=env, **settings.CONFIG_LOADER_ARGS)["parameters"]
+    return OmegaConfigLoader(str(CONF), env=env, **settings.CONFIG_LOADER_ARGS)[
+        "parameters"
+    ]
 
 
 @pytest.mark.parametrize("env", ["local", "ml100k"])

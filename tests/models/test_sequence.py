@@ -239,6 +239,10 @@ def test_one_set_of_weights_reads_either_way():
     causal.load_state_dict(bidirectional.state_dict())
     ids = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 7, 8]])
     with torch.no_grad():
-        assert torch.allclose(bidirectional.encode(ids, causal=True), causal.encode(ids))
-        assert torch.allclose(causal.encode(ids, causal=False), bidirectional.encode(ids))
+        assert torch.allclose(
+            bidirectional.encode(ids, causal=True), causal.encode(ids)
+        )
+        assert torch.allclose(
+            causal.encode(ids, causal=False), bidirectional.encode(ids)
+        )
         assert not torch.allclose(bidirectional.encode(ids), causal.encode(ids))

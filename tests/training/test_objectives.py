@@ -137,11 +137,19 @@ def test_causal_objective_can_mix_in_a_bidirectional_cloze_loss():
 
 
 @settings(max_examples=25, deadline=None)
-@given(lengths=st.lists(st.integers(2, 12), min_size=1, max_size=60), seed=st.integers(0, 99))
-def test_length_bucketing_visits_every_window_once_in_similar_length_batches(lengths, seed):
+@given(
+    lengths=st.lists(st.integers(2, 12), min_size=1, max_size=60),
+    seed=st.integers(0, 99),
+)
+def test_length_bucketing_visits_every_window_once_in_similar_length_batches(
+    lengths, seed
+):
     windows = _batch(lengths)
     generator = torch.Generator().manual_seed(seed)
-    batches = [part.inputs for (part,) in CausalObjective().batches(windows, 8, generator, bucketed=True)]
+    batches = [
+        part.inputs
+        for (part,) in CausalObjective().batches(windows, 8, generator, bucketed=True)
+    ]
     assert sum(len(b) for b in batches) == len(lengths)
     real = [((b != 0).sum(dim=1) + 1).tolist() for b in batches]  # + the target column
     assert sorted(n for r in real for n in r) == sorted(lengths)
@@ -160,9 +168,14 @@ def test_trimming_padding_columns_changes_no_loss():
     model = SequenceRecModel(SequenceRecConfig(n_items=100, hidden_size=16, num_heads=2, intermediate_size=32,
                                                max_len=12, hidden_dropout=0.0, attention_dropout=0.0)).eval()  # fmt: skip
     windows = _batch([3, 5, 4], width=13)
-    ((part,),) = [next(iter([p])) for p in CausalObjective().batches(windows, 8, torch.Generator())]
+    ((part,),) = [
+        next(iter([p]))
+        for p in CausalObjective().batches(windows, 8, torch.Generator())
+    ]
     trimmed = trim_padding(SequenceBatch(part.inputs, part.labels))[:2]
-    assert trimmed[0].shape[1] == 4 < part.inputs.shape[1]  # 5 items: 4 inputs, 4 targets
+    assert (
+        trimmed[0].shape[1] == 4 < part.inputs.shape[1]
+    )  # 5 items: 4 inputs, 4 targets
     with torch.no_grad():
         full = model.encode(part.inputs)[:, -4:]
         short = model.encode(trimmed[0])

@@ -228,7 +228,9 @@ class CausalObjective:
             if self.cloze_weight > 0:
                 parts.append(
                     Part(
-                        *cloze_mask(rows[:, 1:], self.mask_prob, self.mask_id, generator),
+                        *cloze_mask(
+                            rows[:, 1:], self.mask_prob, self.mask_id, generator
+                        ),
                         self.cloze_weight,
                         False,
                     )

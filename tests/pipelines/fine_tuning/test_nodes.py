@@ -167,4 +167,6 @@ def test_causal_fine_tuning_turns_the_cloze_model_into_a_left_to_right_one(data)
 
 def test_causal_fine_tuning_refuses_a_bidirectional_teacher():
     with pytest.raises(ValueError, match="fine_tuning.distillation.weight"):
-        FineTuningParams(objective="causal", distillation=DistillationParams(weight=0.5))
+        FineTuningParams(
+            objective="causal", distillation=DistillationParams(weight=0.5)
+        )

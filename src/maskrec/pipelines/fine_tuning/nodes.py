@@ -111,7 +111,9 @@ def _fine_tune(
         # Same weights, now read left to right; saved with causal=True, so inference
         # scores the next item from the last real position, as SASRec does.
         config.causal = True
-        objective = CausalObjective(params.cloze_weight, params.mask_prob, config.mask_id)
+        objective = CausalObjective(
+            params.cloze_weight, params.mask_prob, config.mask_id
+        )
         window_length = config.max_len + 1
     else:
         objective = NextItemObjective(
