@@ -310,7 +310,7 @@ def fit(
                 "sequences_per_second": 0.0,
             }
         )
-        best = {"metric": metrics["ndcg@10"], "epoch": 0, "state": _copy_state(model)}
+        best = {"metric": metrics["ndcg@10"], "epoch": 0, "state": copy_state(model)}
 
     progress = tqdm(
         total=params.epochs,
@@ -369,7 +369,7 @@ def fit(
                 {
                     "metric": metrics["ndcg@10"],
                     "epoch": epoch,
-                    "state": _copy_state(model),
+                    "state": copy_state(model),
                 },
                 0,
             )
@@ -412,7 +412,8 @@ def fit(
     return model.cpu().eval(), history
 
 
-def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of the weights (the best epoch's, or a starting point to restore)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 

@@ -19,6 +19,7 @@ from maskrec.pipelines.pretraining.nodes import history_frame, model_config
 from maskrec.training.data import eval_set, training_windows
 from maskrec.training.loop import (
     LossSettings,
+    copy_state,
     evaluate,
     fit,
     resolve_device,
@@ -156,8 +157,7 @@ def _starting_point(
     metrics = summarise(
         evaluate(model.to(device), valid, params.eval_batch_size, device, params.bf16)
     )
-    state = {k: v.detach().cpu().clone() for k, v in model.cpu().state_dict().items()}
-    return metrics, state
+    return metrics, copy_state(model.cpu())
 
 
 def _keep_better(
