@@ -1,37 +1,42 @@
-"""The committed configuration: base and the ml100k environment load and validate."""
+"""The committed configuration: every environment loads, and every group validates."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from kedro.config import OmegaConfigLoader
 
-from maskrec import settings
-from maskrec.params import FineTuningParams, ModelParams, PretrainingParams
+from maskrec.params import GROUPS, load_parameters
+from tests.conftest import PROJECT_ROOT
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
-
-def parameters(env: str) -> dict:
-    """Parameters as `kedro run --env <env>` sees them (base, then the environment)."""
-    return OmegaConfigLoader(str(CONF), env=env, **settings.CONFIG_LOADER_ARGS)[
-        "parameters"
-    ]
+CONF = PROJECT_ROOT / "conf"
 
 
 @pytest.mark.parametrize("env", ["local", "ml100k"])
-def test_every_environment_validates(env):
-    params = parameters(env)
-    ModelParams(**params["model"])
-    PretrainingParams(**params["pretraining"])
-    FineTuningParams(**params["fine_tuning"])
+def test_every_environment_sets_every_group(env):
+    assert set(load_parameters(CONF, env)) == set(GROUPS)
 
 
 def test_ml100k_overrides_single_keys_and_keeps_the_rest_of_base():
-    base, ml100k = parameters("local"), parameters("ml100k")
-    assert ml100k["model"]["max_len"] == 200 and base["model"]["max_len"] != 200
+    base, ml100k = load_parameters(CONF, "local"), load_parameters(CONF, "ml100k")
+    assert ml100k["model"].max_len == 200 and base["model"].max_len != 200
     # soft merge: keys the environment does not name still come from base
-    assert ml100k["model"]["hidden_size"] == base["model"]["hidden_size"]
-    assert ml100k["fine_tuning"]["batch_size"] == base["fine_tuning"]["batch_size"]
+    assert ml100k["model"].hidden_size == base["model"].hidden_size
+    assert ml100k["fine_tuning"].batch_size == base["fine_tuning"].batch_size
     assert ml100k["baselines"] == base["baselines"]
+
+
+def test_runtime_params_override_like_kedro_run_params():
+    seeded = load_parameters(CONF, "local", {"training": {"seed": 7}})
+    assert seeded["training"].seed == 7
+    assert (
+        seeded["training"].device == load_parameters(CONF, "local")["training"].device
+    )
+
+
+def test_a_missing_key_is_an_error_not_a_silent_default(tmp_path):
+    import shutil
+
+    shutil.copytree(CONF, tmp_path / "conf")
+    path = tmp_path / "conf" / "base" / "parameters_pretraining.yml"
+    path.write_text(path.read_text().replace("  patience: 8", ""))
+    with pytest.raises(ValueError, match="patience"):
+        load_parameters(tmp_path / "conf", "local")

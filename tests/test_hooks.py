@@ -1,45 +1,62 @@
+"""Run-start checks: bad combinations of parameter groups, and runners that cannot work,
+stop a run before any node executes."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from maskrec.hooks import check_parameters
-from maskrec.params import (
-    DistillationParams,
-    FineTuningParams,
-    ModelParams,
-    PretrainingParams,
-)
+from maskrec.hooks import check_parameters, check_runner
+from tests.helpers import params
+
+
+def groups(**overrides):
+    names = ("model", "training", "pretraining", "fine_tuning", "sasrec", "data_split")
+    return {name: params(name, **overrides.get(name, {})) for name in names}
 
 
 def test_freeze_layers_beyond_the_model_is_rejected():
-    with pytest.raises(
-        ValueError,
-        match=r"fine_tuning.freeze_layers \(3\) exceeds model.num_layers \(2\)",
-    ):
-        check_parameters(
-            ModelParams(), PretrainingParams(), FineTuningParams(freeze_layers=3)
-        )
+    with pytest.raises(ValueError, match=r"fine_tuning.freeze_layers \(3\) exceeds model.num_layers \(2\)"):  # fmt: skip
+        check_parameters(groups(fine_tuning={"freeze_layers": 3}))
 
 
 def test_teacher_width_must_suit_the_heads():
-    params = FineTuningParams(
-        objective="next_item",
-        distillation=DistillationParams(weight=0.5, teacher_hidden_size=30),
-    )
-    with pytest.raises(ValueError, match="teacher_hidden_size"):
-        check_parameters(ModelParams(num_heads=4, hidden_size=64), None, params)
+    bad = {"objective": "next_item", "distillation": {"weight": 0.5, "teacher_hidden_size": 30}}  # fmt: skip
+    with pytest.raises(ValueError, match="model.num_heads .* must divide fine_tuning.distillation.teacher_hidden_size"):  # fmt: skip
+        check_parameters(
+            groups(model={"num_heads": 4, "hidden_size": 64}, fine_tuning=bad)
+        )
+
+
+def test_sasrec_heads_must_divide_the_hidden_size():
+    with pytest.raises(ValueError, match=r"sasrec.num_heads \(3\) must divide model.hidden_size \(64\)"):  # fmt: skip
+        check_parameters(groups(sasrec={"num_heads": 3}))
 
 
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason="checks the message for a missing GPU"
 )
 def test_unavailable_device_is_named():
-    with pytest.raises(ValueError, match=r"pretraining.device: device='cuda'"):
-        check_parameters(None, PretrainingParams(device="cuda"), None)
+    with pytest.raises(ValueError, match=r"training.device: device='cuda'"):
+        check_parameters(groups(training={"device": "cuda"}))
+
+
+def test_given_split_needs_targets_and_targets_need_the_given_split():
+    given = {"data_split": {"strategy": "given", "cold_user_fraction": 0.0}}
+    with pytest.raises(ValueError, match="needs --params split_targets"):
+        check_parameters(groups(**given), split_targets_given=False)
+    check_parameters(groups(**given), split_targets_given=True)
+    with pytest.raises(ValueError, match="split_targets is only read with data_split.strategy=given"):  # fmt: skip
+        check_parameters(groups(), split_targets_given=True)
 
 
 def test_consistent_parameters_pass():
-    check_parameters(
-        ModelParams(), PretrainingParams(), FineTuningParams(freeze_layers=2)
-    )
+    check_parameters(groups(fine_tuning={"freeze_layers": 2}))
+    check_parameters({})  # a run that uses none of the groups
+
+
+@pytest.mark.parametrize("runner", ["ParallelRunner", "ThreadRunner"])
+def test_concurrent_runners_are_refused_with_the_runner_to_use(runner):
+    with pytest.raises(ValueError, match=f"--runner {runner} is not supported.*SequentialRunner"):  # fmt: skip
+        check_runner(f"<kedro.runner.x.{runner} object at 0x1>")
+    check_runner("<kedro.runner.sequential_runner.SequentialRunner object at 0x1>")

@@ -5,7 +5,8 @@ import pytest
 import torch
 from sklearn.metrics import ndcg_score
 
-from maskrec.metrics import ranking_metrics, target_ranks
+from maskrec.evaluation import target_ranks
+from maskrec.metrics import ranking_metrics
 
 
 def test_hand_computed_cases():

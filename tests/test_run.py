@@ -20,7 +20,6 @@ from tests.conftest import PROJECT_ROOT
 SMALL_SAMPLE = {
     "sample": {"n_users": 150, "n_items": 300, "n_ratings": 4500, "seed": 3}
 }
-QUICK_TRAINING = {"epochs": 2, "device": "cpu", "checkpoint_dir": None}
 
 
 @pytest.fixture
@@ -112,11 +111,12 @@ def full_run(tmp_path_factory) -> Path:
     # The notebooks' %load_ext kedro.ipython reads these defaults, so the small sample
     # and short training go in a conf/local override rather than in runtime params.
     (root / "conf" / "local" / "parameters.yml").write_text(
-        "pretraining: {epochs: 2, device: cpu, checkpoint_dir: null}\n"
-        "fine_tuning: {epochs: 2, device: cpu, checkpoint_dir: null}\n"
-        "sasrec: {epochs: 2, device: cpu, checkpoint_dir: null}\n"
+        "training: {device: cpu, checkpoint_dir: null}\n"
+        "pretraining: {epochs: 2}\n"
+        "fine_tuning: {epochs: 2}\n"
+        "sasrec: {epochs: 2}\n"
         "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0]}\n"
-        "evaluation: {bootstrap_samples: 200}\n"
+        "evaluation: {bootstrap_samples: 200, permutation_resamples: 199}\n"
     )
     run(root, ["__default__"], SMALL_SAMPLE)
     return root
@@ -141,7 +141,7 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
             .kind
             == name
         )
-    history = pd.read_csv(full_run / "data/08_reporting/fine_tuning_history.csv")
+    history = pd.read_csv(full_run / "data/08_reporting/fine_tuned_history.csv")
     assert history["epoch"].tolist() == [
         0,
         1,
@@ -234,3 +234,42 @@ def test_notebooks_run_top_to_bottom(full_run, name):
         for c in notebook.cells
         for o in c.get("outputs", [])
     )
+
+
+@pytest.mark.slow
+def test_kedro_viz_serves_every_node_and_every_declared_preview(full_run, tmp_path):
+    """Through kedro-viz's own API, as `kedro viz run` and `kedro viz build
+    --include-previews` use it: every data node answers, every dataset that has a preview
+    (and does not switch it off) returns one, and the static build writes them all."""
+    import fsspec
+    from fastapi.testclient import TestClient
+    from kedro_viz.api.apps import create_api_app_from_project
+    from kedro_viz.api.rest.responses.save_responses import save_api_responses_to_fs
+    from kedro_viz.server import load_and_populate_data
+
+    bootstrap_project(full_run)
+    load_and_populate_data(full_run, extra_params=SMALL_SAMPLE)
+    client = TestClient(create_api_app_from_project(full_run))
+    nodes = client.get("/api/main").json()["nodes"]
+    data_nodes = {n["name"]: n["id"] for n in nodes if n["type"] == "data"}
+    with KedroSession.create(
+        project_path=full_run, runtime_params=SMALL_SAMPLE
+    ) as session:
+        catalog = session.load_context().catalog
+    previewed = []
+    for name, node_id in data_nodes.items():
+        response = client.get(f"/api/nodes/{node_id}")
+        assert response.status_code == 200, name
+        if name.startswith("params:") or name not in catalog:
+            continue
+        dataset = catalog.get(name)
+        declared = getattr(dataset, "metadata", None) or {}
+        if hasattr(dataset, "preview") and declared.get("kedro-viz", {}).get("preview") is not False:  # fmt: skip
+            assert response.json().get("preview") is not None, name
+            previewed.append(name)
+    assert {"train_sequences", "valid_targets", "test_targets", "interactions",
+            "model_comparison_plot", "evaluation_metrics", "fine_tuned_history"} <= set(previewed)  # fmt: skip
+    sequences = client.get(f"/api/nodes/{data_nodes['train_sequences']}").json()
+    assert sequences["preview"]["columns"][:2] == ["user_id", "item_ids"]
+    save_api_responses_to_fs(str(tmp_path / "build"), fsspec.filesystem("file"), True)
+    assert len(list((tmp_path / "build" / "api" / "nodes").iterdir())) == len(nodes)

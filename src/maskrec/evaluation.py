@@ -1,82 +1,134 @@
-"""One evaluation path for every model: full-catalogue scoring in batches, seen items
-excluded, ranks and top-k lists out. Sequence models and baselines differ only in how a
-batch of contexts becomes a (batch, N + 1) score matrix."""
+"""The one scoring path: validation during training, test evaluation and inference all
+score through `scored_batches`, so seen-item exclusion, the tie rule and batching cannot
+drift between them or between model families.
+
+Sequence models and baselines differ only in how a batch of contexts becomes a
+(batch, N + 1) score matrix (column 0 is padding and is never recommended).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from maskrec.metrics import target_ranks
 from maskrec.models.baselines import Baseline
 from maskrec.models.sequence import SequenceRecModel
-from maskrec.training.data import EvalSet
+from maskrec.training.data import EvalSet, history_set
+
+Model = SequenceRecModel | Baseline
 
 
-def batch_scores(
-    model: SequenceRecModel | Baseline, data: EvalSet, start: int, stop: int
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on CUDA when asked; a no-op context elsewhere."""
+    return torch.autocast(
+        device_type=device.type,
+        dtype=torch.bfloat16,
+        enabled=bf16 and device.type == "cuda",
+    )
+
+
+def exclude_seen(
+    scores: torch.Tensor, seen_rows: torch.Tensor, seen_items: torch.Tensor
 ) -> torch.Tensor:
-    rows, items = data.batch_seen(start, stop)
-    if isinstance(model, SequenceRecModel):
-        length = model.config.max_len
-        return model.score_next(data.contexts[start:stop, -length:]).float()
-    return model.score(rows, items, stop - start)
+    """Score -inf for every item in a user's context and for padding (column 0), in place."""
+    scores[seen_rows, seen_items] = -torch.inf
+    scores[:, 0] = -torch.inf
+    return scores
+
+
+def target_ranks(
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    seen_rows: torch.Tensor,
+    seen_items: torch.Tensor,
+) -> torch.Tensor:
+    """0-based ranks of `targets` in `scores` (B, N + 1) with seen items excluded: the
+    number of items scored strictly higher (ties go to the target, as RecBole counts).
+
+    The target itself is never excluded, even if it occurs in the context (possible with
+    repeated consumption), so every user keeps a well-defined rank.
+    """
+    target_scores = scores.gather(1, targets[:, None])
+    masked = exclude_seen(scores.clone(), seen_rows, seen_items)
+    masked.scatter_(1, targets[:, None], target_scores)
+    return (masked > target_scores).sum(dim=1)
 
 
 @torch.no_grad()
-def rank_and_recommend(
-    model: SequenceRecModel | Baseline,
+def scored_batches(
+    model: Model,
     data: EvalSet,
-    batch_size: int = 512,
-    top_k: int = 20,
-    exclude_seen: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """0-based target ranks and each user's top-k recommended items (seen items excluded
-    unless `exclude_seen` is False, the way RecBole measures sequential models)."""
+    batch_size: int,
+    device: torch.device | None = None,
+    bf16: bool = False,
+) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(users, scores (B, N + 1) as float, seen rows, seen items) per batch of users, all on
+    `device` (default: the CPU). A sequence model must already be on `device`."""
+    device = device or torch.device("cpu")
     if isinstance(model, SequenceRecModel):
         model.eval()
-    ranks, recommended = [], []
-    empty = torch.zeros(0, dtype=torch.long)
     for start in range(0, len(data), batch_size):
         stop = min(start + batch_size, len(data))
-        scores = batch_scores(model, data, start, stop)
-        rows, items = data.batch_seen(start, stop) if exclude_seen else (empty, empty)
-        targets = data.targets[start:stop]
-        ranks.append(target_ranks(scores, targets, rows, items))
-        masked = scores.clone()
-        masked[rows, items] = -torch.inf
-        masked[:, 0] = -torch.inf
-        recommended.append(masked.topk(top_k, dim=1).indices)
-    return torch.cat(ranks).numpy(), torch.cat(recommended).numpy()
+        rows, items = data.batch_seen(start, stop)
+        if isinstance(model, SequenceRecModel):
+            contexts = data.contexts[start:stop, -model.config.max_len :].to(device)
+            with autocast(device, bf16):
+                scores = model.score_next(contexts)
+        else:
+            scores = model.score(rows, items, stop - start)
+        yield slice(start, stop), scores.float().to(device), rows.to(device), items.to(device)  # fmt: skip
 
 
-@torch.no_grad()
-def recommend(
-    model: SequenceRecModel | Baseline,
-    histories: list[list[int]],
-    top_k: int,
+@dataclass
+class Ranking:
+    """What one scoring pass over users gives: target ranks with seen items excluded (the
+    protocol), ranks with them included (RecBole's way for sequence models), and each
+    user's top-k unseen items."""
+
+    ranks: np.ndarray
+    ranks_seen_included: np.ndarray
+    top_items: np.ndarray
+
+
+def rank(
+    model: Model,
+    data: EvalSet,
     batch_size: int = 512,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k unseen items and their scores for each history (model item ids)."""
-    import pandas as pd
-
-    from maskrec.training.data import eval_set
-
-    length = model.config.max_len if isinstance(model, SequenceRecModel) else 1
-    data = eval_set(
-        pd.DataFrame(
-            {"user_id": range(len(histories)), "context": histories, "target_item": 1}
-        ),
-        length,
+    top_k: int = 0,
+    device: torch.device | None = None,
+    bf16: bool = False,
+) -> Ranking:
+    """Rank every user's target over the full catalogue (and list the top-k unseen items
+    when `top_k` > 0)."""
+    ranks, included, top = [], [], []
+    none = torch.zeros(0, dtype=torch.long)
+    for users, scores, rows, items in scored_batches(model, data, batch_size, device, bf16):  # fmt: skip
+        targets = data.targets[users].to(scores.device)
+        ranks.append(target_ranks(scores, targets, rows, items).cpu())
+        included.append(target_ranks(scores, targets, none.to(scores.device), none.to(scores.device)).cpu())  # fmt: skip
+        if top_k:
+            top.append(exclude_seen(scores, rows, items).topk(top_k, dim=1).indices.cpu())  # fmt: skip
+    empty = np.zeros(0, dtype=np.int64)
+    return Ranking(
+        torch.cat(ranks).numpy() if ranks else empty,
+        torch.cat(included).numpy() if included else empty,
+        torch.cat(top).numpy() if top else np.zeros((0, top_k), dtype=np.int64),
     )
+
+
+def recommend(
+    model: Model, histories: list[list[int]], top_k: int, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k unseen items and their scores for each history (model item ids, oldest first)."""
+    length = model.config.max_len if isinstance(model, SequenceRecModel) else 1
     items, scores = [], []
-    for start in range(0, len(data), batch_size):
-        stop = min(start + batch_size, len(data))
-        batch = batch_scores(model, data, start, stop)
-        rows, seen = data.batch_seen(start, stop)
-        batch[rows, seen] = -torch.inf
-        batch[:, 0] = -torch.inf
-        best = batch.topk(top_k, dim=1)
+    for _, batch, rows, seen in scored_batches(model, history_set(histories, length), batch_size):  # fmt: skip
+        best = exclude_seen(batch, rows, seen).topk(top_k, dim=1)
         items.append(best.indices)
         scores.append(best.values)
+    if not items:
+        return np.zeros((0, top_k), dtype=np.int64), np.zeros((0, top_k))
     return torch.cat(items).numpy(), torch.cat(scores).numpy()

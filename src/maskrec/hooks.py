@@ -1,8 +1,9 @@
-"""Project hooks: checks that span parameter groups, before any node runs.
+"""Project hooks: what must hold before any node runs.
 
 Kedro validates each `params:<group>` against its pydantic type on its own; constraints
 between groups (a fine-tuning setting that depends on the architecture, a device that must
-exist) are checked here so that a bad combination fails in seconds, not after pretraining.
+exist, a split strategy that needs a file) and the choice of runner are checked here, so a
+bad combination fails in seconds, not after pretraining.
 """
 
 from __future__ import annotations
@@ -11,60 +12,62 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from maskrec.params import (
-    FineTuningParams,
-    ModelParams,
-    PretrainingParams,
-    SASRecParams,
-)
+from maskrec.params import GROUPS, check_heads
 from maskrec.training.loop import resolve_device
 
-
-def _load(catalog: Any, name: str, kind: type) -> Any:
-    key = f"params:{name}"
-    if key not in catalog:
-        return None
-    value = catalog.load(key)
-    return value if isinstance(value, kind) else kind(**value)
+REFUSED_RUNNERS = ("ParallelRunner", "ThreadRunner")
 
 
-def check_parameters(
-    model: ModelParams | None,
-    pretraining: PretrainingParams | None,
-    fine_tuning: FineTuningParams | None,
-    sasrec: SASRecParams | None = None,
-) -> None:
-    """Raise ValueError naming the parameter when groups disagree."""
-    groups = (
-        ("pretraining", pretraining),
-        ("fine_tuning", fine_tuning),
-        ("sasrec", sasrec),
-    )
-    for group, params in groups:
-        if params is not None:
-            try:
-                resolve_device(params.device)
-            except ValueError as exc:
-                raise ValueError(f"{group}.device: {exc}") from exc
-    if (
-        model is not None
-        and sasrec is not None
-        and model.hidden_size % sasrec.num_heads
-    ):
+def check_runner(runner: str) -> None:
+    """Only runners that execute one node at a time: each training or scoring node already
+    uses every core (torch threads) or the GPU."""
+    refused = next((name for name in REFUSED_RUNNERS if name in runner), None)
+    if refused:
         raise ValueError(
-            f"sasrec.num_heads ({sasrec.num_heads}) must divide model.hidden_size ({model.hidden_size})"
+            f"--runner {refused} is not supported: maskrec's training and scoring nodes "
+            "already use every CPU core (or the GPU), so running nodes side by side only "
+            "oversubscribes them (pretraining epochs ran 50-100x slower under "
+            "ParallelRunner), and trained models are handed between nodes in memory. Run "
+            "with the default SequentialRunner (leave out --runner)."
         )
-    if model is None or fine_tuning is None:
+
+
+def check_parameters(params: dict[str, Any], split_targets_given: bool = False) -> None:
+    """Raise ValueError naming the parameters when groups disagree. `params` holds the
+    validated groups the run uses, by name; absent groups are not checked."""
+    model, training = params.get("model"), params.get("training")
+    fine_tuning, sasrec = params.get("fine_tuning"), params.get("sasrec")
+    split = params.get("data_split")
+    if training is not None:
+        try:
+            resolve_device(training.device)
+        except ValueError as exc:
+            raise ValueError(f"training.device: {exc}") from exc
+    if split is not None and (split.strategy == "given") != split_targets_given:
+        raise ValueError(
+            "data_split.strategy=given needs --params split_targets=<csv with user_id, "
+            "valid_item, test_item>"
+            if split.strategy == "given"
+            else f"split_targets is only read with data_split.strategy=given (it is "
+            f"{split.strategy!r})"
+        )
+    if model is None:
+        return
+    if sasrec is not None:
+        check_heads(model.hidden_size, sasrec.num_heads, "model.hidden_size", "sasrec.num_heads")  # fmt: skip
+    if fine_tuning is None:
         return
     if fine_tuning.freeze_layers > model.num_layers:
         raise ValueError(
             f"fine_tuning.freeze_layers ({fine_tuning.freeze_layers}) exceeds model.num_layers ({model.num_layers})"
         )
     teacher = fine_tuning.distillation
-    if teacher.weight > 0 and teacher.teacher_hidden_size % model.num_heads:
-        raise ValueError(
-            f"fine_tuning.distillation.teacher_hidden_size ({teacher.teacher_hidden_size}) must be "
-            f"divisible by model.num_heads ({model.num_heads})"
+    if teacher.weight > 0:
+        check_heads(
+            teacher.teacher_hidden_size,
+            model.num_heads,
+            "fine_tuning.distillation.teacher_hidden_size",
+            "model.num_heads",
         )
 
 
@@ -73,9 +76,12 @@ class ParameterChecks:
     def before_pipeline_run(
         self, run_params: dict, pipeline: Any, catalog: Any
     ) -> None:
-        check_parameters(
-            _load(catalog, "model", ModelParams),
-            _load(catalog, "pretraining", PretrainingParams),
-            _load(catalog, "fine_tuning", FineTuningParams),
-            _load(catalog, "sasrec", SASRecParams),
-        )
+        check_runner(str(run_params.get("runner", "")))
+        used = {name for name in pipeline.inputs() if name.startswith("params:")}
+        params = {}
+        for group, kind in GROUPS.items():
+            if f"params:{group}" in used:
+                value = catalog.load(f"params:{group}")
+                params[group] = value if isinstance(value, kind) else kind(**value)
+        targets = catalog.get("given_split_targets") if "given_split_targets" in catalog else None  # fmt: skip
+        check_parameters(params, bool(getattr(targets, "given", False)))

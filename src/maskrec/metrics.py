@@ -1,16 +1,29 @@
-"""Ranking metrics from target ranks, and the batched full-catalogue ranking that feeds them.
+"""Ranking metrics from target ranks, and the statistics that compare models on them.
 
-A rank is 0-based: the number of items scored strictly higher than the target after the
-user's already-seen items are excluded (ties resolved in the target's favour, as RecBole
-and most peers do; models with continuous scores almost never tie).
+A rank is 0-based: the number of items scored strictly higher than the target once the
+user's already-seen items are excluded (`evaluation.target_ranks`).
+
+Statistics are scipy's, with memory bounded by the number of users:
+- intervals: percentile bootstrap of the mean, resampling users (`scipy.stats.bootstrap`),
+  several metrics at once with the same resamples;
+- p-values: a paired sign-flip permutation test of "zero mean difference"
+  (`scipy.stats.permutation_test`), two-sided;
+- multiple comparisons: Benjamini-Hochberg false-discovery-rate adjustment across the
+  comparisons reported together (`scipy.stats.false_discovery_control`).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-import torch
+from scipy import stats
 
 KS = (5, 10, 20)
+# Resamples are drawn in batches of at most this many values (32 MiB of float64), so the
+# memory of an interval or a test grows with the number of users, not with
+# users x resamples (200,000 users x 1,000 resamples would be 1.6 GB at once).
+BATCH_ELEMENTS = 1 << 22
 
 
 def ranking_metrics(ranks: np.ndarray, k: int) -> dict[str, np.ndarray]:
@@ -24,62 +37,93 @@ def ranking_metrics(ranks: np.ndarray, k: int) -> dict[str, np.ndarray]:
     }
 
 
-def target_ranks(
-    scores: torch.Tensor,
-    targets: torch.Tensor,
-    seen_rows: torch.Tensor,
-    seen_items: torch.Tensor,
-) -> torch.Tensor:
-    """Ranks of `targets` in `scores` (B, N + 1) with seen items excluded.
-
-    The target itself is never excluded, even if it occurs in the context (possible with
-    repeated consumption), so every user keeps a well-defined rank.
-    """
-    scores = scores.clone()
-    target_scores = scores.gather(1, targets[:, None])
-    scores[seen_rows, seen_items] = -torch.inf
-    scores[:, 0] = -torch.inf
-    scores.scatter_(1, targets[:, None], target_scores)
-    return (scores > target_scores).sum(dim=1)
+def mean_metrics(ranks: np.ndarray, k: int = 10) -> dict[str, float]:
+    """The mean of each `ranking_metrics` column (what validation reports per epoch)."""
+    return {name: float(v.mean()) for name, v in ranking_metrics(ranks, k).items()}
 
 
-def bootstrap_interval(
+def _batch(rows: int) -> int:
+    return max(1, BATCH_ELEMENTS // max(rows, 1))
+
+
+def bootstrap_intervals(
     values: np.ndarray, samples: int, confidence: float, seed: int
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean (resampling users)."""
-    values = np.asarray(values, dtype=float)
-    if len(values) == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(samples, len(values)))].mean(
-        axis=1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile-bootstrap intervals of the mean of each row of `values` (metrics x
+    users), every row resampled with the same users. Rows with fewer than two users get
+    (mean, mean) for one user and NaN for none: there is nothing to resample."""
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    metrics, users = values.shape
+    if users < 2:
+        mean = values.mean(axis=1) if users else np.full(metrics, np.nan)
+        return mean, mean.copy()
+    with warnings.catch_warnings():
+        # A metric that is constant over users (e.g. no hit at all) has a degenerate
+        # interval; scipy warns, the percentile interval is still the right answer.
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            (values,),
+            np.mean,
+            n_resamples=samples,
+            confidence_level=confidence,
+            method="percentile",
+            axis=-1,
+            vectorized=True,
+            batch=_batch(metrics * users),
+            rng=np.random.default_rng(seed),
+        )
+    return result.confidence_interval.low, result.confidence_interval.high
+
+
+def sign_flip_p_value(differences: np.ndarray, resamples: int, seed: int) -> float:
+    """Two-sided p-value of "the mean paired difference is zero": each user's difference
+    keeps its size and gets a random sign (`permutation_type='samples'` on one sample).
+    With at most log2(resamples) users scipy enumerates every sign pattern (exact)."""
+    differences = np.asarray(differences, dtype=float)
+    if not len(differences):
+        return float("nan")
+    if not np.any(differences):
+        return 1.0
+    result = stats.permutation_test(
+        (differences,),
+        np.mean,
+        permutation_type="samples",
+        n_resamples=resamples,
+        alternative="two-sided",
+        vectorized=True,
+        batch=_batch(len(differences)),
+        rng=np.random.default_rng(seed),
     )
-    tail = (1 - confidence) / 2
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+    return float(result.pvalue)
 
 
-def paired_test(
-    a: np.ndarray, b: np.ndarray, samples: int, confidence: float, seed: int
+def paired_comparison(
+    a: np.ndarray,
+    b: np.ndarray,
+    samples: int,
+    resamples: int,
+    confidence: float,
+    seed: int,
 ) -> dict[str, float]:
-    """Mean difference a - b over the same users, its bootstrap interval, a two-sided
-    paired bootstrap p-value and the Wilcoxon signed-rank p-value."""
-    from scipy.stats import wilcoxon
-
+    """Mean of a - b over the same users, its bootstrap interval and the sign-flip
+    permutation p-value (not yet adjusted for multiple comparisons)."""
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if len(diff) == 0:
-        return {"users": 0, "mean_difference": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
-                "p_bootstrap": float("nan"), "p_wilcoxon": float("nan")}  # fmt: skip
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(samples, len(diff)))].mean(axis=1)
-    tail = (1 - confidence) / 2
-    # Two-sided: how often the resampled mean falls on the other side of zero.
-    p_boot = min(1.0, 2 * min((means <= 0).mean(), (means >= 0).mean()))
-    p_wilcoxon = float(wilcoxon(diff).pvalue) if np.any(diff != 0) else 1.0
+    low, high = bootstrap_intervals(diff, samples, confidence, seed)
     return {
         "users": int(len(diff)),
-        "mean_difference": float(diff.mean()),
-        "ci_low": float(np.quantile(means, tail)),
-        "ci_high": float(np.quantile(means, 1 - tail)),
-        "p_bootstrap": float(p_boot),
-        "p_wilcoxon": p_wilcoxon,
+        "mean_difference": float(diff.mean()) if len(diff) else float("nan"),
+        "ci_low": float(low[0]),
+        "ci_high": float(high[0]),
+        "p_value": sign_flip_p_value(diff, resamples, seed),
     }
+
+
+def fdr_adjust(p_values: list[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values; NaN (a comparison with no users) stays NaN
+    and does not count as a comparison."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full_like(p, np.nan)
+    finite = np.isfinite(p)
+    if finite.any():
+        adjusted[finite] = stats.false_discovery_control(p[finite], method="bh")
+    return adjusted.tolist()

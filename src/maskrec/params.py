@@ -1,14 +1,17 @@
-"""Typed parameter groups, one per pipeline (`conf/base/parameters_<pipeline>.yml`).
+"""Typed parameter groups, one per `conf/base/parameters_<pipeline>.yml` key.
 
-Kedro 1.7 validates a `params:<group>` input against the pydantic type its node declares
-when the run starts, before any node executes; a bad value stops the run with a message
-that names the parameter. `extra="forbid"` turns a misspelt key into an error instead of a
-silently ignored setting.
+The YAML files are the one source of values: these models hold types and constraints and
+no defaults, so a key missing from the configuration is an error that names it rather
+than a value silently taken from here. Kedro 1.7 validates a `params:<group>` input
+against the type its node declares when the run starts, before any node executes;
+`extra="forbid"` turns a misspelt key into an error. Constraints between groups are
+checked by `hooks.ParameterChecks`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,30 +20,34 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_heads(
+    hidden_size: int, heads: int, hidden_name: str, heads_name: str
+) -> None:
+    """Attention heads must split the hidden size evenly (BERT's requirement)."""
+    if hidden_size % heads:
+        raise ValueError(
+            f"{heads_name} ({heads}) must divide {hidden_name} ({hidden_size})"
+        )
+
+
 class DataProcessingParams(_Params):
     """Cleaning rules applied to the raw interactions, in this order."""
 
-    positive_threshold: float | None = Field(
-        None, ge=0.5, le=5.0, description="keep ratings >= this; None keeps all"
-    )
-    min_user_interactions: int = Field(5, ge=1, description="k-core: per user")
-    min_item_interactions: int = Field(1, ge=1, description="k-core: per item")
+    positive_threshold: float | None = Field(ge=0.5, le=5.0)
+    min_user_interactions: int = Field(ge=1)
+    min_item_interactions: int = Field(ge=1)
 
 
 class SplitParams(_Params):
     """How interactions become training sequences and evaluation targets."""
 
-    strategy: Literal["leave_one_out", "temporal", "random"] = "leave_one_out"
-    cold_user_fraction: float = Field(
-        0.0, ge=0.0, lt=1.0, description="users held out of training entirely"
-    )
-    seed: int = 0
-    # temporal: global cut points as quantiles of all timestamps
-    temporal_valid_quantile: float = Field(0.8, gt=0.0, lt=1.0)
-    temporal_test_quantile: float = Field(0.9, gt=0.0, lt=1.0)
-    # random: per-user fractions held out for validation and test
-    random_valid_ratio: float = Field(0.1, gt=0.0, lt=1.0)
-    random_test_ratio: float = Field(0.1, gt=0.0, lt=1.0)
+    strategy: Literal["leave_one_out", "temporal", "random", "given"]
+    cold_user_fraction: float = Field(ge=0.0, lt=1.0)
+    seed: int
+    temporal_valid_quantile: float = Field(gt=0.0, lt=1.0)
+    temporal_test_quantile: float = Field(gt=0.0, lt=1.0)
+    random_valid_ratio: float = Field(gt=0.0, lt=1.0)
+    random_test_ratio: float = Field(gt=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _check_order(self) -> SplitParams:
@@ -51,95 +58,80 @@ class SplitParams(_Params):
             )
         if self.random_valid_ratio + self.random_test_ratio >= 1.0:
             raise ValueError("random_valid_ratio + random_test_ratio must be below 1")
+        if self.strategy == "given" and self.cold_user_fraction:
+            raise ValueError(
+                "cold_user_fraction must be 0 with strategy 'given': the given targets "
+                "decide every user's validation and test item"
+            )
         return self
 
 
 class ModelParams(_Params):
     """Architecture of the sequence model (pretrained, fine-tuned and scratch share it)."""
 
-    hidden_size: int = Field(64, ge=8)
-    num_layers: int = Field(2, ge=1)
-    num_heads: int = Field(2, ge=1)
-    intermediate_size: int = Field(256, ge=8)
-    hidden_dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    attention_dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    max_len: int = Field(
-        50, ge=2, description="positions, including the appended [MASK]"
-    )
-    recency_bias: bool = Field(
-        True, description="learnable per-head |i-j| attention penalty"
-    )
-    use_genres: bool = True
-    use_years: bool = False
-    seed: int = 0
+    hidden_size: int = Field(ge=8)
+    num_layers: int = Field(ge=1)
+    num_heads: int = Field(ge=1)
+    intermediate_size: int = Field(ge=8)
+    hidden_dropout: float = Field(ge=0.0, lt=1.0)
+    attention_dropout: float = Field(ge=0.0, lt=1.0)
+    max_len: int = Field(ge=2)
+    recency_bias: bool
+    use_genres: bool
+    use_years: bool
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> ModelParams:
-        if self.hidden_size % self.num_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
-            )
+        check_heads(self.hidden_size, self.num_heads, "hidden_size", "num_heads")
         return self
 
 
 class TrainingParams(_Params):
-    """What every run of the training loop needs."""
+    """How every training run executes (pretraining, fine-tuning, the scratch model, the
+    teacher and SASRec alike): device, precision, batch layout, seed, checkpoints."""
 
-    epochs: int = Field(
-        30, ge=1, description="maximum epochs; early stopping may end sooner"
-    )
-    batch_size: int = Field(128, ge=1)
-    learning_rate: float = Field(1e-3, gt=0.0)
-    weight_decay: float = Field(0.01, ge=0.0)
-    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
-    grad_clip: float = Field(1.0, gt=0.0)
-    patience: int = Field(
-        5, ge=1, description="epochs without a better validation NDCG@10"
-    )
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    bf16: bool = Field(True, description="bf16 autocast, used on CUDA only")
-    length_bucketing: bool = Field(
-        False,
-        description="batch sequences of similar length together (less padding, faster)",
-    )
-    packing: bool | Literal["auto"] = Field(
-        "auto",
-        description="pack several short sequences into one row of a training batch "
-        "(exact, fewer rows); auto = on CPU only, where it was measured to pay",
-    )
-    compile: bool = False
-    seed: int = 0
-    eval_batch_size: int = Field(512, ge=1)
-    checkpoint_dir: str | None = Field(
-        "data/06_models/checkpoints",
-        description="per-epoch checkpoints for resuming; None disables",
-    )
+    device: Literal["auto", "cpu", "cuda", "mps"]
+    bf16: bool
+    packing: bool | Literal["auto"]
+    length_bucketing: bool
+    compile: bool
+    seed: int
+    eval_batch_size: int = Field(ge=1)
+    checkpoint_dir: str | None
 
 
-class PretrainingParams(TrainingParams):
+class ScheduleParams(_Params):
+    """The optimisation of one training stage."""
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0.0)
+    weight_decay: float = Field(ge=0.0)
+    warmup_ratio: float = Field(ge=0.0, lt=1.0)
+    grad_clip: float = Field(gt=0.0)
+    patience: int = Field(ge=1)
+
+
+class PretrainingParams(ScheduleParams):
     """Masked-item (Cloze) pretraining."""
 
-    mask_prob: float = Field(0.2, gt=0.0, lt=1.0)
-    bert_replacement: bool = Field(
-        False, description="BERT's 80% mask / 10% random / 10% keep"
-    )
-    genre_loss_weight: float = Field(
-        0.0, ge=0.0, description="masked-genre auxiliary loss"
-    )
+    mask_prob: float = Field(gt=0.0, lt=1.0)
+    bert_replacement: bool
+    genre_loss_weight: float = Field(ge=0.0)
 
 
 class DistillationParams(_Params):
     """A larger teacher, Cloze-trained on the same data, whose soft targets guide fine-tuning."""
 
-    weight: float = Field(0.0, ge=0.0, le=1.0, description="0 disables distillation")
-    temperature: float = Field(2.0, gt=0.0)
-    teacher_hidden_size: int = Field(128, ge=8)
-    teacher_num_layers: int = Field(2, ge=1)
-    teacher_epochs: int = Field(20, ge=1)
+    weight: float = Field(ge=0.0, le=1.0)
+    temperature: float = Field(gt=0.0)
+    teacher_hidden_size: int = Field(ge=8)
+    teacher_num_layers: int = Field(ge=1)
+    teacher_epochs: int = Field(ge=1)
 
 
-class FineTuningParams(TrainingParams):
-    """Next-item fine-tuning with its regularizers (each one off when at its neutral value).
+class FineTuningParams(ScheduleParams):
+    """Next-item fine-tuning with its regularizers (each one off at its neutral value).
 
     `objective` says how the model learns to predict the next item:
     - `causal`: the pretrained weights read each sequence left to right and every position
@@ -148,31 +140,17 @@ class FineTuningParams(TrainingParams):
       prefixes of each sequence (BERT4Rec's inference rule used as a training task).
     """
 
-    objective: Literal["causal", "next_item"] = "causal"
-    prefixes_per_sequence: int = Field(
-        4, ge=1, description="training prefixes per window and epoch"
-    )
-    cloze_weight: float = Field(
-        0.0, ge=0.0, description="weight of a Cloze loss mixed in"
-    )
-    mask_prob: float = Field(
-        0.2, gt=0.0, lt=1.0, description="for the mixed-in Cloze loss"
-    )
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
-    hidden_dropout: float | None = Field(
-        None, ge=0.0, lt=1.0, description="None keeps the model's"
-    )
-    attention_dropout: float | None = Field(None, ge=0.0, lt=1.0)
-    encoder_lr_scale: float = Field(
-        1.0, gt=0.0, le=1.0, description="encoder LR = this x learning_rate"
-    )
-    freeze_layers: int = Field(
-        0, ge=0, description="lowest encoder layers (and embeddings) frozen"
-    )
-    fgm_epsilon: float = Field(
-        0.0, ge=0.0, description="adversarial embedding perturbation; 0 off"
-    )
-    distillation: DistillationParams = DistillationParams()
+    objective: Literal["causal", "next_item"]
+    prefixes_per_sequence: int = Field(ge=1)
+    cloze_weight: float = Field(ge=0.0)
+    mask_prob: float = Field(gt=0.0, lt=1.0)
+    label_smoothing: float = Field(ge=0.0, lt=1.0)
+    hidden_dropout: float | None = Field(ge=0.0, lt=1.0)
+    attention_dropout: float | None = Field(ge=0.0, lt=1.0)
+    encoder_lr_scale: float = Field(gt=0.0, le=1.0)
+    freeze_layers: int = Field(ge=0)
+    fgm_epsilon: float = Field(ge=0.0)
+    distillation: DistillationParams
 
     @model_validator(mode="after")
     def _distillation_needs_next_item(self) -> FineTuningParams:
@@ -184,69 +162,108 @@ class FineTuningParams(TrainingParams):
         return self
 
 
-class BaselineParams(_Params):
-    """Hyper-parameter grids for the classic baselines; each grid is searched on the
-    validation split (NDCG@10) and the winner is refitted nowhere else."""
+class SASRecParams(ScheduleParams):
+    """SASRec: the shared architecture with causal attention, every position predicting the
+    next item, trained from scratch by the same loop."""
 
-    item_knn_neighbours: list[int] = Field([50, 100, 200], min_length=1)
-    item_knn_shrink: list[float] = Field([0.0, 10.0, 50.0], min_length=1)
-    ease_l2: list[float] = Field([50.0, 100.0, 250.0, 500.0, 1000.0], min_length=1)
-    mf_factors: list[int] = Field([32, 64], min_length=1)
-    mf_l2: list[float] = Field([1.0, 10.0, 100.0], min_length=1)
-    mf_iterations: int = Field(15, ge=1)
-    seed: int = 0
-    max_dense_items: int = Field(
-        20000,
-        ge=1,
-        description="ItemKNN and EASE hold an items x items matrix; refuse above this",
-    )
+    num_heads: int = Field(ge=1)
+    hidden_dropout: float = Field(ge=0.0, lt=1.0)
+    attention_dropout: float = Field(ge=0.0, lt=1.0)
+
+
+class BaselineParams(_Params):
+    """Hyper-parameter grids for the classic baselines, each searched on validation."""
+
+    item_knn_neighbours: list[int] = Field(min_length=1)
+    item_knn_shrink: list[float] = Field(min_length=1)
+    ease_l2: list[float] = Field(min_length=1)
+    mf_factors: list[int] = Field(min_length=1)
+    mf_l2: list[float] = Field(min_length=1)
+    mf_iterations: int = Field(ge=1)
+    seed: int
+    max_dense_items: int = Field(ge=1)
 
 
 class EvaluationParams(_Params):
     """How the test split is scored and summarised."""
 
-    ks: list[int] = Field([5, 10, 20], min_length=1)
-    batch_size: int = Field(512, ge=1)
-    bootstrap_samples: int = Field(1000, ge=100)
-    confidence: float = Field(0.95, gt=0.5, lt=1.0)
-    seed: int = 0
-    history_buckets: list[int] = Field(
-        [1, 10, 20, 50, 100, 200],
-        min_length=2,
-        description="left edges of training-history-length buckets",
-    )
-    sparse_user_max_history: int = Field(
-        30, ge=1, description="'sparse users' have at most this many"
-    )
-    comparisons: list[tuple[str, str]] = Field(
-        [
-            ("fine_tuned", "scratch"),
-            ("fine_tuned", "pretrained"),
-            ("fine_tuned", "best_baseline"),
-        ],
-        description="paired tests (model, competitor); best_baseline = the baseline best on validation",
-    )
+    ks: list[int] = Field(min_length=1)
+    batch_size: int = Field(ge=1)
+    bootstrap_samples: int = Field(ge=100)
+    permutation_resamples: int = Field(ge=99)
+    interval_metrics: list[str]
+    confidence: float = Field(gt=0.5, lt=1.0)
+    seed: int
+    history_buckets: list[int] = Field(min_length=2)
+    sparse_user_max_history: int = Field(ge=1)
+    comparisons: list[tuple[str, str]]
+
+    @model_validator(mode="after")
+    def _known_models(self) -> EvaluationParams:
+        from maskrec.registry import BY_NAME
+
+        for pair in self.comparisons:
+            unknown = [m for m in pair if m not in BY_NAME and m != "best_baseline"]
+            if unknown:
+                raise ValueError(
+                    f"comparisons: {unknown[0]!r} is not a model; use 'best_baseline' "
+                    f"or one of {sorted(BY_NAME)}"
+                )
+        return self
 
 
 class InferenceParams(_Params):
     """Top-K recommendations with the best model by validation NDCG@10 (or a named one)."""
 
-    top_k: int = Field(10, ge=1)
-    model: str = Field(
-        "best", description="'best' (by validation NDCG@10) or a model name"
-    )
-    history: list[int] = Field(
-        [], description="original (MovieLens) item ids, oldest first"
-    )
-    batch_size: int = Field(512, ge=1)
+    top_k: int = Field(ge=1)
+    model: str
+    history: list[int]
+    batch_size: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _known_model(self) -> InferenceParams:
+        from maskrec.registry import BY_NAME
+
+        if self.model != "best" and self.model not in BY_NAME:
+            raise ValueError(
+                f"model={self.model!r} is not 'best' or one of {sorted(BY_NAME)}"
+            )
+        return self
 
 
-class SASRecParams(TrainingParams):
-    """SASRec: the same encoder with causal attention, every position predicting the next
-    item (full-softmax cross-entropy), trained from scratch by the same loop."""
+# Every parameter group, by its key in conf/base/parameters_<pipeline>.yml.
+GROUPS: dict[str, type[_Params]] = {
+    "data_processing": DataProcessingParams,
+    "data_split": SplitParams,
+    "model": ModelParams,
+    "training": TrainingParams,
+    "pretraining": PretrainingParams,
+    "fine_tuning": FineTuningParams,
+    "sasrec": SASRecParams,
+    "baselines": BaselineParams,
+    "evaluation": EvaluationParams,
+    "inference": InferenceParams,
+}
 
-    num_heads: int = Field(
-        1, ge=1, description="overrides model.num_heads (SASRec uses 1)"
+
+def load_parameters(
+    conf_source: str | Path,
+    env: str | None = None,
+    runtime_params: dict[str, Any] | None = None,
+) -> dict[str, _Params]:
+    """Every parameter group as `kedro run --env <env> --params ...` sees it, validated:
+    Kedro's own `OmegaConfigLoader` with the project's settings (an environment overrides
+    single keys of `base`). For benchmarks, tests and notebooks that need the parameters
+    without a run."""
+    from kedro.config import OmegaConfigLoader
+
+    from maskrec import settings
+
+    loader = OmegaConfigLoader(
+        str(conf_source),
+        env=env,
+        runtime_params=runtime_params or {},
+        **settings.CONFIG_LOADER_ARGS,
     )
-    hidden_dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    attention_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    raw = loader["parameters"]
+    return {group: kind(**raw[group]) for group, kind in GROUPS.items() if group in raw}

@@ -5,11 +5,14 @@ import pytest
 import torch
 
 from maskrec.datasets import ModelFolderDataset
+from maskrec.evaluation import rank
+from maskrec.metrics import mean_metrics
 from maskrec.models import SequenceRecConfig, SequenceRecModel
-from maskrec.params import FineTuningParams, PretrainingParams
+from maskrec.training import loop
 from maskrec.training.data import eval_set, right_aligned, training_windows
-from maskrec.training.loop import evaluate, fit, resolve_device, summarise
+from maskrec.training.loop import fit, resolve_device
 from maskrec.training.objectives import CausalObjective, NextItemObjective
+from tests.helpers import params
 
 N_ITEMS = 30
 
@@ -36,10 +39,18 @@ def tiny_config(**overrides) -> SequenceRecConfig:
     return SequenceRecConfig(**settings)
 
 
-def quick_params(kind=FineTuningParams, **overrides):
-    settings = {"epochs": 12, "batch_size": 32, "learning_rate": 0.01, "patience": 12, "device": "cpu",
-                "checkpoint_dir": None, "warmup_ratio": 0.0} | overrides  # fmt: skip
-    return kind(**settings)
+def schedule(**overrides):
+    settings = {"epochs": 12, "batch_size": 32, "learning_rate": 0.01, "patience": 12,
+                "warmup_ratio": 0.0} | overrides  # fmt: skip
+    return params("pretraining", **settings)
+
+
+def training(**overrides):
+    return params("training", **({"device": "cpu", "checkpoint_dir": None} | overrides))
+
+
+def validation_ndcg(model, valid) -> float:
+    return mean_metrics(rank(model, valid, 256).ranks)["ndcg@10"]
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -58,12 +69,11 @@ def test_model_learns_a_deterministic_sequence_to_near_perfect_accuracy(causal):
         objective,
         training_windows(train, length),
         eval_set(valid, model.config.max_len),
-        quick_params(),
+        schedule(),
+        training(),
         "cyclic",
     )
-    ranks = evaluate(
-        model, eval_set(valid, model.config.max_len), 256, torch.device("cpu")
-    )
+    ranks = rank(model, eval_set(valid, model.config.max_len), 256).ranks
     assert (ranks == 0).mean() > 0.95  # the right next item ranked first
     assert history[-1]["train_loss"] < history[1]["train_loss"]
 
@@ -79,16 +89,25 @@ def test_causal_model_does_not_see_the_future(recency_bias):
         assert not torch.allclose(model.encode(a)[:, 5], model.encode(b)[:, 5])
 
 
-def test_padding_does_not_change_scores():
+@pytest.mark.parametrize("causal", [False, True])
+def test_padding_and_batch_neighbours_do_not_change_scores(causal):
+    """A history scores the same alone at its own width, left-padded to max_len, or in a
+    batch beside a longer history (padding keys are masked, positions are right-aligned)."""
     torch.manual_seed(0)
-    model = SequenceRecModel(tiny_config()).eval()
-    short = right_aligned([[3, 4, 5]], 8)
+    model = SequenceRecModel(tiny_config(causal=causal, recency_bias=True)).eval()
     with torch.no_grad():
-        # The same history padded differently (a longer max_len model shares weights only
-        # for the same positions, so compare two paddings inside one width instead).
-        full = model.score_next(short)
-        assert torch.isfinite(full[:, 1:]).all()
-        assert model.score_next(short).argmax() == full.argmax()
+        model.recency_log_slopes.fill_(-1.0)  # attention reaches across the history
+        model.item_embedding.weight.mul_(50.0)  # so that the scores depend on the items
+        history = [3, 4, 5]
+        tight = model.score_next(right_aligned([history], 4 if not causal else 3), packing=False)  # fmt: skip
+        padded = model.score_next(right_aligned([history], 8), packing=False)
+        batched = model.score_next(right_aligned([history, [9, 8, 7, 6, 5, 4, 3]], 8), packing=False)  # fmt: skip
+        packed = model.score_next(right_aligned([history, [9, 8, 7, 6, 5, 4, 3]], 8), packing=True)  # fmt: skip
+        other = model.score_next(right_aligned([[6, 4, 5]], 8), packing=False)
+    torch.testing.assert_close(padded[:, 1:], tight[:, 1:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(batched[:1, 1:], padded[:, 1:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(packed[:1, 1:], padded[:, 1:], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(other[:, 1:], padded[:, 1:], atol=1e-3)  # not constant
 
 
 def test_save_and_load_give_identical_scores(tmp_path):
@@ -119,12 +138,8 @@ def test_loading_a_missing_model_says_what_to_do(tmp_path):
 def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
     train, valid = cyclic_data(n_users=120)
     windows, data = training_windows(train, 8), eval_set(valid, 8)
-    params = quick_params(
-        PretrainingParams,
-        epochs=5,
-        checkpoint_dir=str(tmp_path / "ckpt"),
-        learning_rate=0.003,
-    )
+    run_schedule = schedule(epochs=5, learning_rate=0.003)
+    run_training = training(checkpoint_dir=str(tmp_path / "ckpt"))
 
     def run(on_epoch_end=None):
         torch.manual_seed(0)
@@ -137,7 +152,8 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
             objective,
             windows,
             data,
-            params,
+            run_schedule,
+            run_training,
             "resume-test",
             on_epoch_end=on_epoch_end,
         )
@@ -173,11 +189,59 @@ def test_early_stopping_restores_the_best_epoch():
     objective = NextItemObjective(model.config.mask_id, N_ITEMS)
     # A learning rate this high wrecks the model after a good start.
     model, history = fit(model, objective, training_windows(train, 8), eval_set(valid, 8),
-                         quick_params(epochs=8, patience=2, learning_rate=0.5), "unstable")  # fmt: skip
+                         schedule(epochs=8, patience=2, learning_rate=0.5), training(), "unstable")  # fmt: skip
     best = max(history, key=lambda r: r["ndcg@10"])
     assert all(r["best_epoch"] == best["epoch"] for r in history)
-    final = summarise(evaluate(model, eval_set(valid, 8), 256, torch.device("cpu")))
-    assert final["ndcg@10"] == pytest.approx(best["ndcg@10"])
+    assert validation_ndcg(model, eval_set(valid, 8)) == pytest.approx(best["ndcg@10"])
+
+
+def _scripted_fit(
+    monkeypatch, scores: list[float], patience: int, start_is_candidate=True
+):
+    """`fit` with validation NDCG@10 read from `scores` (epoch 0 first when the start is a
+    candidate): the early-stopping rule itself, independent of what the model learns."""
+    remaining = iter(scores)
+    monkeypatch.setattr(loop, "validate", lambda *a, **k: {"ndcg@10": next(remaining), "hr@10": 0.0, "mrr@10": 0.0})  # fmt: skip
+    train, valid = cyclic_data(n_users=40)
+    torch.manual_seed(0)
+    model = SequenceRecModel(tiny_config())  # bidirectional, as a Cloze model
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    model, history = fit(
+        model, CausalObjective(), training_windows(train, 9), eval_set(valid, 8),
+        schedule(epochs=len(scores), patience=patience), training(), "scripted",
+        start_is_candidate=start_is_candidate,
+    )  # fmt: skip
+    return model, history, start
+
+
+def test_patience_counts_trained_epochs_and_epoch_zero_can_still_win(monkeypatch):
+    # Epoch 0 (0.5) is never beaten. Patience 3 counts from the best *trained* epoch:
+    # epoch 2 (0.2) is best so far, epochs 3, 4, 5 do not beat it -> stop after epoch 5.
+    model, history, start = _scripted_fit(monkeypatch, [0.5, 0.1, 0.2, 0.15, 0.18, 0.19, 0.9, 0.9], patience=3)  # fmt: skip
+    assert [r["epoch"] for r in history] == [0, 1, 2, 3, 4, 5]
+    assert {r["best_epoch"] for r in history} == {0}
+    for (
+        name,
+        tensor,
+    ) in model.state_dict().items():  # the starting weights, restored ...
+        assert torch.equal(tensor, start[name]), name
+    assert not model.config.causal  # ... and read the way they were trained
+
+
+def test_a_trained_epoch_that_beats_the_start_wins_with_its_reading(monkeypatch):
+    model, history, start = _scripted_fit(monkeypatch, [0.3, 0.1, 0.35, 0.2, 0.2, 0.2, 0.9], patience=3)  # fmt: skip
+    assert [r["epoch"] for r in history] == [0, 1, 2, 3, 4, 5]
+    assert {r["best_epoch"] for r in history} == {2}
+    assert model.config.causal  # the causal objective's reading
+    assert any(not torch.equal(t, start[n]) for n, t in model.state_dict().items())
+
+
+def test_without_a_start_candidate_patience_and_best_are_over_trained_epochs(
+    monkeypatch,
+):
+    model, history, _ = _scripted_fit(monkeypatch, [0.1, 0.3, 0.2, 0.25, 0.9], patience=2, start_is_candidate=False)  # fmt: skip
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert {r["best_epoch"] for r in history} == {2} and model.config.causal
 
 
 def test_device_resolution():
@@ -198,7 +262,7 @@ def test_cuda_bf16_training_path():
         model.config.mask_id, N_ITEMS, prefixes_per_sequence=4
     )
     model, history = fit(model, objective, training_windows(train, 8), eval_set(valid, 8),
-                         quick_params(device="cuda", bf16=True), "cuda")  # fmt: skip
+                         schedule(), training(device="cuda", bf16=True), "cuda")  # fmt: skip
     assert next(model.parameters()).device.type == "cpu"  # handed back on the CPU
     assert history[-1]["ndcg@10"] > 0.9
 

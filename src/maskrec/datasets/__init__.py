@@ -3,5 +3,15 @@
 from maskrec.datasets.array_model import ArrayModelDataset
 from maskrec.datasets.model_folder import ModelFolderDataset
 from maskrec.datasets.movielens import MovieLensDataset
+from maskrec.datasets.sequence_table import SequenceTableDataset
+from maskrec.datasets.split_targets import SplitTargetsDataset
+from maskrec.datasets.trained_models import TrainedModelsDataset
 
-__all__ = ["ArrayModelDataset", "ModelFolderDataset", "MovieLensDataset"]
+__all__ = [
+    "ArrayModelDataset",
+    "ModelFolderDataset",
+    "MovieLensDataset",
+    "SequenceTableDataset",
+    "SplitTargetsDataset",
+    "TrainedModelsDataset",
+]

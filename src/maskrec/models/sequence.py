@@ -358,6 +358,10 @@ class SequenceRecModel(PreTrainedModel):
     def genre_logits(self, hidden: torch.Tensor) -> torch.Tensor | None:
         return self.genre_head(hidden) if hasattr(self, "genre_head") else None
 
+    def lower_layers(self, count: int) -> list[nn.Module]:
+        """The embeddings and the `count` lowest encoder layers (what fine-tuning may freeze)."""
+        return [self.bert.embeddings, *self.bert.encoder.layer[:count]]
+
     def set_dropout(self, hidden: float, attention: float) -> None:
         """Change dropout after loading (fine-tuning may regularize harder than pretraining)."""
         self.config.hidden_dropout = hidden

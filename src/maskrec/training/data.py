@@ -37,21 +37,21 @@ def training_windows(sequences: Sequence[Sequence[int]], length: int) -> torch.T
 
 @dataclass
 class EvalSet:
-    """Contexts, targets and the items to exclude from each user's ranking.
+    """Contexts to score, the items to exclude from each user's ranking, and (for
+    validation and test) each user's target.
 
     `contexts` is right-aligned to the model's length; `seen_items`/`seen_rows` list every
     item of the user's *full* context (not just the truncated part) as flat index pairs, so
     exclusion is exact whatever max_len is.
     """
 
-    user_ids: torch.Tensor  # (U,)
     contexts: torch.Tensor  # (U, L)
-    targets: torch.Tensor  # (U,)
     seen_rows: torch.Tensor  # (S,)
     seen_items: torch.Tensor  # (S,)
+    targets: torch.Tensor | None = None  # (U,)
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self.contexts)
 
     def batch_seen(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(row within batch, item) pairs for users start..stop-1."""
@@ -60,9 +60,9 @@ class EvalSet:
         return self.seen_rows[lo:hi] - start, self.seen_items[lo:hi]
 
 
-def eval_set(targets: pd.DataFrame, length: int) -> EvalSet:
-    """Build an EvalSet from a (user_id, context, target_item) table."""
-    contexts = [list(c) for c in targets["context"]]
+def history_set(histories: Sequence[Sequence[int]], length: int) -> EvalSet:
+    """Contexts (item ids, oldest first) to score, with nothing to rank against."""
+    contexts = [list(c) for c in histories]
     lengths = np.fromiter(
         (len(c) for c in contexts), dtype=np.int64, count=len(contexts)
     )
@@ -72,11 +72,16 @@ def eval_set(targets: pd.DataFrame, length: int) -> EvalSet:
         else np.zeros(0, np.int64)
     )
     return EvalSet(
-        user_ids=torch.tensor(targets["user_id"].to_numpy(dtype=np.int64)),
         contexts=right_aligned(contexts, length),
-        targets=torch.tensor(targets["target_item"].to_numpy(dtype=np.int64)),
         seen_rows=torch.from_numpy(
             np.repeat(np.arange(len(contexts), dtype=np.int64), lengths)
         ),
         seen_items=torch.from_numpy(flat),
     )
+
+
+def eval_set(targets: pd.DataFrame, length: int) -> EvalSet:
+    """Contexts and targets from a (user_id, context, target_item) table."""
+    data = history_set(targets["context"].tolist(), length)
+    data.targets = torch.from_numpy(targets["target_item"].to_numpy(dtype=np.int64))
+    return data

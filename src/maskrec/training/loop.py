@@ -1,7 +1,9 @@
-"""The one training loop behind pretraining, fine-tuning, the scratch model and the teacher.
+"""The one training loop behind pretraining, fine-tuning, the scratch model, the teacher
+and SASRec.
 
-Read `fit` top to bottom: batch -> forward under autocast -> loss -> backward -> (FGM) ->
-clip -> step -> schedule -> evaluate -> keep best -> checkpoint -> early stop.
+Read `fit` top to bottom: (epoch 0) -> batch -> forward under autocast -> loss -> backward
+-> (FGM) -> clip -> step -> schedule -> validate -> keep best -> checkpoint -> early stop.
+Validation scores through `evaluation.rank`, the same path as test evaluation.
 
 Determinism: each epoch reseeds torch (dropout) and the batch generator from (seed, epoch),
 so an epoch does the same work whether the run started at epoch 1 or resumed before it.
@@ -23,18 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from maskrec.metrics import ranking_metrics, target_ranks
+from maskrec.evaluation import autocast, rank
+from maskrec.metrics import mean_metrics
 from maskrec.models.packing import IGNORE, SequenceBatch, pack, trim_padding
 from maskrec.models.sequence import SequenceRecModel, masked_cross_entropy
-from maskrec.params import TrainingParams
+from maskrec.params import ScheduleParams, TrainingParams
 from maskrec.training.data import EvalSet
-from maskrec.training.objectives import Part
+from maskrec.training.objectives import Objective, Part
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +67,9 @@ def keep_freed_memory() -> bool:
 
     Why: a CPU training step frees and re-allocates tens of MiB of activations. With
     glibc's adaptive defaults those blocks could be mapped and unmapped (or the heap top
-    trimmed and re-grown) step after step: up to ~400,000 page faults and 2-13% of a
-    fine-tuning epoch on ML-100K (docs/benchmarks.md, "CPU training speed"). Kept, they
-    are reused; the step's tensor sizes repeat (`repeating_size`), so the process does
-    not grow either.
+    trimmed and re-grown) step after step, re-faulting pages each time (docs/benchmarks.md,
+    "CPU training speed"). Kept, they are reused; the step's tensor sizes repeat
+    (`repeating_size`), so the process does not grow either.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -157,45 +158,17 @@ def parameter_groups(
     ]
 
 
-@torch.no_grad()
-def evaluate(
+def validate(
     model: SequenceRecModel,
-    data: EvalSet,
-    batch_size: int,
+    valid: EvalSet,
+    training: TrainingParams,
     device: torch.device,
-    bf16: bool = False,
-) -> np.ndarray:
-    """0-based rank of every target over the full catalogue, seen items excluded."""
-    model.eval()
-    ranks = []
-    for start in range(0, len(data), batch_size):
-        stop = min(start + batch_size, len(data))
-        with _autocast(device, bf16):
-            scores = model.score_next(data.contexts[start:stop].to(device))
-        rows, items = data.batch_seen(start, stop)
-        ranks.append(
-            target_ranks(
-                scores.float(),
-                data.targets[start:stop].to(device),
-                rows.to(device),
-                items.to(device),
-            ).cpu()
-        )
-    return torch.cat(ranks).numpy() if ranks else np.zeros(0, dtype=np.int64)
-
-
-def summarise(ranks: np.ndarray, k: int = 10) -> dict[str, float]:
-    return {
-        name: float(values.mean()) for name, values in ranking_metrics(ranks, k).items()
-    }
-
-
-def _autocast(device: torch.device, bf16: bool):
-    return torch.autocast(
-        device_type=device.type,
-        dtype=torch.bfloat16,
-        enabled=bf16 and device.type == "cuda",
+) -> dict[str, float]:
+    """Validation HR/NDCG/MRR@10 of the model as it reads now."""
+    ranks = rank(
+        model, valid, training.eval_batch_size, device=device, bf16=training.bf16
     )
+    return mean_metrics(ranks.ranks)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -218,64 +191,79 @@ def _save_atomically(obj: dict, path: Path) -> None:
 
 def fit(
     model: SequenceRecModel,
-    objective: Any,
+    objective: Objective,
     windows: torch.Tensor,
     valid: EvalSet,
-    params: TrainingParams,
+    schedule: ScheduleParams,
+    training: TrainingParams,
     name: str,
+    *,
     loss: LossSettings | None = None,
     encoder_lr_scale: float = 1.0,
-    evaluate_before_training: bool = False,
+    freeze_layers: int = 0,
+    start_is_candidate: bool = False,
     on_epoch_end: Callable[[dict], None] | None = None,
 ) -> tuple[SequenceRecModel, list[dict]]:
     """Train `model` on `windows` with `objective`, early-stopping on validation NDCG@10.
 
-    Returns the model with its best weights restored and the per-epoch history. With
-    `evaluate_before_training` the starting weights are "epoch 0" and can win, so
-    fine-tuning never returns a model worse on validation than the one it started from.
+    Every stage gets the same mechanism:
+    - Epoch 0: with `start_is_candidate`, the starting weights, read the way they read
+      now, are scored on validation first and can be chosen as the best epoch, so
+      fine-tuning never returns a model worse on validation than the one it started from.
+    - Reading direction: training reads sequences as `objective.causal` says (a Cloze
+      model fine-tuned causally becomes a left-to-right model). The model keeps the
+      reading of the chosen epoch, so choosing epoch 0 restores its reading too.
+    - Freezing: the embeddings and the `freeze_layers` lowest layers get no gradient.
+    - Patience: training stops after `schedule.patience` epochs in a row without a better
+      validation NDCG@10 than the best *trained* epoch so far. Epoch 0 can win but does
+      not count for patience: a new objective (or reading) usually starts below the model
+      it starts from, and gets `patience` epochs to improve on itself.
+
+    Returns the model on the CPU with the chosen epoch's weights, and one record per epoch.
     """
     loss = loss or LossSettings()
-    device = resolve_device(params.device)
+    device = resolve_device(training.device)
     if device.type == "cpu":
         keep_freed_memory()
+    run_id = fingerprint(
+        name, schedule.model_dump(), training.model_dump(), model.config.to_dict(),
+        *model.state_dict().values(), windows, valid.contexts, valid.targets,
+        repr(objective), freeze_layers, encoder_lr_scale, start_is_candidate,
+    )  # fmt: skip
     model.to(device)
     if loss.teacher is not None:
         loss.teacher.to(device).eval()
     windows = windows.to(device)
-    step_model = torch.compile(model) if params.compile else model
     packing = (
-        params.packing if isinstance(params.packing, bool) else device.type == "cpu"
+        training.packing if isinstance(training.packing, bool) else device.type == "cpu"
     )
+    frozen = model.lower_layers(freeze_layers) if freeze_layers else []
+    for module in frozen:
+        module.requires_grad_(False)
+    step_model = torch.compile(model) if training.compile else model
 
     optimizer = torch.optim.AdamW(
         parameter_groups(
-            model, params.learning_rate, params.weight_decay, encoder_lr_scale
+            model, schedule.learning_rate, schedule.weight_decay, encoder_lr_scale
         ),
         fused=device.type == "cuda",  # one kernel for the whole update
     )
     steps_per_epoch = math.ceil(
-        objective.samples_per_epoch(len(windows)) / params.batch_size
+        objective.samples_per_epoch(len(windows)) / schedule.batch_size
     )
-    total_steps = steps_per_epoch * params.epochs
+    total_steps = steps_per_epoch * schedule.epochs
     scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(params.warmup_ratio * total_steps), total_steps
+        optimizer, int(schedule.warmup_ratio * total_steps), total_steps
     )
 
-    run_id = fingerprint(
-        name,
-        params.model_dump(),
-        model.config.to_dict(),
-        windows,
-        valid.contexts,
-        valid.targets,
-        repr(objective),
-    )
     checkpoint = (
-        Path(params.checkpoint_dir) / f"{name}.pt" if params.checkpoint_dir else None
+        Path(training.checkpoint_dir) / f"{name}.pt"
+        if training.checkpoint_dir
+        else None
     )
     history: list[dict] = []
-    best = {"metric": -1.0, "epoch": 0, "state": None}
-    bad_epochs, start_epoch = 0, 1
+    best = {"metric": -1.0, "epoch": 0, "state": None, "causal": model.config.causal}
+    best_trained, bad_epochs, start_epoch = -1.0, 0, 1
 
     if checkpoint is not None and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -283,12 +271,8 @@ def fit(
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
-            history, bad_epochs = saved["history"], saved["bad_epochs"]
-            best = {
-                "metric": saved["best_metric"],
-                "epoch": saved["best_epoch"],
-                "state": saved["best_state"],
-            }
+            history, best = saved["history"], saved["best"]
+            best_trained, bad_epochs = saved["best_trained"], saved["bad_epochs"]
             start_epoch = saved["epoch"] + 1
             logger.info(
                 "%s: resuming from %s after epoch %d", name, checkpoint, saved["epoch"]
@@ -296,36 +280,28 @@ def fit(
         else:
             logger.info("%s: ignoring %s (it belongs to another run)", name, checkpoint)
 
-    if start_epoch == 1 and evaluate_before_training:
-        metrics = summarise(
-            evaluate(model, valid, params.eval_batch_size, device, params.bf16)
-        )
-        history.append(
-            {
-                "epoch": 0,
-                "train_loss": float("nan"),
-                **metrics,
-                "lr": 0.0,
-                "seconds": 0.0,
-                "sequences_per_second": 0.0,
-            }
-        )
-        best = {"metric": metrics["ndcg@10"], "epoch": 0, "state": copy_state(model)}
+    if start_epoch == 1 and start_is_candidate:
+        metrics = validate(model, valid, training, device)
+        history.append({"epoch": 0, "train_loss": float("nan"), **metrics, "lr": 0.0,
+                        "seconds": 0.0, "sequences_per_second": 0.0})  # fmt: skip
+        best = {"metric": metrics["ndcg@10"], "epoch": 0, "state": copy_state(model),
+                "causal": model.config.causal}  # fmt: skip
+    model.config.causal = objective.causal
 
     progress = tqdm(
-        total=params.epochs,
+        total=schedule.epochs,
         initial=start_epoch - 1,
         desc=name,
         unit="epoch",
         disable=None,
         leave=False,
     )
-    for epoch in range(start_epoch, params.epochs + 1):
-        if bad_epochs >= params.patience:
+    for epoch in range(start_epoch, schedule.epochs + 1):
+        if bad_epochs >= schedule.patience:
             break
-        torch.manual_seed(params.seed * 100_003 + epoch)
+        torch.manual_seed(training.seed * 100_003 + epoch)
         generator = torch.Generator(device=device).manual_seed(
-            params.seed * 1_000_003 + epoch
+            training.seed * 1_000_003 + epoch
         )
         model.train()
         # The loss is summed on the device: reading it every step would make the host wait
@@ -333,15 +309,17 @@ def fit(
         started, seen, batches = time.perf_counter(), 0, 0
         loss_sum = torch.zeros((), device=device)
         for parts in objective.batches(
-            windows, params.batch_size, generator, params.length_bucketing
+            windows, schedule.batch_size, generator, training.length_bucketing
         ):
-            with _autocast(device, params.bf16):
+            with autocast(device, training.bf16):
                 value = batch_loss(step_model, parts, loss, packing)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             if loss.fgm_epsilon > 0:
-                _adversarial_step(step_model, parts, loss, device, params.bf16, packing)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+                _adversarial_step(
+                    step_model, parts, loss, device, training.bf16, packing
+                )
+            torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
             optimizer.step()
             scheduler.step()
             loss_sum += value.detach().float()
@@ -351,9 +329,7 @@ def fit(
             torch.cuda.synchronize()  # the step timings below are then real
         train_seconds = time.perf_counter() - started
 
-        metrics = summarise(
-            evaluate(model, valid, params.eval_batch_size, device, params.bf16)
-        )
+        metrics = validate(model, valid, training, device)
         record = {
             "epoch": epoch,
             "train_loss": float(loss_sum) / max(batches, 1),
@@ -364,17 +340,13 @@ def fit(
             "sequences_per_second": seen / max(train_seconds, 1e-9),
         }
         history.append(record)
-        if metrics["ndcg@10"] > best["metric"]:
-            best, bad_epochs = (
-                {
-                    "metric": metrics["ndcg@10"],
-                    "epoch": epoch,
-                    "state": copy_state(model),
-                },
-                0,
-            )
+        if metrics["ndcg@10"] > best_trained:
+            best_trained, bad_epochs = metrics["ndcg@10"], 0
         else:
             bad_epochs += 1
+        if metrics["ndcg@10"] > best["metric"]:
+            best = {"metric": metrics["ndcg@10"], "epoch": epoch, "state": copy_state(model),
+                    "causal": model.config.causal}  # fmt: skip
         progress.update(1)
         progress.set_postfix(
             loss=f"{record['train_loss']:.3f}", ndcg10=f"{metrics['ndcg@10']:.4f}"
@@ -388,8 +360,8 @@ def fit(
                 {
                     "run_id": run_id, "epoch": epoch, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "history": history, "bad_epochs": bad_epochs, "best_metric": best["metric"],
-                    "best_epoch": best["epoch"], "best_state": best["state"],
+                    "history": history, "best": best, "best_trained": best_trained,
+                    "bad_epochs": bad_epochs,
                 },
                 checkpoint,
             )  # fmt: skip
@@ -397,8 +369,11 @@ def fit(
             on_epoch_end(record)
     progress.close()
 
+    for module in frozen:
+        module.requires_grad_(True)
     if best["state"] is not None:
         model.load_state_dict(best["state"])
+        model.config.causal = best["causal"]
     for record in history:
         record["best_epoch"] = best["epoch"]
     logger.info(
@@ -413,7 +388,7 @@ def fit(
 
 
 def copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A detached copy of the weights (the best epoch's, or a starting point to restore)."""
+    """A detached copy of the weights (the best epoch's, or the starting point)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
@@ -426,7 +401,8 @@ def _adversarial_step(
     packing: bool,
 ) -> None:
     """FGM (Miyato et al.): nudge the item embeddings along their gradient by epsilon and add
-    the loss there to the gradient, then restore them."""
+    the loss there to the gradient, then put the saved embeddings back (subtracting the
+    nudge again would not give the same floats back, and the error would build up)."""
     weight = model.item_embedding.weight
     grad = weight.grad
     if grad is None:
@@ -434,11 +410,11 @@ def _adversarial_step(
     norm = grad.norm()
     if norm == 0 or not torch.isfinite(norm):
         return
-    delta = loss.fgm_epsilon * grad / norm
+    saved = weight.detach().clone()
     with torch.no_grad():
-        weight.add_(delta)
-    with _autocast(device, bf16):
+        weight.add_(loss.fgm_epsilon * grad / norm)
+    with autocast(device, bf16):
         adversarial = batch_loss(model, parts, loss, packing)
     adversarial.backward()
     with torch.no_grad():
-        weight.sub_(delta)
+        weight.copy_(saved)

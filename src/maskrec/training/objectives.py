@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 
@@ -117,17 +117,37 @@ def _lengths(windows: torch.Tensor, bucketed: bool) -> torch.Tensor | None:
     return (windows != 0).sum(dim=1) if bucketed else None
 
 
+class Objective:
+    """What `fit` asks of an objective: batches of loss `Part`s from training windows, how
+    many samples an epoch holds, how long a window is, and how the model it trains reads
+    a sequence (`causal`), which `fit` sets on the model for training."""
+
+    causal: ClassVar[bool] = False
+
+    def window_length(self, max_len: int) -> int:
+        return max_len
+
+    def samples_per_epoch(self, windows: int) -> int:
+        return windows
+
+    def batches(
+        self,
+        windows: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator,
+        bucketed: bool = False,
+    ) -> Iterator[list[Part]]:
+        raise NotImplementedError
+
+
 @dataclass
-class ClozeObjective:
+class ClozeObjective(Objective):
     """Masked-item pretraining: predict randomly masked items from both sides."""
 
     mask_prob: float
     mask_id: int
     n_items: int
     bert_replacement: bool = False
-
-    def samples_per_epoch(self, windows: int) -> int:
-        return windows
 
     def batches(
         self,
@@ -152,7 +172,7 @@ class ClozeObjective:
 
 
 @dataclass
-class NextItemObjective:
+class NextItemObjective(Objective):
     """Fine-tuning that matches inference: [MASK] after a history, many prefixes per window,
     optionally mixed with the Cloze loss (which keeps the pretraining signal alive)."""
 
@@ -193,7 +213,7 @@ class NextItemObjective:
 
 
 @dataclass
-class CausalObjective:
+class CausalObjective(Objective):
     """SASRec: every position predicts the item after it (windows are max_len + 1 long).
 
     Used for the SASRec baseline and for causal fine-tuning of a Cloze-pretrained model,
@@ -204,9 +224,11 @@ class CausalObjective:
     cloze_weight: float = 0.0
     mask_prob: float = 0.2
     mask_id: int = 0
+    causal: ClassVar[bool] = True
 
-    def samples_per_epoch(self, windows: int) -> int:
-        return windows
+    def window_length(self, max_len: int) -> int:
+        """One item longer than the model reads: the last one is only a target."""
+        return max_len + 1
 
     def batches(
         self,

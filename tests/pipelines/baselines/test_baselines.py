@@ -95,8 +95,8 @@ def test_save_and_load_round_trip(train, fit, tmp_path):
 def test_too_large_catalogue_is_refused_before_fitting():
     import pandas as pd
 
-    from maskrec.params import BaselineParams
     from maskrec.pipelines.baselines.nodes import fit_ease
+    from tests.helpers import params
 
     items = pd.DataFrame({"item_id": range(1, 31)})
     with pytest.raises(ValueError, match="baselines.max_dense_items is 20"):
@@ -104,5 +104,5 @@ def test_too_large_catalogue_is_refused_before_fitting():
             pd.DataFrame({"item_ids": [[1, 2]]}),
             pd.DataFrame(),
             items,
-            BaselineParams(max_dense_items=20),
+            params("baselines", max_dense_items=20),
         )

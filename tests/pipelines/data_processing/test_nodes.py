@@ -4,8 +4,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maskrec.params import DataProcessingParams
 from maskrec.pipelines.data_processing import nodes
+from tests.helpers import params
 
 
 def _raw(rows, items=None):
@@ -31,7 +31,7 @@ def test_cleaning_drops_exact_duplicates_and_keeps_latest_rating():
         (1, 20, 2.0, 300), (1, 20, 5.0, 200),  # repeated pair: the later (t=300) wins
         (2, 10, 3.0, 50), (2, 10, 1.0, 50),    # same time: the later line wins
     ])  # fmt: skip
-    cleaned, counts = nodes.clean_interactions(raw, DataProcessingParams())
+    cleaned, counts = nodes.clean_interactions(raw, params("data_processing"))
     assert counts == {
         "rows_in": 6,
         "dropped_exact_duplicates": 1,
@@ -45,7 +45,7 @@ def test_cleaning_drops_exact_duplicates_and_keeps_latest_rating():
 def test_positive_threshold():
     raw = _raw([(1, 10, 4.0, 1), (1, 20, 3.5, 2), (1, 30, 3.0, 3)])
     cleaned, counts = nodes.clean_interactions(
-        raw, DataProcessingParams(positive_threshold=3.5)
+        raw, params("data_processing", positive_threshold=3.5)
     )
     assert cleaned["item_id"].tolist() == [10, 20]
     assert counts["dropped_below_threshold"] == 1
@@ -57,9 +57,9 @@ def test_k_core_needs_more_than_one_pass():
     rows = [(u, i, 4.0, t) for t, (u, i) in enumerate(
         [(1, 10), (1, 20), (2, 10), (2, 20), (3, 99), (3, 40), (4, 40), (4, 10), (4, 20)]
     )]  # fmt: skip
-    params = DataProcessingParams(min_user_interactions=2, min_item_interactions=2)
+    rules = params("data_processing", min_user_interactions=2, min_item_interactions=2)
     frame, stats = nodes.filter_k_core(
-        pd.DataFrame(rows, columns=nodes.INTERACTION_COLUMNS), params
+        pd.DataFrame(rows, columns=nodes.INTERACTION_COLUMNS), rules
     )
     assert sorted(frame["user_id"].unique()) == [1, 2, 4]
     assert sorted(frame["item_id"].unique()) == [10, 20]
@@ -82,11 +82,13 @@ def test_k_core_reaches_the_largest_fixed_point(pairs, min_user, min_item):
         [(u, i, 3.0, n) for n, (u, i) in enumerate(pairs)],
         columns=nodes.INTERACTION_COLUMNS,
     )
-    params = DataProcessingParams(
-        min_user_interactions=min_user, min_item_interactions=min_item
+    rules = params(
+        "data_processing",
+        min_user_interactions=min_user,
+        min_item_interactions=min_item,
     )
     try:
-        result, _ = nodes.filter_k_core(frame, params)
+        result, _ = nodes.filter_k_core(frame, rules)
     except ValueError:
         result = frame.iloc[0:0]
     if len(result):
@@ -148,9 +150,9 @@ def test_item_features_multi_hot_and_report():
         "",
     ]  # item 8 is not in the movies file
 
-    cleaned, c1 = nodes.clean_interactions(raw, DataProcessingParams())
+    cleaned, c1 = nodes.clean_interactions(raw, params("data_processing"))
     kcore, c2 = nodes.filter_k_core(
-        cleaned, DataProcessingParams(min_user_interactions=1)
+        cleaned, params("data_processing", min_user_interactions=1)
     )
     remapped, _, _ = nodes.remap_ids(kcore)
     report = nodes.build_data_quality_report(raw, c1, c2, remapped)

@@ -7,8 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maskrec.params import SplitParams
 from maskrec.pipelines.data_split.nodes import split_interactions
+from tests.helpers import no_given_targets, params
+
+
+def split(frame: pd.DataFrame, **settings):
+    """The split node with the configured parameters, without cold users unless asked."""
+    settings = {"cold_user_fraction": 0.0, **settings}
+    unused = pd.DataFrame()  # the id maps matter only for strategy 'given'
+    return split_interactions(
+        frame, unused, unused, no_given_targets(), params("data_split", **settings)
+    )
 
 
 @st.composite
@@ -76,8 +85,7 @@ def _check_common(frame, train, valid, test, cold):
     seed=st.integers(0, 3),
 )
 def test_leave_one_out_invariants(frame, cold_fraction, seed):
-    params = SplitParams(cold_user_fraction=cold_fraction, seed=seed)
-    train, valid, test, cold = split_interactions(frame, params)
+    train, valid, test, cold = split(frame, cold_user_fraction=cold_fraction, seed=seed)
     events, trained = _check_common(frame, train, valid, test, cold)
 
     for user, history in events.items():
@@ -107,13 +115,13 @@ def test_leave_one_out_invariants(frame, cold_fraction, seed):
 @settings(max_examples=60, deadline=None)
 @given(frame=interaction_tables(), seed=st.integers(0, 3))
 def test_temporal_split_never_trains_on_the_future(frame, seed):
-    params = SplitParams(
+    train, valid, test, cold = split(
+        frame,
         strategy="temporal",
         seed=seed,
         temporal_valid_quantile=0.5,
         temporal_test_quantile=0.75,
     )
-    train, valid, test, cold = split_interactions(frame, params)
     _check_common(frame, train, valid, test, cold)
     times = dict(
         zip(
@@ -133,10 +141,13 @@ def test_temporal_split_never_trains_on_the_future(frame, seed):
 @settings(max_examples=60, deadline=None)
 @given(frame=interaction_tables(), seed=st.integers(0, 3))
 def test_random_split_counts(frame, seed):
-    params = SplitParams(
-        strategy="random", seed=seed, random_valid_ratio=0.2, random_test_ratio=0.2
+    train, valid, test, cold = split(
+        frame,
+        strategy="random",
+        seed=seed,
+        random_valid_ratio=0.2,
+        random_test_ratio=0.2,
     )
-    train, valid, test, cold = split_interactions(frame, params)
     events, trained = _check_common(frame, train, valid, test, cold)
     for user, history in events.items():
         held = valid["user_id"].eq(user).sum() + test["user_id"].eq(user).sum()
@@ -150,12 +161,11 @@ def test_splits_are_deterministic_and_seeded():
         [(u, i, 4.0, i % 3) for u in range(40) for i in range(1, 8)],
         columns=["user_id", "item_id", "rating", "timestamp"],
     )
-    params = SplitParams(cold_user_fraction=0.25, seed=7)
-    first = split_interactions(frame, params)
-    second = split_interactions(frame, params)
+    first = split(frame, cold_user_fraction=0.25, seed=7)
+    second = split(frame, cold_user_fraction=0.25, seed=7)
     for a, b in zip(first, second, strict=True):
         pd.testing.assert_frame_equal(a, b)
-    other = split_interactions(frame, SplitParams(cold_user_fraction=0.25, seed=8))
+    other = split(frame, cold_user_fraction=0.25, seed=8)
     assert len(first[3]) == 10
     assert first[3]["user_id"].tolist() != other[3]["user_id"].tolist()
 
@@ -166,16 +176,20 @@ def test_timestamp_ties_follow_incoming_order():
         [(0, 5, 4.0, 9), (0, 6, 4.0, 9), (0, 4, 4.0, 9)],
         columns=["user_id", "item_id", "rating", "timestamp"],
     )
-    train, valid, test, _ = split_interactions(frame, SplitParams())
+    train, valid, test, _ = split(frame)
     assert train["item_ids"].tolist() == [[5]]
     assert valid["target_item"].tolist() == [6] and test["target_item"].tolist() == [4]
 
 
 def test_invalid_split_parameters_name_the_field():
     with pytest.raises(ValueError, match="temporal_valid_quantile must be below"):
-        SplitParams(temporal_valid_quantile=0.9, temporal_test_quantile=0.5)
+        params("data_split", temporal_valid_quantile=0.9, temporal_test_quantile=0.5)
     with pytest.raises(ValueError, match="cold_user_fraction"):
-        SplitParams(cold_user_fraction=1.5)
+        params("data_split", cold_user_fraction=1.5)
+    with pytest.raises(
+        ValueError, match="cold_user_fraction must be 0 with strategy 'given'"
+    ):
+        params("data_split", strategy="given", cold_user_fraction=0.1)
 
 
 def test_split_with_given_targets_uses_exactly_those_items():
@@ -212,6 +226,21 @@ def test_split_with_given_targets_uses_exactly_those_items():
         [1, 3, 2],
         [2, 4],
     ]
+
+    # Through the pipeline's node, as `data_split.strategy: given` runs it.
+    through_node = split_interactions(
+        interactions, user_map, item_map, targets,
+        params("data_split", strategy="given", cold_user_fraction=0.0),
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(
+        through_node[2].drop(columns="is_cold"), test.drop(columns="is_cold")
+    )
+    assert not through_node[2]["is_cold"].any() and through_node[3].empty
+    with pytest.raises(ValueError, match="strategy=given needs the targets"):
+        split_interactions(
+            interactions, user_map, item_map, no_given_targets(),
+            params("data_split", strategy="given", cold_user_fraction=0.0),
+        )  # fmt: skip
 
     bad = targets.assign(test_item=[104, 999])
     with pytest.raises(ValueError, match=r"targets, row 3, column 'test_item': id 999"):

@@ -4,24 +4,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from maskrec.evaluation import rank_and_recommend
+from maskrec.evaluation import rank, recommend
 from maskrec.models.baselines import MostPopular, interaction_matrix
-from maskrec.params import EvaluationParams
 from maskrec.pipelines.evaluation.nodes import evaluate_models, summarise_evaluation
 from maskrec.training.data import eval_set
+from tests.helpers import params
 
 
-def test_rank_and_recommend_excludes_seen_items_only_when_asked():
+def test_one_scoring_pass_ranks_with_and_without_seen_items_and_lists_unseen():
     model = MostPopular.fit(
         interaction_matrix([[1, 2, 3], [1, 2], [1]], n_items=4)
     )  # popularity 1 > 2 > 3 > 4
     data = eval_set(
         pd.DataFrame({"user_id": [0], "context": [[1, 2]], "target_item": [3]}), 4
     )
-    ranks, top = rank_and_recommend(model, data, top_k=2)
-    assert ranks.tolist() == [0] and top.tolist() == [[3, 4]]
-    ranks, top = rank_and_recommend(model, data, top_k=2, exclude_seen=False)
-    assert ranks.tolist() == [2] and top.tolist() == [[1, 2]]
+    ranking = rank(model, data, top_k=2)
+    assert ranking.ranks.tolist() == [0] and ranking.top_items.tolist() == [[3, 4]]
+    assert ranking.ranks_seen_included.tolist() == [2]
+    items, scores = recommend(model, [[1, 2], [], [4]], top_k=2)  # histories directly
+    assert items.tolist() == [[3, 4], [1, 2], [1, 2]]
+    assert (np.diff(scores, axis=1) <= 0).all()
 
 
 def _per_user(rng, models, users=200, cold=20):
@@ -32,7 +34,7 @@ def _per_user(rng, models, users=200, cold=20):
             "model": model, "user_id": np.arange(users), "is_cold": np.arange(users) < cold,
             "history_length": np.where(np.arange(users) < cold, 0, rng.integers(1, 300, size=users)),
             "rank": ranks, "ndcg@10": np.where(ranks < 10, 1 / np.log2(ranks + 2), 0.0), "hr@10": (ranks < 10).astype(float),
-            "mrr@10": np.where(ranks < 10, 1 / (ranks + 1), 0.0),
+            "mrr@10": np.where(ranks < 10, 1 / (ranks + 1), 0.0), "ndcg@5": np.where(ranks < 5, 1 / np.log2(ranks + 2), 0.0),
         }))  # fmt: skip
     return pd.concat(rows, ignore_index=True)
 
@@ -46,11 +48,13 @@ def summary():
     stats = {m: {"kind": "baseline" if m in {"ease", "most_popular"} else "sequence", "valid_ndcg@10": v, "coverage@10": 0.5,
                  "personalises_new_users": m != "most_popular"}
              for m, v in {"fine_tuned": 0.3, "scratch": 0.1, "ease": 0.2, "most_popular": 0.05}.items()}  # fmt: skip
-    params = EvaluationParams(
+    settings = params(
+        "evaluation",
         bootstrap_samples=200,
+        permutation_resamples=199,
         comparisons=[("fine_tuned", "scratch"), ("fine_tuned", "best_baseline")],
     )
-    return per_user, summarise_evaluation(per_user, stats, params)
+    return per_user, summarise_evaluation(per_user, stats, settings)
 
 
 def test_summary_means_buckets_and_tests(summary):
@@ -76,7 +80,17 @@ def test_summary_means_buckets_and_tests(summary):
         for t in result["paired_tests"]
         if t["competitor"] == "scratch" and t["group"] == "all"
     )
-    assert vs_scratch["mean_difference"] > 0 and vs_scratch["p_wilcoxon"] < 0.01
+    assert (
+        vs_scratch["mean_difference"] > 0 and vs_scratch["p_value"] <= 0.01
+    )  # the floor at 199 resamples
+    # One FDR adjustment across every row: never below the row's own p, in order.
+    tests = result["paired_tests"]
+    assert all(t["p_adjusted"] >= t["p_value"] for t in tests)
+    order = sorted(tests, key=lambda t: t["p_value"])
+    assert [t["p_adjusted"] for t in order] == sorted(t["p_adjusted"] for t in order)
+    # Intervals where asked for, means everywhere.
+    assert set(fine["all"]["hr@10"]) == {"mean", "ci_low", "ci_high"}
+    assert set(fine["all"]["ndcg@5"]) == {"mean"}
 
 
 def test_evaluate_models_on_real_pipeline_outputs():
@@ -91,7 +105,7 @@ def test_evaluate_models_on_real_pipeline_outputs():
         data["test"],
         data["valid"],
         data["train"],
-        EvaluationParams(),
+        params("evaluation"),
         most_popular=popular,
     )
     assert len(per_user) == len(data["test"])

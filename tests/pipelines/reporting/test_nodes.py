@@ -46,13 +46,19 @@ def test_learning_curves_follow_the_histories():
     pre = pd.DataFrame({"epoch": [1, 2, 3], "ndcg@10": [0.1, 0.2, 0.25]})
     fine = pd.DataFrame({"epoch": [0, 1], "ndcg@10": [0.25, 0.26]})
     scratch = pd.DataFrame({"epoch": [0, 1, 2], "ndcg@10": [0.0, 0.05, 0.1]})
-    figure = nodes.plot_learning_curves(pre, fine, scratch)
-    assert [list(t.x) for t in figure.data] == [
-        [1, 2, 3],
-        [3, 4],
-        [0, 1, 2],
-    ]  # fine-tuning continues after pretraining
-    assert list(figure.data[1].y) == [0.25, 0.26]
+    figure = nodes.plot_learning_curves(
+        pretrained=pre, fine_tuned=fine, scratch=scratch
+    )
+    traces = {t.name: t for t in figure.data}
+    assert list(traces) == [  # in the registry's order
+        "pretrained + fine-tuned (after pretrained only)",
+        "pretrained only",
+        "scratch (no pretraining)",
+    ]
+    fine_trace = traces["pretrained + fine-tuned (after pretrained only)"]
+    assert list(fine_trace.x) == [3, 4]  # fine-tuning continues after pretraining
+    assert list(fine_trace.y) == [0.25, 0.26]
+    assert list(traces["scratch (no pretraining)"].x) == [0, 1, 2]
 
 
 def test_summary_table_and_markdown(summary):  # noqa: F811

@@ -1,4 +1,5 @@
-"""Classic baselines, fitted on the training sequences only; grids chosen on validation."""
+"""Classic baselines and SASRec, fitted on the training sequences only; the classic ones'
+grids are chosen on validation NDCG@10."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import logging
 from collections.abc import Callable
 
 import pandas as pd
+import scipy.sparse as sp
 
-from maskrec.evaluation import rank_and_recommend
-from maskrec.metrics import ranking_metrics
+from maskrec.evaluation import rank
+from maskrec.metrics import mean_metrics
 from maskrec.models.baselines import (
     EASE,
     Baseline,
@@ -19,10 +21,10 @@ from maskrec.models.baselines import (
     interaction_matrix,
 )
 from maskrec.models.sequence import SequenceRecModel
-from maskrec.params import BaselineParams, ModelParams, SASRecParams
-from maskrec.training.data import eval_set, training_windows
-from maskrec.training.loop import fit
+from maskrec.params import BaselineParams, ModelParams, SASRecParams, TrainingParams
+from maskrec.training.data import eval_set
 from maskrec.training.objectives import CausalObjective
+from maskrec.training.setup import init_model, train
 
 logger = logging.getLogger(__name__)
 
@@ -30,45 +32,44 @@ logger = logging.getLogger(__name__)
 def _grid_search(
     name: str,
     fit: Callable[..., Baseline],
+    train: sp.csr_matrix,
     grid: dict[str, list],
     valid_targets: pd.DataFrame,
 ) -> tuple[Baseline, dict]:
-    data = eval_set(valid_targets, length=1)
-    trials = []
-    best: tuple[float, Baseline | None] = (-1.0, None)
+    """Fit every combination of `grid` and keep the best by validation NDCG@10."""
+    valid = eval_set(valid_targets, length=1)
+    trials, best = [], (-1.0, None)
     for values in itertools.product(*grid.values()):
         settings = dict(zip(grid, values, strict=True))
-        model = fit(**settings)
-        ranks, _ = rank_and_recommend(model, data)
-        ndcg = float(ranking_metrics(ranks, 10)["ndcg@10"].mean())
+        model = fit(train, **settings)
+        ndcg = mean_metrics(rank(model, valid).ranks)["ndcg@10"]
         trials.append({**settings, "valid_ndcg@10": ndcg})
         logger.info("%s %s: valid NDCG@10 %.4f", name, settings, ndcg)
         if ndcg > best[0]:
             best = (ndcg, model)
-    return best[1], {
-        "model": name,
-        "chosen": best[1].config,
-        "valid_ndcg@10": best[0],
-        "trials": trials,
-    }
+    selection = {"model": name, "chosen": best[1].config, "valid_ndcg@10": best[0], "trials": trials}  # fmt: skip
+    return best[1], selection
 
 
-def _check_size(n_items: int, params: BaselineParams, name: str) -> None:
+def _dense_train_matrix(
+    name: str, train_sequences: pd.DataFrame, n_items: int, params: BaselineParams
+) -> sp.csr_matrix:
+    """The training matrix for a model that needs an items x items matrix, refused (with
+    the memory it would take) above `max_dense_items`, before any work."""
     if n_items > params.max_dense_items:
         raise ValueError(
             f"{name} needs a {n_items} x {n_items} matrix; baselines.max_dense_items is "
             f"{params.max_dense_items}. Raise it if the memory is there ({n_items**2 * 4 / 2**30:.1f} GiB)."
         )
-
-
-def _train_matrix(train_sequences: pd.DataFrame, item_features: pd.DataFrame):
-    return interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
+    return interaction_matrix(train_sequences["item_ids"].tolist(), n_items)
 
 
 def fit_most_popular(
     train_sequences: pd.DataFrame, item_features: pd.DataFrame
 ) -> Baseline:
-    return MostPopular.fit(_train_matrix(train_sequences, item_features))
+    return MostPopular.fit(
+        interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
+    )
 
 
 def fit_item_knn(
@@ -77,12 +78,9 @@ def fit_item_knn(
     item_features: pd.DataFrame,
     params: BaselineParams,
 ) -> tuple[Baseline, dict]:
-    _check_size(len(item_features), params, "ItemKNN")
-    train = _train_matrix(train_sequences, item_features)
+    train = _dense_train_matrix("ItemKNN", train_sequences, len(item_features), params)
     grid = {"neighbours": params.item_knn_neighbours, "shrink": params.item_knn_shrink}
-    return _grid_search(
-        "item_knn", lambda **kw: ItemKNN.fit(train, **kw), grid, valid_targets
-    )
+    return _grid_search("item_knn", ItemKNN.fit, train, grid, valid_targets)
 
 
 def fit_ease(
@@ -91,14 +89,8 @@ def fit_ease(
     item_features: pd.DataFrame,
     params: BaselineParams,
 ) -> tuple[Baseline, dict]:
-    _check_size(len(item_features), params, "EASE")
-    train = _train_matrix(train_sequences, item_features)
-    return _grid_search(
-        "ease",
-        lambda **kw: EASE.fit(train, **kw),
-        {"l2": params.ease_l2},
-        valid_targets,
-    )
+    train = _dense_train_matrix("EASE", train_sequences, len(item_features), params)
+    return _grid_search("ease", EASE.fit, train, {"l2": params.ease_l2}, valid_targets)
 
 
 def fit_matrix_factorization(
@@ -107,15 +99,10 @@ def fit_matrix_factorization(
     item_features: pd.DataFrame,
     params: BaselineParams,
 ) -> tuple[Baseline, dict]:
-    train = _train_matrix(train_sequences, item_features)
-    grid = {"factors": params.mf_factors, "l2": params.mf_l2}
-
-    def fit(**kw):
-        return MatrixFactorization.fit(
-            train, iterations=params.mf_iterations, seed=params.seed, **kw
-        )
-
-    return _grid_search("mf_als", fit, grid, valid_targets)
+    train = interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
+    grid = {"factors": params.mf_factors, "l2": params.mf_l2,
+            "iterations": [params.mf_iterations], "seed": [params.seed]}  # fmt: skip
+    return _grid_search("mf_als", MatrixFactorization.fit, train, grid, valid_targets)
 
 
 def collect_baseline_selection(*selections: dict) -> list[dict]:
@@ -127,27 +114,14 @@ def train_sasrec(
     item_features: pd.DataFrame,
     train_sequences: pd.DataFrame,
     valid_targets: pd.DataFrame,
-    model_params: ModelParams,
+    model: ModelParams,
     params: SASRecParams,
+    training: TrainingParams,
 ) -> tuple[SequenceRecModel, pd.DataFrame]:
     """SASRec from scratch: the shared architecture made causal, next-item targets at every
     position, early-stopped on validation NDCG@10 like every other model."""
-    import torch
-
-    from maskrec.pipelines.pretraining.nodes import history_frame, model_config
-
-    if model_params.hidden_size % params.num_heads:
-        raise ValueError(
-            f"sasrec.num_heads ({params.num_heads}) must divide model.hidden_size ({model_params.hidden_size})"
-        )
-    torch.manual_seed(model_params.seed)
-    model = SequenceRecModel(model_config(
-        item_features, model_params, causal=True, num_heads=params.num_heads,
+    sasrec = init_model(
+        item_features, model, training, causal=True, num_heads=params.num_heads,
         hidden_dropout=params.hidden_dropout, attention_dropout=params.attention_dropout,
-    ))  # fmt: skip
-    length = model.config.max_len
-    model, history = fit(
-        model, CausalObjective(), training_windows(train_sequences["item_ids"].tolist(), length + 1),
-        eval_set(valid_targets, length), params, name="sasrec",
     )  # fmt: skip
-    return model, history_frame(history, "sasrec")
+    return train(sasrec, CausalObjective(), train_sequences, valid_targets, params, training, "sasrec")  # fmt: skip

@@ -39,6 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "valid_targets",
                     "params:model",
                     "params:sasrec",
+                    "params:training",
                 ],
                 ["sasrec_model", "sasrec_history"],
                 name="train_sasrec_node",

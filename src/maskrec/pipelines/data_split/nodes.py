@@ -1,4 +1,5 @@
-"""Splitting: one node, three strategies, an optional cold-start hold-out.
+"""Splitting: one node, four strategies (three of our own and targets given by another
+tool), an optional cold-start hold-out.
 
 Outputs (every list is in time order, ties broken by the order of `interactions`, which
 `data_processing` sorts stably by (user, timestamp)):
@@ -144,9 +145,25 @@ def _random(frame: pd.DataFrame, cold: pd.Series, params: SplitParams):
 
 
 def split_interactions(
-    interactions: pd.DataFrame, params: SplitParams
+    interactions: pd.DataFrame,
+    user_map: pd.DataFrame,
+    item_map: pd.DataFrame,
+    given_split_targets: pd.DataFrame,
+    params: SplitParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Split clean interactions into training sequences and evaluation targets."""
+    """Split clean interactions into training sequences and evaluation targets, by the
+    strategy `params` names (`given`: the targets another tool chose, in original ids)."""
+    if params.strategy == "given":
+        if given_split_targets.empty:
+            raise ValueError(
+                "data_split.strategy=given needs the targets: --params split_targets=<csv "
+                "with user_id, valid_item, test_item>"
+            )
+        train, valid, test = split_with_given_targets(
+            interactions, given_split_targets, user_map, item_map
+        )
+        return train, valid, test, pd.DataFrame({"user_id": pd.Series(dtype="int64")})
+
     frame = _order(interactions)
     cold_ids = _choose_cold_users(frame, params)
     cold = frame["user_id"].isin(cold_ids)
@@ -191,7 +208,7 @@ def split_with_given_targets(
     """Leave-one-out on exactly the validation and test items another tool used.
 
     `targets` holds original ids: user_id, valid_item, test_item (as RecBole's
-    `recbole_loo_targets.csv`). Training is every other event in time order; the validation
+    `recbole_loo_targets.csv`, read by `SplitTargetsDataset`). Training is every other event in time order; the validation
     context is the training sequence, the test context the training sequence plus the
     validation item. Unknown users or items, or targets the user never rated, are errors.
     """

@@ -8,7 +8,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 nodes.split_interactions,
-                inputs=["interactions", "params:data_split"],
+                inputs=[
+                    "interactions",
+                    "user_map",
+                    "item_map",
+                    "given_split_targets",
+                    "params:data_split",
+                ],
                 outputs=[
                     "train_sequences",
                     "valid_targets",

@@ -12,8 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from maskrec.evaluation import rank_and_recommend
-from maskrec.metrics import bootstrap_interval, paired_test, ranking_metrics
+from maskrec.evaluation import rank
+from maskrec.metrics import (
+    bootstrap_intervals,
+    fdr_adjust,
+    mean_metrics,
+    paired_comparison,
+    ranking_metrics,
+)
 from maskrec.models.baselines import Baseline
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import EvaluationParams
@@ -39,63 +45,48 @@ def evaluate_models(
     **models: SequenceRecModel | Baseline,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per-user test metrics for every model, plus per-model validation NDCG@10 (for
-    picking the best model), catalogue coverage and popularity of what is recommended."""
+    picking the best model), catalogue coverage and popularity of what is recommended,
+    and for sequence models the test metrics with seen items included (RecBole's way)."""
     length = max(
         (m.config.max_len for m in models.values() if isinstance(m, SequenceRecModel)),
         default=1,
     )
     test, valid = eval_set(test_targets, length), eval_set(valid_targets, length)
-    history = dict(
-        zip(
-            train_sequences["user_id"],
-            train_sequences["item_ids"].map(len),
-            strict=True,
-        )
+    history = train_sequences.set_index("user_id")["item_ids"].map(len)
+    n_items = max(
+        m.n_items if isinstance(m, Baseline) else m.config.n_items
+        for m in models.values()
     )
-    counts = np.bincount(np.concatenate(train_sequences["item_ids"].to_numpy()), minlength=1 + max(
-        (m.n_items if isinstance(m, Baseline) else m.config.n_items) for m in models.values()))  # fmt: skip
-    n_items = len(counts) - 1
+    counts = np.bincount(
+        np.concatenate(train_sequences["item_ids"].to_numpy()), minlength=n_items + 1
+    )
     frames, stats = [], {}
     for name, model in models.items():
-        ranks, top = rank_and_recommend(
-            model, test, params.batch_size, top_k=max(params.ks)
-        )
-        valid_ranks, _ = rank_and_recommend(model, valid, params.batch_size, top_k=1)
-        frame = pd.DataFrame({
+        ranking = rank(model, test, params.batch_size, top_k=max(params.ks))
+        validation = mean_metrics(rank(model, valid, params.batch_size).ranks)
+        frames.append(pd.DataFrame({
             "model": name, "user_id": test_targets["user_id"].to_numpy(), "is_cold": test_targets["is_cold"].to_numpy(),
             "history_length": test_targets["user_id"].map(history).fillna(0).astype(int).to_numpy(),
-            **_metrics_frame(ranks, params.ks),
-        })  # fmt: skip
-        frames.append(frame)
-        top10 = top[:, :10]
+            **_metrics_frame(ranking.ranks, params.ks),
+        }))  # fmt: skip
+        top10 = ranking.top_items[:, :10]
         stats[name] = {
             "kind": "sequence" if isinstance(model, SequenceRecModel) else "baseline",
-            "valid_ndcg@10": float(ranking_metrics(valid_ranks, 10)["ndcg@10"].mean()),
-            "valid_hr@10": float(ranking_metrics(valid_ranks, 10)["hr@10"].mean()),
+            "valid_ndcg@10": validation["ndcg@10"],
+            "valid_hr@10": validation["hr@10"],
             "coverage@10": float(len(np.unique(top10)) / n_items),
-            "mean_popularity@10": float(
-                counts[top10].mean() / counts[1:].sum() * n_items
-            ),
-            "personalises_new_users": bool(
-                getattr(model, "personalises_new_users", True)
-            ),
-        }
+            "mean_popularity@10": float(counts[top10].mean() / counts[1:].sum() * n_items),
+            "personalises_new_users": bool(getattr(model, "personalises_new_users", True)),
+        }  # fmt: skip
         if isinstance(model, SequenceRecModel):
-            # RecBole scores its sequential models without removing seen items; report that too.
-            unfiltered, _ = rank_and_recommend(
-                model, test, params.batch_size, top_k=1, exclude_seen=False
-            )
-            stats[name]["test_ndcg@10_seen_included"] = float(
-                ranking_metrics(unfiltered, 10)["ndcg@10"].mean()
-            )
-            stats[name]["test_hr@10_seen_included"] = float(
-                ranking_metrics(unfiltered, 10)["hr@10"].mean()
-            )
+            included = mean_metrics(ranking.ranks_seen_included)
+            stats[name]["test_ndcg@10_seen_included"] = included["ndcg@10"]
+            stats[name]["test_hr@10_seen_included"] = included["hr@10"]
         logger.info(
             "%s: test NDCG@10 %.4f (valid %.4f)",
             name,
-            frame["ndcg@10"].mean(),
-            stats[name]["valid_ndcg@10"],
+            frames[-1]["ndcg@10"].mean(),
+            validation["ndcg@10"],
         )
     return pd.concat(frames, ignore_index=True), stats
 
@@ -109,24 +100,25 @@ def _bucket_labels(edges: list[int]) -> list[str]:
 def summarise_evaluation(
     per_user: pd.DataFrame, model_stats: dict[str, Any], params: EvaluationParams
 ) -> dict[str, Any]:
-    """Means with bootstrap intervals, history-length buckets, cold vs warm, paired tests."""
+    """Means (with bootstrap intervals for `params.interval_metrics`), history-length
+    buckets, cold vs warm, and paired tests whose p-values are adjusted together for
+    the false discovery rate."""
     metric_names = [c for c in per_user.columns if "@" in c]
-    boot = {
-        "samples": params.bootstrap_samples,
-        "confidence": params.confidence,
-        "seed": params.seed,
-    }
+    with_intervals = [m for m in metric_names if m in params.interval_metrics]
 
     def describe(frame: pd.DataFrame) -> dict[str, Any]:
         out: dict[str, Any] = {"users": int(len(frame))}
+        means = frame[metric_names].mean() if len(frame) else None
+        low, high = bootstrap_intervals(
+            frame[with_intervals].to_numpy().T,
+            params.bootstrap_samples,
+            params.confidence,
+            params.seed,
+        )
         for metric in metric_names:
-            values = frame[metric].to_numpy()
-            low, high = bootstrap_interval(values, **boot)
-            out[metric] = {
-                "mean": float(values.mean()) if len(values) else float("nan"),
-                "ci_low": low,
-                "ci_high": high,
-            }
+            out[metric] = {"mean": float(means[metric]) if len(frame) else float("nan")}
+        for metric, lo, hi in zip(with_intervals, low, high, strict=True):
+            out[metric].update(ci_low=float(lo), ci_high=float(hi))
         return out
 
     edges = params.history_buckets
@@ -144,53 +136,64 @@ def summarise_evaluation(
 
     models: dict[str, Any] = {}
     for name, frame in per_user.groupby("model", sort=False):
+        warm_rows = frame[~frame["is_cold"]]
         models[name] = {
             **model_stats[name],
             "all": describe(frame),
-            "warm": describe(frame[~frame["is_cold"]]),
+            "warm": describe(warm_rows),
             "cold": describe(frame[frame["is_cold"]]),
             "by_history_length": {
                 label: describe(group)
-                for label, group in frame[~frame["is_cold"]].groupby(
-                    bucket.loc[frame[~frame["is_cold"]].index], observed=False
+                for label, group in warm_rows.groupby(
+                    bucket.loc[warm_rows.index], observed=False
                 )
             },
         }
-    tests = []
+    return {
+        "protocol": "full ranking over all items, items in the user's context excluded, one target per user",
+        "best_model_by_validation": max(
+            model_stats, key=lambda m: model_stats[m]["valid_ndcg@10"]
+        ),
+        "best_baseline_by_validation": best_baseline,
+        "bucket_edges": edges,
+        "models": models,
+        "paired_tests": paired_tests(per_user, best_baseline, params),
+    }
+
+
+def paired_tests(
+    per_user: pd.DataFrame, best_baseline: str | None, params: EvaluationParams
+) -> list[dict[str, Any]]:
+    """NDCG@10 of each (model, competitor) in `params.comparisons` on the same users, for
+    all users, sparse users and cold users. `p_value` is the sign-flip permutation test
+    of one comparison; `p_adjusted` is Benjamini-Hochberg across every row returned."""
     wide = per_user.pivot(index="user_id", columns="model", values="ndcg@10")
-    users = per_user.drop_duplicates("user_id").set_index("user_id")
+    users = per_user.drop_duplicates("user_id").set_index("user_id").loc[wide.index]
+    sparse = ~users["is_cold"] & (
+        users["history_length"] <= params.sparse_user_max_history
+    )
     groups = {
         "all": np.ones(len(wide), dtype=bool),
-        f"history<={params.sparse_user_max_history}": (~users.loc[wide.index, "is_cold"] & (users.loc[wide.index, "history_length"] <= params.sparse_user_max_history)).to_numpy(),
-        "cold": users.loc[wide.index, "is_cold"].to_numpy(),
-    }  # fmt: skip
+        f"history<={params.sparse_user_max_history}": sparse.to_numpy(),
+        "cold": users["is_cold"].to_numpy(),
+    }
+    tests = []
     for model, competitor in params.comparisons:
         other = best_baseline if competitor == "best_baseline" else competitor
         if model not in wide or other not in wide:
             continue
         for group, mask in groups.items():
-            result = paired_test(
+            result = paired_comparison(
                 wide.loc[mask, model].to_numpy(),
                 wide.loc[mask, other].to_numpy(),
                 params.bootstrap_samples,
+                params.permutation_resamples,
                 params.confidence,
                 params.seed,
             )
-            tests.append(
-                {
-                    "model": model,
-                    "competitor": other,
-                    "group": group,
-                    "metric": "ndcg@10",
-                    **result,
-                }
-            )
-    best_model = max(model_stats, key=lambda m: model_stats[m]["valid_ndcg@10"])
-    return {
-        "protocol": "full ranking over all items, items in the user's context excluded, one target per user",
-        "best_model_by_validation": best_model,
-        "best_baseline_by_validation": best_baseline,
-        "bucket_edges": edges,
-        "models": models,
-        "paired_tests": tests,
-    }
+            tests.append({"model": model, "competitor": other, "group": group,
+                          "metric": "ndcg@10", **result})  # fmt: skip
+    adjusted = fdr_adjust([t["p_value"] for t in tests])
+    for test, p in zip(tests, adjusted, strict=True):
+        test["p_adjusted"] = p
+    return tests

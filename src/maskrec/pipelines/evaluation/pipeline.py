@@ -1,17 +1,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from maskrec.pipelines.evaluation import nodes
-
-MODELS = {
-    "fine_tuned": "fine_tuned_model",
-    "scratch": "scratch_model",
-    "pretrained": "pretrained_model",
-    "sasrec": "sasrec_model",
-    "most_popular": "most_popular_baseline",
-    "item_knn": "item_knn_baseline",
-    "ease": "ease_baseline",
-    "mf_als": "mf_als_baseline",
-}
+from maskrec.registry import MODELS
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -24,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "valid_targets": "valid_targets",
                     "train_sequences": "train_sequences",
                     "params": "params:evaluation",
-                    **MODELS,
+                    **{model.name: model.dataset for model in MODELS},
                 },
                 outputs=["per_user_metrics", "model_stats"],
                 name="evaluate_models_node",

@@ -1,11 +1,11 @@
 from kedro.pipeline import Node, Pipeline
 
 from maskrec.pipelines.fine_tuning import nodes
-from maskrec.pipelines.pretraining.nodes import init_model
+from maskrec.training.setup import init_model
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    data = ["train_sequences", "valid_targets", "params:fine_tuning"]
+    data = ["train_sequences", "valid_targets", "params:fine_tuning", "params:training"]
     return Pipeline(
         [
             Node(
@@ -16,6 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "valid_targets",
                     "params:model",
                     "params:fine_tuning",
+                    "params:training",
                 ],
                 outputs="teacher_model",
                 name="train_teacher_node",
@@ -23,12 +24,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 nodes.fine_tune_pretrained,
                 inputs=["pretrained_model", "teacher_model", *data],
-                outputs=["fine_tuned_model", "fine_tuning_history"],
+                outputs=["fine_tuned_model", "fine_tuned_history"],
                 name="fine_tune_pretrained_node",
             ),
             Node(
                 init_model,
-                inputs=["item_features", "params:model"],
+                inputs=["item_features", "params:model", "params:training"],
                 outputs="scratch_initial_model",
                 name="init_scratch_model_node",
             ),

@@ -1,33 +1,34 @@
-"""Top-K recommendations with titles, for every user and for a given history."""
+"""Top-K recommendations with titles, for every user and for a given history, from one
+model: the best by validation NDCG@10 or the one `inference.model` names."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from maskrec.evaluation import recommend
-from maskrec.models.baselines import Baseline
-from maskrec.models.sequence import SequenceRecModel
+from maskrec.evaluation import Model, recommend
 from maskrec.params import InferenceParams
 
 logger = logging.getLogger(__name__)
 
 
-def _choose(
+def load_chosen_model(
     model_stats: dict[str, Any],
+    trained_models: dict[str, Callable[[], Model]],
     params: InferenceParams,
-    models: dict[str, SequenceRecModel | Baseline],
-) -> str:
-    if params.model == "best":
-        return max(model_stats, key=lambda m: model_stats[m]["valid_ndcg@10"])
-    if params.model not in models:
-        raise ValueError(
-            f"inference.model={params.model!r} is not one of 'best', {sorted(models)}"
-        )
-    return params.model
+) -> tuple[Model, str]:
+    """Load only the model inference uses (chosen on validation, never on test)."""
+    name = (
+        max(model_stats, key=lambda m: model_stats[m]["valid_ndcg@10"])
+        if params.model == "best"
+        else params.model
+    )
+    logger.info("recommending with %s", name)
+    return trained_models[name](), name
 
 
 def _frame(
@@ -51,40 +52,27 @@ def _frame(
 
 
 def recommend_for_all_users(
-    interactions: pd.DataFrame, item_features: pd.DataFrame, user_map: pd.DataFrame, model_stats: dict[str, Any],
-    params: InferenceParams, **models: SequenceRecModel | Baseline,
-) -> pd.DataFrame:  # fmt: skip
+    interactions: pd.DataFrame,
+    item_features: pd.DataFrame,
+    user_map: pd.DataFrame,
+    chosen_model: Model,
+    chosen_model_name: str,
+    params: InferenceParams,
+) -> pd.DataFrame:
     """Every user's top-K unseen items from their whole known history (original ids)."""
-    name = _choose(model_stats, params, models)
     histories = interactions.groupby("user_id", sort=True)["item_id"].agg(list)
-    items, scores = recommend(
-        models[name], histories.tolist(), params.top_k, params.batch_size
-    )
-    original_users = (
-        user_map.set_index("user_id")
-        .loc[histories.index, "original_user_id"]
-        .to_numpy()
-    )
-    logger.info("recommendations for %d users with %s", len(histories), name)
-    return _frame(original_users, items, scores, item_features, name)
+    items, scores = recommend(chosen_model, histories.tolist(), params.top_k, params.batch_size)  # fmt: skip
+    users = user_map.set_index("user_id").loc[histories.index, "original_user_id"]
+    return _frame(users.to_numpy(), items, scores, item_features, chosen_model_name)
 
 
 def recommend_for_history(
     item_features: pd.DataFrame,
-    model_stats: dict[str, Any],
+    chosen_model: Model,
+    chosen_model_name: str,
     params: InferenceParams,
-    **models: SequenceRecModel | Baseline,
 ) -> pd.DataFrame:
     """Top-K for the history in `inference.history` (original item ids, oldest first)."""
-    name = _choose(model_stats, params, models)
-    if not params.history:
-        return _frame(
-            np.zeros(0, dtype=int),
-            np.zeros((0, params.top_k), dtype=int),
-            np.zeros((0, params.top_k)),
-            item_features,
-            name,
-        )
     known = dict(
         zip(item_features["original_item_id"], item_features["item_id"], strict=True)
     )
@@ -93,7 +81,7 @@ def recommend_for_history(
         raise ValueError(
             f"inference.history: item ids {unknown[:10]} are not in the catalogue the models were trained on"
         )
-    items, scores = recommend(
-        models[name], [[known[i] for i in params.history]], params.top_k
-    )
-    return _frame(np.zeros(1, dtype=int), items, scores, item_features, name)
+    histories = [[known[i] for i in params.history]] if params.history else []
+    items, scores = recommend(chosen_model, histories, params.top_k)
+    owners = np.zeros(len(histories), dtype=int)
+    return _frame(owners, items, scores, item_features, chosen_model_name)

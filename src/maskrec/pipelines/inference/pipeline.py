@@ -1,33 +1,33 @@
 from kedro.pipeline import Node, Pipeline
 
-from maskrec.pipelines.evaluation.pipeline import MODELS
 from maskrec.pipelines.inference import nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    chosen = ["chosen_model", "chosen_model_name"]
     return Pipeline(
         [
             Node(
+                nodes.load_chosen_model,
+                inputs=["model_stats", "trained_models", "params:inference"],
+                outputs=chosen,
+                name="load_chosen_model_node",
+            ),
+            Node(
                 nodes.recommend_for_all_users,
-                inputs={
-                    "interactions": "interactions",
-                    "item_features": "item_features",
-                    "user_map": "user_map",
-                    "model_stats": "model_stats",
-                    "params": "params:inference",
-                    **MODELS,
-                },  # fmt: skip
+                inputs=[
+                    "interactions",
+                    "item_features",
+                    "user_map",
+                    *chosen,
+                    "params:inference",
+                ],
                 outputs="recommendations",
                 name="recommend_for_all_users_node",
             ),
             Node(
                 nodes.recommend_for_history,
-                inputs={
-                    "item_features": "item_features",
-                    "model_stats": "model_stats",
-                    "params": "params:inference",
-                    **MODELS,
-                },
+                inputs=["item_features", *chosen, "params:inference"],
                 outputs="history_recommendations",
                 name="recommend_for_history_node",
             ),

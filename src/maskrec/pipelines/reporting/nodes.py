@@ -8,24 +8,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-ORDER = [
-    "fine_tuned",
-    "pretrained",
-    "scratch",
-    "sasrec",
-    "ease",
-    "item_knn",
-    "mf_als",
-    "most_popular",
-]
-LABELS = {
-    "fine_tuned": "pretrained + fine-tuned", "pretrained": "pretrained only", "scratch": "scratch (no pretraining)",
-    "ease": "EASE", "item_knn": "ItemKNN", "mf_als": "MF (ALS)", "most_popular": "most popular", "sasrec": "SASRec",
-}  # fmt: skip
-
-
-def _ordered(models: dict[str, Any]) -> list[str]:
-    return sorted(models, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))
+from maskrec.registry import BY_NAME, label, ordered
 
 
 def _bars(name: str, x: list[str], stats: list[dict[str, float]]) -> go.Bar:
@@ -45,13 +28,11 @@ def _bars(name: str, x: list[str], stats: list[dict[str, float]]) -> go.Bar:
 
 def plot_model_comparison(evaluation_metrics: dict[str, Any]) -> go.Figure:
     """NDCG@10, HR@10 and MRR@10 per model on all test users, with bootstrap 95% intervals."""
-    models = _ordered(evaluation_metrics["models"])
+    models = ordered(evaluation_metrics["models"])
     figure = go.Figure()
     for metric in ("ndcg@10", "hr@10", "mrr@10"):
         stats = [evaluation_metrics["models"][m]["all"][metric] for m in models]
-        figure.add_trace(
-            _bars(metric.upper(), [LABELS.get(m, m) for m in models], stats)
-        )
+        figure.add_trace(_bars(metric.upper(), [label(m) for m in models], stats))
     figure.update_layout(
         barmode="group",
         title="Test metrics by model (95% bootstrap intervals)",
@@ -60,27 +41,18 @@ def plot_model_comparison(evaluation_metrics: dict[str, Any]) -> go.Figure:
     return figure
 
 
-def plot_learning_curves(
-    pretraining_history: pd.DataFrame,
-    fine_tuning_history: pd.DataFrame,
-    scratch_history: pd.DataFrame,
-    sasrec_history: pd.DataFrame | None = None,
-) -> go.Figure:
-    """Validation NDCG@10 per epoch of pretraining, fine-tuning (continuing after it), the
-    scratch model and SASRec."""
-    offset = int(pretraining_history["epoch"].max())
-    curves = [
-        ("pretraining", pretraining_history, 0),
-        ("fine-tuning (after pretraining)", fine_tuning_history, offset),
-        ("scratch", scratch_history, 0),
-    ]
-    if sasrec_history is not None:
-        curves.append(("SASRec", sasrec_history, 0))
+def plot_learning_curves(**histories: pd.DataFrame) -> go.Figure:
+    """Validation NDCG@10 per epoch of every trained model (histories by model name); a
+    model that continues another's training (fine-tuning after pretraining) is drawn
+    after that model's last epoch."""
     figure = go.Figure()
-    for name, frame, shift in curves:
+    for name in ordered(histories):
+        frame = histories[name]
+        before = BY_NAME[name].continues if name in BY_NAME else None
+        shift = int(histories[before]["epoch"].max()) if before in histories else 0
         figure.add_trace(
             go.Scatter(
-                name=name,
+                name=label(name) + (f" (after {label(before)})" if shift else ""),
                 x=frame["epoch"] + shift,
                 y=frame["ndcg@10"],
                 mode="lines+markers",
@@ -97,12 +69,12 @@ def plot_learning_curves(
 def plot_history_buckets(evaluation_metrics: dict[str, Any]) -> go.Figure:
     """Test NDCG@10 by the length of the user's training history (warm users)."""
     figure = go.Figure()
-    for model in _ordered(evaluation_metrics["models"]):
+    for model in ordered(evaluation_metrics["models"]):
         buckets = evaluation_metrics["models"][model]["by_history_length"]
         labels = [b for b in buckets if buckets[b]["users"] > 0]
         x = [f"{b} ({buckets[b]['users']})" for b in labels]
         figure.add_trace(
-            _bars(LABELS.get(model, model), x, [buckets[b]["ndcg@10"] for b in labels])
+            _bars(label(model), x, [buckets[b]["ndcg@10"] for b in labels])
         )
     figure.update_layout(
         barmode="group",
@@ -115,13 +87,13 @@ def plot_history_buckets(evaluation_metrics: dict[str, Any]) -> go.Figure:
 
 def plot_cold_vs_warm(evaluation_metrics: dict[str, Any]) -> go.Figure:
     """Test NDCG@10 for users seen in training against users never seen (cold start)."""
-    models = _ordered(evaluation_metrics["models"])
+    models = ordered(evaluation_metrics["models"])
     figure = go.Figure()
     for group in ("warm", "cold"):
         stats = [evaluation_metrics["models"][m][group]["ndcg@10"] for m in models]
         users = evaluation_metrics["models"][models[0]][group]["users"]
         figure.add_trace(
-            _bars(f"{group} ({users} users)", [LABELS.get(m, m) for m in models], stats)
+            _bars(f"{group} ({users} users)", [label(m) for m in models], stats)
         )
     figure.update_layout(
         barmode="group",
@@ -136,7 +108,7 @@ def build_summary(
 ) -> tuple[list[dict[str, Any]], str]:
     """One row per model (json) and the same as a markdown table, plus the paired tests."""
     rows = []
-    for model in _ordered(evaluation_metrics["models"]):
+    for model in ordered(evaluation_metrics["models"]):
         stats = evaluation_metrics["models"][model]
         row = {"model": model, "valid_ndcg@10": stats["valid_ndcg@10"]}
         for metric in ("hr@10", "ndcg@10", "mrr@10"):
@@ -166,13 +138,19 @@ def build_summary(
     ]  # fmt: skip
     for r in rows:
         lines.append(
-            f"| {LABELS.get(r['model'], r['model'])} | {fmt(r['valid_ndcg@10'])} | {fmt(r['hr@10'])} [{fmt(r['hr@10_ci'][0])}, {fmt(r['hr@10_ci'][1])}] "
+            f"| {label(r['model'])} | {fmt(r['valid_ndcg@10'])} | {fmt(r['hr@10'])} [{fmt(r['hr@10_ci'][0])}, {fmt(r['hr@10_ci'][1])}] "
             f"| {fmt(r['ndcg@10'])} [{fmt(r['ndcg@10_ci'][0])}, {fmt(r['ndcg@10_ci'][1])}] | {fmt(r['mrr@10'])} | {fmt(r['cold_ndcg@10'])} "
             f"| {fmt(r['coverage@10'])} | {'yes' if r['personalises_new_users'] else 'no (same list for all)'} |"
         )
-    lines += ["", "Paired tests on the same users (NDCG@10, difference = model − competitor):", "",
-              "| model | competitor | users | n | mean difference [95% CI] | p (bootstrap) | p (Wilcoxon) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for t in evaluation_metrics["paired_tests"]:
+    tests = evaluation_metrics["paired_tests"]
+    lines += [
+        "", "Paired tests on the same users (NDCG@10, difference = model − competitor). p: two-sided "
+        "sign-flip permutation test of zero mean difference, for that row alone. p (FDR): the same "
+        f"p-values adjusted together (Benjamini–Hochberg) across all {sum(t['p_value'] == t['p_value'] for t in tests)} "
+        "rows with users; read this column when asking whether any difference in the table is real.", "",
+        "| model | competitor | group | n | mean difference [95% CI] | p | p (FDR) |", "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for t in tests:
         lines.append(f"| {t['model']} | {t['competitor']} | {t['group']} | {t['users']} | "
-                     f"{fmt(t['mean_difference'])} [{fmt(t['ci_low'])}, {fmt(t['ci_high'])}] | {fmt_p(t['p_bootstrap'])} | {fmt_p(t['p_wilcoxon'])} |")  # fmt: skip
+                     f"{fmt(t['mean_difference'])} [{fmt(t['ci_low'])}, {fmt(t['ci_high'])}] | {fmt_p(t['p_value'])} | {fmt_p(t['p_adjusted'])} |")  # fmt: skip
     return rows, "\n".join(lines) + "\n"

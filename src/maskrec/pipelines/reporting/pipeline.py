@@ -1,9 +1,11 @@
 from kedro.pipeline import Node, Pipeline
 
 from maskrec.pipelines.reporting import nodes
+from maskrec.registry import MODELS
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    histories = {m.name: m.history for m in MODELS if m.history}
     return Pipeline(
         [
             Node(
@@ -14,12 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.plot_learning_curves,
-                [
-                    "pretraining_history",
-                    "fine_tuning_history",
-                    "scratch_history",
-                    "sasrec_history",
-                ],
+                histories,
                 "learning_curves_plot",
                 name="plot_learning_curves_node",
             ),

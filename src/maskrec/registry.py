@@ -1,0 +1,52 @@
+"""The one list of models. Evaluation scores every entry, reporting labels and orders them
+by it, inference chooses among them and `TrainedModelsDataset` finds their folders.
+Adding a model is one entry here plus the node that trains it (writing `<dataset>`, and
+`<name>_history` for a sequence model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str  # key in metrics and reports, and model name for `inference.model`
+    label: str  # how figures and tables call it
+    family: Literal["sequence", "baseline"]
+    continues: str | None = None  # whose training it continues (learning curves)
+
+    @property
+    def dataset(self) -> str:
+        """Catalog entry of the trained model (a folder under data/06_models)."""
+        return f"{self.name}_{'model' if self.family == 'sequence' else 'baseline'}"
+
+    @property
+    def history(self) -> str | None:
+        """Catalog entry of the per-epoch training history (sequence models only)."""
+        return f"{self.name}_history" if self.family == "sequence" else None
+
+
+# In report order: the model under study, its ablations, then the competitors.
+MODELS: tuple[RegisteredModel, ...] = (
+    RegisteredModel("fine_tuned", "pretrained + fine-tuned", "sequence", continues="pretrained"),
+    RegisteredModel("pretrained", "pretrained only", "sequence"),
+    RegisteredModel("scratch", "scratch (no pretraining)", "sequence"),
+    RegisteredModel("sasrec", "SASRec", "sequence"),
+    RegisteredModel("ease", "EASE", "baseline"),
+    RegisteredModel("item_knn", "ItemKNN", "baseline"),
+    RegisteredModel("mf_als", "MF (ALS)", "baseline"),
+    RegisteredModel("most_popular", "most popular", "baseline"),
+)  # fmt: skip
+BY_NAME: dict[str, RegisteredModel] = {m.name: m for m in MODELS}
+
+
+def ordered(names) -> list[str]:
+    """`names` in report order (unregistered names last, as given)."""
+    rank = {m.name: i for i, m in enumerate(MODELS)}
+    return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
+
+def label(name: str) -> str:
+    return BY_NAME[name].label if name in BY_NAME else name

@@ -1,0 +1,90 @@
+"""What every training node needs around `fit`, in one place: the model's config and
+seeded initial weights from parameters and item features, the training windows and the
+validation set from the split tables, and the history table afterwards.
+
+Nodes call `init_model` and `train`; nothing else builds windows, evaluation sets or
+model configs.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
+from maskrec.params import ModelParams, ScheduleParams, TrainingParams
+from maskrec.training.data import eval_set, training_windows
+from maskrec.training.loop import fit
+from maskrec.training.objectives import Objective
+
+
+def model_config(
+    item_features: pd.DataFrame, params: ModelParams, **overrides
+) -> SequenceRecConfig:
+    """The architecture from parameters (any field overridable) plus the catalogue (ids,
+    genres, years) from the item features."""
+    features = item_features.sort_values("item_id")
+    genre_columns = [c for c in features.columns if c.startswith("genre_")]
+    genres = features[genre_columns].to_numpy()
+    settings = params.model_dump() | overrides
+    return SequenceRecConfig(
+        n_items=len(features),
+        hidden_size=settings["hidden_size"],
+        num_layers=settings["num_layers"],
+        num_heads=settings["num_heads"],
+        intermediate_size=settings["intermediate_size"],
+        hidden_dropout=settings["hidden_dropout"],
+        attention_dropout=settings["attention_dropout"],
+        max_len=settings["max_len"],
+        causal=settings.get("causal", False),
+        recency_bias=settings["recency_bias"],
+        n_genres=len(genre_columns),
+        use_genres=settings["use_genres"] and bool(genre_columns),
+        use_years=settings["use_years"],
+        item_ids=features["original_item_id"].astype(int).tolist(),
+        item_genres=[row.nonzero()[0].tolist() for row in genres],
+        item_years=features["year"].astype("Int64").fillna(0).astype(int).tolist(),
+    )
+
+
+def init_model(
+    item_features: pd.DataFrame,
+    model: ModelParams,
+    training: TrainingParams,
+    seed_offset: int = 0,
+    **overrides,
+) -> SequenceRecModel:
+    """Fresh weights seeded by `training.seed` (+ `seed_offset`): the pretrained and the
+    scratch model start from the very same weights, so the ablation differs only in
+    pretraining."""
+    torch.manual_seed(training.seed + seed_offset)
+    return SequenceRecModel(model_config(item_features, model, **overrides))
+
+
+def train(
+    model: SequenceRecModel,
+    objective: Objective,
+    train_sequences: pd.DataFrame,
+    valid_targets: pd.DataFrame,
+    schedule: ScheduleParams,
+    training: TrainingParams,
+    name: str,
+    **options,
+) -> tuple[SequenceRecModel, pd.DataFrame]:
+    """`fit` on windows of the training sequences (as long as the objective needs) with
+    early stopping on the validation targets; returns the model and its history table
+    (one row per epoch, `model` = `name`). `options` go to `fit`."""
+    max_len = model.config.max_len
+    model, history = fit(
+        model,
+        objective,
+        training_windows(
+            train_sequences["item_ids"].tolist(), objective.window_length(max_len)
+        ),
+        eval_set(valid_targets, max_len),
+        schedule,
+        training,
+        name,
+        **options,
+    )
+    return model, pd.DataFrame(history).assign(model=name)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from maskrec.models.baselines import MostPopular, interaction_matrix
+from maskrec.pipelines.inference.nodes import (
+    load_chosen_model,
+    recommend_for_all_users,
+    recommend_for_history,
+)
+from tests.helpers import params
+
+ITEMS = pd.DataFrame(
+    {
+        "item_id": [1, 2, 3, 4],
+        "original_item_id": [10, 20, 30, 40],
+        "title": ["A", "B", "C", "D"],
+        "year": [2000] * 4,
+    }
+)
+INTERACTIONS = pd.DataFrame(
+    {"user_id": [0, 0, 1], "item_id": [1, 2, 1], "rating": 4.0, "timestamp": [1, 2, 3]}
+)
+USERS = pd.DataFrame({"user_id": [0, 1], "original_user_id": [100, 200]})
+POPULAR = MostPopular.fit(interaction_matrix([[1, 2, 3], [1, 2], [1]], n_items=4))
+
+
+def test_only_the_chosen_model_is_loaded():
+    loaded = []
+
+    def loader(name):
+        def load():
+            loaded.append(name)
+            return POPULAR
+
+        return load
+
+    models = {name: loader(name) for name in ("ease", "most_popular", "sasrec")}
+    stats = {"ease": {"valid_ndcg@10": 0.3}, "most_popular": {"valid_ndcg@10": 0.1}}
+    model, name = load_chosen_model(stats, models, params("inference", model="best"))
+    assert (name, loaded) == ("ease", ["ease"])  # best on validation
+    _, name = load_chosen_model(stats, models, params("inference", model="sasrec"))
+    assert (name, loaded) == ("sasrec", ["ease", "sasrec"])
+
+
+def test_recommendations_for_everyone_skip_what_they_have_seen():
+    recs = recommend_for_all_users(
+        INTERACTIONS,
+        ITEMS,
+        USERS,
+        POPULAR,
+        "most_popular",
+        params("inference", top_k=2),
+    )
+    assert recs[recs["user_id"] == 100]["item_id"].tolist() == [30, 40]
+    assert recs[recs["user_id"] == 200]["title"].tolist() == ["B", "C"]
+    assert (
+        recs["rank"].tolist() == [1, 2, 1, 2]
+        and (recs["model"] == "most_popular").all()
+    )
+
+
+def test_recommendations_for_a_given_history():
+    recs = recommend_for_history(
+        ITEMS, POPULAR, "most_popular", params("inference", top_k=1, history=[10, 30])
+    )
+    assert recs["item_id"].tolist() == [20]
+    assert recommend_for_history(
+        ITEMS, POPULAR, "most_popular", params("inference")
+    ).empty
+
+
+def test_unknown_items_and_models_are_named():
+    with pytest.raises(ValueError, match=r"item ids \[99\]"):
+        recommend_for_history(ITEMS, POPULAR, "most_popular", params("inference", history=[10, 99]))  # fmt: skip
+    with pytest.raises(ValueError, match="model='nope' is not 'best' or one of"):
+        params("inference", model="nope")
