@@ -1,44 +1,161 @@
-"""Shared benchmark plumbing: data through the project's own nodes, tables and JSON out."""
+"""Shared benchmark plumbing: the project itself, run through Kedro, in a scratch folder.
+
+Every benchmark trains and scores models by running the project's own pipelines (or
+slices of them, by node name) in a `ScratchProject`: a copy of conf/ and pyproject.toml
+under benchmarks/results/, run with `KedroSession` exactly as `kedro run --env <env>
+--params ...` would be, so parameters come from Kedro's config loader and the project's
+settings, and data, models and checkpoints stay out of the working tree. A benchmark adds
+only what a run does not do itself: repeating over seeds, timing stages, aggregating.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
 import resource
+import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
+from omegaconf import OmegaConf
 
-from maskrec.datasets import MovieLensDataset
-from maskrec.params import DataProcessingParams, SplitParams
-from maskrec.pipelines.data_processing import nodes as processing
-from maskrec.pipelines.data_split.nodes import split_interactions
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 
 
-def prepare(
-    source: str,
-    cache_dir: str = "data/01_raw",
-    sample_args: dict | None = None,
-    processing_params: DataProcessingParams | None = None,
-    split_params: SplitParams | None = None,
-) -> dict[str, Any]:
-    """Run data_processing and data_split in memory, exactly as the pipelines do."""
-    raw = MovieLensDataset(
-        source=source, cache_dir=cache_dir, sample_args=sample_args
-    ).load()
-    processing_params = processing_params or DataProcessingParams()
-    cleaned, c1 = processing.clean_interactions(raw, processing_params)
-    kcore, c2 = processing.filter_k_core(cleaned, processing_params)
-    interactions, user_map, item_map = processing.remap_ids(kcore)
-    features = processing.build_item_features(raw, item_map)
-    train, valid, test, cold = split_interactions(
-        interactions, split_params or SplitParams(cold_user_fraction=0.0)
-    )
-    return {"raw": raw, "interactions": interactions, "user_map": user_map, "item_map": item_map,
-            "item_features": features, "train": train, "valid": valid, "test": test, "cold": cold}  # fmt: skip
+def arguments(doc: str, workdir: str, env: str = "") -> argparse.ArgumentParser:
+    """The options every benchmark shares: which data, which Kedro environment, which
+    `kedro run --params` overrides, where the scratch project lives, where JSON goes."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--data", default="../shared/data/ml-100k", help="a MovieLens folder, a release name or 'sample'")  # fmt: skip
+    parser.add_argument("--env", default=env, help=f"Kedro environment ('' for conf/base alone; default {env!r})")  # fmt: skip
+    parser.add_argument("--params", default="", help="overrides in `kedro run --params` syntax, e.g. 'pretraining.epochs=60'")  # fmt: skip
+    parser.add_argument("--workdir", default=str(RESULTS / workdir), help="the scratch copy of the project")  # fmt: skip
+    parser.add_argument("--json", default=None, help="write the results here")
+    return parser
+
+
+def source(data: str) -> str:
+    """The `source` runtime parameter for --data: an existing folder as an absolute path
+    (the scratch project runs elsewhere), anything else (a release name) as it is."""
+    return str(Path(data).resolve()) if Path(data).exists() else data
+
+
+def parse_params(text: str) -> dict[str, Any]:
+    """`kedro run --params` syntax ("a.b=1,c=x") as a nested dict."""
+    if not text:
+        return {}
+    return OmegaConf.to_container(OmegaConf.from_dotlist(text.split(",")))
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Nested dicts merged key by key (how Kedro merges runtime parameters)."""
+    out = dict(base)
+    for key, value in override.items():
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge(out[key], value) if nested else value
+    return out
+
+
+class ScratchProject:
+    """The project's configuration copied into `folder`, run through Kedro sessions.
+
+    `params` are runtime parameters (as `--params`) for every run; `run` can add more.
+    Outputs persist between runs, so a benchmark can run the data pipelines once and the
+    training slices many times.
+    """
+
+    def __init__(
+        self, folder: Path, env: str | None = None, params: dict | None = None
+    ) -> None:
+        self.folder, self.env, self.params = Path(folder), env, params or {}
+        if env and not (ROOT / "conf" / env).is_dir():
+            raise SystemExit(f"--env {env}: no folder {ROOT / 'conf' / env}")
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        shutil.copytree(
+            ROOT / "conf", self.folder / "conf", ignore=shutil.ignore_patterns("local")
+        )
+        shutil.copy(ROOT / "pyproject.toml", self.folder / "pyproject.toml")
+        (self.folder / "conf" / "local").mkdir()
+        (
+            self.folder / "src"
+        ).mkdir()  # bootstrap wants it; the installed package is used
+        os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+    def _session(self, params: dict | None):
+        from kedro.framework.session import KedroSession
+        from kedro.framework.startup import bootstrap_project
+
+        bootstrap_project(self.folder)
+        return KedroSession.create(
+            project_path=self.folder,
+            env=self.env,
+            runtime_params=merge(self.params, params or {}),
+        )
+
+    def run(
+        self,
+        pipelines: list[str],
+        nodes: list[str] | None = None,
+        params: dict | None = None,
+    ) -> float:
+        """Run pipelines (or the named nodes of them); return the wall seconds."""
+        started, cwd = time.perf_counter(), Path.cwd()
+        os.chdir(
+            self.folder
+        )  # checkpoints and relative paths land in the scratch folder
+        try:
+            with self._session(params) as session:
+                session.run(pipeline_names=pipelines, node_names=nodes)
+        finally:
+            os.chdir(cwd)
+        return time.perf_counter() - started
+
+    def load(self, *datasets: str, params: dict | None = None) -> Any:
+        """Datasets as the catalog loads them (one value, or a tuple for several names)."""
+        with self._session(params) as session:
+            catalog = session.load_context().catalog
+            values = tuple(catalog.load(name) for name in datasets)
+        return values[0] if len(values) == 1 else values
+
+    def parameters(self, params: dict | None = None) -> dict:
+        """The validated parameter groups a run with `params` uses."""
+        from maskrec.params import load_parameters
+
+        return load_parameters(
+            self.folder / "conf", self.env or "local", merge(self.params, params or {})
+        )
+
+
+def trained_seconds(history: pd.DataFrame) -> dict[str, float]:
+    """From a training history: the chosen epoch's validation metrics, wall seconds of the
+    epochs up to and including it, and per epoch."""
+    epochs = history[history["epoch"] >= 1]
+    best = int(history["best_epoch"].iloc[0])
+    chosen = history[history["epoch"] == best].iloc[0]
+    return {
+        "valid_ndcg@10": float(chosen["ndcg@10"]),
+        "valid_hr@10": float(chosen["hr@10"]),
+        "seconds_to_best_epoch": float(
+            epochs.loc[epochs["epoch"] <= best, "seconds"].sum()
+        ),  # fmt: skip
+        "seconds_per_epoch": float(epochs["seconds"].mean()) if len(epochs) else 0.0,
+        "train_seconds_per_epoch": float(epochs["train_seconds"].mean())
+        if len(epochs)
+        else 0.0,  # fmt: skip
+        "sequences_per_second": float(epochs["sequences_per_second"].mean())
+        if len(epochs)
+        else 0.0,  # fmt: skip
+        "best_epoch": best,
+        "epochs_run": int(epochs["epoch"].max()) if len(epochs) else 0,
+    }
 
 
 def machine() -> dict[str, Any]:

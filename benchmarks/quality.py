@@ -1,95 +1,32 @@
-"""Quality of every model on a MovieLens folder, through the project's own `kedro run`.
+"""Quality of every model on a MovieLens folder: the project's own default `kedro run`.
 
-    python benchmarks/quality.py --data ../shared/data/ml-100k
+    python benchmarks/quality.py --data ../shared/data/ml-100k [--env ml100k] [--params ...] [--write-docs]
 
-Runs the default pipelines (leave-one-out by time, 10% cold-start users, the parameters in
-conf/base) in a scratch copy of the project under --workdir, then prints every model's
-test HR@10, NDCG@10 and MRR@10 with bootstrap 95% intervals, the breakdown by training-
-history length, cold-start users and the paired tests, and writes the tables into
-docs/benchmarks.md between the `quality` markers (with --write-docs) and to --json.
+Runs every pipeline (leave-one-out by time, 10% cold-start users, the parameters of
+conf/base or of --env, plus --params in `kedro run --params` syntax) in a scratch copy of
+the project (common.ScratchProject), then prints the run's own summary (reporting
+pipeline: every model's test HR/NDCG/MRR@10 with bootstrap intervals, NDCG@10 by history
+length, cold-start users, paired permutation tests with FDR adjustment), writes it into
+docs/benchmarks.md between the `quality` markers (--write-docs) and to --json.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shutil
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, peak_rss_mib, write_json  # noqa: E402
-
-
-def run_project(workdir: Path, data: str, extra: dict) -> float:
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    shutil.copytree(
-        ROOT / "conf", workdir / "conf", ignore=shutil.ignore_patterns("local")
-    )
-    shutil.copy(ROOT / "pyproject.toml", workdir / "pyproject.toml")
-    (workdir / "conf" / "local").mkdir()
-    (workdir / "src").mkdir()
-    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
-    bootstrap_project(workdir)
-    source = str(Path(data).resolve()) if Path(data).exists() else data
-    started = time.perf_counter()
-    cwd = Path.cwd()
-    os.chdir(workdir)  # checkpoints and relative paths land in the scratch project
-    try:
-        with KedroSession.create(
-            project_path=workdir, runtime_params={"source": source, **extra}
-        ) as session:
-            session.run(pipeline_names=["__default__"])
-    finally:
-        os.chdir(cwd)
-    return time.perf_counter() - started
-
-
-def tables(metrics: dict) -> str:
-    from maskrec.pipelines.reporting.nodes import LABELS, _ordered
-
-    def cell(stats: dict) -> str:
-        return f"{stats['mean']:.4f} [{stats['ci_low']:.4f}, {stats['ci_high']:.4f}]"
-
-    models = _ordered(metrics["models"])
-    lines = [
-        "| model | valid NDCG@10 | test HR@10 | test NDCG@10 | test MRR@10 | cold-start NDCG@10 |",
-        "|---|---|---|---|---|---|",
-    ]
-    for m in models:
-        s = metrics["models"][m]
-        lines.append(f"| {LABELS.get(m, m)} | {s['valid_ndcg@10']:.4f} | {cell(s['all']['hr@10'])} | {cell(s['all']['ndcg@10'])} | "
-                     f"{cell(s['all']['mrr@10'])} | {s['cold']['ndcg@10']['mean']:.4f} |")  # fmt: skip
-    buckets = list(metrics["models"][models[0]]["by_history_length"])
-    counts = [
-        metrics["models"][models[0]]["by_history_length"][b]["users"] for b in buckets
-    ]
-    lines += ["", "Test NDCG@10 by training-history length (warm users; users per bucket in brackets):", "",
-              "| model | " + " | ".join(f"{b} ({n})" for b, n in zip(buckets, counts, strict=True)) + " |",
-              "|---|" + "---|" * len(buckets)]  # fmt: skip
-    for m in models:
-        row = metrics["models"][m]["by_history_length"]
-        lines.append(
-            f"| {LABELS.get(m, m)} | "
-            + " | ".join(
-                f"{row[b]['ndcg@10']['mean']:.4f}" if row[b]["users"] else "–"
-                for b in buckets
-            )
-            + " |"
-        )
-    lines += ["", "Paired tests, NDCG@10 (model − competitor) on the same users:", "",
-              "| model | competitor | users | n | difference [95% CI] | p (Wilcoxon) |", "|---|---|---|---|---|---|"]  # fmt: skip
-    for t in metrics["paired_tests"]:
-        lines.append(f"| {t['model']} | {t['competitor']} | {t['group']} | {t['users']} | {t['mean_difference']:+.4f} "
-                     f"[{t['ci_low']:+.4f}, {t['ci_high']:+.4f}] | {t['p_wilcoxon']:.2g} |")  # fmt: skip
-    return "\n".join(lines)
+from common import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    ScratchProject,
+    arguments,
+    machine,
+    parse_params,
+    peak_rss_mib,
+    source,
+    write_json,
+)
 
 
 def write_docs(section: str) -> None:
@@ -106,58 +43,26 @@ def write_docs(section: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--data",
-        default="../shared/data/ml-100k",
-        help="a MovieLens folder or release name",
-    )
-    parser.add_argument(
-        "--workdir", default=str(ROOT / "benchmarks" / "results" / "quality_run")
-    )
-    parser.add_argument(
-        "--params",
-        default="",
-        help='extra run parameters, JSON (e.g. \'{"pretraining": {"epochs": 60}}\')',
-    )
-    parser.add_argument(
-        "--json", default=str(ROOT / "benchmarks" / "results" / "quality.json")
-    )
-    parser.add_argument(
-        "--write-docs",
-        action="store_true",
-        help="replace the quality section of docs/benchmarks.md",
-    )
+    parser = arguments(__doc__, "quality_run")
+    parser.add_argument("--write-docs", action="store_true", help="replace the quality section of docs/benchmarks.md")  # fmt: skip
+    parser.set_defaults(json=str(RESULTS / "quality.json"))
     args = parser.parse_args()
 
-    workdir = Path(args.workdir)
-    seconds = run_project(
-        workdir, args.data, json.loads(args.params) if args.params else {}
-    )
-    metrics = json.loads(
-        (workdir / "data/08_reporting/evaluation_metrics.json").read_text()
-    )
-    report = json.loads(
-        (workdir / "data/08_reporting/data_quality_report.json").read_text()
-    )
+    params = {"source": source(args.data), **parse_params(args.params)}
+    project = ScratchProject(Path(args.workdir), args.env or None, params)
+    seconds = project.run(["__default__"])
+    summary, metrics, report = project.load("summary_markdown", "evaluation_metrics", "data_quality_report")  # fmt: skip
     info = machine()
-    header = (f"Data: `{args.data}` ({report['kept']['rows']:,} ratings, {report['kept']['users']} users, {report['kept']['items']} items); "
-              f"leave-one-out by time, 10% cold-start users; full ranking, seen items excluded. Whole `kedro run`: {seconds:.0f} s on "
-              f"{info.get('gpu', info['cpu'])} ({info['threads']} threads), peak RSS {peak_rss_mib():.0f} MiB. Command: "
-              f"`python benchmarks/quality.py --data {args.data}{' --params ' + repr(args.params) if args.params else ''}`.")  # fmt: skip
-    section = header + "\n\n" + tables(metrics)
+    command = f"python benchmarks/quality.py --data {args.data}" + (f" --env {args.env}" if args.env else "") + (
+        f" --params '{args.params}'" if args.params else "")  # fmt: skip
+    kept = report["kept"]
+    header = (f"Data: `{args.data}` ({kept['rows']:,} ratings, {kept['users']} users, {kept['items']} items). Whole `kedro run`: "
+              f"{seconds:.0f} s on {info.get('gpu', info['cpu'])} ({info['threads']} threads), peak RSS {peak_rss_mib():.0f} MiB. "
+              f"Command: `{command}`.")  # fmt: skip
+    body = summary.split("\n", 2)[2].strip()  # the run's summary.md without its title
+    section = header + "\n\n" + body
     print(section)
-    write_json(
-        args.json,
-        {
-            "machine": info,
-            "seconds": seconds,
-            "peak_rss_mib": peak_rss_mib(),
-            "metrics": metrics,
-        },
-    )
+    write_json(args.json, {"machine": info, "command": command, "seconds": seconds, "peak_rss_mib": peak_rss_mib(), "metrics": metrics})  # fmt: skip
     if args.write_docs:
         write_docs(section)
 

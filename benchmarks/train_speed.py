@@ -1,103 +1,142 @@
-"""Training throughput of pretraining (Cloze) and fine-tuning (next-item) per device and dataset.
+"""Training speed and memory of every training objective, per variant of the training flags.
 
-    python benchmarks/train_speed.py --ml100k ../shared/data/ml-100k --devices cpu --json benchmarks/results/train_speed.json
+    python benchmarks/train_speed.py --data ../shared/data/ml-100k --env ml100k --epochs 4 \\
+        --variants default no_packing bucketing --json benchmarks/results/train_speed.json
+    python benchmarks/train_speed.py --data sample --params "sample.n_users=6040,sample.n_items=3700,sample.n_ratings=1000000,sample.seed=1"
 
-Datasets: MovieLens 100K (read from the given folder) and generated data the size of
-ML-1M (6,040 users, 3,700 items, 1,000,000 ratings). Each stage runs a few epochs of the
-project's own training loop with the parameters in conf/base (epochs and early stopping
-aside); the first epoch is a warm-up and is not counted. "Sequences" are training rows: a
-window for Cloze pretraining, a (prefix + Cloze) pair for fine-tuning.
+A variant is a set of runtime parameters of the real code (`training.packing`,
+`training.length_bucketing`, `training.compile`, `training.device`), nothing patched in.
+Each variant runs in a fresh process (the allocator setting `fit` makes is process-wide):
+the project's pretraining pipeline, `fine_tune_pretrained_node` and `train_sasrec_node`
+for --epochs epochs each (early stopping off), in a scratch copy of the project, with
+--env and --params as `kedro run` takes them. From each history: the median training
+seconds of epochs 2..N (epoch 1 warms up), training sequences per second, the median
+validation scoring seconds of an epoch, and the process's peak RSS.
+
+Baseline in the same run: one epoch of Cloze batch preparation, the project's vectorised
+masking against a per-sequence Python loop (how RecBole's BERT4Rec builds its batches).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, prepare, print_table, write_json  # noqa: E402
+from common import (  # noqa: E402
+    ScratchProject,
+    arguments,
+    machine,
+    merge,
+    parse_params,
+    peak_rss_mib,
+    print_table,
+    source,
+    write_json,
+)
 
-from maskrec.params import FineTuningParams, ModelParams, PretrainingParams  # noqa: E402
-from maskrec.pipelines.fine_tuning.nodes import Teacher, fine_tune_pretrained  # noqa: E402
-from maskrec.pipelines.pretraining.nodes import init_model, pretrain  # noqa: E402
+VARIANTS = {
+    "default": {},
+    "no_packing": {"training": {"packing": False}},
+    "bucketing": {"training": {"length_bucketing": True}},
+    "compile": {"training": {"compile": True}},
+}
+STAGES = {  # model: (pipelines, nodes)
+    "pretrained": (["pretraining"], None),
+    "fine_tuned": (["fine_tuning"], ["train_teacher_node", "fine_tune_pretrained_node"]),
+    "sasrec": (["baselines"], ["train_sasrec_node"]),
+}  # fmt: skip
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
-ML1M_SIZE = {"n_users": 6040, "n_items": 3700, "n_ratings": 1_000_000, "seed": 1}
 
-
-def load_params(name: str, key: str) -> dict:
-    return yaml.safe_load((CONF / f"parameters_{name}.yml").read_text())[key]
-
-
-def measure(
-    dataset: str, data: dict, device: str, epochs: int, max_len: int | None
-) -> list[dict]:
-    model_settings = load_params("pretraining", "model") | (
-        {"max_len": max_len} if max_len else {}
-    )
-    overrides = {
-        "epochs": epochs,
-        "patience": epochs + 1,
-        "device": device,
-        "checkpoint_dir": None,
-    }
-    stages = {
-        "pretraining": PretrainingParams(
-            **(load_params("pretraining", "pretraining") | overrides)
-        ),
-        "fine_tuning": FineTuningParams(
-            **(load_params("fine_tuning", "fine_tuning") | overrides)
-        ),
-    }
-    model = init_model(data["item_features"], ModelParams(**model_settings))
-    rows = []
-    for stage, params in stages.items():
+def child(args: argparse.Namespace) -> dict:
+    """One variant: train each stage for --epochs epochs and read its history."""
+    epochs = args.epochs
+    schedule = {"epochs": epochs, "patience": epochs + 1}
+    params = merge(args.base_params, VARIANTS[args.child])
+    params = merge(params, {group: schedule for group in ("pretraining", "fine_tuning", "sasrec")})  # fmt: skip
+    project = ScratchProject(Path(args.workdir) / args.child, args.env or None, params)
+    project.run(["data_processing", "data_split"])
+    stages = {}
+    for name, (pipelines, nodes) in STAGES.items():
         started = time.perf_counter()
-        if stage == "pretraining":
-            model, history = pretrain(model, data["train"], data["valid"], params)
-        else:
-            model, history = fine_tune_pretrained(
-                model, Teacher(), data["train"], data["valid"], params
-            )
+        project.run(pipelines, nodes)
+        history = project.load(f"{name}_history")
         timed = history[history["epoch"] >= 2]
-        rows.append({
-            "dataset": dataset, "stage": stage, "device": device, "max_len": model.config.max_len,
-            "batch_size": params.batch_size, "sequences_per_second": float(timed["sequences_per_second"].mean()),
-            "train_s_per_epoch": float(timed["train_seconds"].mean()),
-            "s_per_epoch_with_validation": float(timed["seconds"].mean()),
-            "wall_s": time.perf_counter() - started,
-        })  # fmt: skip
-        print_table(rows[-1:], list(rows[-1]))
-    return rows
+        stages[name] = {
+            "train_seconds_per_epoch": float(timed["train_seconds"].median()),
+            "validation_seconds_per_epoch": float((timed["seconds"] - timed["train_seconds"]).median()),
+            "sequences_per_second": float(timed["sequences_per_second"].median()),
+            "stage_wall_seconds": time.perf_counter() - started,
+            "valid_ndcg@10_last_epoch": float(history["ndcg@10"].iloc[-1]),
+        }  # fmt: skip
+    train = project.load("train_sequences")["item_ids"].tolist()
+    settings = project.parameters()
+    return {"variant": args.child, "stages": stages, "peak_rss_mib": peak_rss_mib(),
+            "masking": masking_comparison(train, settings["model"].max_len),
+            "layout": layout_report(train, settings)}  # fmt: skip
 
 
-def masking_comparison(
-    dataset: str, data: dict, max_len: int, mask_prob: float = 0.2
-) -> dict:
-    """One epoch of Cloze batch preparation: vectorised (ours) against a per-sequence Python
-    loop, the way RecBole's BERT4Rec prepares its batches (the baseline in the same run)."""
-    import numpy as np
+def layout_report(sequences: list, settings: dict) -> dict:
+    """One epoch of each objective's batches, as `fit` lays them out: the share of batch
+    cells that hold an item (the rest is padding the transformer still computes on) with
+    batches as drawn, trimmed of all-padding columns, packed, and packed without the
+    trim that `pack` ends with; with and without length bucketing."""
+    from maskrec.models.packing import SequenceBatch, pack, trim_padding
+    from maskrec.training.data import training_windows
+    from maskrec.training.objectives import CausalObjective, ClozeObjective
 
+    max_len = settings["model"].max_len
+    batch_size = settings["pretraining"].batch_size
+    objectives = {
+        "cloze": ClozeObjective(0.2, 10**6, 10**6 - 1),
+        "causal": CausalObjective(),
+    }
+    report = {}
+    for name, objective in objectives.items():
+        windows = training_windows(sequences, objective.window_length(max_len))
+        for bucketed in (False, True):
+            cells = {"items": 0, "as drawn": 0, "trimmed": 0, "packed": 0, "packed, no final trim": 0}  # fmt: skip
+            generator = torch.Generator().manual_seed(0)
+            for parts in objective.batches(windows, batch_size, generator, bucketed):
+                batch = SequenceBatch(parts[0].inputs, parts[0].labels)
+                width = batch.inputs.shape[1]
+                packed = pack(batch, max_len)
+                cells["items"] += int((batch.inputs != 0).sum())
+                cells["as drawn"] += batch.inputs.numel()
+                cells["trimmed"] += trim_padding(batch).inputs.numel()
+                cells["packed"] += packed.inputs.numel()
+                cells["packed, no final trim"] += packed.inputs.shape[0] * width
+            report[f"{name}{', bucketed' if bucketed else ''}"] = {
+                layout: cells["items"] / count for layout, count in cells.items() if layout != "items"
+            }  # fmt: skip
+    return report
+
+
+def masking_comparison(sequences: list, max_len: int, mask_prob: float = 0.2) -> dict:
+    """One epoch of Cloze batch preparation: vectorised (ours) against a per-sequence
+    Python loop, the way RecBole's BERT4Rec prepares its batches."""
     from maskrec.training.data import training_windows
     from maskrec.training.objectives import cloze_mask
 
-    windows = training_windows(data["train"]["item_ids"].tolist(), max_len)
+    windows = training_windows(sequences, max_len)
     mask_id = int(windows.max()) + 1
     generator = torch.Generator().manual_seed(0)
     started = time.perf_counter()
     for batch in windows.split(32):
         cloze_mask(batch, mask_prob, mask_id, generator)
     vectorised = time.perf_counter() - started
-
     rng = np.random.default_rng(0)
     started = time.perf_counter()
-    for batch in windows.numpy().reshape(-1, windows.shape[1])[: len(windows)].tolist():
-        items = [i for i in batch if i]
+    for row in windows.tolist():
+        items = [i for i in row if i]
         masked, labels = list(items), []
         for position, item in enumerate(items):
             if rng.random() < mask_prob:
@@ -107,62 +146,63 @@ def masking_comparison(
             masked[-1], labels = mask_id, [items[-1]]
         torch.tensor([0] * (max_len - len(masked)) + masked)
     looped = time.perf_counter() - started
-    return {"dataset": dataset, "windows": len(windows), "vectorised_s": vectorised, "per_sequence_loop_s": looped,
+    return {"windows": len(windows), "vectorised_s": vectorised, "per_sequence_loop_s": looped,
             "speedup": looped / vectorised}  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--ml100k", default="../shared/data/ml-100k", help="folder with MovieLens 100K"
-    )
-    parser.add_argument(
-        "--devices",
-        nargs="+",
-        default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
-    )
-    parser.add_argument(
-        "--epochs", type=int, default=3, help="epochs per stage (the first is warm-up)"
-    )
-    parser.add_argument(
-        "--max-len", type=int, default=None, help="override model.max_len"
-    )
-    parser.add_argument("--skip-ml1m", action="store_true", help="only MovieLens 100K")
-    parser.add_argument("--json", default=None, help="write the results here")
+    parser = arguments(__doc__, "train_speed_run")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per stage (the first is not timed)")  # fmt: skip
+    parser.add_argument("--variants", nargs="+", default=["default", "no_packing"], choices=list(VARIANTS))  # fmt: skip
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-json", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    datasets = {"ml-100k": prepare(args.ml100k)}
-    if not args.skip_ml1m:
-        datasets["generated ML-1M size"] = prepare("sample", sample_args=ML1M_SIZE)
-    rows = [
-        row
-        for name, data in datasets.items()
-        for device in args.devices
-        for row in measure(name, data, device, args.epochs, args.max_len)
-    ]
-    masking = [
-        masking_comparison(
-            name, data, args.max_len or load_params("pretraining", "model")["max_len"]
-        )
-        for name, data in datasets.items()
-    ]
-    print("\nTraining throughput")
-    print_table(rows, list(rows[0]))
-    print(
-        "\nCloze batch preparation for one epoch, vectorised vs per-sequence loop (CPU)"
-    )
-    print_table(masking, list(masking[0]))
-    write_json(
-        args.json,
+    if args.epochs < 2:
+        raise SystemExit("--epochs must be at least 2 (the first epoch is not timed)")
+    args.base_params = merge(
         {
-            "machine": machine(),
-            "command": " ".join(sys.argv),
-            "results": rows,
-            "masking": masking,
+            "source": source(args.data),
+            "training": {"device": args.device, "checkpoint_dir": None},
         },
+        parse_params(args.params),
     )
+    if args.child:
+        Path(args.child_json).write_text(json.dumps(child(args)))
+        return
+
+    runs, started = [], time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        for variant in args.variants:
+            out = Path(folder) / f"{variant}.json"
+            command = [sys.executable, __file__, "--data", args.data, "--env", args.env, "--params", args.params,
+                       "--device", args.device, "--epochs", str(args.epochs), "--workdir", args.workdir,
+                       "--child", variant, "--child-json", str(out)]  # fmt: skip
+            subprocess.run(command, check=True)
+            runs.append(json.loads(out.read_text()))
+            print(f"{variant}: done", file=sys.stderr)
+    rows = []
+    for run in runs:
+        for stage, result in run["stages"].items():
+            first = runs[0]["stages"][stage]["train_seconds_per_epoch"]
+            rows.append({"variant": run["variant"], "model": stage,
+                         "train s/epoch": round(result["train_seconds_per_epoch"], 2),
+                         "vs first": round(first / result["train_seconds_per_epoch"], 2),
+                         "seq/s": round(result["sequences_per_second"]),
+                         "validation s/epoch": round(result["validation_seconds_per_epoch"], 2),
+                         "peak RSS MiB": round(run["peak_rss_mib"])})  # fmt: skip
+    print_table(rows, list(rows[0]))
+    masking = runs[0]["masking"]
+    print(f"\nCloze batch preparation, one epoch of {masking['windows']} windows: vectorised {masking['vectorised_s']:.4f} s, "
+          f"per-sequence loop {masking['per_sequence_loop_s']:.3f} s ({masking['speedup']:.1f}x)")  # fmt: skip
+    print(
+        "\nShare of batch cells that hold an item, one epoch per objective (the rest is padding):"
+    )
+    layout = runs[0]["layout"]
+    print_table([{"objective": k, **{c: round(v, 3) for c, v in row.items()}} for k, row in layout.items()],
+                ["objective", *next(iter(layout.values()))])  # fmt: skip
+    print(f"{time.perf_counter() - started:.0f} s in all")
+    write_json(args.json, {"machine": machine(), "command": " ".join(sys.argv), "epochs": args.epochs, "runs": runs})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import kedro.framework.project  # noqa: F401  (configures logging now, not inside a test)
 import pandas as pd
 import pytest
 

@@ -59,3 +59,69 @@ def small_split(n_users: int = 120, n_items: int = 200, n_ratings: int = 3000) -
     )  # fmt: skip
     return {"item_features": processing.build_item_features(raw, item_map), "train": train, "valid": valid, "test": test,
             "cold": cold, "interactions": remapped, "user_map": user_map, "item_map": item_map}  # fmt: skip
+
+
+def run_pipeline(pipeline, inputs: dict[str, Any], caplog=None) -> dict[str, Any]:
+    """Run a pipeline on an in-memory catalog holding `inputs` (parameters as
+    `params:<group>` entries), the way spaceflights' tests do; return every output,
+    intermediate ones included."""
+    import logging
+
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+
+    class Kept(MemoryDataset):
+        """Not emptied after its last reader, so the test can look at it."""
+
+        def release(self) -> None:
+            pass
+
+    catalog = DataCatalog()
+    for name, value in inputs.items():
+        catalog[name] = value
+    for name in pipeline.all_outputs():
+        catalog[name] = Kept(copy_mode="assign")
+    if caplog is not None:
+        caplog.set_level(logging.DEBUG, logger="kedro")
+    SequentialRunner().run(pipeline, catalog)
+    if caplog is not None:
+        assert "Pipeline execution completed successfully" in caplog.text
+    return {name: catalog.load(name) for name in pipeline.all_outputs()}
+
+
+QUICK_MODEL = {"max_len": 20, "hidden_size": 32, "intermediate_size": 64}
+QUICK_SCHEDULE = {"epochs": 1, "batch_size": 64}
+
+
+def quick_parameters() -> dict[str, Any]:
+    """Every group the training, evaluation and inference pipelines read, small and fast."""
+    return {
+        "params:model": params("model", **QUICK_MODEL),
+        "params:training": params("training", device="cpu", checkpoint_dir=None),
+        "params:pretraining": params("pretraining", **QUICK_SCHEDULE),
+        "params:fine_tuning": params("fine_tuning", **QUICK_SCHEDULE),
+        "params:sasrec": params("sasrec", **QUICK_SCHEDULE),
+        "params:baselines": params(
+            "baselines", item_knn_neighbours=[20], item_knn_shrink=[10.0],
+            ease_l2=[100.0], mf_factors=[8], mf_l2=[10.0], mf_iterations=3,
+        ),
+        "params:evaluation": params("evaluation", bootstrap_samples=100, permutation_resamples=99),
+        "params:inference": params("inference", history=[int(i) for i in small_split()["item_features"]["original_item_id"][:3]]),
+    }  # fmt: skip
+
+
+def training_inputs() -> dict[str, Any]:
+    data = small_split()
+    return {"item_features": data["item_features"], "train_sequences": data["train"],
+            "valid_targets": data["valid"], **quick_parameters()}  # fmt: skip
+
+
+def train_every_model() -> dict[str, Any]:
+    """Every registered model (and its history), trained by its own pipeline on
+    `small_split` with `quick_parameters`."""
+    from maskrec.pipelines import baselines, fine_tuning, pretraining
+
+    inputs = training_inputs()
+    outputs = run_pipeline(pretraining.create_pipeline(), inputs)
+    outputs |= run_pipeline(fine_tuning.create_pipeline(), {"pretrained_model": outputs["pretrained_model"], **inputs})  # fmt: skip
+    return outputs | run_pipeline(baselines.create_pipeline(), inputs)

@@ -92,8 +92,18 @@ def test_missing_column_is_named(tmp_path):
 
 
 BAD_CELLS = [
-    ("userId", "abc", r"line 3, column 'user_id': id 'abc' is not an integer"),
-    ("movieId", "", r"line 3, column 'item_id': missing value"),
+    ("userId", "abc", r"line 3, column 'userId': id 'abc' is not an integer"),
+    (
+        "userId",
+        "1234567890123456789012345",
+        r"line 3, column 'userId': id '1234567890123456789012345' does not fit in a 64-bit integer",
+    ),
+    ("movieId", "", r"line 3, column 'movieId': missing value"),
+    (
+        "timestamp",
+        "99999999999999999999",
+        r"line 3, column 'timestamp': timestamp '99999999999999999999' does not fit",
+    ),
     ("rating", "7", r"line 3, column 'rating': rating '7' is outside \[0.5, 5.0\]"),
     ("rating", "good", r"line 3, column 'rating': rating 'good' is not a number"),
     ("rating", "", r"line 3, column 'rating': missing value"),
@@ -113,6 +123,21 @@ def test_each_bad_cell_is_reported_with_file_line_column_and_value(
     with pytest.raises(MovieLensFormatError, match=message) as error:
         read_movielens_folder(folder)
     assert "ratings.csv" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("write", "ratings", "empty", "message"),
+    [
+        (write_csv_layout, "ratings.csv", "userId,movieId,rating,timestamp\n", r"ratings\.csv: no ratings in the file \(a header line"),
+        (write_ml1m_layout, "ratings.dat", "", r"ratings\.dat: no ratings in the file"),
+        (write_ml100k_layout, "u.data", "", r"u\.data: no ratings in the file"),
+    ],
+)  # fmt: skip
+def test_a_ratings_file_without_rows_is_named(tmp_path, write, ratings, empty, message):
+    folder = write(tmp_path / "r")
+    (folder / ratings).write_text(empty)
+    with pytest.raises(MovieLensFormatError, match=message):
+        read_movielens_folder(folder)
 
 
 def test_bad_line_in_dat_file_is_reported(tmp_path):

@@ -57,16 +57,26 @@ def _first_bad(mask: np.ndarray) -> int:
 
 
 def _validate_interactions(
-    raw: pd.DataFrame, path: Path, header_lines: int
+    raw: pd.DataFrame,
+    path: Path,
+    header_lines: int,
+    file_columns: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Turn text or typed columns into the normalised interactions table, or explain why not.
 
-    `header_lines` converts a 0-based row index into the 1-based line number in the file.
+    `header_lines` converts a 0-based row index into the 1-based line number in the file;
+    `file_columns` maps our column names to the file's header, so messages use the latter.
     """
 
     def where(row: int, column: str) -> str:
-        return f"{path}, line {row + 1 + header_lines}, column '{column}'"
+        name = (file_columns or {}).get(column, column)
+        return f"{path}, line {row + 1 + header_lines}, column '{name}'"
 
+    if raw.empty:
+        raise MovieLensFormatError(
+            f"{path}: no ratings in the file"
+            + (" (a header line and nothing after it)" if header_lines else "")
+        )
     out = {}
     for column in ("user_id", "item_id"):
         values = raw[column]
@@ -81,6 +91,7 @@ def _validate_interactions(
             raise MovieLensFormatError(
                 f"{where(row, column)}: id {_show(values.iloc[row])} is not an integer"
             )
+        _check_fits_int64(numeric, values, lambda row, c=column: where(row, c), "id")
         out[column] = numeric.astype("int64")
 
     values = raw["rating"]
@@ -128,6 +139,7 @@ def _parse_timestamps(values: pd.Series, where: Callable[[int, str], str]) -> pd
                 f"{where(row, 'timestamp')}: cannot parse {_show(values.iloc[row])} as a "
                 "whole, non-negative number of epoch seconds"
             )
+        _check_fits_int64(numeric, values, lambda row: where(row, "timestamp"), "timestamp")  # fmt: skip
         return numeric.astype("int64")
     parsed = pd.to_datetime(
         values.astype(str), errors="coerce", utc=True, format="ISO8601"
@@ -141,6 +153,18 @@ def _parse_timestamps(values: pd.Series, where: Callable[[int, str], str]) -> pd
         )
     epoch = pd.Timestamp(0, tz="UTC")
     return ((parsed - epoch) // pd.Timedelta(seconds=1)).astype("int64")
+
+
+def _check_fits_int64(
+    numeric: pd.Series, values: pd.Series, where: Callable[[int], str], what: str
+) -> None:
+    """Whole numbers beyond 64 bits parse as floats; name the first instead of overflowing."""
+    too_large = numeric.abs().to_numpy(dtype=float) >= 2.0**63
+    if too_large.any():
+        row = _first_bad(too_large)
+        raise MovieLensFormatError(
+            f"{where(row)}: {what} {_show(values.iloc[row])} does not fit in a 64-bit integer"
+        )
 
 
 def _show(value: object) -> str:
@@ -205,12 +229,13 @@ def read_csv_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "timestamp": "int64",
             },
         )
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # re-read as text to name the cell
         raw = _read_table(ratings_path, dtype=str, keep_default_na=True)
     _check_columns(raw, ["userId", "movieId", "rating", "timestamp"], ratings_path)
     interactions = _validate_interactions(
-        raw.rename(columns=names), ratings_path, header_lines=1
-    )
+        raw.rename(columns=names), ratings_path, header_lines=1,
+        file_columns={ours: theirs for theirs, ours in names.items()},
+    )  # fmt: skip
 
     movies = _read_table(movies_path, dtype=str, keep_default_na=False)
     _check_columns(movies, ["movieId", "title", "genres"], movies_path)

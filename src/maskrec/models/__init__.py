@@ -1,4 +1,6 @@
-"""Pure torch / transformers modules: the sequence encoder and (later) baselines."""
+"""Models with no Kedro in them: the sequence recommender (a Hugging Face BERT encoder over
+item ids, `sequence.py`) with its batch layouts (`packing.py`) and CPU dropout
+(`cpu_dropout.py`), and the classic baselines (`baselines.py`)."""
 
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
 

@@ -1,10 +1,10 @@
 """Dropout that is cheap on a CPU, for hidden states and for attention probabilities.
 
-Why: torch's CPU dropout draws one Bernoulli sample per element (`bernoulli_`). Profiling
-causal + Cloze fine-tuning on MovieLens 100K (max_len 200, 2 cores) put 27% of a training
-step there, most of it on the attention probabilities (batch x heads x L x L samples per
-layer). Here one 64-bit random draw gives four 16-bit uniforms, which is 3-5x faster per
-element (docs/benchmarks.md, "CPU training speed").
+Why: torch's CPU dropout draws one Bernoulli sample per element (`bernoulli_`), and the
+attention probabilities need batch x heads x L x L of them per layer; in a profile of CPU
+fine-tuning that was the largest single cost of a step. Here one 64-bit random draw gives
+four 16-bit uniforms, several times cheaper per element (docs/benchmarks.md, "Training
+speed").
 
 The drop probability becomes p rounded to a multiple of 1/65536 (0.1 -> 0.100006) and the
 survivors are scaled by 1 / (1 - that p), so activations keep their expectation. The bits

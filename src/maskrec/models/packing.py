@@ -1,10 +1,11 @@
 """Batch layouts: trimming all-padding columns and packing several sequences per row.
 
-Why packing: on MovieLens 100K at max_len 200, 44% of a training window is item and the
-rest padding, and almost every batch of 32 holds a user with 200 items, so trimming alone
-removes nothing. Packing puts several short sequences side by side in one row
-(first-fit decreasing), so a batch of 32 windows becomes about 15 rows; the transformer's
-(rows x length) and (rows x length x length) work shrinks with it.
+Why packing: histories differ widely in length, so much of a right-aligned batch is
+padding, and trimming all-padding columns removes nothing once one row of the batch is
+full (at max_len 200 on MovieLens 100K almost every batch has such a row). Packing puts
+several short sequences side by side in one row (first-fit decreasing), so the
+transformer's (rows x length) and (rows x length x length) work shrinks with the number of
+rows (measured: docs/benchmarks.md, "Training speed").
 
 It is exact: each token keeps the position id it had in its own row, attention is blocked
 between different sequences of a row (`SequenceRecModel.attention_bias` with `segments`),

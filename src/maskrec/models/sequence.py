@@ -124,8 +124,8 @@ class SequenceRecModel(PreTrainedModel):
                     setattr(parent, child_name, cpu_dropout.Dropout(child.p))
         h = config.hidden_size
         # BERT4Rec's output head: a GELU projection + LayerNorm, then scores against the
-        # (shared) item embeddings plus a per-item bias; the bias alone is worth ~10%
-        # NDCG on MovieLens (recsys-anchors.md, pitfall 5).
+        # (shared) item embeddings plus a per-item bias (leaving the bias out is a known
+        # pitfall of BERT4Rec re-implementations).
         self.head_transform = nn.Sequential(
             nn.Linear(h, h), nn.GELU(), nn.LayerNorm(h, eps=1e-12)
         )
@@ -161,10 +161,11 @@ class SequenceRecModel(PreTrainedModel):
         self.register_buffer("item_year_buckets", years)
 
     def _init_weights(self, module: nn.Module) -> None:
-        # BERT's truncated-normal(0.02) everywhere; embeddings of padding stay zero.
+        # Linear layers Xavier, embeddings BERT's truncated normal (0.02), padding
+        # embeddings zero, LayerNorm identity, output bias zero, recency slopes geometric.
         if isinstance(module, nn.Linear):
-            # Xavier, not BERT's N(0, 0.02): at d=64 the small init makes attention carry
-            # ~0.5% of the residual, and a [MASK] then needs many epochs to learn to read
+            # Xavier, not BERT's N(0, 0.02): at d=64 the small init leaves attention a tiny
+            # share of the residual, and a [MASK] then needs many epochs to learn to read
             # its neighbours (BERT4Rec's slow start). SASRec implementations use Xavier too.
             nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:
@@ -378,9 +379,9 @@ def repeating_size(count: int) -> int:
 
     Why: the output layer's (positions x items) blocks are the largest tensors of a
     training step, and the number of labelled positions differs in every batch. With
-    every size different, glibc could not reuse freed blocks and the CPU process grew by
-    ~70 MiB an epoch (to 4-6 GiB in a whole run); with sizes from a short repeating list
-    it stays flat, and is a little faster (docs/benchmarks.md, "Where the memory goes").
+    every size different, glibc could not reuse freed blocks and a CPU process kept
+    growing epoch after epoch; with sizes from a short repeating list it stays flat, and
+    is a little faster (docs/benchmarks.md, "Where the memory goes").
     """
     step = 1 << max(count.bit_length() - 4, 0)
     return -(-count // step) * step

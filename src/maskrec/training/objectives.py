@@ -120,15 +120,30 @@ def _lengths(windows: torch.Tensor, bucketed: bool) -> torch.Tensor | None:
 class Objective:
     """What `fit` asks of an objective: batches of loss `Part`s from training windows, how
     many samples an epoch holds, how long a window is, and how the model it trains reads
-    a sequence (`causal`), which `fit` sets on the model for training."""
+    a sequence (`causal`), which `fit` sets on the model for training.
+
+    `batches` draws the epoch's samples (`samples_per_window` per window) in random order,
+    all on the windows' device; a subclass only turns a batch of rows into its parts.
+    """
 
     causal: ClassVar[bool] = False
+
+    @property
+    def samples_per_window(self) -> int:
+        return 1
 
     def window_length(self, max_len: int) -> int:
         return max_len
 
     def samples_per_epoch(self, windows: int) -> int:
-        return windows
+        return windows * self.samples_per_window
+
+    def parts(
+        self, rows: torch.Tensor, sample: torch.Tensor, generator: torch.Generator
+    ) -> list[Part]:
+        """The loss parts of one batch of window `rows`; `sample` says which of a
+        window's samples each row is (0 .. samples_per_window - 1)."""
+        raise NotImplementedError
 
     def batches(
         self,
@@ -137,7 +152,13 @@ class Objective:
         generator: torch.Generator,
         bucketed: bool = False,
     ) -> Iterator[list[Part]]:
-        raise NotImplementedError
+        copies = self.samples_per_window
+        lengths = _lengths(windows, bucketed)
+        for index in _permuted_batches(
+            len(windows) * copies, batch_size, generator, windows.device,
+            None if lengths is None else lengths.repeat_interleave(copies),
+        ):  # fmt: skip
+            yield self.parts(windows[index // copies], index % copies, generator)
 
 
 @dataclass
@@ -149,26 +170,11 @@ class ClozeObjective(Objective):
     n_items: int
     bert_replacement: bool = False
 
-    def batches(
-        self,
-        windows: torch.Tensor,
-        batch_size: int,
-        generator: torch.Generator,
-        bucketed: bool = False,
-    ) -> Iterator[list[Part]]:
-        for index in _permuted_batches(
-            len(windows), batch_size, generator, windows.device,
-            _lengths(windows, bucketed),
-        ):  # fmt: skip
-            inputs, labels = cloze_mask(
-                windows[index],
-                self.mask_prob,
-                self.mask_id,
-                generator,
-                self.bert_replacement,
-                self.n_items,
-            )
-            yield [Part(inputs, labels)]
+    def parts(self, rows, sample, generator) -> list[Part]:
+        inputs, labels = cloze_mask(
+            rows, self.mask_prob, self.mask_id, generator, self.bert_replacement, self.n_items
+        )  # fmt: skip
+        return [Part(inputs, labels)]
 
 
 @dataclass
@@ -182,34 +188,16 @@ class NextItemObjective(Objective):
     cloze_weight: float = 0.0
     mask_prob: float = 0.2
 
-    def samples_per_epoch(self, windows: int) -> int:
-        return windows * self.prefixes_per_sequence
+    @property
+    def samples_per_window(self) -> int:
+        return self.prefixes_per_sequence
 
-    def batches(
-        self,
-        windows: torch.Tensor,
-        batch_size: int,
-        generator: torch.Generator,
-        bucketed: bool = False,
-    ) -> Iterator[list[Part]]:
-        copies = self.prefixes_per_sequence
-        lengths = _lengths(windows, bucketed)
-        for index in _permuted_batches(
-            len(windows) * copies, batch_size, generator, windows.device,
-            None if lengths is None else lengths.repeat_interleave(copies),
-        ):  # fmt: skip
-            rows = windows[index // copies]
-            parts = [
-                Part(*last_item_prefixes(rows, index % copies, self.mask_id, generator))
-            ]
-            if self.cloze_weight > 0:
-                parts.append(
-                    Part(
-                        *cloze_mask(rows, self.mask_prob, self.mask_id, generator),
-                        self.cloze_weight,
-                    )
-                )
-            yield parts
+    def parts(self, rows, sample, generator) -> list[Part]:
+        parts = [Part(*last_item_prefixes(rows, sample, self.mask_id, generator))]
+        if self.cloze_weight > 0:
+            cloze = cloze_mask(rows, self.mask_prob, self.mask_id, generator)
+            parts.append(Part(*cloze, self.cloze_weight))
+        return parts
 
 
 @dataclass
@@ -230,31 +218,11 @@ class CausalObjective(Objective):
         """One item longer than the model reads: the last one is only a target."""
         return max_len + 1
 
-    def batches(
-        self,
-        windows: torch.Tensor,
-        batch_size: int,
-        generator: torch.Generator,
-        bucketed: bool = False,
-    ) -> Iterator[list[Part]]:
-        for index in _permuted_batches(
-            len(windows), batch_size, generator, windows.device,
-            _lengths(windows, bucketed),
-        ):  # fmt: skip
-            rows = windows[index]
-            inputs = rows[:, :-1]
-            labels = torch.where(
-                inputs != 0, rows[:, 1:], torch.full_like(inputs, IGNORE)
-            )
-            parts = [Part(inputs, labels, 1.0, True)]
-            if self.cloze_weight > 0:
-                parts.append(
-                    Part(
-                        *cloze_mask(
-                            rows[:, 1:], self.mask_prob, self.mask_id, generator
-                        ),
-                        self.cloze_weight,
-                        False,
-                    )
-                )
-            yield parts
+    def parts(self, rows, sample, generator) -> list[Part]:
+        inputs = rows[:, :-1]
+        labels = torch.where(inputs != 0, rows[:, 1:], torch.full_like(inputs, IGNORE))
+        parts = [Part(inputs, labels, 1.0, True)]
+        if self.cloze_weight > 0:
+            cloze = cloze_mask(rows[:, 1:], self.mask_prob, self.mask_id, generator)
+            parts.append(Part(*cloze, self.cloze_weight, False))
+        return parts

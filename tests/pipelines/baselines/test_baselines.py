@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from maskrec.datasets import ArrayModelDataset
@@ -51,32 +52,62 @@ def test_item_knn_matches_cosine_with_shrinkage(train):
     assert np.argmax(scores[1:]) + 1 == 1
 
 
+def test_item_knn_without_shrinkage_is_sklearns_cosine_similarity():
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    matrix = random_interactions()
+    similarity = ItemKNN.fit(sp.csr_matrix(matrix.astype(np.float32)), neighbours=100, shrink=0.0).arrays["similarity"]  # fmt: skip
+    expected = cosine_similarity(matrix.T)
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(similarity, expected, atol=1e-5)
+
+
 def test_item_knn_keeps_only_the_nearest_neighbours(train):
     model = ItemKNN.fit(train, neighbours=1, shrink=0.0)
     assert ((model.arrays["similarity"] > 0).sum(axis=1) <= 1).all()
 
 
-def test_ease_matches_the_closed_form(train):
-    l2 = 0.5
-    model = EASE.fit(train, l2=l2)
-    gram = (train.T @ train).toarray() + l2 * np.eye(5)
-    p = np.linalg.inv(gram)
-    expected = -p / np.diag(p)
-    np.fill_diagonal(expected, 0.0)
-    np.testing.assert_allclose(model.arrays["weights"], expected, rtol=1e-5, atol=1e-6)
-    assert np.argmax(_score(model, [3])[1:]) + 1 == 4
+def random_interactions(users: int = 40, items: int = 12, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    matrix = (rng.random((users, items + 1)) < 0.3).astype(np.float64)
+    matrix[:, 0] = 0.0  # the padding column
+    return matrix
 
 
-def test_mf_fold_in_equals_the_als_user_step(train):
+def test_ease_solves_each_items_constrained_least_squares():
+    """Independent reference: for every item j, ridge regression of column j on the other
+    columns (w_jj = 0), solved directly with lstsq - not the inverse-Gram identity."""
+    matrix, l2 = random_interactions(), 3.0
+    weights = EASE.fit(sp.csr_matrix(matrix), l2=l2).arrays["weights"]
+    n = matrix.shape[1]
+    for j in range(n):
+        others = [i for i in range(n) if i != j]
+        system = np.vstack([matrix[:, others], np.sqrt(l2) * np.eye(n - 1)])
+        target = np.concatenate([matrix[:, j], np.zeros(n - 1)])
+        expected = np.linalg.lstsq(system, target, rcond=None)[0]
+        np.testing.assert_allclose(weights[others, j], expected, atol=1e-5)
+        assert weights[j, j] == 0.0
+
+
+def test_ease_ranks_the_partner_item_first(train):
+    assert np.argmax(_score(EASE.fit(train, l2=0.5), [3])[1:]) + 1 == 4
+
+
+@pytest.mark.parametrize(("factors", "l2"), [(3, 0.5), (4, 2.0)])
+def test_als_reaches_the_optimum_of_the_regularised_factorisation(factors, l2):
+    """Independent reference: min ||R - U V^T||^2 + l2 (||U||^2 + ||V||^2) over rank-k
+    factors is R's truncated SVD with singular values shrunk by l2 (soft-thresholding).
+    Converged ALS, scoring the training rows by fold-in, must give that matrix."""
+    matrix = random_interactions()
+    model = MatrixFactorization.fit(sp.csr_matrix(matrix.astype(np.float32)), factors=factors, l2=l2, iterations=2000)  # fmt: skip
+    u, sigma, vt = np.linalg.svd(matrix, full_matrices=False)
+    optimum = (u[:, :factors] * np.maximum(sigma[:factors] - l2, 0.0)) @ vt[:factors]
+    scores = model.score_contexts(sp.csr_matrix(matrix.astype(np.float32)))
+    np.testing.assert_allclose(scores, optimum, atol=1e-4)
+
+
+def test_mf_scores_a_new_user_by_folding_in_their_history(train):
     model = MatrixFactorization.fit(train, factors=2, l2=0.1, iterations=30)
-    items = model.arrays["items"]
-    context = [3, 4]
-    r = np.zeros(5)
-    r[context] = 1
-    user = r @ items @ np.linalg.inv(items.T @ items + 0.1 * np.eye(2))
-    np.testing.assert_allclose(
-        _score(model, context), user @ items.T, rtol=1e-4, atol=1e-5
-    )
     scores = _score(model, [1])
     assert scores[2] > scores[3]  # item 1's partner is item 2
 

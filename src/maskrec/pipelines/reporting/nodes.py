@@ -106,7 +106,8 @@ def plot_cold_vs_warm(evaluation_metrics: dict[str, Any]) -> go.Figure:
 def build_summary(
     evaluation_metrics: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], str]:
-    """One row per model (json) and the same as a markdown table, plus the paired tests."""
+    """One row per model (json) and the same as a markdown table, plus NDCG@10 by
+    training-history length and the paired tests."""
     rows = []
     for model in ordered(evaluation_metrics["models"]):
         stats = evaluation_metrics["models"][model]
@@ -142,6 +143,15 @@ def build_summary(
             f"| {fmt(r['ndcg@10'])} [{fmt(r['ndcg@10_ci'][0])}, {fmt(r['ndcg@10_ci'][1])}] | {fmt(r['mrr@10'])} | {fmt(r['cold_ndcg@10'])} "
             f"| {fmt(r['coverage@10'])} | {'yes' if r['personalises_new_users'] else 'no (same list for all)'} |"
         )
+    models = ordered(evaluation_metrics["models"])
+    buckets = evaluation_metrics["models"][models[0]]["by_history_length"]
+    lines += ["", "Test NDCG@10 by training-history length (warm users; users per bucket in brackets):", "",
+              "| model | " + " | ".join(f"{b} ({buckets[b]['users']})" for b in buckets) + " |",
+              "|---|" + "---|" * len(buckets)]  # fmt: skip
+    for model in models:
+        by_length = evaluation_metrics["models"][model]["by_history_length"]
+        cells = [fmt(by_length[b]["ndcg@10"]["mean"]) if by_length[b]["users"] else "–" for b in buckets]  # fmt: skip
+        lines.append(f"| {label(model)} | " + " | ".join(cells) + " |")
     tests = evaluation_metrics["paired_tests"]
     lines += [
         "", "Paired tests on the same users (NDCG@10, difference = model − competitor). p: two-sided "

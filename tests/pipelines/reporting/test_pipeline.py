@@ -1,0 +1,21 @@
+"""The reporting pipeline on an in-memory catalog, from evaluation metrics and histories."""
+
+from __future__ import annotations
+
+from maskrec.pipelines.reporting import create_pipeline
+from maskrec.registry import MODELS
+from tests.pipelines.evaluation.test_nodes import summary  # noqa: F401 (fixture)
+
+
+def test_figures_and_summary_from_metrics_and_histories(summary, trained, caplog):  # noqa: F811
+    from tests.helpers import run_pipeline
+
+    _, metrics = summary
+    histories = {m.history: trained[m.history] for m in MODELS if m.history}
+    out = run_pipeline(
+        create_pipeline(), {"evaluation_metrics": metrics, **histories}, caplog
+    )
+    assert {"model_comparison_plot", "learning_curves_plot", "history_length_plot", "cold_vs_warm_plot",
+            "summary_table", "summary_markdown"} <= set(out)  # fmt: skip
+    assert len(out["learning_curves_plot"].data) == len(histories)
+    assert "Test NDCG@10 by training-history length" in out["summary_markdown"]

@@ -1,0 +1,49 @@
+"""The training pipelines (pretraining, fine_tuning, baselines) on an in-memory catalog,
+each from its inputs alone (tests/helpers.py trains them once for the session)."""
+
+from __future__ import annotations
+
+import torch
+
+from maskrec.models.baselines import Baseline
+from maskrec.models.sequence import SequenceRecModel
+from maskrec.pipelines import pretraining
+from maskrec.registry import MODELS
+from tests.helpers import run_pipeline, training_inputs
+
+
+def test_pretraining_pipeline_runs_and_records_its_epochs(caplog):
+    out = run_pipeline(pretraining.create_pipeline(), training_inputs(), caplog)
+    assert isinstance(out["pretrained_model"], SequenceRecModel)
+    assert not out["pretrained_model"].config.causal
+    assert out["pretrained_history"]["epoch"].tolist() == [1]
+
+
+def test_every_registered_model_is_trained_by_a_pipeline(trained):
+    for model in MODELS:
+        kind = SequenceRecModel if model.family == "sequence" else Baseline
+        assert isinstance(trained[model.dataset], kind), model.name
+        if model.history:
+            assert len(trained[model.history]) >= 1
+    assert trained["fine_tuned_history"]["epoch"].tolist() == [
+        0,
+        1,
+    ]  # starts from the pretrained model
+    assert {s["model"] for s in trained["baseline_selection"]} == {
+        "item_knn",
+        "ease",
+        "mf_als",
+    }
+
+
+def test_scratch_starts_where_pretraining_started(trained):
+    """Same seeded initial weights in both branches: the ablation differs only in pretraining."""
+    inputs = training_inputs()
+    a = run_pipeline(pretraining.create_pipeline().only_nodes("init_pretraining_model_node"), inputs)  # fmt: skip
+    from maskrec.pipelines import fine_tuning
+
+    b = run_pipeline(
+        fine_tuning.create_pipeline().only_nodes("init_scratch_model_node"), inputs
+    )
+    for name, tensor in a["pretrained_initial_model"].state_dict().items():
+        assert torch.equal(tensor, b["scratch_initial_model"].state_dict()[name]), name
