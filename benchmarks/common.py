@@ -25,6 +25,8 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
+from maskrec.params import merge
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -52,15 +54,6 @@ def parse_params(text: str) -> dict[str, Any]:
     if not text:
         return {}
     return OmegaConf.to_container(OmegaConf.from_dotlist(text.split(",")))
-
-
-def merge(base: dict, override: dict) -> dict:
-    """Nested dicts merged key by key (how Kedro merges runtime parameters)."""
-    out = dict(base)
-    for key, value in override.items():
-        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = merge(out[key], value) if nested else value
-    return out
 
 
 class ScratchProject:

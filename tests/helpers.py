@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from maskrec.datasets.split_targets import SplitTargetsDataset
-from maskrec.params import load_parameters
+from maskrec.params import load_parameters, merge
 from maskrec.pipelines.data_processing import nodes as processing
 from maskrec.pipelines.data_split.nodes import split_interactions
 from maskrec.sample import SampleSpec, generate_sample
@@ -22,18 +22,10 @@ def _configured() -> dict:
     return load_parameters(PROJECT_ROOT / "conf", env="local")
 
 
-def _merge(base: dict, overrides: dict) -> dict:
-    out = dict(base)
-    for key, value in overrides.items():
-        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = _merge(out[key], value) if nested else value
-    return out
-
-
 def params(group: str, **overrides: Any):
     """Parameter group `group` as conf/ sets it, with `overrides` (nested dicts merge)."""
     configured = _configured()[group]
-    return type(configured)(**_merge(configured.model_dump(), overrides))
+    return type(configured)(**merge(configured.model_dump(), overrides))
 
 
 def no_given_targets() -> pd.DataFrame:

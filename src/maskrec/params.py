@@ -246,6 +246,14 @@ GROUPS: dict[str, type[_Params]] = {
 }
 
 
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Nested parameter dicts merged key by key, the way Kedro merges `--params` into the
+    configuration (OmegaConf)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.merge(base, overrides))
+
+
 def load_parameters(
     conf_source: str | Path,
     env: str | None = None,
