@@ -1,11 +1,11 @@
 """Training speed and memory of every training objective, per variant of the training flags.
 
     python benchmarks/train_speed.py --data ../shared/data/ml-100k --env ml100k --epochs 4 \\
-        --variants default no_packing bucketing --json benchmarks/results/train_speed.json
+        --variants default no_packing --json benchmarks/results/train_speed.json
     python benchmarks/train_speed.py --data sample --params "sample.n_users=6040,sample.n_items=3700,sample.n_ratings=1000000,sample.seed=1"
 
-A variant is a set of runtime parameters of the real code (`training.packing`,
-`training.length_bucketing`, `training.compile`, `training.device`), nothing patched in.
+A variant is a set of runtime parameters of the real code (`training.packing`; the device
+is --device), nothing patched in.
 Each variant runs in a fresh process (the allocator setting `fit` makes is process-wide):
 the project's pretraining pipeline, `fine_tune_pretrained_node` and `train_sasrec_node`
 for --epochs epochs each (early stopping off), in a scratch copy of the project, with
@@ -46,8 +46,6 @@ from common import (  # noqa: E402
 VARIANTS = {
     "default": {},
     "no_packing": {"training": {"packing": False}},
-    "bucketing": {"training": {"length_bucketing": True}},
-    "compile": {"training": {"compile": True}},
 }
 STAGES = {  # model: (pipelines, nodes)
     "pretrained": (["pretraining"], None),
@@ -85,11 +83,10 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def layout_report(sequences: list, settings: dict) -> dict:
-    """One epoch of each objective's batches, as `fit` lays them out: the share of batch
-    cells that hold an item (the rest is padding the transformer still computes on) with
-    batches as drawn, trimmed of all-padding columns, packed, and packed without the
-    trim that `pack` ends with; with and without length bucketing."""
-    from maskrec.models.packing import SequenceBatch, pack, trim_padding
+    """One epoch of each objective's batches: the share of batch cells that hold an item
+    (the rest is padding the transformer still computes on), with batches as drawn and
+    as `fit` packs them on the CPU."""
+    from maskrec.models.packing import SequenceBatch, pack
     from maskrec.training.data import training_windows
     from maskrec.training.objectives import CausalObjective, ClozeObjective
 
@@ -102,21 +99,15 @@ def layout_report(sequences: list, settings: dict) -> dict:
     report = {}
     for name, objective in objectives.items():
         windows = training_windows(sequences, objective.window_length(max_len))
-        for bucketed in (False, True):
-            cells = {"items": 0, "as drawn": 0, "trimmed": 0, "packed": 0, "packed, no final trim": 0}  # fmt: skip
-            generator = torch.Generator().manual_seed(0)
-            for parts in objective.batches(windows, batch_size, generator, bucketed):
-                batch = SequenceBatch(parts[0].inputs, parts[0].labels)
-                width = batch.inputs.shape[1]
-                packed = pack(batch, max_len)
-                cells["items"] += int((batch.inputs != 0).sum())
-                cells["as drawn"] += batch.inputs.numel()
-                cells["trimmed"] += trim_padding(batch).inputs.numel()
-                cells["packed"] += packed.inputs.numel()
-                cells["packed, no final trim"] += packed.inputs.shape[0] * width
-            report[f"{name}{', bucketed' if bucketed else ''}"] = {
-                layout: cells["items"] / count for layout, count in cells.items() if layout != "items"
-            }  # fmt: skip
+        items = drawn = packed = 0
+        for parts in objective.batches(
+            windows, batch_size, torch.Generator().manual_seed(0)
+        ):
+            batch = SequenceBatch(parts[0].inputs, parts[0].labels)
+            items += int((batch.inputs != 0).sum())
+            drawn += batch.inputs.numel()
+            packed += pack(batch, max_len).inputs.numel()
+        report[name] = {"as drawn": items / drawn, "packed": items / packed}
     return report
 
 

@@ -93,8 +93,6 @@ class TrainingParams(_Params):
     device: Literal["auto", "cpu", "cuda", "mps"]
     bf16: bool
     packing: bool | Literal["auto"]
-    length_bucketing: bool
-    compile: bool
     seed: int
     eval_batch_size: int = Field(ge=1)
     checkpoint_dir: str | None

@@ -136,54 +136,6 @@ def test_causal_objective_can_mix_in_a_bidirectional_cloze_loss():
     assert cloze_part.labels[masked].tolist() == windows[:, 1:][masked].tolist()
 
 
-@settings(max_examples=25, deadline=None)
-@given(
-    lengths=st.lists(st.integers(2, 12), min_size=1, max_size=60),
-    seed=st.integers(0, 99),
-)
-def test_length_bucketing_visits_every_window_once_in_similar_length_batches(
-    lengths, seed
-):
-    windows = _batch(lengths)
-    generator = torch.Generator().manual_seed(seed)
-    batches = [
-        part.inputs
-        for (part,) in CausalObjective().batches(windows, 8, generator, bucketed=True)
-    ]
-    assert sum(len(b) for b in batches) == len(lengths)
-    real = [((b != 0).sum(dim=1) + 1).tolist() for b in batches]  # + the target column
-    assert sorted(n for r in real for n in r) == sorted(lengths)
-    # batches hold consecutive lengths of the sorted list: no two batches interleave
-    spans = sorted((min(r), max(r)) for r in real)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))  # fmt: skip
-
-
-def test_trimming_padding_columns_changes_no_loss():
-    from maskrec.models.packing import SequenceBatch, trim_padding
-    from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
-    from maskrec.training.loop import LossSettings, batch_loss
-    from maskrec.training.objectives import Part
-
-    torch.manual_seed(0)
-    model = SequenceRecModel(SequenceRecConfig(n_items=100, hidden_size=16, num_heads=2, intermediate_size=32,
-                                               max_len=12, hidden_dropout=0.0, attention_dropout=0.0)).eval()  # fmt: skip
-    windows = _batch([3, 5, 4], width=13)
-    ((part,),) = [
-        next(iter([p]))
-        for p in CausalObjective().batches(windows, 8, torch.Generator())
-    ]
-    trimmed = trim_padding(SequenceBatch(part.inputs, part.labels))[:2]
-    assert (
-        trimmed[0].shape[1] == 4 < part.inputs.shape[1]
-    )  # 5 items: 4 inputs, 4 targets
-    with torch.no_grad():
-        full = model.encode(part.inputs)[:, -4:]
-        short = model.encode(trimmed[0])
-        assert torch.allclose(full, short, atol=1e-5)
-        assert torch.allclose(batch_loss(model, [part], LossSettings()),
-                              batch_loss(model, [Part(*trimmed, 1.0, True)], LossSettings()), atol=1e-5)  # fmt: skip
-
-
 def test_glibc_is_asked_to_keep_freed_memory_where_it_is_the_allocator():
     import platform
 

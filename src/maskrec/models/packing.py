@@ -1,11 +1,12 @@
-"""Batch layouts: trimming all-padding columns and packing several sequences per row.
+"""Packing several sequences per row of a batch.
 
-Why packing: histories differ widely in length, so much of a right-aligned batch is
-padding, and trimming all-padding columns removes nothing once one row of the batch is
-full (at max_len 200 on MovieLens 100K almost every batch has such a row). Packing puts
-several short sequences side by side in one row (first-fit decreasing), so the
-transformer's (rows x length) and (rows x length x length) work shrinks with the number of
-rows (measured: docs/benchmarks.md, "Training speed").
+Why: histories differ widely in length, so much of a right-aligned batch is padding (over
+half of it at max_len 200 on MovieLens 100K). Trimming the all-padding columns would
+remove none of it, because almost every batch holds one full-length row (measured, with
+length bucketing, which did not pay either: docs/benchmarks.md, "Training speed").
+Packing puts several short sequences side by side in one row (first-fit decreasing), so
+the transformer's (rows x length) and (rows x length x length) work shrinks with the
+number of rows.
 
 It is exact: each token keeps the position id it had in its own row, attention is blocked
 between different sequences of a row (`SequenceRecModel.attention_bias` with `segments`),
@@ -37,19 +38,6 @@ class SequenceBatch(NamedTuple):
     labels: torch.Tensor  # (R, L), IGNORE where there is no target
     positions: torch.Tensor | None = None  # (R, L)
     segments: torch.Tensor | None = None  # (R, L)
-
-
-def trim_padding(batch: SequenceBatch) -> SequenceBatch:
-    """Drop the leading columns that are padding in every row.
-
-    Exact: padding keys are masked and padding queries carry no label, so only the
-    (rows x length) work shrinks. The model gives the last column the last position, so
-    an unpacked trimmed batch keeps its position ids too.
-    """
-    first = int((batch.inputs != 0).any(dim=0).int().argmax())
-    if not first:
-        return batch
-    return SequenceBatch(*(None if t is None else t[:, first:] for t in batch))
 
 
 def pack(batch: SequenceBatch, max_len: int) -> SequenceBatch:
@@ -89,6 +77,4 @@ def pack(batch: SequenceBatch, max_len: int) -> SequenceBatch:
     positions[target] = column + (max_len - width)
     segments = torch.zeros(shape, dtype=torch.long, device=device)
     segments[target] = source_row + 1
-    return trim_padding(
-        SequenceBatch(packed_inputs, packed_labels, positions, segments)
-    )
+    return SequenceBatch(packed_inputs, packed_labels, positions, segments)

@@ -253,8 +253,8 @@ class SequenceRecModel(PreTrainedModel):
         """Contextual states for every position; `causal` overrides the config's reading
         direction for this call.  # (B, L) -> (B, L, H)
 
-        L may be shorter than max_len (training batches trimmed of all-padding columns):
-        sequences are right-aligned, so the last column always gets the last position.
+        L may be shorter than max_len (a short context scored alone): sequences are
+        right-aligned, so the last column always gets the last position.
         A packed batch (`models/packing.py`) holds several sequences a row and passes
         each token's position id and sequence (`segments`, 0 = padding) explicitly.
         """

@@ -32,7 +32,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from maskrec.evaluation import autocast, rank
 from maskrec.metrics import mean_metrics
-from maskrec.models.packing import IGNORE, SequenceBatch, pack, trim_padding
+from maskrec.models.packing import IGNORE, SequenceBatch, pack
 from maskrec.models.sequence import SequenceRecModel, masked_cross_entropy
 from maskrec.params import ScheduleParams, TrainingParams
 from maskrec.training.data import EvalSet
@@ -100,11 +100,12 @@ def batch_loss(
     packing: bool = False,
 ) -> torch.Tensor:
     """Weighted sum of the parts' losses. With `packing` several short sequences share a
-    row (exact; `models/packing.py`), otherwise all-padding columns are trimmed."""
+    row (exact; `models/packing.py`)."""
     total = 0.0
     for part in parts:
         batch = SequenceBatch(part.inputs, part.labels)
-        batch = pack(batch, model.config.max_len) if packing else trim_padding(batch)
+        if packing:
+            batch = pack(batch, model.config.max_len)
         inputs, labels = batch.inputs, batch.labels
         weight = part.weight
         layout = {"causal": part.causal, "positions": batch.positions, "segments": batch.segments}  # fmt: skip
@@ -240,7 +241,6 @@ def fit(
     frozen = model.lower_layers(freeze_layers) if freeze_layers else []
     for module in frozen:
         module.requires_grad_(False)
-    step_model = torch.compile(model) if training.compile else model
 
     optimizer = torch.optim.AdamW(
         parameter_groups(
@@ -308,17 +308,13 @@ def fit(
         # for the GPU after each batch.
         started, seen, batches = time.perf_counter(), 0, 0
         loss_sum = torch.zeros((), device=device)
-        for parts in objective.batches(
-            windows, schedule.batch_size, generator, training.length_bucketing
-        ):
+        for parts in objective.batches(windows, schedule.batch_size, generator):
             with autocast(device, training.bf16):
-                value = batch_loss(step_model, parts, loss, packing)
+                value = batch_loss(model, parts, loss, packing)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             if loss.fgm_epsilon > 0:
-                _adversarial_step(
-                    step_model, parts, loss, device, training.bf16, packing
-                )
+                _adversarial_step(model, parts, loss, device, training.bf16, packing)
             torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
             optimizer.step()
             scheduler.step()

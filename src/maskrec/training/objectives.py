@@ -90,33 +90,6 @@ def last_item_prefixes(
     return shifted, labels
 
 
-def _permuted_batches(
-    count: int,
-    batch_size: int,
-    generator: torch.Generator,
-    device: torch.device,
-    lengths: torch.Tensor | None = None,
-) -> Iterator[torch.Tensor]:
-    """Random batches of sample indices. With `lengths` (length bucketing), samples of
-    similar length share a batch: the shuffled order is stably sorted by length (so ties
-    fall randomly) and the batches are then visited in random order. Batches trimmed of
-    their all-padding columns (`packing.trim_padding`) are then about half as wide on
-    MovieLens 100K at max_len 200."""
-    order = torch.randperm(count, generator=generator, device=device)
-    if lengths is None:
-        yield from order.split(batch_size)
-        return
-    order = order[torch.sort(lengths[order], stable=True).indices]
-    batches = order.split(batch_size)
-    visit = torch.randperm(len(batches), generator=generator, device=generator.device)
-    for index in visit.tolist():
-        yield batches[index]
-
-
-def _lengths(windows: torch.Tensor, bucketed: bool) -> torch.Tensor | None:
-    return (windows != 0).sum(dim=1) if bucketed else None
-
-
 class Objective:
     """What `fit` asks of an objective: batches of loss `Part`s from training windows, how
     many samples an epoch holds, how long a window is, and how the model it trains reads
@@ -146,18 +119,11 @@ class Objective:
         raise NotImplementedError
 
     def batches(
-        self,
-        windows: torch.Tensor,
-        batch_size: int,
-        generator: torch.Generator,
-        bucketed: bool = False,
+        self, windows: torch.Tensor, batch_size: int, generator: torch.Generator
     ) -> Iterator[list[Part]]:
         copies = self.samples_per_window
-        lengths = _lengths(windows, bucketed)
-        for index in _permuted_batches(
-            len(windows) * copies, batch_size, generator, windows.device,
-            None if lengths is None else lengths.repeat_interleave(copies),
-        ):  # fmt: skip
+        order = torch.randperm(len(windows) * copies, generator=generator, device=windows.device)  # fmt: skip
+        for index in order.split(batch_size):
             yield self.parts(windows[index // copies], index % copies, generator)
 
 
