@@ -158,6 +158,7 @@ def summarise_evaluation(
         "bucket_edges": edges,
         "models": models,
         "paired_tests": paired_tests(per_user, best_baseline, params),
+        "permutation_resamples": params.permutation_resamples,
     }
 
 

@@ -153,9 +153,11 @@ def build_summary(
         cells = [fmt(by_length[b]["ndcg@10"]["mean"]) if by_length[b]["users"] else "–" for b in buckets]  # fmt: skip
         lines.append(f"| {label(model)} | " + " | ".join(cells) + " |")
     tests = evaluation_metrics["paired_tests"]
+    resamples = evaluation_metrics.get("permutation_resamples")
+    floor = f" (with {resamples} resamples no p can be below {2 / (resamples + 1):.4f})" if resamples else ""  # fmt: skip
     lines += [
         "", "Paired tests on the same users (NDCG@10, difference = model − competitor). p: two-sided "
-        "sign-flip permutation test of zero mean difference, for that row alone. p (FDR): the same "
+        f"sign-flip permutation test of zero mean difference, for that row alone{floor}. p (FDR): the same "
         f"p-values adjusted together (Benjamini–Hochberg) across all {sum(t['p_value'] == t['p_value'] for t in tests)} "
         "rows with users; read this column when asking whether any difference in the table is real.", "",
         "| model | competitor | group | n | mean difference [95% CI] | p | p (FDR) |", "|---|---|---|---|---|---|---|",
