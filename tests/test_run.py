@@ -85,6 +85,19 @@ def test_bad_parameter_stops_the_run_before_any_node(project):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("runner", ["ParallelRunner", "ThreadRunner"])
+def test_concurrent_runners_are_refused_before_any_node(project, runner):
+    from kedro.runner import ParallelRunner, ThreadRunner
+
+    bootstrap_project(project)
+    chosen = {"ParallelRunner": ParallelRunner, "ThreadRunner": ThreadRunner}[runner]()
+    with KedroSession.create(project_path=project, runtime_params=SMALL_SAMPLE) as session:  # fmt: skip
+        with pytest.raises(ValueError, match=f"--runner {runner} is not supported.*SequentialRunner"):  # fmt: skip
+            session.run(pipeline_names=["data_processing"], runner=chosen)
+    assert not (project / "data").exists()  # nothing was read, generated or written
+
+
+@pytest.mark.slow
 def test_folder_source_with_bad_file_names_the_line(project, tmp_path):
     from tests.conftest import write_csv_layout
 
