@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from maskrec.pipelines.fine_tuning import nodes
 from maskrec.pipelines.fine_tuning.nodes import (
     Teacher,
     fine_tune_pretrained,
     fine_tune_scratch,
     train_teacher,
 )
+from maskrec.training import stages
 from maskrec.training.objectives import CausalObjective, NextItemObjective
 from maskrec.training.setup import init_model
 from tests.helpers import params, small_split
@@ -110,7 +110,7 @@ def test_each_regularizer_reaches_the_training_it_controls(
         calls.append({"objective": objective, **options})
         return model, None
 
-    monkeypatch.setattr(nodes, "train", spy)
+    monkeypatch.setattr(stages, "train", spy)
     _tune(_model(data), data, **settings)
     (call,) = calls
     assert check(call) and call["start_is_candidate"]

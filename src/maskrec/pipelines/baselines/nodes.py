@@ -20,11 +20,9 @@ from maskrec.models.baselines import (
     MostPopular,
     interaction_matrix,
 )
-from maskrec.models.sequence import SequenceRecModel
-from maskrec.params import BaselineParams, ModelParams, SASRecParams, TrainingParams
+from maskrec.params import BaselineParams
 from maskrec.training.data import eval_set
-from maskrec.training.objectives import CausalObjective
-from maskrec.training.setup import init_model, train
+from maskrec.training.stages import named, train_sasrec
 
 logger = logging.getLogger(__name__)
 
@@ -110,18 +108,4 @@ def collect_baseline_selection(*selections: dict) -> list[dict]:
     return list(selections)
 
 
-def train_sasrec(
-    item_features: pd.DataFrame,
-    train_sequences: pd.DataFrame,
-    valid_targets: pd.DataFrame,
-    model: ModelParams,
-    params: SASRecParams,
-    training: TrainingParams,
-) -> tuple[SequenceRecModel, pd.DataFrame]:
-    """SASRec from scratch: the shared architecture made causal, next-item targets at every
-    position, early-stopped on validation NDCG@10 like every other model."""
-    sasrec = init_model(
-        item_features, model, training, causal=True, num_heads=params.num_heads,
-        hidden_dropout=params.hidden_dropout, attention_dropout=params.attention_dropout,
-    )  # fmt: skip
-    return train(sasrec, CausalObjective(), train_sequences, valid_targets, params, training, "sasrec")  # fmt: skip
+train_target_sasrec = named(train_sasrec, "sasrec")

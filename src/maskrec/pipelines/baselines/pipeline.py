@@ -32,7 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="fit_matrix_factorization_node",
             ),
             Node(
-                nodes.train_sasrec,
+                nodes.train_target_sasrec,
                 [
                     "item_features",
                     "train_sequences",

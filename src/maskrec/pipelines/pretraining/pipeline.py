@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="init_pretraining_model_node",
             ),
             Node(
-                nodes.pretrain,
+                nodes.pretrain_on_target,
                 inputs=[
                     "pretrained_initial_model",
                     "train_sequences",
