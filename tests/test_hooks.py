@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from maskrec.hooks import check_parameters, check_runner
+from maskrec.hooks import check_parameters, check_pretraining_source, check_runner
 from tests.helpers import params
 
 
@@ -60,3 +60,15 @@ def test_concurrent_runners_are_refused_with_the_runner_to_use(runner):
     with pytest.raises(ValueError, match=f"--runner {runner} is not supported.*SequentialRunner"):  # fmt: skip
         check_runner(f"<kedro.runner.x.{runner} object at 0x1>")
     check_runner("<kedro.runner.sequential_runner.SequentialRunner object at 0x1>")
+
+
+def test_the_transfer_run_needs_a_source_and_only_it_reads_one():
+    with pytest.raises(ValueError, match="add --params pretraining_source="):
+        check_pretraining_source(True, False, ["transfer"])
+    with pytest.raises(ValueError, match="read only by the transfer run"):
+        check_pretraining_source(False, True, None)
+    with pytest.raises(ValueError, match="read only by the transfer run"):
+        check_pretraining_source(False, True, ["evaluation"])
+    check_pretraining_source(True, True, ["transfer"])
+    check_pretraining_source(False, True, ["transfer"])  # a slice of the transfer run
+    check_pretraining_source(False, False, None)

@@ -97,6 +97,69 @@ def test_concurrent_runners_are_refused_before_any_node(project, runner):
     assert not (project / "data").exists()  # nothing was read, generated or written
 
 
+# Target and source samples that share their films (same item seed), with other users.
+TRANSFER = {
+    "sample": {"n_users": 150, "n_items": 300, "n_ratings": 4500, "seed": 3, "user_seed": 0},
+    "pretraining_source": "sample",
+    "pretraining_sample": {"n_users": 400, "n_items": 300, "n_ratings": 12000, "seed": 3},
+    "training": {"device": "cpu", "checkpoint_dir": None},
+    **{group: {"epochs": 2} for group in ("pretraining", "transfer_pretraining", "fine_tuning", "sasrec")},
+    "evaluation": {"bootstrap_samples": 200, "permutation_resamples": 199},
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
+    run(project, ["transfer"], TRANSFER)
+    report = json.loads(
+        (project / "data/08_reporting/item_alignment_report.json").read_text()
+    )
+    assert (
+        report["method"] == "id" and report["coverage"] == 1.0
+    )  # the samples share films
+    assert report["source_users_kept"] == 400
+    source_report = json.loads((project / "data/08_reporting/pretraining_source_data_quality_report.json").read_text())  # fmt: skip
+    assert (
+        source_report["read"]["rows"] == 12000
+    )  # the source went through data_processing
+    metrics = json.loads(
+        (project / "data/08_reporting/evaluation_metrics.json").read_text()
+    )
+    assert {"transfer", "transfer_pretrained", "joint_sasrec", "fine_tuned", "sasrec"} <= set(metrics["models"])  # fmt: skip
+    competitors = {
+        t["competitor"] for t in metrics["paired_tests"] if t["model"] == "transfer"
+    }
+    assert competitors == {
+        "fine_tuned",
+        "sasrec",
+        "joint_sasrec",
+        "transfer_pretrained",
+    }
+    history = pd.read_csv(project / "data/08_reporting/transfer_history.csv")
+    assert history["epoch"].tolist() == [
+        0,
+        1,
+        2,
+    ]  # fine-tuning starts from the source model
+    assert (
+        "source-pretrained + fine-tuned"
+        in (project / "data/08_reporting/summary.md").read_text()
+    )
+
+
+@pytest.mark.slow
+def test_a_pretraining_source_outside_the_transfer_run_is_refused(project):
+    with pytest.raises(ValueError, match="read only by the transfer run"):
+        run(
+            project,
+            ["data_processing"],
+            {**SMALL_SAMPLE, "pretraining_source": "sample"},
+        )
+    with pytest.raises(ValueError, match="add --params pretraining_source="):
+        run(project, ["transfer"], SMALL_SAMPLE)
+    assert not (project / "data").exists()
+
+
 @pytest.mark.slow
 def test_folder_source_with_bad_file_names_the_line(project, tmp_path):
     from tests.conftest import write_csv_layout
@@ -263,8 +326,12 @@ def test_kedro_viz_serves_every_node_and_every_declared_preview(full_run, tmp_pa
     bootstrap_project(full_run)
     load_and_populate_data(full_run, extra_params=SMALL_SAMPLE)
     client = TestClient(create_api_app_from_project(full_run))
-    nodes = client.get("/api/main").json()["nodes"]
-    data_nodes = {n["name"]: n["id"] for n in nodes if n["type"] == "data"}
+    main = client.get("/api/main").json()
+    nodes = {n["id"]: n for p in main["pipelines"] for n in client.get(f"/api/pipelines/{p['id']}").json()["nodes"]}  # fmt: skip
+    data_nodes = {n["name"]: i for i, n in nodes.items() if n["type"] == "data"}
+    assert (
+        "item_alignment" in data_nodes
+    )  # the transfer pipeline's datasets are there too
     with KedroSession.create(
         project_path=full_run, runtime_params=SMALL_SAMPLE
     ) as session:
@@ -277,7 +344,8 @@ def test_kedro_viz_serves_every_node_and_every_declared_preview(full_run, tmp_pa
             continue
         dataset = catalog.get(name)
         declared = getattr(dataset, "metadata", None) or {}
-        if hasattr(dataset, "preview") and declared.get("kedro-viz", {}).get("preview") is not False:  # fmt: skip
+        wanted = hasattr(dataset, "preview") and declared.get("kedro-viz", {}).get("preview") is not False  # fmt: skip
+        if wanted and dataset.exists():  # this run wrote it (not the transfer run's)
             assert response.json().get("preview") is not None, name
             previewed.append(name)
     assert {"train_sequences", "valid_targets", "test_targets", "interactions",
@@ -285,4 +353,6 @@ def test_kedro_viz_serves_every_node_and_every_declared_preview(full_run, tmp_pa
     sequences = client.get(f"/api/nodes/{data_nodes['train_sequences']}").json()
     assert sequences["preview"]["columns"][:2] == ["user_id", "item_ids"]
     save_api_responses_to_fs(str(tmp_path / "build"), fsspec.filesystem("file"), True)
-    assert len(list((tmp_path / "build" / "api" / "nodes").iterdir())) == len(nodes)
+    assert {p.name for p in (tmp_path / "build" / "api" / "nodes").iterdir()} == set(
+        nodes
+    )

@@ -12,10 +12,12 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from maskrec.datasets.movielens import NO_SOURCE
 from maskrec.params import GROUPS, check_heads
 from maskrec.training.loop import resolve_device
 
 REFUSED_RUNNERS = ("ParallelRunner", "ThreadRunner")
+SOURCE_RAW = "pretraining_source.movielens_raw"
 
 
 def check_runner(runner: str) -> None:
@@ -29,6 +31,22 @@ def check_runner(runner: str) -> None:
             "oversubscribes them (pretraining epochs ran 50-100x slower under "
             "ParallelRunner), and trained models are handed between nodes in memory. Run "
             "with the default SequentialRunner (leave out --runner)."
+        )
+
+
+def check_pretraining_source(
+    reads_source: bool, source_given: bool, pipelines: list[str] | None
+) -> None:
+    """The transfer run needs a source; no other run reads one."""
+    if reads_source and not source_given:
+        raise ValueError(
+            "the transfer pipeline pretrains on another release: add --params "
+            "pretraining_source=<release (e.g. ml-1m), folder or 'sample'>"
+        )
+    if source_given and "transfer" not in (pipelines or ["__default__"]):
+        raise ValueError(
+            "pretraining_source is read only by the transfer run: "
+            "kedro run --pipelines transfer --params pretraining_source=..."
         )
 
 
@@ -85,3 +103,9 @@ class ParameterChecks:
                 params[group] = value if isinstance(value, kind) else kind(**value)
         targets = catalog.get("given_split_targets") if "given_split_targets" in catalog else None  # fmt: skip
         check_parameters(params, bool(getattr(targets, "given", False)))
+        source = catalog.get(SOURCE_RAW) if SOURCE_RAW in catalog else None
+        check_pretraining_source(
+            SOURCE_RAW in pipeline.inputs(),
+            getattr(source, "source", NO_SOURCE) != NO_SOURCE,
+            run_params.get("pipeline_names"),
+        )

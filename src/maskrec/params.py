@@ -169,6 +169,14 @@ class SASRecParams(ScheduleParams):
     attention_dropout: float = Field(ge=0.0, lt=1.0)
 
 
+class TransferParams(_Params):
+    """Pretraining on another release (the source) for the target
+    (`kedro run --pipelines transfer --params pretraining_source=...`)."""
+
+    alignment: Literal["auto", "id", "title"]
+    min_source_events: int = Field(ge=2)
+
+
 class BaselineParams(_Params):
     """Hyper-parameter grids for the classic baselines, each searched on validation."""
 
@@ -238,6 +246,8 @@ GROUPS: dict[str, type[_Params]] = {
     "pretraining": PretrainingParams,
     "fine_tuning": FineTuningParams,
     "sasrec": SASRecParams,
+    "transfer": TransferParams,
+    "transfer_pretraining": PretrainingParams,
     "baselines": BaselineParams,
     "evaluation": EvaluationParams,
     "inference": InferenceParams,

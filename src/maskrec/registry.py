@@ -1,7 +1,8 @@
 """The one list of models. Evaluation scores every entry, reporting labels and orders them
 by it, inference chooses among them and `TrainedModelsDataset` finds their folders.
 Adding a model is one entry here plus the node that trains it (writing `<dataset>`, and
-`<name>_history` for a sequence model).
+`<name>_history` for a sequence model). Models marked `transfer` exist only in
+`kedro run --pipelines transfer` (they need a pretraining source).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ class RegisteredModel:
     label: str  # how figures and tables call it
     family: Literal["sequence", "baseline"]
     continues: str | None = None  # whose training it continues (learning curves)
+    transfer: bool = False  # trained only by `kedro run --pipelines transfer`
 
     @property
     def dataset(self) -> str:
@@ -34,12 +36,20 @@ MODELS: tuple[RegisteredModel, ...] = (
     RegisteredModel("pretrained", "pretrained only", "sequence"),
     RegisteredModel("scratch", "scratch (no pretraining)", "sequence"),
     RegisteredModel("sasrec", "SASRec", "sequence"),
+    RegisteredModel("transfer", "source-pretrained + fine-tuned", "sequence", continues="transfer_pretrained", transfer=True),
+    RegisteredModel("transfer_pretrained", "source-pretrained only", "sequence", transfer=True),
+    RegisteredModel("joint_sasrec", "SASRec on source + target", "sequence", transfer=True),
     RegisteredModel("ease", "EASE", "baseline"),
     RegisteredModel("item_knn", "ItemKNN", "baseline"),
     RegisteredModel("mf_als", "MF (ALS)", "baseline"),
     RegisteredModel("most_popular", "most popular", "baseline"),
 )  # fmt: skip
 BY_NAME: dict[str, RegisteredModel] = {m.name: m for m in MODELS}
+
+
+def models(transfer: bool = False) -> tuple[RegisteredModel, ...]:
+    """The models a run trains: the target's own, and with `transfer` the transfer ones."""
+    return tuple(m for m in MODELS if transfer or not m.transfer)
 
 
 def ordered(names) -> list[str]:

@@ -48,6 +48,10 @@ class SampleSpec:
     n_related: int = 8
     latent_dim: int = 8
     min_user_ratings: int = 8
+    # Users drawn from their own random stream: two specs that differ only here share
+    # the same films (ids, titles, genres, structure) with different users, like two
+    # MovieLens releases (a transfer source and its target). None: one stream, as always.
+    user_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.n_users < 2 or self.n_items < 10:
@@ -72,7 +76,9 @@ class SampleSpec:
 
     def key(self) -> str:
         """A folder name that changes whenever any field changes."""
-        return "sample-" + "-".join(f"{k}{v}" for k, v in asdict(self).items())
+        return "sample-" + "-".join(
+            f"{k}{v}" for k, v in asdict(self).items() if v is not None
+        )
 
 
 def _activity(rng: np.random.Generator, spec: SampleSpec) -> np.ndarray:
@@ -116,6 +122,9 @@ def generate_sample(spec: SampleSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     related = _nearest_neighbours(latent, spec.n_related)
 
     # Users: a taste over genres (Dirichlet) that shapes both choices and ratings.
+    items_rng = rng
+    if spec.user_seed is not None:
+        rng = np.random.default_rng([spec.seed, spec.user_seed])
     taste = rng.dirichlet(np.full(n_genres, 0.3), size=spec.n_users)
     affinity = taste @ genre_matrix.T.astype(float)  # (users, items)
     counts = _activity(rng, spec)
@@ -170,8 +179,8 @@ def generate_sample(spec: SampleSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
             "timestamp": np.concatenate(rows_time),
         }
     )
-    titles = [
-        " ".join(rng.choice(_WORDS, size=rng.integers(1, 4), replace=False))
+    titles = [  # from the items' stream (the only stream when user_seed is None)
+        " ".join(items_rng.choice(_WORDS, size=items_rng.integers(1, 4), replace=False))
         for _ in range(n_items)
     ]
     movies = pd.DataFrame(

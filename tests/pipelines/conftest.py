@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from maskrec.datasets import ArrayModelDataset, ModelFolderDataset
-from maskrec.registry import MODELS
+from maskrec.registry import models
 from tests.helpers import train_every_model
 
 
@@ -21,7 +21,7 @@ def trained() -> dict:
 def models_folder(trained, tmp_path_factory) -> Path:
     """The trained models saved the way the catalog saves them (data/06_models)."""
     folder = tmp_path_factory.mktemp("06_models")
-    for model in MODELS:
+    for model in models():
         kind = ModelFolderDataset if model.family == "sequence" else ArrayModelDataset
         kind(filepath=str(folder / model.dataset)).save(trained[model.dataset])
     return folder

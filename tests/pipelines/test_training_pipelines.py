@@ -8,7 +8,7 @@ import torch
 from maskrec.models.baselines import Baseline
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.pipelines import pretraining
-from maskrec.registry import MODELS
+from maskrec.registry import models
 from tests.helpers import run_pipeline, training_inputs
 
 
@@ -20,7 +20,7 @@ def test_pretraining_pipeline_runs_and_records_its_epochs(caplog):
 
 
 def test_every_registered_model_is_trained_by_a_pipeline(trained):
-    for model in MODELS:
+    for model in models():
         kind = SequenceRecModel if model.family == "sequence" else Baseline
         assert isinstance(trained[model.dataset], kind), model.name
         if model.history:

@@ -31,6 +31,10 @@ from maskrec.datasets.download import (
 from maskrec.datasets.readers import read_movielens_folder
 from maskrec.sample import SampleSpec, write_sample
 
+NO_SOURCE = (
+    "none"  # the catalog's default where a source is optional (pretraining_source)
+)
+
 
 class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
     """Read-only dataset for MovieLens releases, local folders and the generated sample."""
@@ -54,8 +58,16 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
         self._timeout = timeout
         self.metadata = metadata
 
+    @property
+    def source(self) -> str:
+        return self._source
+
     def resolve_folder(self) -> Path:
         """The folder to read, generating or downloading it first when needed."""
+        if self._source == NO_SOURCE:
+            raise DatasetError(
+                "no source given (source='none'): name a release, a folder or 'sample'"
+            )
         if self._source == "sample":
             folder = self._cache_dir / self._sample.key()
             if not is_complete(folder):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from maskrec.pipelines.evaluation import create_pipeline
-from maskrec.registry import MODELS
+from maskrec.registry import models
 from tests.helpers import quick_parameters, run_pipeline, small_split
 
 
@@ -11,11 +11,11 @@ def test_every_model_is_scored_on_every_test_user(trained, caplog):
     data = small_split()
     inputs = {"test_targets": data["test"], "valid_targets": data["valid"], "train_sequences": data["train"],
               "params:evaluation": quick_parameters()["params:evaluation"],
-              **{m.dataset: trained[m.dataset] for m in MODELS}}  # fmt: skip
+              **{m.dataset: trained[m.dataset] for m in models()}}  # fmt: skip
     out = run_pipeline(create_pipeline(), inputs, caplog)
     per_user, metrics = out["per_user_metrics"], out["evaluation_metrics"]
-    assert len(per_user) == len(MODELS) * len(data["test"])
-    assert set(metrics["models"]) == {m.name for m in MODELS}
+    assert len(per_user) == len(models()) * len(data["test"])
+    assert set(metrics["models"]) == {m.name for m in models()}
     assert metrics["best_model_by_validation"] in metrics["models"]
     assert metrics["models"]["sasrec"]["test_ndcg@10_seen_included"] <= 1.0
     assert all(t["p_adjusted"] >= t["p_value"] for t in metrics["paired_tests"] if t["users"])  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from maskrec.pipelines.reporting import create_pipeline
-from maskrec.registry import MODELS
+from maskrec.registry import models
 from tests.pipelines.evaluation.test_nodes import summary  # noqa: F401 (fixture)
 
 
@@ -11,7 +11,7 @@ def test_figures_and_summary_from_metrics_and_histories(summary, trained, caplog
     from tests.helpers import run_pipeline
 
     _, metrics = summary
-    histories = {m.history: trained[m.history] for m in MODELS if m.history}
+    histories = {m.history: trained[m.history] for m in models() if m.history}
     out = run_pipeline(
         create_pipeline(), {"evaluation_metrics": metrics, **histories}, caplog
     )

@@ -1,10 +1,15 @@
 from kedro.pipeline import Node, Pipeline
 
 from maskrec.pipelines.evaluation import nodes
-from maskrec.registry import MODELS
+from maskrec.registry import RegisteredModel, models
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(
+    scored: tuple[RegisteredModel, ...] | None = None, **kwargs
+) -> Pipeline:
+    """Evaluation of `scored` (default: the target's own models; the transfer run passes
+    its own list too)."""
+    scored = models() if scored is None else scored
     return Pipeline(
         [
             Node(
@@ -14,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "valid_targets": "valid_targets",
                     "train_sequences": "train_sequences",
                     "params": "params:evaluation",
-                    **{model.name: model.dataset for model in MODELS},
+                    **{model.name: model.dataset for model in scored},
                 },
                 outputs=["per_user_metrics", "model_stats"],
                 name="evaluate_models_node",

@@ -1,11 +1,15 @@
 from kedro.pipeline import Node, Pipeline
 
 from maskrec.pipelines.reporting import nodes
-from maskrec.registry import MODELS
+from maskrec.registry import RegisteredModel, models
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    histories = {m.name: m.history for m in MODELS if m.history}
+def create_pipeline(
+    reported: tuple[RegisteredModel, ...] | None = None, **kwargs
+) -> Pipeline:
+    """Figures and the summary for `reported` (default: the target's own models)."""
+    reported = models() if reported is None else reported
+    histories = {m.name: m.history for m in reported if m.history}
     return Pipeline(
         [
             Node(

@@ -1,0 +1,89 @@
+from kedro.pipeline import Node, Pipeline
+
+from maskrec.pipelines import data_processing
+from maskrec.pipelines.transfer import nodes
+from maskrec.training.setup import init_model
+
+SOURCE = "pretraining_source"  # the namespace of the source's data
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """The source through the same data_processing pipeline (its datasets prefixed with
+    `pretraining_source.`), item alignment, and the transfer models."""
+    return Pipeline(
+        [
+            Pipeline(
+                data_processing.create_pipeline(),
+                namespace=SOURCE,
+                parameters={"params:data_processing"},  # the same cleaning rules
+            ),
+            Node(
+                nodes.align_source_items,
+                inputs=["item_features", f"{SOURCE}.item_features", "params:transfer"],
+                outputs=["item_alignment", "item_alignment_counts"],
+                name="align_source_items_node",
+            ),
+            Node(
+                nodes.map_source_sequences,
+                inputs=[
+                    f"{SOURCE}.interactions",
+                    "item_alignment",
+                    "train_sequences",
+                    "item_alignment_counts",
+                    "params:transfer",
+                ],
+                outputs=["pretraining_source_sequences", "item_alignment_report"],
+                name="map_source_sequences_node",
+            ),  # fmt: skip
+            Node(
+                init_model,
+                inputs=["item_features", "params:model", "params:training"],
+                outputs="transfer_pretrained_initial_model",
+                name="init_transfer_model_node",
+            ),
+            Node(
+                nodes.pretrain_on_source,
+                inputs=[
+                    "transfer_pretrained_initial_model",
+                    "pretraining_source_sequences",
+                    "valid_targets",
+                    "params:transfer_pretraining",
+                    "params:training",
+                ],
+                outputs=["transfer_pretrained_model", "transfer_pretrained_history"],
+                name="pretrain_on_source_node",
+            ),  # fmt: skip
+            Node(
+                nodes.fine_tune_source_pretrained,
+                inputs=[
+                    "transfer_pretrained_model",
+                    "teacher_model",
+                    "train_sequences",
+                    "valid_targets",
+                    "params:fine_tuning",
+                    "params:training",
+                ],
+                outputs=["transfer_model", "transfer_history"],
+                name="fine_tune_source_pretrained_node",
+            ),  # fmt: skip
+            Node(
+                nodes.join_sequences,
+                inputs=["train_sequences", "pretraining_source_sequences"],
+                outputs="joint_train_sequences",
+                name="join_sequences_node",
+            ),
+            Node(
+                nodes.train_joint_sasrec,
+                inputs=[
+                    "item_features",
+                    "joint_train_sequences",
+                    "valid_targets",
+                    "params:model",
+                    "params:sasrec",
+                    "params:training",
+                ],
+                outputs=["joint_sasrec_model", "joint_sasrec_history"],
+                name="train_joint_sasrec_node",
+            ),  # fmt: skip
+        ]
+    )
