@@ -17,6 +17,20 @@ all model selection on validation.
 Across seeds: mean ± std per model, and the evaluation pipeline's own summary
 (`summarise_evaluation`: intervals, sign-flip permutation tests, FDR adjustment) of the
 per-user metrics averaged over the seeds.
+
+With --pretrain-data (a MovieLens folder or release) every stage is a slice of the
+`transfer` run instead: the source goes through data_processing, its items are aligned to
+the target's, and three more models train per seed: Cloze pretraining on the source, the
+same fine-tuning on the target ("transfer"), and SASRec on source + target; the paired
+tests then set the transfer model against the target-only pretrained + fine-tuned model,
+SASRec and joint SASRec. --summary-json writes each model's mean test NDCG@10 and HR@10
+(a model per key), for committing next to the docs.
+
+    python benchmarks/race_ml100k.py --data ../shared/data/ml-100k --seeds 3 \
+        --targets ../shared/data/ml-100k/recbole_loo_targets.csv \
+        --pretrain-data ../shared/data/ml-1m-users-1-2999 \
+        --json benchmarks/results/transfer_ml1m_to_ml100k_details.json \
+        --summary-json benchmarks/results/transfer_ml1m_to_ml100k.json
 """
 
 from __future__ import annotations
@@ -42,43 +56,59 @@ from common import (  # noqa: E402
 )
 
 from maskrec.pipelines.evaluation.nodes import summarise_evaluation  # noqa: E402
-from maskrec.registry import MODELS, ordered  # noqa: E402
+from maskrec.registry import models, ordered  # noqa: E402
 
-# stage: (pipelines, node names or None for all of them)
+# stage: the nodes of the run's pipeline (`__default__`, or `transfer`) that train it
 STAGES = {
-    "pretraining": (["pretraining"], None),
-    "fine_tuning": (["fine_tuning"], ["train_teacher_node", "fine_tune_pretrained_node"]),
-    "scratch": (["fine_tuning"], ["train_teacher_node", "init_scratch_model_node", "fine_tune_scratch_node"]),
-    "sasrec": (["baselines"], ["train_sasrec_node"]),
-    "baselines": (["baselines"], ["fit_most_popular_node", "fit_item_knn_node", "fit_ease_node",
-                                  "fit_matrix_factorization_node", "collect_baseline_selection_node"]),
-    "evaluation": (["evaluation"], None),
+    "pretraining": ["init_pretraining_model_node", "pretrain_node"],
+    "fine_tuning": ["train_teacher_node", "fine_tune_pretrained_node"],
+    "scratch": ["train_teacher_node", "init_scratch_model_node", "fine_tune_scratch_node"],
+    "sasrec": ["train_sasrec_node"],
+    "baselines": ["fit_most_popular_node", "fit_item_knn_node", "fit_ease_node",
+                  "fit_matrix_factorization_node", "collect_baseline_selection_node"],
 }  # fmt: skip
+TRANSFER_STAGES = {
+    "source_pretraining": ["init_transfer_model_node", "pretrain_on_source_node"],
+    "transfer_fine_tuning": ["train_teacher_node", "fine_tune_source_pretrained_node"],
+    "joint_sasrec": ["join_sequences_node", "train_joint_sasrec_node"],
+}
+EVALUATION = ["evaluate_models_node", "summarise_evaluation_node"]
+SOURCE_DATA = ["align_source_items_node", "map_source_sequences_node"]
 COMPARISONS = [["pretrained", "scratch"], ["fine_tuned", "scratch"], ["fine_tuned", "sasrec"], ["fine_tuned", "ease"]]  # fmt: skip
+TRANSFER_COMPARISONS = [["transfer", "fine_tuned"], ["transfer", "sasrec"], ["transfer", "joint_sasrec"],
+                        ["transfer", "transfer_pretrained"], ["transfer", "ease"], ["fine_tuned", "scratch"]]  # fmt: skip
 RECBOLE = {  # RecBole 1.2.1 on this task (issue 5): test HR@10, NDCG@10, MRR@10
     "EASE": (0.1347, 0.0706, 0.0513), "BPR": (0.1241, 0.0673, 0.0502), "ItemKNN": (0.1145, 0.0628, 0.0472),
     "SASRec (len 200)": (0.1315, 0.0613, 0.0405), "SASRec (len 50)": (0.1220, 0.0589, 0.0402),
     "BERT4Rec (len 50)": (0.1251, 0.0596, 0.0402), "Pop": (0.0689, 0.0347, 0.0242),
 }  # fmt: skip
-SEQUENCE = [m.name for m in MODELS if m.family == "sequence"]
 
 
-def one_seed(project: ScratchProject, seed: int) -> dict:
+def one_seed(project: ScratchProject, seed: int, transfer: bool) -> dict:
     """Train and evaluate every model with one seed; stage wall times and peak RSS too."""
     params = {"training": {"seed": seed}, "baselines": {"seed": seed}}
+    pipeline = ["transfer" if transfer else "__default__"]
+    plan = {**STAGES, **(TRANSFER_STAGES if transfer else {}), "evaluation": EVALUATION}
     stages, memory = {}, {}
-    for stage, (pipelines, nodes) in STAGES.items():
-        stages[stage] = project.run(pipelines, nodes, params)
+    for stage, nodes in plan.items():
+        stages[stage] = project.run(pipeline, nodes, params)
         memory[stage] = peak_rss_mib()
-        print(
-            f"seed {seed}: {stage} {stages[stage]:.0f} s", file=sys.stderr, flush=True
-        )
+        print(f"seed {seed}: {stage} {stages[stage]:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
     per_user, stats, metrics = project.load("per_user_metrics", "model_stats", "evaluation_metrics")  # fmt: skip
-    histories = project.load(*(f"{name}_history" for name in SEQUENCE))
-    timing = {name: trained_seconds(h) for name, h in zip(SEQUENCE, histories, strict=True)}  # fmt: skip
-    pre = timing["pretrained"]
-    timing["fine_tuned"]["seconds_to_best_epoch"] += pre["seconds_to_best_epoch"]
-    timing["fine_tuned"]["pretrain_seconds_per_epoch"] = pre["seconds_per_epoch"]
+    sequence = [m.name for m in models(transfer) if m.family == "sequence"]
+    histories = project.load(*(f"{name}_history" for name in sequence))
+    timing = {name: trained_seconds(h) for name, h in zip(sequence, histories, strict=True)}  # fmt: skip
+    for tuned, pre in (
+        ("fine_tuned", "pretrained"),
+        ("transfer", "transfer_pretrained"),
+    ):
+        if tuned in timing:  # fine-tuning continues a pretraining: count both
+            timing[tuned]["seconds_to_best_epoch"] += timing[pre][
+                "seconds_to_best_epoch"
+            ]
+            timing[tuned]["pretrain_seconds_per_epoch"] = timing[pre][
+                "seconds_per_epoch"
+            ]
     return {"per_user": per_user, "stats": stats, "metrics": metrics, "timing": timing,
             "stages": stages, "peak_rss_after_stage_mib": memory}  # fmt: skip
 
@@ -123,38 +153,47 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--targets", default=None, help="a CSV like recbole_loo_targets.csv (user_id,valid_item,test_item)")  # fmt: skip
+    parser.add_argument("--pretrain-data", default=None, help="a MovieLens folder or release to pretrain on (the transfer run)")  # fmt: skip
     parser.add_argument("--eval-batch", type=int, default=64, help="users per scoring batch (memory vs speed)")  # fmt: skip
+    parser.add_argument("--summary-json", default=None, help="each model's mean test NDCG@10 / HR@10, a model per key")  # fmt: skip
     args = parser.parse_args()
 
+    transfer = args.pretrain_data is not None
     split = {"cold_user_fraction": 0.0}
     if args.targets:
         split["strategy"] = "given"
+    comparisons = TRANSFER_COMPARISONS if transfer else COMPARISONS
     params = {
         "source": source(args.data),
         "data_split": split,
         "training": {"device": args.device, "checkpoint_dir": None, "eval_batch_size": args.eval_batch},
-        "evaluation": {"batch_size": args.eval_batch, "comparisons": COMPARISONS},
+        "evaluation": {"batch_size": args.eval_batch, "comparisons": comparisons},
     }  # fmt: skip
     if args.targets:
         params["split_targets"] = str(Path(args.targets).resolve())
+    if transfer:
+        params["pretraining_source"] = source(args.pretrain_data)
     params = merge(params, parse_params(args.params))
     project = ScratchProject(Path(args.workdir), args.env or None, params)
-    evaluation = project.parameters()[
-        "evaluation"
-    ]  # a bad value stops here, before any work
-    data_seconds = project.run(["data_processing", "data_split"])
-    runs = [one_seed(project, seed) for seed in range(args.seeds)]
-    models, summary = across_seeds(runs, evaluation)
+    evaluation = project.parameters()["evaluation"]  # a bad value stops here
+    pipeline = ["transfer" if transfer else "__default__"]
+    data_nodes = [n.name for n in _data_nodes(transfer)]
+    data_seconds = project.run(pipeline, data_nodes)
+    alignment = project.load("item_alignment_report") if transfer else None
+    runs = [one_seed(project, seed, transfer) for seed in range(args.seeds)]
+    results, summary = across_seeds(runs, evaluation)
 
     rows = [
         {"model": name, "HR@10": f"{m['hr@10']:.4f} ± {m['hr@10_std']:.4f}", "NDCG@10": f"{m['ndcg@10']:.4f} ± {m['ndcg@10_std']:.4f}",
          "MRR@10": f"{m['mrr@10']:.4f}", "NDCG@10 95% CI (seed 0)": "[{:.4f}, {:.4f}]".format(*m["ndcg@10_ci_seed0"]),
          "s to best": f"{m['seconds_to_best_epoch']:.0f}" if "seconds_to_best_epoch" in m else "–",
          "valid NDCG@10": f"{m['valid_ndcg@10']:.4f}"}
-        for name, m in models.items()
+        for name, m in results.items()
     ]  # fmt: skip
     tests = [t for t in summary["paired_tests"] if t["users"]]
-    stages = {k: float(np.mean([r["stages"][k] for r in runs])) for k in STAGES}
+    stages = {
+        k: float(np.mean([r["stages"][k] for r in runs])) for k in runs[0]["stages"]
+    }
     print(
         f"\nmaskrec, test split, seen items excluded, mean ± std over {args.seeds} seed(s)"
     )
@@ -163,19 +202,42 @@ def main() -> None:
     print_table([{"model": k, "HR@10": v[0], "NDCG@10": v[1], "MRR@10": v[2]} for k, v in RECBOLE.items()],
                 ["model", "HR@10", "NDCG@10", "MRR@10"])  # fmt: skip
     print("\nsequence models with seen items included (RecBole's way):")
-    print_table([{"model": k, **v["seen_included"]} for k, v in models.items() if "seen_included" in v],
+    print_table([{"model": k, **v["seen_included"]} for k, v in results.items() if "seen_included" in v],
                 ["model", "hr@10", "ndcg@10"])  # fmt: skip
     print("\npaired tests (per-user NDCG@10 averaged over the seeds; p: sign-flip permutation, p_adjusted: BH over the table):")  # fmt: skip
     print_table(tests, ["model", "competitor", "group", "users", "mean_difference", "ci_low", "ci_high", "p_value", "p_adjusted"])  # fmt: skip
+    if alignment:
+        print(
+            "\nitem alignment:",
+            {k: v for k, v in alignment.items() if not isinstance(v, dict)},
+        )
     print(f"\ndata steps {data_seconds:.1f} s; stage wall seconds (mean over seeds):", {k: round(v, 1) for k, v in stages.items()})  # fmt: skip
     print("peak RSS after each stage, seed 0 (MiB):", {k: round(v) for k, v in runs[0]["peak_rss_after_stage_mib"].items()})  # fmt: skip
     print(f"peak RSS {peak_rss_mib():.0f} MiB, device {args.device}")
     write_json(args.json, {
         "machine": machine(), "device": args.device, "seeds": args.seeds, "targets": args.targets, "env": args.env,
-        "runtime_params": params, "models": models, "paired_tests": tests, "data_seconds": data_seconds,
-        "stage_seconds": stages, "peak_rss_mib": peak_rss_mib(),
+        "pretrain_data": args.pretrain_data, "runtime_params": params, "models": results, "paired_tests": tests,
+        "item_alignment": alignment, "data_seconds": data_seconds, "stage_seconds": stages, "peak_rss_mib": peak_rss_mib(),
         "peak_rss_after_stage_mib": [r["peak_rss_after_stage_mib"] for r in runs],
     })  # fmt: skip
+    write_json(args.summary_json, {
+        name: {"ndcg@10": m["ndcg@10"], "hr@10": m["hr@10"], "ndcg@10_std": m["ndcg@10_std"],
+               "hr@10_std": m["hr@10_std"], "seeds": args.seeds}
+        for name, m in results.items()
+    })  # fmt: skip
+
+
+def _data_nodes(transfer: bool):
+    """The data steps of the run's pipeline: the target's, and the source's with its
+    alignment in a transfer run."""
+    from maskrec.pipeline_registry import register_pipelines
+
+    pipelines = register_pipelines()
+    steps = pipelines["data_processing"] + pipelines["data_split"]
+    if transfer:
+        run = pipelines["transfer"]
+        steps = steps + run.only_nodes_with_namespaces(["pretraining_source"]) + run.only_nodes(*SOURCE_DATA)  # fmt: skip
+    return steps.nodes
 
 
 if __name__ == "__main__":
