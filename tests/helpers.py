@@ -45,7 +45,7 @@ def small_split(n_users: int = 120, n_items: int = 200, n_ratings: int = 3000) -
     cleaned, _ = processing.clean_interactions(raw, cleaning)
     kcore, _ = processing.filter_k_core(cleaned, cleaning)
     remapped, user_map, item_map = processing.remap_ids(kcore)
-    train, valid, test, cold = split_interactions(
+    train, valid, test, cold, _ = split_interactions(
         remapped, user_map, item_map, no_given_targets(),
         params("data_split", cold_user_fraction=0.1),
     )  # fmt: skip

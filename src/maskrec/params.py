@@ -43,6 +43,7 @@ class SplitParams(_Params):
 
     strategy: Literal["leave_one_out", "temporal", "random", "given"]
     cold_user_fraction: float = Field(ge=0.0, lt=1.0)
+    cold_item_fraction: float = Field(ge=0.0, lt=1.0)
     seed: int
     temporal_valid_quantile: float = Field(gt=0.0, lt=1.0)
     temporal_test_quantile: float = Field(gt=0.0, lt=1.0)
@@ -79,10 +80,14 @@ class ModelParams(_Params):
     recency_bias: bool
     use_genres: bool
     use_years: bool
+    item_content: bool
+    title_buckets: int = Field(ge=0)
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> ModelParams:
         check_heads(self.hidden_size, self.num_heads, "hidden_size", "num_heads")
+        if self.title_buckets == 1:
+            raise ValueError("title_buckets must be 0 (no title words) or at least 2")
         return self
 
 

@@ -30,7 +30,12 @@ class SequenceRecConfig(PretrainedConfig):
 
     `item_ids[i]` is the original (MovieLens) id of model item `i + 1`, so a saved folder
     alone maps scores back to movies. `item_genres` (per model item, genre indices) and
-    `item_years` feed the optional side-information embeddings.
+    `item_years` feed the optional side-information embeddings; `item_title_words`
+    (hashed title words, 1..title_buckets-1) the title part of `item_content`.
+
+    `item_content`: an item is its id embedding, where the item has training interactions
+    (`item_known`), plus a content vector (genres, release decade, title words) on the
+    input and output side alike, so an item never trained on is still scored, by content.
     """
 
     model_type = "maskrec-sequence"
@@ -53,6 +58,9 @@ class SequenceRecConfig(PretrainedConfig):
         item_ids: list[int] | None = None,
         item_genres: list[list[int]] | None = None,
         item_years: list[int] | None = None,
+        item_content: bool = False,
+        title_buckets: int = 0,
+        item_title_words: list[list[int]] | None = None,
         **kwargs,
     ) -> None:
         self.n_items = n_items
@@ -71,6 +79,9 @@ class SequenceRecConfig(PretrainedConfig):
         self.item_ids = item_ids or []
         self.item_genres = item_genres or []
         self.item_years = item_years or []
+        self.item_content = item_content
+        self.title_buckets = title_buckets
+        self.item_title_words = item_title_words or []
         super().__init__(**kwargs)
 
     @property
@@ -130,13 +141,18 @@ class SequenceRecModel(PreTrainedModel):
             nn.Linear(h, h), nn.GELU(), nn.LayerNorm(h, eps=1e-12)
         )
         self.output_bias = nn.Parameter(torch.zeros(config.n_items + 1))
-        if config.use_genres and config.n_genres:
+        content = config.item_content
+        if (config.use_genres or content) and config.n_genres:
             self.genre_embedding = nn.Linear(config.n_genres, h, bias=False)
             self.genre_head = nn.Linear(
                 h, config.n_genres
             )  # masked-genre auxiliary loss
-        if config.use_years:
+        if config.use_years or content:
             self.year_embedding = nn.Embedding(YEAR_BUCKETS, h)
+        if content and config.title_buckets:
+            self.title_embedding = nn.EmbeddingBag(config.title_buckets, h, mode="mean", padding_idx=0)  # fmt: skip
+        if content:  # what content says about an item's popularity (its bias)
+            self.content_bias = nn.Linear(h, 1, bias=False)
         if config.recency_bias:
             # log-slopes of a per-head attention penalty -slope * |i - j| (ALiBi-style).
             self.recency_log_slopes = nn.Parameter(torch.zeros(config.num_heads))
@@ -159,6 +175,16 @@ class SequenceRecModel(PreTrainedModel):
             )
         self.register_buffer("item_genres", genres)
         self.register_buffer("item_year_buckets", years)
+        words = max((len(w) for w in config.item_title_words), default=0)
+        titles = torch.zeros(vocab, max(words, 1), dtype=torch.long)
+        for item, ids in enumerate(config.item_title_words, start=1):
+            titles[item, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        self.register_buffer("item_title_words", titles)
+        # Which ids have training interactions: all, unless the model uses content, where
+        # training marks them (`mark_known`); padding never, the [MASK] token always.
+        known = torch.full((vocab,), not config.item_content, dtype=torch.bool)
+        known[0], known[-1] = False, True
+        self.register_buffer("item_known", known)
 
     def _init_weights(self, module: nn.Module) -> None:
         # Linear layers Xavier, embeddings BERT's truncated normal (0.02), padding
@@ -180,6 +206,11 @@ class SequenceRecModel(PreTrainedModel):
             nn.init.zeros_(module.bias)
         elif isinstance(module, SequenceRecModel):
             nn.init.zeros_(module.output_bias)
+            if module.config.item_content:
+                # An item starts as its content: its id embedding grows from zero once it
+                # has interactions (items a source never saw start from content too).
+                with torch.no_grad():
+                    module.item_embedding.weight[1 : module.config.n_items + 1].zero_()
             if hasattr(module, "recency_log_slopes"):
                 # Geometric slopes from 1 (look at neighbours) down to ~0 (look anywhere), as ALiBi.
                 heads = module.config.num_heads
@@ -191,14 +222,58 @@ class SequenceRecModel(PreTrainedModel):
     def item_embedding(self) -> nn.Embedding:
         return self.bert.embeddings.word_embeddings
 
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Item embeddings plus optional genre and year embeddings.  # (B, L) -> (B, L, H)"""
-        x = self.item_embedding(input_ids)
+    def content(self, ids: torch.Tensor) -> torch.Tensor:
+        """Genre, release-decade and title-word embeddings of `ids` (what side
+        information the config enables).  # (...) -> (..., H)"""
+        x = torch.zeros(*ids.shape, self.config.hidden_size, device=ids.device)
         if hasattr(self, "genre_embedding"):
-            x = x + self.genre_embedding(self.item_genres[input_ids])
+            x = x + self.genre_embedding(self.item_genres[ids])
         if hasattr(self, "year_embedding"):
-            x = x + self.year_embedding(self.item_year_buckets[input_ids])
+            x = x + self.year_embedding(self.item_year_buckets[ids])
+        if hasattr(self, "title_embedding"):
+            flat = self.item_title_words[ids.reshape(-1)]
+            x = x + self.title_embedding(flat).reshape(*ids.shape, -1)
         return x
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Item embeddings plus side information.  # (B, L) -> (B, L, H)
+
+        With `item_content` an id embedding counts only for known items, and padding and
+        [MASK] carry no content."""
+        x = self.item_embedding(input_ids)
+        if (
+            not self.config.item_content
+        ):  # side information added in this order, as ever
+            if hasattr(self, "genre_embedding"):
+                x = x + self.genre_embedding(self.item_genres[input_ids])
+            if hasattr(self, "year_embedding"):
+                x = x + self.year_embedding(self.item_year_buckets[input_ids])
+            return x
+        is_item = (input_ids > 0) & (input_ids <= self.config.n_items)
+        known = self.item_known[input_ids].unsqueeze(-1)
+        return x * known + self.content(input_ids) * is_item.unsqueeze(-1)
+
+    def output_items(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output layer's item vectors and biases for ids 1..N (tied to the input
+        side): id embedding and bias where an item is known, plus content with
+        `item_content`.  -> (N, H), (N,)"""
+        n = self.config.n_items
+        weight, bias = self.item_embedding.weight[1 : n + 1], self.output_bias[1:]
+        if not self.config.item_content:
+            return weight, bias
+        known = self.item_known[1 : n + 1]
+        content = self.content(torch.arange(1, n + 1, device=weight.device))
+        weight = weight * known.unsqueeze(-1) + content
+        return weight, bias * known + self.content_bias(content).squeeze(-1)
+
+    def trained_columns(self) -> torch.Tensor | None:
+        """Which `item_logits` columns a training target may be: the known items, with
+        `item_content` (items without interactions stay out of the softmax); None: all."""
+        return self.item_known[1 : self.config.n_items + 1] if self.config.item_content else None  # fmt: skip
+
+    def mark_known(self, items) -> None:
+        """Record that `items` (model ids) have training interactions."""
+        self.item_known[torch.as_tensor(items, dtype=torch.long)] = True
 
     def attention_bias(
         self,
@@ -282,21 +357,19 @@ class SequenceRecModel(PreTrainedModel):
     def item_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Full-softmax logits over the items: column j is item j + 1, the training view
         (no padding column to mask and slice off).  # (..., H) -> (..., N)"""
-        n = self.config.n_items
-        return F.linear(
-            self.head_transform(hidden),
-            self.item_embedding.weight[1 : n + 1],
-            self.output_bias[1:],
-        )
+        weight, bias = self.output_items()
+        return F.linear(self.head_transform(hidden), weight, bias)
 
     def item_scores(self, hidden: torch.Tensor) -> torch.Tensor:
         """Ranking scores indexed by id 0..N (0 = padding, never a valid answer).
 
         # (..., H) -> (..., N + 1)
         """
-        h = self.head_transform(hidden)
-        weight = self.item_embedding.weight[: self.config.n_items + 1]
-        logits = F.linear(h, weight, self.output_bias)
+        if self.config.item_content:
+            logits = F.pad(self.item_logits(hidden), (1, 0))
+        else:
+            weight = self.item_embedding.weight[: self.config.n_items + 1]
+            logits = F.linear(self.head_transform(hidden), weight, self.output_bias)
         logits[..., 0] = torch.finfo(logits.dtype).min
         return logits
 
@@ -388,9 +461,22 @@ def repeating_size(count: int) -> int:
 
 
 def masked_cross_entropy(
-    logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    label_smoothing: float = 0.0,
+    columns: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy of `item_logits` rows (column j is item j + 1) against item ids
-    1..N; rows past len(targets) are padding (`SequenceRecModel.forward`) and ignored."""
-    labels = F.pad(targets - 1, (0, logits.shape[0] - targets.shape[0]), value=IGNORE)
-    return F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
+    1..N; rows past len(targets) are padding (`SequenceRecModel.forward`) and ignored.
+    With `columns` (`trained_columns`), the softmax and the smoothing cover those items
+    only."""
+    if columns is None:
+        labels = F.pad(
+            targets - 1, (0, logits.shape[0] - targets.shape[0]), value=IGNORE
+        )
+        return F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
+    log_p = torch.log_softmax(logits[: len(targets)].float().masked_fill(~columns, -torch.inf), dim=-1)  # fmt: skip
+    nll = -log_p.gather(1, (targets - 1)[:, None]).mean()
+    if not label_smoothing:
+        return nll
+    return (1 - label_smoothing) * nll - label_smoothing * log_p[:, columns].mean()

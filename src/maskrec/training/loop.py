@@ -111,7 +111,9 @@ def batch_loss(
         layout = {"causal": part.causal, "positions": batch.positions, "segments": batch.segments}  # fmt: skip
         logits, hidden = model(inputs, labels, **layout)
         targets = labels[labels != IGNORE]
-        loss = masked_cross_entropy(logits, targets, settings.label_smoothing)
+        loss = masked_cross_entropy(
+            logits, targets, settings.label_smoothing, model.trained_columns()
+        )
         if settings.teacher is not None and settings.distill_weight > 0:
             with torch.no_grad():
                 teacher_logits, _ = settings.teacher(inputs, labels, **layout)

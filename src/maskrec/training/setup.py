@@ -8,9 +8,13 @@ model configs.
 
 from __future__ import annotations
 
+import zlib
+
+import numpy as np
 import pandas as pd
 import torch
 
+from maskrec.alignment import normalise_title
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
 from maskrec.params import ModelParams, ScheduleParams, TrainingParams
 from maskrec.training.data import eval_set, training_windows
@@ -44,7 +48,19 @@ def model_config(
         item_ids=features["original_item_id"].astype(int).tolist(),
         item_genres=[row.nonzero()[0].tolist() for row in genres],
         item_years=features["year"].astype("Int64").fillna(0).astype(int).tolist(),
-    )
+        item_content=settings["item_content"],
+        title_buckets=settings["title_buckets"],
+        item_title_words=[title_words(t, settings["title_buckets"]) for t in features["title"]]
+        if settings["item_content"] and settings["title_buckets"]
+        else None,
+    )  # fmt: skip
+
+
+def title_words(title: str, buckets: int, most: int = 16) -> list[int]:
+    """A title's words (normalised as for alignment), each hashed to 1..buckets-1 with a
+    stable hash (CRC-32), so the same word gets the same bucket in every release and run."""
+    words = normalise_title(title).split()[:most]
+    return [zlib.crc32(word.encode()) % (buckets - 1) + 1 for word in words]
 
 
 def init_model(
@@ -75,12 +91,13 @@ def train(
     early stopping on the validation targets; returns the model and its history table
     (one row per epoch, `model` = `name`). `options` go to `fit`."""
     max_len = model.config.max_len
+    sequences = train_sequences["item_ids"].tolist()
+    if len(sequences):  # the items this training gives interactions (content models)
+        model.mark_known(np.unique(np.concatenate(sequences)))
     model, history = fit(
         model,
         objective,
-        training_windows(
-            train_sequences["item_ids"].tolist(), objective.window_length(max_len)
-        ),
+        training_windows(sequences, objective.window_length(max_len)),
         eval_set(valid_targets, max_len),
         schedule,
         training,

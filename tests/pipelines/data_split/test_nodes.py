@@ -17,7 +17,7 @@ def split(frame: pd.DataFrame, **settings):
     unused = pd.DataFrame()  # the id maps matter only for strategy 'given'
     return split_interactions(
         frame, unused, unused, no_given_targets(), params("data_split", **settings)
-    )
+    )[:4]  # the new-item hold-out (fifth output) has tests of its own
 
 
 @st.composite
@@ -233,7 +233,8 @@ def test_split_with_given_targets_uses_exactly_those_items():
         params("data_split", strategy="given", cold_user_fraction=0.0),
     )  # fmt: skip
     pd.testing.assert_frame_equal(
-        through_node[2].drop(columns="is_cold"), test.drop(columns="is_cold")
+        through_node[2].drop(columns=["is_cold", "is_cold_item"]),
+        test.drop(columns="is_cold"),
     )
     assert not through_node[2]["is_cold"].any() and through_node[3].empty
     with pytest.raises(ValueError, match="strategy=given needs the targets"):
@@ -245,3 +246,23 @@ def test_split_with_given_targets_uses_exactly_those_items():
     bad = targets.assign(test_item=[104, 999])
     with pytest.raises(ValueError, match=r"targets, row 3, column 'test_item': id 999"):
         split_with_given_targets(interactions, bad, user_map, item_map)
+
+
+def test_the_newest_items_are_held_out_of_training_and_flagged_in_test():
+    # Items 1..10, first rated at time = item id; the newest 20% are items 9 and 10.
+    rows = [(u, i, 4.0, i + 10 * u) for u in range(6) for i in range(1, 11)]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    train, valid, test, _, cold_items = split_interactions(
+        frame, pd.DataFrame(), pd.DataFrame(), no_given_targets(),
+        params("data_split", cold_user_fraction=0.0, cold_item_fraction=0.2),
+    )  # fmt: skip
+    assert cold_items["item_id"].tolist() == [9, 10]
+    trained = {i for seq in train["item_ids"] for i in seq}
+    assert trained.isdisjoint({9, 10}) and {1, 2, 3} <= trained
+    assert all(len(a) == len(b) for a, b in zip(train["item_ids"], train["timestamps"], strict=True))  # fmt: skip
+    assert not valid["target_item"].isin([9, 10]).any()  # their validation rows go
+    assert test["is_cold_item"].tolist() == test["target_item"].isin([9, 10]).tolist()
+    assert test["is_cold_item"].all()  # leave-one-out: every last item is item 10 here
+    assert 9 in set(test["context"].iloc[0])  # contexts keep them (read by content)
+    none = split_interactions(frame, pd.DataFrame(), pd.DataFrame(), no_given_targets(), params("data_split", cold_user_fraction=0.0))  # fmt: skip
+    assert none[4].empty and not none[2]["is_cold_item"].any()

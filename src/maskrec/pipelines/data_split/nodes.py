@@ -1,12 +1,14 @@
 """Splitting: one node, four strategies (three of our own and targets given by another
-tool), an optional cold-start hold-out.
+tool), an optional cold-start user hold-out and an optional new-item hold-out.
 
 Outputs (every list is in time order, ties broken by the order of `interactions`, which
 `data_processing` sorts stably by (user, timestamp)):
 - train_sequences: user_id, item_ids, timestamps: all a training step may ever see;
 - valid_targets:   user_id, context, target_item: for early stopping and tuning;
-- test_targets:    user_id, context, target_item, is_cold: read once, by evaluation;
-- cold_users:      user_id of users held out of training and validation entirely.
+- test_targets:    user_id, context, target_item, is_cold, is_cold_item: read once, by
+                   evaluation;
+- cold_users:      user_id of users held out of training and validation entirely;
+- cold_items:      item_id of the newest items, held out of training entirely.
 
 Leakage rule: a validation or test target event is never part of `train_sequences`.
 A cold user's test context is their whole history before the target; none of it is trained on.
@@ -150,9 +152,10 @@ def split_interactions(
     item_map: pd.DataFrame,
     given_split_targets: pd.DataFrame,
     params: SplitParams,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Split clean interactions into training sequences and evaluation targets, by the
-    strategy `params` names (`given`: the targets another tool chose, in original ids)."""
+    strategy `params` names (`given`: the targets another tool chose, in original ids),
+    then hold the newest items out of training if `cold_item_fraction` asks."""
     if params.strategy == "given":
         if given_split_targets.empty:
             raise ValueError(
@@ -162,8 +165,50 @@ def split_interactions(
         train, valid, test = split_with_given_targets(
             interactions, given_split_targets, user_map, item_map
         )
-        return train, valid, test, pd.DataFrame({"user_id": pd.Series(dtype="int64")})
+        cold_users = pd.DataFrame({"user_id": pd.Series(dtype="int64")})
+    else:
+        train, valid, test, cold_users = _own_split(interactions, params)
+    train, valid, test, cold_items = hold_out_new_items(
+        interactions, train, valid, test, params.cold_item_fraction
+    )
+    return train, valid, test, cold_users, cold_items
 
+
+def hold_out_new_items(
+    interactions: pd.DataFrame,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    fraction: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The newest `fraction` of items by first rating (ties: the higher item id is
+    newer) taken out of training entirely: their events leave the training sequences,
+    validation rows that target one are dropped, and test rows that do are flagged
+    `is_cold_item`. Contexts keep them: a user may have watched a new film before the
+    target, and a model that reads items by their content can use it."""
+    first = (
+        interactions.groupby("item_id")["timestamp"].min().sort_values(kind="stable")
+    )
+    count = int(round(fraction * len(first)))
+    cold = np.sort(first.index[len(first) - count :].to_numpy()) if count else np.zeros(0, np.int64)  # fmt: skip
+    if count:
+        events = train.explode(["item_ids", "timestamps"])
+        events = events[~events["item_ids"].isin(cold)]
+        grouped = events.groupby("user_id", sort=True)
+        train = pd.DataFrame(
+            {"item_ids": grouped["item_ids"].agg(lambda s: [int(v) for v in s]),
+             "timestamps": grouped["timestamps"].agg(lambda s: [int(v) for v in s])}
+        ).reset_index()  # fmt: skip
+        valid = valid[~valid["target_item"].isin(cold) & valid["user_id"].isin(train["user_id"])]  # fmt: skip
+        logger.info("%d newest items (%.0f%%) held out of training", count, 100 * fraction)  # fmt: skip
+    test = test.assign(is_cold_item=test["target_item"].isin(cold))
+    return train, valid.reset_index(drop=True), test, pd.DataFrame({"item_id": cold.astype("int64")})  # fmt: skip
+
+
+def _own_split(
+    interactions: pd.DataFrame, params: SplitParams
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Leave-one-out, temporal or random, with the cold-start user hold-out."""
     frame = _order(interactions)
     cold_ids = _choose_cold_users(frame, params)
     cold = frame["user_id"].isin(cold_ids)

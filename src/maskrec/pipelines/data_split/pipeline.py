@@ -20,6 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "valid_targets",
                     "test_targets",
                     "cold_users",
+                    "cold_items",
                 ],
                 name="split_interactions_node",
             ),

@@ -66,6 +66,7 @@ def evaluate_models(
         validation = mean_metrics(rank(model, valid, params.batch_size).ranks)
         frames.append(pd.DataFrame({
             "model": name, "user_id": test_targets["user_id"].to_numpy(), "is_cold": test_targets["is_cold"].to_numpy(),
+            "is_cold_item": test_targets.get("is_cold_item", pd.Series(False, index=test_targets.index)).to_numpy(),
             "history_length": test_targets["user_id"].map(history).fillna(0).astype(int).to_numpy(),
             **_metrics_frame(ranking.ranks, params.ks),
         }))  # fmt: skip
@@ -134,6 +135,7 @@ def summarise_evaluation(
         else None
     )
 
+    cold_items = per_user["is_cold_item"] if "is_cold_item" in per_user else pd.Series(False, index=per_user.index)  # fmt: skip
     models: dict[str, Any] = {}
     for name, frame in per_user.groupby("model", sort=False):
         warm_rows = frame[~frame["is_cold"]]
@@ -142,6 +144,7 @@ def summarise_evaluation(
             "all": describe(frame),
             "warm": describe(warm_rows),
             "cold": describe(frame[frame["is_cold"]]),
+            "cold_items": describe(frame[cold_items.loc[frame.index]]),
             "by_history_length": {
                 label: describe(group)
                 for label, group in warm_rows.groupby(
@@ -177,6 +180,9 @@ def paired_tests(
         "all": np.ones(len(wide), dtype=bool),
         f"history<={params.sparse_user_max_history}": sparse.to_numpy(),
         "cold": users["is_cold"].to_numpy(),
+        "cold_items": users.get(
+            "is_cold_item", pd.Series(False, index=users.index)
+        ).to_numpy(),  # fmt: skip
     }
     tests = []
     for model, competitor in params.comparisons:
@@ -184,6 +190,8 @@ def paired_tests(
         if model not in wide or other not in wide:
             continue
         for group, mask in groups.items():
+            if not mask.any():  # e.g. no cold-start users or items in this split
+                continue
             result = paired_comparison(
                 wide.loc[mask, model].to_numpy(),
                 wide.loc[mask, other].to_numpy(),
