@@ -72,3 +72,4 @@ def test_the_transfer_run_needs_a_source_and_only_it_reads_one():
     check_pretraining_source(True, True, ["transfer"])
     check_pretraining_source(False, True, ["transfer"])  # a slice of the transfer run
     check_pretraining_source(False, False, None)
+    check_pretraining_source(True, True, ["data_efficiency"])

@@ -110,7 +110,10 @@ TRANSFER = {
 
 @pytest.mark.slow
 def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
-    run(project, ["transfer"], TRANSFER)
+    """`data_efficiency` is the transfer run plus the per-fraction models: one run checks
+    both (each training 1 epoch here)."""
+    quick = {group: {"epochs": 1} for group in ("pretraining", "transfer_pretraining", "fine_tuning", "sasrec")}  # fmt: skip
+    run(project, ["data_efficiency"], {**TRANSFER, **quick})
     report = json.loads(
         (project / "data/08_reporting/item_alignment_report.json").read_text()
     )
@@ -139,12 +142,15 @@ def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
     assert history["epoch"].tolist() == [
         0,
         1,
-        2,
     ]  # fine-tuning starts from the source model
-    assert (
-        "source-pretrained + fine-tuned"
-        in (project / "data/08_reporting/summary.md").read_text()
-    )
+    summary = (project / "data/08_reporting/summary.md").read_text()
+    assert "source-pretrained + fine-tuned" in summary
+    curve = json.loads((project / "data/08_reporting/data_efficiency.json").read_text())["curve"]  # fmt: skip
+    assert set(curve) == {"transfer", "fine_tuned", "sasrec"}
+    assert [p["fraction"] for p in curve["sasrec"]] == [0.05, 0.1, 0.25, 0.5, 1.0]
+    assert (project / "data/06_models/users_10pct.transfer_model/config.json").is_file()
+    plot = project / "data/08_reporting/data_efficiency_plot.json"
+    assert json.loads(plot.read_text())["data"]
 
 
 @pytest.mark.slow

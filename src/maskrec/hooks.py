@@ -18,6 +18,7 @@ from maskrec.training.loop import resolve_device
 
 REFUSED_RUNNERS = ("ParallelRunner", "ThreadRunner")
 SOURCE_RAW = "pretraining_source.movielens_raw"
+TRANSFER_RUNS = {"transfer", "data_efficiency"}  # the registered runs with a source
 
 
 def check_runner(runner: str) -> None:
@@ -43,10 +44,11 @@ def check_pretraining_source(
             "the transfer pipeline pretrains on another release: add --params "
             "pretraining_source=<release (e.g. ml-1m), folder or 'sample'>"
         )
-    if source_given and "transfer" not in (pipelines or ["__default__"]):
+    if source_given and not TRANSFER_RUNS & set(pipelines or ["__default__"]):
         raise ValueError(
             "pretraining_source is read only by the transfer run: "
-            "kedro run --pipelines transfer --params pretraining_source=..."
+            "kedro run --pipelines transfer --params pretraining_source=... "
+            "(or --pipelines data_efficiency)"
         )
 
 

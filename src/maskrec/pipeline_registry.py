@@ -7,6 +7,7 @@ from kedro.pipeline import Pipeline
 
 from maskrec.pipelines import (
     baselines,
+    data_efficiency,
     data_processing,
     data_split,
     evaluation,
@@ -31,7 +32,9 @@ def register_pipelines() -> dict[str, Pipeline]:
 
     `kedro run` runs `__default__`; `kedro run --pipelines transfer --params
     pretraining_source=...` adds the source's data, item alignment and the transfer models
-    (the `transfer` package), and evaluates and reports every model.
+    (the `transfer` package), and evaluates and reports every model; `data_efficiency`
+    is the transfer run plus the models retrained on nested fractions of the target's
+    training users and the curve.
     """
     pipelines = {name: package.create_pipeline() for name, package in PACKAGES.items()}
     target = sum((pipelines[name] for name in TRAINING), Pipeline([]))
@@ -42,4 +45,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         target + transfer.create_pipeline() + evaluation.create_pipeline(every)
         + reporting.create_pipeline(every) + inference_pipeline
     )  # fmt: skip
+    pipelines["data_efficiency"] = (
+        pipelines["transfer"] + data_efficiency.create_pipeline()
+    )
     return pipelines
