@@ -55,6 +55,7 @@ from common import (  # noqa: E402
     write_json,
 )
 
+from maskrec.pipelines import data_efficiency  # noqa: E402
 from maskrec.pipelines.evaluation.nodes import summarise_evaluation  # noqa: E402
 from maskrec.registry import models, ordered  # noqa: E402
 
@@ -84,11 +85,20 @@ RECBOLE = {  # RecBole 1.2.1 on this task (issue 5): test HR@10, NDCG@10, MRR@10
 }  # fmt: skip
 
 
-def one_seed(project: ScratchProject, seed: int, transfer: bool) -> dict:
-    """Train and evaluate every model with one seed; stage wall times and peak RSS too."""
+def one_seed(
+    project: ScratchProject, seed: int, transfer: bool, curve: bool = False
+) -> dict:
+    """Train and evaluate every model with one seed; stage wall times and peak RSS too.
+    With `curve`, also the data-efficiency fractions (the `data_efficiency` run)."""
     params = {"training": {"seed": seed}, "baselines": {"seed": seed}}
-    pipeline = ["transfer" if transfer else "__default__"]
+    pipeline = [
+        "data_efficiency" if curve else "transfer" if transfer else "__default__"
+    ]
     plan = {**STAGES, **(TRANSFER_STAGES if transfer else {}), "evaluation": EVALUATION}
+    if curve:
+        plan["data_efficiency"] = [
+            n.name for n in data_efficiency.create_pipeline().nodes
+        ]
     stages, memory = {}, {}
     for stage, nodes in plan.items():
         stages[stage] = project.run(pipeline, nodes, params)
@@ -109,6 +119,8 @@ def one_seed(project: ScratchProject, seed: int, transfer: bool) -> dict:
             timing[tuned]["pretrain_seconds_per_epoch"] = timing[pre][
                 "seconds_per_epoch"
             ]
+    if curve:
+        metrics["data_efficiency"] = project.load("data_efficiency")
     return {"per_user": per_user, "stats": stats, "metrics": metrics, "timing": timing,
             "stages": stages, "peak_rss_after_stage_mib": memory}  # fmt: skip
 
@@ -131,6 +143,9 @@ def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
             first["ndcg@10"]["ci_high"],
         ]
         entry["hr@10_ci_seed0"] = [first["hr@10"]["ci_low"], first["hr@10"]["ci_high"]]
+        cold = [r["per_user"].loc[(r["per_user"]["model"] == name) & r["per_user"]["is_cold_item"]] for r in runs]  # fmt: skip
+        if len(cold[0]):  # test targets among the held-out newest items
+            entry["cold_items"] = {"users": len(cold[0]), **{m: float(np.mean([c[m].mean() for c in cold])) for m in ("hr@10", "ndcg@10")}}  # fmt: skip
         stats = [r["stats"][name] for r in runs]
         entry["valid_ndcg@10"] = float(np.mean([s["valid_ndcg@10"] for s in stats]))
         if "test_ndcg@10_seen_included" in stats[0]:
@@ -143,9 +158,29 @@ def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
         models[name] = entry
     columns = [c for c in runs[0]["per_user"].columns if "@" in c or c == "rank"]
     per_user = pd.concat([r["per_user"] for r in runs]).groupby(["model", "user_id"], sort=False)  # fmt: skip
-    averaged = per_user[columns].mean().join(per_user[["is_cold", "history_length"]].first()).reset_index()  # fmt: skip
+    averaged = per_user[columns].mean().join(per_user[["is_cold", "is_cold_item", "history_length"]].first()).reset_index()  # fmt: skip
     stats = {name: {**runs[0]["stats"][name], "valid_ndcg@10": models[name]["valid_ndcg@10"]} for name in models}  # fmt: skip
     return models, summarise_evaluation(averaged, stats, evaluation)
+
+
+def curve_across_seeds(runs: list[dict]) -> dict | None:
+    """The data-efficiency curve: per model and fraction, test NDCG@10 and HR@10 averaged
+    over the seeds (each seed's 95% interval kept for seed 0), and NDCG@10 at 10% of the
+    users as a share of 100%."""
+    if "data_efficiency" not in runs[0]["metrics"]:
+        return None
+    curves = [r["metrics"]["data_efficiency"]["curve"] for r in runs]
+    averaged = {}
+    for model, points in curves[0].items():
+        averaged[model] = [
+            {"fraction": p["fraction"],
+             **{m: float(np.mean([c[model][i][m]["mean"] for c in curves])) for m in ("ndcg@10", "hr@10")},
+             "ndcg@10_ci_seed0": [p["ndcg@10"]["ci_low"], p["ndcg@10"]["ci_high"]]}
+            for i, p in enumerate(points)
+        ]  # fmt: skip
+    kept = {m: next(p["ndcg@10"] for p in pts if p["fraction"] == 0.1) / next(p["ndcg@10"] for p in pts if p["fraction"] == 1.0)
+            for m, pts in averaged.items()}  # fmt: skip
+    return {"curve": averaged, "ndcg@10_at_10pct_over_100pct": kept}
 
 
 def main() -> None:
@@ -156,7 +191,10 @@ def main() -> None:
     parser.add_argument("--pretrain-data", default=None, help="a MovieLens folder or release to pretrain on (the transfer run)")  # fmt: skip
     parser.add_argument("--eval-batch", type=int, default=64, help="users per scoring batch (memory vs speed)")  # fmt: skip
     parser.add_argument("--summary-json", default=None, help="each model's mean test NDCG@10 / HR@10, a model per key")  # fmt: skip
+    parser.add_argument("--data-efficiency", action="store_true", help="also retrain on 5-50%% of the training users (with --pretrain-data)")  # fmt: skip
     args = parser.parse_args()
+    if args.data_efficiency and not args.pretrain_data:
+        raise SystemExit("--data-efficiency compares source pretraining with none: it needs --pretrain-data")  # fmt: skip
 
     transfer = args.pretrain_data is not None
     split = {"cold_user_fraction": 0.0}
@@ -180,7 +218,7 @@ def main() -> None:
     data_nodes = [n.name for n in _data_nodes(transfer)]
     data_seconds = project.run(pipeline, data_nodes)
     alignment = project.load("item_alignment_report") if transfer else None
-    runs = [one_seed(project, seed, transfer) for seed in range(args.seeds)]
+    runs = [one_seed(project, seed, transfer, args.data_efficiency) for seed in range(args.seeds)]  # fmt: skip
     results, summary = across_seeds(runs, evaluation)
 
     rows = [
@@ -191,6 +229,7 @@ def main() -> None:
         for name, m in results.items()
     ]  # fmt: skip
     tests = [t for t in summary["paired_tests"] if t["users"]]
+    curve = curve_across_seeds(runs)
     stages = {
         k: float(np.mean([r["stages"][k] for r in runs])) for k in runs[0]["stages"]
     }
@@ -206,18 +245,31 @@ def main() -> None:
                 ["model", "hr@10", "ndcg@10"])  # fmt: skip
     print("\npaired tests (per-user NDCG@10 averaged over the seeds; p: sign-flip permutation, p_adjusted: BH over the table):")  # fmt: skip
     print_table(tests, ["model", "competitor", "group", "users", "mean_difference", "ci_low", "ci_high", "p_value", "p_adjusted"])  # fmt: skip
-    if alignment:
+    cold = {k: v["cold_items"] for k, v in results.items() if "cold_items" in v}
+    if cold:
         print(
-            "\nitem alignment:",
-            {k: v for k, v in alignment.items() if not isinstance(v, dict)},
+            "\ntest targets among the newest items, held out of training (cold items):"
         )
+        print_table([{"model": k, **v} for k, v in cold.items()], ["model", "users", "hr@10", "ndcg@10"])  # fmt: skip
+    if curve:
+        print(
+            "\ndata efficiency, test NDCG@10 by share of training users (mean over seeds):"
+        )
+        columns = [
+            f"{100 * p['fraction']:g}%" for p in next(iter(curve["curve"].values()))
+        ]
+        print_table([{"model": m, **{f"{100 * p['fraction']:g}%": round(p["ndcg@10"], 4) for p in pts},
+                      "10% / 100%": round(curve["ndcg@10_at_10pct_over_100pct"][m], 3)}
+                     for m, pts in curve["curve"].items()], ["model", *columns, "10% / 100%"])  # fmt: skip
+    if alignment:
+        print("\nitem alignment:", {k: v for k, v in alignment.items() if not isinstance(v, dict)})  # fmt: skip
     print(f"\ndata steps {data_seconds:.1f} s; stage wall seconds (mean over seeds):", {k: round(v, 1) for k, v in stages.items()})  # fmt: skip
     print("peak RSS after each stage, seed 0 (MiB):", {k: round(v) for k, v in runs[0]["peak_rss_after_stage_mib"].items()})  # fmt: skip
     print(f"peak RSS {peak_rss_mib():.0f} MiB, device {args.device}")
     write_json(args.json, {
         "machine": machine(), "device": args.device, "seeds": args.seeds, "targets": args.targets, "env": args.env,
         "pretrain_data": args.pretrain_data, "runtime_params": params, "models": results, "paired_tests": tests,
-        "item_alignment": alignment, "data_seconds": data_seconds, "stage_seconds": stages, "peak_rss_mib": peak_rss_mib(),
+        "item_alignment": alignment, "data_efficiency": curve, "data_seconds": data_seconds, "stage_seconds": stages, "peak_rss_mib": peak_rss_mib(),
         "peak_rss_after_stage_mib": [r["peak_rss_after_stage_mib"] for r in runs],
     })  # fmt: skip
     write_json(args.summary_json, {
