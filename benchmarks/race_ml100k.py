@@ -70,6 +70,7 @@ STAGES = {
 }  # fmt: skip
 TRANSFER_STAGES = {
     "source_pretraining": ["init_transfer_model_node", "pretrain_on_source_node"],
+    "target_pretraining_from_source": ["continue_on_target_node"],
     "transfer_fine_tuning": ["train_teacher_node", "fine_tune_source_pretrained_node"],
     "joint_sasrec": ["join_sequences_node", "train_joint_sasrec_node"],
 }
@@ -108,17 +109,15 @@ def one_seed(
     sequence = [m.name for m in models(transfer) if m.family == "sequence"]
     histories = project.load(*(f"{name}_history" for name in sequence))
     timing = {name: trained_seconds(h) for name, h in zip(sequence, histories, strict=True)}  # fmt: skip
-    for tuned, pre in (
-        ("fine_tuned", "pretrained"),
-        ("transfer", "transfer_pretrained"),
-    ):
+    for tuned, pre in (("fine_tuned", "pretrained"), ("transfer", "transfer_pretrained")):  # fmt: skip
         if tuned in timing:  # fine-tuning continues a pretraining: count both
-            timing[tuned]["seconds_to_best_epoch"] += timing[pre][
-                "seconds_to_best_epoch"
-            ]
-            timing[tuned]["pretrain_seconds_per_epoch"] = timing[pre][
-                "seconds_per_epoch"
-            ]
+            timing[tuned]["seconds_to_best_epoch"] += timing[pre]["seconds_to_best_epoch"]  # fmt: skip
+            timing[tuned]["pretrain_seconds_per_epoch"] = timing[pre]["seconds_per_epoch"]  # fmt: skip
+    if transfer:  # the source stage comes before both
+        source = trained_seconds(project.load("source_pretrained_history"))
+        timing["source_pretrained"] = source
+        for name in ("transfer_pretrained", "transfer"):
+            timing[name]["seconds_to_best_epoch"] += source["seconds_to_best_epoch"]
     if curve:
         metrics["data_efficiency"] = project.load("data_efficiency")
     return {"per_user": per_user, "stats": stats, "metrics": metrics, "timing": timing,

@@ -121,6 +121,10 @@ def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
         report["method"] == "id" and report["coverage"] == 1.0
     )  # the samples share films
     assert report["source_users_kept"] == 400
+    # the source stage early-stops on each source user's own last event, not the target's
+    source_valid = pd.read_parquet(project / "data/05_model_input/pretraining_source_valid_targets.parquet")  # fmt: skip
+    assert len(source_valid) == 400
+    assert (project / "data/06_models/source_pretrained_model/config.json").is_file()
     source_report = json.loads((project / "data/08_reporting/pretraining_source_data_quality_report.json").read_text())  # fmt: skip
     assert (
         source_report["read"]["rows"] == 12000

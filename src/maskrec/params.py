@@ -179,7 +179,7 @@ class TransferParams(_Params):
     (`kedro run --pipelines transfer --params pretraining_source=...`)."""
 
     alignment: Literal["auto", "id", "title"]
-    min_source_events: int = Field(ge=2)
+    min_source_events: int = Field(ge=3)  # two to train on, the last to validate
 
 
 class BaselineParams(_Params):

@@ -37,7 +37,7 @@ MODELS: tuple[RegisteredModel, ...] = (
     RegisteredModel("scratch", "scratch (no pretraining)", "sequence"),
     RegisteredModel("sasrec", "SASRec", "sequence"),
     RegisteredModel("transfer", "source-pretrained + fine-tuned", "sequence", continues="transfer_pretrained", transfer=True),
-    RegisteredModel("transfer_pretrained", "source-pretrained only", "sequence", transfer=True),
+    RegisteredModel("transfer_pretrained", "source-pretrained, continued on target (no fine-tuning)", "sequence", transfer=True),
     RegisteredModel("joint_sasrec", "SASRec on source + target", "sequence", transfer=True),
     RegisteredModel("ease", "EASE", "baseline"),
     RegisteredModel("item_knn", "ItemKNN", "baseline"),

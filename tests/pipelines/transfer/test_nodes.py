@@ -17,12 +17,17 @@ ALIGNMENT = pd.DataFrame({"item_id": [10, 20, 30], "source_item_id": [1, 2, 3], 
 TRAIN = pd.DataFrame({"user_id": [0, 1], "item_ids": [[10, 40], [20, 30]], "timestamps": [[1, 2], [1, 2]]})  # fmt: skip
 
 
-def test_source_histories_become_target_sequences_in_time_order():
-    sequences, report = map_source_sequences(SOURCE, ALIGNMENT, TRAIN, {"method": "title"}, params("transfer", min_source_events=2))  # fmt: skip
+def test_source_histories_become_target_sequences_split_leave_one_out():
+    sequences, valid, report = map_source_sequences(SOURCE, ALIGNMENT, TRAIN, {"method": "title"}, params("transfer", min_source_events=3))  # fmt: skip
     # user 0: items 1, 4 (not shared: dropped), 2, 3 -> 10, 20, 30; user 1 keeps one event: dropped
     assert sequences["user_id"].tolist() == [0]
-    assert sequences["item_ids"].map(list).tolist() == [[10, 20, 30]]
-    assert sequences["timestamps"].map(list).tolist() == [[1, 3, 4]]
+    assert sequences["item_ids"].map(list).tolist() == [
+        [10, 20]
+    ]  # the last one validates
+    assert sequences["timestamps"].map(list).tolist() == [[1, 3]]
+    assert valid.to_dict("records") == [
+        {"user_id": 0, "context": [10, 20], "target_item": 30}
+    ]
     assert report["method"] == "title"  # the alignment counts are carried along
     assert (report["source_events"], report["source_events_on_shared_items"], report["source_events_kept"]) == (7, 4, 3)  # fmt: skip
     assert report["source_users_kept"] == 1

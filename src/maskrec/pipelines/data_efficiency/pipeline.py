@@ -10,7 +10,7 @@ from maskrec.registry import BY_NAME
 # Namespace of each fraction of the target's training users; 100% is the transfer run.
 FRACTIONS = {"users_05pct": 0.05, "users_10pct": 0.10, "users_25pct": 0.25, "users_50pct": 0.50}  # fmt: skip
 MODELS = ("transfer", "fine_tuned", "sasrec")  # with and without the source, and SASRec
-SHARED = {"train_sequences", "item_features", "valid_targets", "test_targets", "transfer_pretrained_model"}  # fmt: skip
+SHARED = {"train_sequences", "item_features", "valid_targets", "test_targets", "source_pretrained_model"}  # fmt: skip
 PARAMETERS = {f"params:{g}" for g in ("data_split", "model", "training", "pretraining", "fine_tuning", "sasrec", "evaluation")}  # fmt: skip
 
 
@@ -40,7 +40,7 @@ def _one_fraction(fraction: float) -> Pipeline:
             ),  # fmt: skip
             Pipeline(
                 transfer.create_pipeline().only_nodes(
-                    "fine_tune_source_pretrained_node"
+                    "continue_on_target_node", "fine_tune_source_pretrained_node"
                 ),
                 inputs=subset,
             ),  # fmt: skip
@@ -55,7 +55,8 @@ def _one_fraction(fraction: float) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     """Every fraction in its own namespace (`users_10pct.fine_tuned_model`, ...), then the
-    curve and its figure; the transfer run provides 100% and the source-pretrained model."""
+    curve and its figure; the transfer run provides 100% and the model pretrained on the
+    source alone, which each fraction continues on its own users."""
     fractions = [
         Pipeline(_one_fraction(f), namespace=ns, inputs=SHARED, parameters=PARAMETERS)
         for ns, f in FRACTIONS.items()

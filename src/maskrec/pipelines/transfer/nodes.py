@@ -1,7 +1,8 @@
 """Transfer from a source release: align its items to the target's, turn its users'
 histories into sequences of target item ids, and train on them: Cloze pretraining on the
-source, then the target's own fine-tuning (the source-pretrained model), and SASRec on the
-source and target together (the simple alternative to transfer).
+source (early-stopped on the source's own held-out last items), continued on the target's
+training sequences (the target's pretraining, from the source weights), then the target's
+own fine-tuning; and SASRec on the source and target together (the simple alternative).
 
 Nothing of the target's validation or test targets enters a source sequence: the source
 is another release, its users are not the target's, and only target *items* are shared.
@@ -18,7 +19,8 @@ from maskrec.alignment import align_items
 from maskrec.params import TransferParams
 from maskrec.training.stages import fine_tune, named, pretrain, train_sasrec
 
-pretrain_on_source = named(pretrain, "transfer_pretrained")
+pretrain_on_source = named(pretrain, "source_pretrained")
+continue_on_target = named(pretrain, "transfer_pretrained")
 fine_tune_source_pretrained = named(fine_tune, "transfer")
 train_joint_sasrec = named(train_sasrec, "joint_sasrec")
 
@@ -39,10 +41,12 @@ def map_source_sequences(
     train_sequences: pd.DataFrame,
     alignment_counts: dict[str, Any],
     params: TransferParams,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Each source user's history in target item ids (time order; events on items the
-    target does not have are dropped), for users with at least `min_source_events` left;
-    and the alignment report, with how much of each side's activity the shared items hold."""
+    target does not have are dropped), for users with at least `min_source_events` left,
+    split leave-one-out: the last event is the user's validation target (for early stopping
+    the source pretraining on the source itself), the rest the training sequence; and the
+    alignment report, with how much of each side's activity the shared items hold."""
     to_target = pd.Series(
         item_alignment["item_id"].to_numpy(),
         index=item_alignment["source_item_id"].to_numpy(),
@@ -56,21 +60,29 @@ def map_source_sequences(
             "timestamps": grouped["timestamp"].agg(list),
         }  # fmt: skip
     ).reset_index()
-    sequences = sequences[sequences["item_ids"].map(len) >= params.min_source_events]
+    sequences = sequences[sequences["item_ids"].map(len) >= params.min_source_events].reset_index(drop=True)  # fmt: skip
+    valid = pd.DataFrame(
+        {"user_id": sequences["user_id"], "context": sequences["item_ids"].map(lambda s: s[:-1]),
+         "target_item": sequences["item_ids"].map(lambda s: s[-1])}
+    )  # fmt: skip
+    sequences = sequences.assign(
+        item_ids=sequences["item_ids"].map(lambda s: s[:-1]),
+        timestamps=sequences["timestamps"].map(lambda s: s[:-1]),
+    )
     target_events = np.concatenate(train_sequences["item_ids"].to_numpy()) if len(train_sequences) else np.zeros(0)  # fmt: skip
     report = {
         **alignment_counts,
         "source_events": int(len(source_interactions)),
         "source_events_on_shared_items": int(len(kept)),
         "source_users_kept": int(len(sequences)),
-        "source_events_kept": int(sequences["item_ids"].map(len).sum()),
+        "source_events_kept": int(sequences["item_ids"].map(len).sum() + len(valid)),
         "target_training_events_on_shared_items": float(
             np.isin(target_events, item_alignment["item_id"]).mean()
         )
         if len(target_events)
         else 0.0,  # fmt: skip
     }
-    return sequences.reset_index(drop=True), report
+    return sequences, valid, report
 
 
 def join_sequences(

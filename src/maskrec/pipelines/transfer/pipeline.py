@@ -32,26 +32,42 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "item_alignment_counts",
                     "params:transfer",
                 ],
-                outputs=["pretraining_source_sequences", "item_alignment_report"],
+                outputs=[
+                    "pretraining_source_sequences",
+                    "pretraining_source_valid_targets",
+                    "item_alignment_report",
+                ],
                 name="map_source_sequences_node",
             ),  # fmt: skip
             Node(
                 init_model,
                 inputs=["item_features", "params:model", "params:training"],
-                outputs="transfer_pretrained_initial_model",
+                outputs="source_pretrained_initial_model",
                 name="init_transfer_model_node",
             ),
             Node(
                 nodes.pretrain_on_source,
                 inputs=[
-                    "transfer_pretrained_initial_model",
+                    "source_pretrained_initial_model",
                     "pretraining_source_sequences",
-                    "valid_targets",
+                    "pretraining_source_valid_targets",
                     "params:transfer_pretraining",
                     "params:training",
                 ],
-                outputs=["transfer_pretrained_model", "transfer_pretrained_history"],
+                outputs=["source_pretrained_model", "source_pretrained_history"],
                 name="pretrain_on_source_node",
+            ),  # fmt: skip
+            Node(
+                nodes.continue_on_target,
+                inputs=[
+                    "source_pretrained_model",
+                    "train_sequences",
+                    "valid_targets",
+                    "params:pretraining",
+                    "params:training",
+                ],
+                outputs=["transfer_pretrained_model", "transfer_pretrained_history"],
+                name="continue_on_target_node",
             ),  # fmt: skip
             Node(
                 nodes.fine_tune_source_pretrained,
