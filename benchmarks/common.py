@@ -11,11 +11,14 @@ only what a run does not do itself: repeating over seeds, timing stages, aggrega
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import pickle
 import platform
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -125,6 +128,44 @@ class ScratchProject:
         return load_parameters(
             self.folder / "conf", self.env or "local", merge(self.params, params or {})
         )
+
+
+class FinishedSeeds:
+    """Each finished seed's results, kept beside the scratch project (which every run
+    wipes) so that an interrupted multi-seed benchmark, rerun with the same command,
+    resumes at the first unfinished seed.
+
+    A seed is reused only under the same key: the benchmark's arguments plus the code
+    (HEAD and any uncommitted change to src/, conf/ or benchmarks/), so an edit between two
+    runs starts the seeds again rather than mixing code versions in one mean.
+    """
+
+    def __init__(self, workdir: Path, arguments: dict[str, Any], fresh: bool = False) -> None:  # fmt: skip
+        key = json.dumps({"arguments": arguments, "code": _code_version()}, sort_keys=True, default=str)  # fmt: skip
+        self.folder = Path(workdir).with_name(Path(workdir).name + "_seeds") / hashlib.sha256(key.encode()).hexdigest()[:16]  # fmt: skip
+        if fresh and self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "key.json").write_text(key)
+
+    def get(self, seed: int, compute) -> Any:
+        """The seed's kept results, or `compute(seed)`'s, kept once it returns."""
+        path = self.folder / f"seed{seed}.pkl"
+        if path.is_file():
+            print(f"seed {seed}: finished earlier, read from {path}", file=sys.stderr)
+            return pickle.loads(path.read_bytes())
+        result = compute(seed)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(result))
+        partial.replace(path)  # never a half-written seed
+        return result
+
+
+def _code_version() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], check=True, cwd=ROOT, capture_output=True, text=True).stdout  # fmt: skip
+
+    return git("rev-parse", "HEAD").strip() + hashlib.sha256(git("diff", "HEAD", "--", "src", "conf", "benchmarks").encode()).hexdigest()[:16]  # fmt: skip
 
 
 def trained_seconds(history: pd.DataFrame) -> dict[str, float]:

@@ -20,11 +20,15 @@ per-user metrics averaged over the seeds.
 
 With --pretrain-data (a MovieLens folder or release) every stage is a slice of the
 `transfer` run instead: the source goes through data_processing, its items are aligned to
-the target's, and three more models train per seed: Cloze pretraining on the source, the
-same fine-tuning on the target ("transfer"), and SASRec on source + target; the paired
+the target's, and more models train per seed: Cloze pretraining on the source, continued
+on the target's training sequences ("transfer_pretrained"), then the same fine-tuning as
+the target-only model ("transfer"); and SASRec on source + target; the paired
 tests then set the transfer model against the target-only pretrained + fine-tuned model,
 SASRec and joint SASRec. --summary-json writes each model's mean test NDCG@10 and HR@10
 (a model per key), for committing next to the docs.
+
+Each finished seed is kept (common.FinishedSeeds): rerunning the same command after an
+interruption, on the same code, resumes at the first unfinished seed; --fresh retrains.
 
     python benchmarks/race_ml100k.py --data ../shared/data/ml-100k --seeds 3 \
         --targets ../shared/data/ml-100k/recbole_loo_targets.csv \
@@ -43,6 +47,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    FinishedSeeds,
     ScratchProject,
     arguments,
     machine,
@@ -164,11 +169,11 @@ def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
 
 def curve_across_seeds(runs: list[dict]) -> dict | None:
     """The data-efficiency curve: per model and fraction, test NDCG@10 and HR@10 averaged
-    over the seeds (each seed's 95% interval kept for seed 0), and NDCG@10 at 10% of the
-    users as a share of 100%."""
-    if "data_efficiency" not in runs[0]["metrics"]:
+    over the seeds that trained the fractions (seed 0's 95% interval kept), and NDCG@10 at
+    10% of the users as a share of 100%."""
+    curves = [r["metrics"]["data_efficiency"]["curve"] for r in runs if "data_efficiency" in r["metrics"]]  # fmt: skip
+    if not curves:
         return None
-    curves = [r["metrics"]["data_efficiency"]["curve"] for r in runs]
     averaged = {}
     for model, points in curves[0].items():
         averaged[model] = [
@@ -190,7 +195,8 @@ def main() -> None:
     parser.add_argument("--pretrain-data", default=None, help="a MovieLens folder or release to pretrain on (the transfer run)")  # fmt: skip
     parser.add_argument("--eval-batch", type=int, default=64, help="users per scoring batch (memory vs speed)")  # fmt: skip
     parser.add_argument("--summary-json", default=None, help="each model's mean test NDCG@10 / HR@10, a model per key")  # fmt: skip
-    parser.add_argument("--data-efficiency", action="store_true", help="also retrain on 5-50%% of the training users (with --pretrain-data)")  # fmt: skip
+    parser.add_argument("--data-efficiency", action="store_true", help="seed 0 also retrains on 5-50%% of the training users (with --pretrain-data)")  # fmt: skip
+    parser.add_argument("--fresh", action="store_true", help="retrain seeds that an earlier run of the same command finished")  # fmt: skip
     args = parser.parse_args()
     if args.data_efficiency and not args.pretrain_data:
         raise SystemExit("--data-efficiency compares source pretraining with none: it needs --pretrain-data")  # fmt: skip
@@ -217,7 +223,9 @@ def main() -> None:
     data_nodes = [n.name for n in _data_nodes(transfer)]
     data_seconds = project.run(pipeline, data_nodes)
     alignment = project.load("item_alignment_report") if transfer else None
-    runs = [one_seed(project, seed, transfer, args.data_efficiency) for seed in range(args.seeds)]  # fmt: skip
+    kept = FinishedSeeds(Path(args.workdir), {**vars(args), "seeds": None, "json": None, "summary_json": None}, args.fresh)  # fmt: skip
+    # the data-efficiency fractions cost about as much again as the run: seed 0 trains them
+    runs = [kept.get(seed, lambda s: one_seed(project, s, transfer, args.data_efficiency and s == 0)) for seed in range(args.seeds)]  # fmt: skip
     results, summary = across_seeds(runs, evaluation)
 
     rows = [
@@ -229,9 +237,7 @@ def main() -> None:
     ]  # fmt: skip
     tests = [t for t in summary["paired_tests"] if t["users"]]
     curve = curve_across_seeds(runs)
-    stages = {
-        k: float(np.mean([r["stages"][k] for r in runs])) for k in runs[0]["stages"]
-    }
+    stages = {k: float(np.mean([r["stages"][k] for r in runs if k in r["stages"]])) for k in runs[0]["stages"]}  # fmt: skip
     print(
         f"\nmaskrec, test split, seen items excluded, mean ± std over {args.seeds} seed(s)"
     )
@@ -251,9 +257,7 @@ def main() -> None:
         )
         print_table([{"model": k, **v} for k, v in cold.items()], ["model", "users", "hr@10", "ndcg@10"])  # fmt: skip
     if curve:
-        print(
-            "\ndata efficiency, test NDCG@10 by share of training users (mean over seeds):"
-        )
+        print("\ndata efficiency, test NDCG@10 by share of training users (seed 0):")
         columns = [
             f"{100 * p['fraction']:g}%" for p in next(iter(curve["curve"].values()))
         ]
