@@ -149,6 +149,9 @@ def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
     ]  # fine-tuning starts from the source model
     summary = (project / "data/08_reporting/summary.md").read_text()
     assert "source-pretrained + fine-tuned" in summary
+    assert (
+        "items (100.0%) matched a source item (method: id" in summary
+    )  # the alignment, reported
     curve = json.loads((project / "data/08_reporting/data_efficiency.json").read_text())["curve"]  # fmt: skip
     assert set(curve) == {"transfer", "fine_tuned", "sasrec"}
     assert [p["fraction"] for p in curve["sasrec"]] == [0.05, 0.1, 0.25, 0.5, 1.0]

@@ -105,9 +105,11 @@ def plot_cold_vs_warm(evaluation_metrics: dict[str, Any]) -> go.Figure:
 
 def build_summary(
     evaluation_metrics: dict[str, Any],
+    item_alignment_report: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """One row per model (json) and the same as a markdown table, plus NDCG@10 by
-    training-history length and the paired tests."""
+    training-history length and the paired tests; in a transfer run, first how the
+    source's items were matched to the target's and how much of each side that covers."""
     rows = []
     for model in ordered(evaluation_metrics["models"]):
         stats = evaluation_metrics["models"][model]
@@ -133,12 +135,13 @@ def build_summary(
             else ("<0.0001" if value < 1e-4 else f"{value:.4f}")
         )
 
+    alignment = _alignment_lines(item_alignment_report) if item_alignment_report else []
     items = max((r["cold_item_users"] for r in rows), default=0)
     item_header = " cold-item NDCG@10 |" if items else ""
     lines = [
         "# maskrec evaluation summary", "",
         f"Protocol: {evaluation_metrics['protocol']}. Best model by validation NDCG@10: "
-        f"**{evaluation_metrics['best_model_by_validation']}**.", "",
+        f"**{evaluation_metrics['best_model_by_validation']}**.", "", *alignment,
         "| model | valid NDCG@10 | test HR@10 [95% CI] | test NDCG@10 [95% CI] | test MRR@10 | cold-start NDCG@10 |"
         f"{item_header} coverage@10 | scores new users from history |",
         "|---|---|---|---|---|---|" + ("---|" if items else "") + "---|---|",
@@ -178,3 +181,17 @@ def build_summary(
         lines.append(f"| {t['model']} | {t['competitor']} | {t['group']} | {t['users']} | "
                      f"{fmt(t['mean_difference'])} [{fmt(t['ci_low'])}, {fmt(t['ci_high'])}] | {fmt_p(t['p_value'])} | {fmt_p(t['p_adjusted'])} |")  # fmt: skip
     return rows, "\n".join(lines) + "\n"
+
+
+def _alignment_lines(report: dict[str, Any]) -> list[str]:
+    """The item alignment in a sentence or two: coverage, what was left unmatched and why,
+    and how much of the source's and the target's activity the shared items carry."""
+    by = ", ".join(f"{count} by {how.replace('_', ' ')}" for how, count in report["matched"].items())  # fmt: skip
+    return [
+        f"Pretraining source: {report['matched_items']} of the target's {report['target_items']} items "
+        f"({report['coverage']:.1%}) matched a source item (method: {report['method']}; {by}); "
+        f"{report['ambiguous_unmatched']} left unmatched as ambiguous, {report['no_match']} with no match. "
+        f"The matched items hold {report['source_events_on_shared_items']:,} of the source's "
+        f"{report['source_events']:,} events and {report['target_training_events_on_shared_items']:.1%} "
+        f"of the target's training events; {report['source_users_kept']:,} source users kept.", "",
+    ]  # fmt: skip

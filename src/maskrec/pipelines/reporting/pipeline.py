@@ -7,9 +7,13 @@ from maskrec.registry import RegisteredModel, models
 def create_pipeline(
     reported: tuple[RegisteredModel, ...] | None = None, **kwargs
 ) -> Pipeline:
-    """Figures and the summary for `reported` (default: the target's own models)."""
+    """Figures and the summary for `reported` (default: the target's own models; with the
+    transfer models, the summary also reports the item alignment)."""
     reported = models() if reported is None else reported
     histories = {m.name: m.history for m in reported if m.history}
+    # a transfer run's summary also says how much of the target the source covers
+    transfer = any(m.transfer for m in reported)
+    summary_inputs = ["evaluation_metrics", "item_alignment_report"] if transfer else "evaluation_metrics"  # fmt: skip
     return Pipeline(
         [
             Node(
@@ -38,7 +42,7 @@ def create_pipeline(
             ),
             Node(
                 nodes.build_summary,
-                "evaluation_metrics",
+                summary_inputs,
                 ["summary_table", "summary_markdown"],
                 name="build_summary_node",
             ),
