@@ -4,8 +4,8 @@
         --variants default no_packing --json benchmarks/results/train_speed.json
     python benchmarks/train_speed.py --data sample --params "sample.n_users=6040,sample.n_items=3700,sample.n_ratings=1000000,sample.seed=1"
 
-A variant is a set of runtime parameters of the real code (`training.packing`; the device
-is --device), nothing patched in.
+A variant is a set of runtime parameters of the real code (`training.packing`, each
+stage's `loss`; the device is --device), nothing patched in.
 Each variant runs in a fresh process (the allocator setting `fit` makes is process-wide):
 the project's pretraining pipeline, `fine_tune_pretrained_node` and `train_sasrec_node`
 for --epochs epochs each (early stopping off), in a scratch copy of the project, with
@@ -46,7 +46,10 @@ from common import (  # noqa: E402
 VARIANTS = {
     "default": {},
     "no_packing": {"training": {"packing": False}},
-}
+    # the item softmax of every training stage (models/losses.py); `default` is full
+    **{f"{kind}_loss": {g: {"loss": kind} for g in ("pretraining", "fine_tuning", "sasrec")}
+       for kind in ("chunked", "sampled")},
+}  # fmt: skip
 STAGES = {  # model: (pipelines, nodes)
     "pretrained": (["pretraining"], None),
     "fine_tuned": (["fine_tuning"], ["train_teacher_node", "fine_tune_pretrained_node"]),

@@ -40,3 +40,13 @@ def test_a_missing_key_is_an_error_not_a_silent_default(tmp_path):
     path.write_text(path.read_text().replace("  patience: 8", ""))
     with pytest.raises(ValueError, match="patience"):
         load_parameters(tmp_path / "conf", "local")
+
+
+def test_distillation_with_a_memory_bounded_loss_is_refused():
+    """Distillation reads the student's full logits; a chunked or sampled softmax never
+    builds them, so the combination is an error at run start, naming both parameters."""
+    overrides = {"fine_tuning": {"objective": "next_item", "loss": "chunked", "distillation": {"weight": 0.5}}}  # fmt: skip
+    with pytest.raises(ValueError, match=r"distillation.weight > 0 needs fine_tuning.loss: full"):  # fmt: skip
+        load_parameters(CONF, "local", overrides)
+    overrides["fine_tuning"]["loss"] = "full"
+    assert load_parameters(CONF, "local", overrides)["fine_tuning"].loss == "full"

@@ -113,6 +113,8 @@ class ScheduleParams(_Params):
     warmup_ratio: float = Field(ge=0.0, lt=1.0)
     grad_clip: float = Field(gt=0.0)
     patience: int = Field(ge=1)
+    loss: Literal["full", "chunked", "sampled"]  # the item softmax (models/losses.py)
+    negatives: int = Field(ge=1)  # items drawn per batch by the sampled softmax
 
 
 class PretrainingParams(ScheduleParams):
@@ -161,6 +163,11 @@ class FineTuningParams(ScheduleParams):
             raise ValueError(
                 "fine_tuning.distillation.weight > 0 needs fine_tuning.objective: next_item "
                 "(the teacher is a bidirectional [MASK] model; it has no causal predictions)"
+            )
+        if self.loss != "full" and self.distillation.weight > 0:
+            raise ValueError(
+                f"fine_tuning.distillation.weight > 0 needs fine_tuning.loss: full (got {self.loss!r}): "
+                "distillation compares the student's and the teacher's full softmax"
             )
         return self
 

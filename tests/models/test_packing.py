@@ -117,7 +117,7 @@ def test_packed_scoring_gives_the_same_scores_in_the_same_order(causal):
 
 
 def test_padded_output_rows_change_no_loss():
-    from maskrec.models.sequence import masked_cross_entropy, repeating_size
+    from maskrec.models.losses import masked_cross_entropy, repeating_size
 
     assert [repeating_size(n) for n in (0, 1, 15, 17, 100, 3000)] == [
         0,

@@ -3,6 +3,7 @@ each from its inputs alone (tests/helpers.py trains them once for the session)."
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from maskrec.models.baselines import Baseline
@@ -17,6 +18,22 @@ def test_pretraining_pipeline_runs_and_records_its_epochs(caplog):
     assert isinstance(out["pretrained_model"], SequenceRecModel)
     assert not out["pretrained_model"].config.causal
     assert out["pretrained_history"]["epoch"].tolist() == [1]
+
+
+@pytest.mark.parametrize("loss", ["chunked", "sampled"])
+def test_pretraining_trains_with_the_memory_bounded_losses(loss):
+    """`pretraining.loss` reaches the training step: the chunked loss records the same
+    training loss as the full one; the sampled one (fewer items in each softmax) a lower."""
+    inputs = training_inputs()
+    full = run_pipeline(pretraining.create_pipeline(), inputs)["pretrained_history"]
+    group = inputs["params:pretraining"].model_copy(
+        update={"loss": loss, "negatives": 20}
+    )
+    other = run_pipeline(pretraining.create_pipeline(), {**inputs, "params:pretraining": group})["pretrained_history"]  # fmt: skip
+    if loss == "chunked":
+        assert other["train_loss"].iloc[0] == pytest.approx(full["train_loss"].iloc[0], rel=1e-4)  # fmt: skip
+    else:
+        assert 0 < other["train_loss"].iloc[0] < full["train_loss"].iloc[0]
 
 
 def test_every_registered_model_is_trained_by_a_pipeline(trained):

@@ -165,3 +165,41 @@ def test_encoder_learns_at_the_scaled_rate():
     assert full["encoder"] == pytest.approx(1e-3, rel=0.05)
     assert slow["encoder"] == pytest.approx(1e-4, rel=0.05)
     assert slow["head"] == pytest.approx(full["head"]) == pytest.approx(1e-3, rel=0.05)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_chunked_softmax_trains_exactly_like_the_full_one(smoothing):
+    """`loss: chunked` in a training step: the same loss and the same gradient for every
+    weight of the model (the item embeddings are also the output layer)."""
+    from maskrec.models.losses import ItemLoss
+
+    losses, grads = [], []
+    for kind in ("full", "chunked"):
+        model = tiny()
+        settings = LossSettings(item=ItemLoss(kind), label_smoothing=smoothing)
+        value = batch_loss(model, [part(), Part(*part()[:2], 0.5, True)], settings)
+        value.backward()
+        losses.append(value.detach())
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})  # fmt: skip
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=1e-5)
+    assert grads[0].keys() == grads[1].keys()
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_sampled_softmax_in_a_step_draws_from_the_stage_proposal():
+    """`loss: sampled` with every draw on one item that is no row's target: each row's
+    estimate is its target plus that item's corrected term, checked by hand."""
+    from maskrec.models.losses import ItemLoss
+
+    model, p = tiny(), part()
+    logits, targets = logits_at_labels(model, p)
+    other = next(i for i in range(N_ITEMS) if i not in set(targets.tolist()))
+    proposal = torch.zeros(N_ITEMS)
+    proposal[other] = 1.0
+    settings = LossSettings(item=ItemLoss("sampled", 5, proposal))
+    drawn = logits[:, other] - torch.log(torch.tensor(5.0))  # q = 1 for the one item
+    picked = logits.gather(1, targets[:, None])[:, 0]
+    terms = torch.stack([picked] + [drawn] * 5, dim=1)
+    expected = (torch.logsumexp(terms, dim=1) - picked).mean()
+    torch.testing.assert_close(batch_loss(model, [p], settings), expected, atol=1e-5, rtol=1e-5)  # fmt: skip

@@ -22,6 +22,7 @@ from torch import nn
 from transformers import BertConfig, BertModel, PretrainedConfig, PreTrainedModel
 
 from maskrec.models import cpu_dropout
+from maskrec.models.losses import repeating_size
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
 
 
@@ -445,38 +446,3 @@ class SequenceRecModel(PreTrainedModel):
         for name, module in self.bert.named_modules():
             if isinstance(module, nn.Dropout):
                 module.p = attention if "attention.self" in name else hidden
-
-
-def repeating_size(count: int) -> int:
-    """`count` rounded up to one of eight sizes per power of two (at most 12.5% more).
-
-    Why: the output layer's (positions x items) blocks are the largest tensors of a
-    training step, and the number of labelled positions differs in every batch. With
-    every size different, glibc could not reuse freed blocks and a CPU process kept
-    growing epoch after epoch; with sizes from a short repeating list it stays flat, and
-    is a little faster (docs/benchmarks.md, "Where the memory goes").
-    """
-    step = 1 << max(count.bit_length() - 4, 0)
-    return -(-count // step) * step
-
-
-def masked_cross_entropy(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    label_smoothing: float = 0.0,
-    columns: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Mean cross-entropy of `item_logits` rows (column j is item j + 1) against item ids
-    1..N; rows past len(targets) are padding (`SequenceRecModel.forward`) and ignored.
-    With `columns` (`trained_columns`), the softmax and the smoothing cover those items
-    only."""
-    if columns is None:
-        labels = F.pad(
-            targets - 1, (0, logits.shape[0] - targets.shape[0]), value=IGNORE
-        )
-        return F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
-    log_p = torch.log_softmax(logits[: len(targets)].float().masked_fill(~columns, -torch.inf), dim=-1)  # fmt: skip
-    nll = -log_p.gather(1, (targets - 1)[:, None]).mean()
-    if not label_smoothing:
-        return nll
-    return (1 - label_smoothing) * nll - label_smoothing * log_p[:, columns].mean()

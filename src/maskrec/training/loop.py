@@ -21,7 +21,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,9 @@ from transformers import get_linear_schedule_with_warmup
 
 from maskrec.evaluation import autocast, rank
 from maskrec.metrics import mean_metrics
+from maskrec.models.losses import ItemLoss, item_loss, proposal_from_windows
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
-from maskrec.models.sequence import SequenceRecModel, masked_cross_entropy
+from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import ScheduleParams, TrainingParams
 from maskrec.training.data import EvalSet
 from maskrec.training.objectives import Objective, Part
@@ -83,8 +84,10 @@ def keep_freed_memory() -> bool:
 
 @dataclass
 class LossSettings:
-    """Loss-level regularizers shared by every objective."""
+    """How the item softmax is computed (`models/losses.py`), and the loss-level
+    regularizers shared by every objective."""
 
+    item: ItemLoss = field(default_factory=ItemLoss)
     label_smoothing: float = 0.0
     genre_weight: float = 0.0
     fgm_epsilon: float = 0.0
@@ -109,10 +112,10 @@ def batch_loss(
         inputs, labels = batch.inputs, batch.labels
         weight = part.weight
         layout = {"causal": part.causal, "positions": batch.positions, "segments": batch.segments}  # fmt: skip
-        logits, hidden = model(inputs, labels, **layout)
+        hidden = model.encode(inputs, None, **layout)[labels != IGNORE]
         targets = labels[labels != IGNORE]
-        loss = masked_cross_entropy(
-            logits, targets, settings.label_smoothing, model.trained_columns()
+        loss, logits = item_loss(
+            model, hidden, targets, settings.item, settings.label_smoothing
         )
         if settings.teacher is not None and settings.distill_weight > 0:
             with torch.no_grad():
@@ -237,6 +240,7 @@ def fit(
     if loss.teacher is not None:
         loss.teacher.to(device).eval()
     windows = windows.to(device)
+    loss = replace(loss, item=_item_loss(schedule, windows, model))
     packing = (
         training.packing if isinstance(training.packing, bool) else device.type == "cpu"
     )
@@ -388,6 +392,16 @@ def fit(
 def copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A detached copy of the weights (the best epoch's, or the starting point)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _item_loss(schedule: ScheduleParams, windows: torch.Tensor, model: SequenceRecModel) -> ItemLoss:  # fmt: skip
+    """The stage's softmax (`schedule.loss`); the sampled one draws from the popularity
+    of the items in this stage's training windows."""
+    if schedule.loss != "sampled":
+        return ItemLoss(schedule.loss)
+    columns = model.trained_columns()
+    proposal = proposal_from_windows(windows, model.config.n_items, columns)
+    return ItemLoss("sampled", schedule.negatives, proposal.to(windows.device))
 
 
 def _adversarial_step(
