@@ -91,11 +91,16 @@ def chunked_cross_entropy(
     n = weight.shape[0]
     chunk = chunk or max(1024, CHUNK_ELEMENTS // max(len(states), 1))
     allowed = torch.ones(n, dtype=torch.bool, device=weight.device) if columns is None else columns  # fmt: skip
+    starts = range(0, n, chunk)
+    if (
+        columns is not None
+    ):  # a block of excluded items adds nothing (and -inf): skip it
+        padded = F.pad(columns, (0, -n % chunk))
+        starts = [s for s, keep in zip(starts, padded.view(-1, chunk).any(1).tolist(), strict=True) if keep]  # fmt: skip
     blocks = [
         checkpoint(_block_logsumexp, states, weight[s : s + chunk], bias[s : s + chunk],
                    allowed[s : s + chunk], use_reentrant=False)
-        for s in range(0, n, chunk)
-        if allowed[s : s + chunk].any()  # a block of excluded items adds nothing (and -inf)
+        for s in starts
     ]  # fmt: skip
     log_z = torch.logsumexp(torch.stack(blocks, dim=1), dim=1)
     return _softmax_loss(states, weight, bias, targets, log_z, allowed, label_smoothing)
@@ -157,7 +162,7 @@ def item_loss(
     they were computed (`full`: distillation reads them), else None."""
     columns = model.trained_columns()
     if settings.kind == "full":
-        logits = model.item_logits(F.pad(states, (0, 0, 0, repeating_size(len(states)) - len(states))))  # fmt: skip
+        logits = model.labelled_logits(states)
         return masked_cross_entropy(logits, targets, label_smoothing, columns), logits
     head = model.head_transform(states)
     weight, bias = model.output_items()

@@ -395,9 +395,13 @@ class SequenceRecModel(PreTrainedModel):
         if labels is None:
             return self.item_logits(hidden[:, -1]), hidden[:, -1]
         selected = hidden[labels != IGNORE]
-        count = selected.shape[0]
-        padded = F.pad(selected, (0, 0, 0, repeating_size(count) - count))
-        return self.item_logits(padded), selected
+        return self.labelled_logits(selected), selected
+
+    def labelled_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """`item_logits` of training states (M, H), rows padded to M' = `repeating_size`(M)
+        with zero states (the loss ignores them; why: `repeating_size`).  -> (M', N)"""
+        count = states.shape[0]
+        return self.item_logits(F.pad(states, (0, 0, 0, repeating_size(count) - count)))
 
     @torch.no_grad()
     def score_next(

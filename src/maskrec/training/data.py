@@ -10,6 +10,18 @@ import pandas as pd
 import torch
 
 
+def sequence_table(events: pd.DataFrame) -> pd.DataFrame:
+    """Events (user_id, item_id, timestamp; time order within a user) as one row per user:
+    user_id, item_ids, timestamps — the layout of `train_sequences`."""
+    grouped = events.groupby("user_id", sort=True)
+    return pd.DataFrame(
+        {
+            "item_ids": grouped["item_id"].agg(list),
+            "timestamps": grouped["timestamp"].agg(list),
+        }
+    ).reset_index()
+
+
 def right_aligned(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
     """Pack sequences into a (len(sequences), length) LongTensor, keeping the last `length`
     items of each and left-padding with 0."""

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from maskrec.params import SplitParams
+from maskrec.training.data import sequence_table
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +47,6 @@ def _choose_cold_users(frame: pd.DataFrame, params: SplitParams) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     rng = np.random.default_rng(params.seed)
     return np.sort(rng.choice(eligible, size=count, replace=False)).astype(np.int64)
-
-
-def _sequences(train: pd.DataFrame) -> pd.DataFrame:
-    grouped = train.groupby("user_id", sort=True)
-    return pd.DataFrame(
-        {
-            "item_ids": grouped["item_id"].agg(list),
-            "timestamps": grouped["timestamp"].agg(list),
-        }
-    ).reset_index()
 
 
 def _targets_with_context(
@@ -229,7 +220,7 @@ def _own_split(
     test = _targets_with_context(frame, frame[test_rows], ~test_rows, only_before)
     test["is_cold"] = test["user_id"].isin(cold_ids)
 
-    train_sequences = _sequences(train)
+    train_sequences = sequence_table(train)
     # A user with no training item cannot be a warm validation user.
     valid = valid[valid["user_id"].isin(train_sequences["user_id"])].reset_index(
         drop=True
@@ -291,7 +282,7 @@ def split_with_given_targets(
                 f"targets: user {user_map.loc[user, 'original_user_id']} has no single {name} event in the data"
             )
     train = frame[~is_valid & ~is_test]
-    sequences = _sequences(train)
+    sequences = sequence_table(train)
     context = sequences.set_index("user_id")["item_ids"]
     valid = pd.DataFrame(
         {

@@ -17,6 +17,7 @@ import pandas as pd
 
 from maskrec.alignment import align_items
 from maskrec.params import TransferParams
+from maskrec.training.data import sequence_table
 from maskrec.training.stages import fine_tune, named, pretrain, train_sasrec
 
 pretrain_on_source = named(pretrain, "source_pretrained")
@@ -53,13 +54,7 @@ def map_source_sequences(
     )
     mapped = source_interactions.assign(item_id=source_interactions["item_id"].map(to_target))  # fmt: skip
     kept = mapped.dropna(subset=["item_id"]).astype({"item_id": "int64"})
-    grouped = kept.groupby("user_id", sort=True)
-    sequences = pd.DataFrame(
-        {
-            "item_ids": grouped["item_id"].agg(list),
-            "timestamps": grouped["timestamp"].agg(list),
-        }  # fmt: skip
-    ).reset_index()
+    sequences = sequence_table(kept)
     sequences = sequences[sequences["item_ids"].map(len) >= params.min_source_events].reset_index(drop=True)  # fmt: skip
     valid = pd.DataFrame(
         {"user_id": sequences["user_id"], "context": sequences["item_ids"].map(lambda s: s[:-1]),
