@@ -197,7 +197,7 @@ class SequenceRecModel(PreTrainedModel):
             nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
+        elif isinstance(module, nn.Embedding | nn.EmbeddingBag):
             nn.init.trunc_normal_(module.weight, std=0.02, a=-0.04, b=0.04)
             if module.padding_idx is not None:
                 with torch.no_grad():
@@ -210,8 +210,16 @@ class SequenceRecModel(PreTrainedModel):
             if module.config.item_content:
                 # An item starts as its content: its id embedding grows from zero once it
                 # has interactions (items a source never saw start from content too).
+                # The content starts at an embedding's scale (the genre projection is a
+                # Linear, whose Xavier init is ~10x larger) and says nothing yet about
+                # popularity. (The title EmbeddingBag once kept torch's N(0, 1) init: the
+                # first losses were ~3x log(N) and SASRec from scratch never learned on
+                # ML-100K; issue 12's cold-item run.)
                 with torch.no_grad():
                     module.item_embedding.weight[1 : module.config.n_items + 1].zero_()
+                    if hasattr(module, "genre_embedding"):
+                        nn.init.trunc_normal_(module.genre_embedding.weight, std=0.02, a=-0.04, b=0.04)  # fmt: skip
+                    nn.init.zeros_(module.content_bias.weight)
             if hasattr(module, "recency_log_slopes"):
                 # Geometric slopes from 1 (look at neighbours) down to ~0 (look anywhere), as ALiBi.
                 heads = module.config.num_heads
