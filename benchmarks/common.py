@@ -64,15 +64,23 @@ class ScratchProject:
 
     `params` are runtime parameters (as `--params`) for every run; `run` can add more.
     Outputs persist between runs, so a benchmark can run the data pipelines once and the
-    training slices many times.
+    training slices many times; `fresh=False` reopens a scratch project another process
+    made (a stage timed in its own process).
     """
 
     def __init__(
-        self, folder: Path, env: str | None = None, params: dict | None = None
+        self,
+        folder: Path,
+        env: str | None = None,
+        params: dict | None = None,
+        fresh: bool = True,
     ) -> None:
         self.folder, self.env, self.params = Path(folder), env, params or {}
         if env and not (ROOT / "conf" / env).is_dir():
             raise SystemExit(f"--env {env}: no folder {ROOT / 'conf' / env}")
+        os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+        if not fresh and (self.folder / "conf").is_dir():
+            return
         if self.folder.exists():
             shutil.rmtree(self.folder)
         shutil.copytree(
@@ -83,7 +91,6 @@ class ScratchProject:
         (
             self.folder / "src"
         ).mkdir()  # bootstrap wants it; the installed package is used
-        os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
     def _session(self, params: dict | None):
         from kedro.framework.session import KedroSession

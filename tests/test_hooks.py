@@ -73,3 +73,28 @@ def test_the_transfer_run_needs_a_source_and_only_it_reads_one():
     check_pretraining_source(False, True, ["transfer"])  # a slice of the transfer run
     check_pretraining_source(False, False, None)
     check_pretraining_source(True, True, ["data_efficiency"])
+
+
+def test_ease_skip_is_announced_at_run_start_from_the_raw_catalogue(tmp_path, caplog):
+    """The sample's size is known from its spec, a folder's from its items file (no
+    ratings read); a catalogue within the limit announces nothing."""
+    from maskrec.datasets.movielens import MovieLensDataset
+    from maskrec.hooks import announce_skipped_baselines
+
+    baselines = params("baselines", max_dense_items=100)
+    sample = MovieLensDataset(source="sample", sample_args={"n_items": 150})
+    with caplog.at_level("WARNING", logger="maskrec.hooks"):
+        reason = announce_skipped_baselines(sample, baselines)
+    assert "150 items, above baselines.max_dense_items=100" in reason
+    assert "EASE will be skipped in this run" in caplog.text
+
+    folder = tmp_path / "release"
+    folder.mkdir()
+    (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,1\n")
+    (folder / "movies.csv").write_text(
+        "movieId,title,genres\n"
+        + "".join(f"{i},T{i} (2000),Drama\n" for i in range(1, 101))  # fmt: skip
+    )
+    assert MovieLensDataset(source=str(folder)).catalogue_size() == 100
+    assert announce_skipped_baselines(MovieLensDataset(source=str(folder)), baselines) is None  # fmt: skip
+    assert MovieLensDataset(source="ml-1m", cache_dir=str(tmp_path)).catalogue_size() is None  # fmt: skip

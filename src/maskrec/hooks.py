@@ -8,14 +8,17 @@ bad combination fails in seconds, not after pretraining.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
 from maskrec.datasets.movielens import NO_SOURCE
 from maskrec.params import GROUPS, check_heads
+from maskrec.pipelines.baselines.nodes import dense_skip_reason
 from maskrec.training.loop import resolve_device
 
+logger = logging.getLogger(__name__)
 REFUSED_RUNNERS = ("ParallelRunner", "ThreadRunner")
 SOURCE_RAW = "pretraining_source.movielens_raw"
 TRANSFER_RUNS = {"transfer", "data_efficiency"}  # the registered runs with a source
@@ -91,6 +94,16 @@ def check_parameters(params: dict[str, Any], split_targets_given: bool = False) 
         )
 
 
+def announce_skipped_baselines(raw: Any, params: Any) -> str | None:
+    """Say at run start, from the raw catalogue's size, that EASE will be skipped (the
+    baselines node decides again on the cleaned catalogue, which can only be smaller)."""
+    size = raw.catalogue_size() if hasattr(raw, "catalogue_size") else None
+    reason = dense_skip_reason(size, params) if size is not None else None
+    if reason:
+        logger.warning("EASE will be skipped in this run: %s", reason)
+    return reason
+
+
 class ParameterChecks:
     @hook_impl
     def before_pipeline_run(
@@ -105,6 +118,10 @@ class ParameterChecks:
                 params[group] = value if isinstance(value, kind) else kind(**value)
         targets = catalog.get("given_split_targets") if "given_split_targets" in catalog else None  # fmt: skip
         check_parameters(params, bool(getattr(targets, "given", False)))
+        if "baselines" in params and any(n.name == "fit_ease_node" for n in pipeline.nodes):  # fmt: skip
+            announce_skipped_baselines(
+                catalog.get("movielens_raw"), params["baselines"]
+            )
         source = catalog.get(SOURCE_RAW) if SOURCE_RAW in catalog else None
         check_pretraining_source(
             SOURCE_RAW in pipeline.inputs(),

@@ -23,7 +23,8 @@ def test_pretraining_pipeline_runs_and_records_its_epochs(caplog):
 @pytest.mark.parametrize("loss", ["chunked", "sampled"])
 def test_pretraining_trains_with_the_memory_bounded_losses(loss):
     """`pretraining.loss` reaches the training step: the chunked loss records the same
-    training loss as the full one; the sampled one (fewer items in each softmax) a lower."""
+    training loss as the full one; the sampled one (20 logQ-corrected negatives, an
+    estimate of the partition function) a different, finite one."""
     inputs = training_inputs()
     full = run_pipeline(pretraining.create_pipeline(), inputs)["pretrained_history"]
     group = inputs["params:pretraining"].model_copy(
@@ -33,7 +34,8 @@ def test_pretraining_trains_with_the_memory_bounded_losses(loss):
     if loss == "chunked":
         assert other["train_loss"].iloc[0] == pytest.approx(full["train_loss"].iloc[0], rel=1e-4)  # fmt: skip
     else:
-        assert 0 < other["train_loss"].iloc[0] < full["train_loss"].iloc[0]
+        sampled, exact = other["train_loss"].iloc[0], full["train_loss"].iloc[0]
+        assert 0 < sampled < 2 * exact and sampled != pytest.approx(exact, rel=1e-3)
 
 
 def test_every_registered_model_is_trained_by_a_pipeline(trained):

@@ -28,7 +28,7 @@ from maskrec.datasets.download import (
     fetch_release,
     is_complete,
 )
-from maskrec.datasets.readers import read_movielens_folder
+from maskrec.datasets.readers import detect_layout, read_movielens_folder
 from maskrec.sample import SampleSpec, write_sample
 
 NO_SOURCE = (
@@ -84,6 +84,27 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
                 f"({', '.join(sorted(RELEASES))}) nor an existing folder"
             )
         return folder
+
+    def catalogue_size(self) -> int | None:
+        """Items in the catalogue, known without reading ratings or downloading: the
+        sample's `n_items`, or the rows of a local items file; None when the release is
+        not on disk yet. For decisions announced at run start (hooks.py)."""
+        if self._source == "sample":
+            return self._sample.n_items
+        if self._source == NO_SOURCE or not self._exists():
+            return None
+        folder = (
+            self._cache_dir / self._source
+            if self._source in RELEASES
+            else Path(self._source).expanduser()
+        )
+        try:
+            layout, place = detect_layout(folder)
+        except ValueError:
+            return None  # loading will explain what is wrong with the folder
+        with open(place / layout.items_file, "rb") as items:
+            lines = sum(1 for line in items if line.strip())
+        return lines - (layout.name == "movielens-csv")  # the csv layout has a header
 
     def load(self) -> dict[str, Any]:
         folder = self.resolve_folder()

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 RATING_RANGE = (0.5, 5.0)
 ML100K_GENRES = (
@@ -219,17 +221,16 @@ def read_csv_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """ml-latest-small, ml-20m, ml-25m, ml-32m: ratings.csv + movies.csv with headers."""
     ratings_path, movies_path = folder / "ratings.csv", folder / "movies.csv"
     names = {"userId": "user_id", "movieId": "item_id"}
+    # Arrow's multi-threaded parser, strictly typed (a fraction or an overflow in an
+    # integer column is an error, not a silent cast): 32M rows in seconds
+    # (benchmarks/scale.py). On any error the file is re-read as text by pandas' C parser
+    # so that validation can name the line, column and value.
+    types = {"userId": pa.int64(), "movieId": pa.int64(), "rating": pa.float64(), "timestamp": pa.int64()}  # fmt: skip
     try:
-        raw = pd.read_csv(
-            ratings_path,
-            dtype={
-                "userId": "int64",
-                "movieId": "int64",
-                "rating": "float64",
-                "timestamp": "int64",
-            },
-        )
-    except (ValueError, TypeError, OverflowError):  # re-read as text to name the cell
+        raw = pa_csv.read_csv(
+            ratings_path, convert_options=pa_csv.ConvertOptions(column_types=types)
+        ).to_pandas()
+    except (pa.ArrowException, ValueError, OSError):
         raw = _read_table(ratings_path, dtype=str, keep_default_na=True)
     _check_columns(raw, ["userId", "movieId", "rating", "timestamp"], ratings_path)
     interactions = _validate_interactions(

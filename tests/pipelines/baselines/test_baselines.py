@@ -44,7 +44,7 @@ def test_most_popular_ranks_by_count(train):
 
 def test_item_knn_matches_cosine_with_shrinkage(train):
     model = ItemKNN.fit(train, neighbours=10, shrink=1.0)
-    similarity = model.arrays["similarity"]
+    similarity = model.similarity.toarray()
     # items 1 and 2: co-occur twice; |U1| = 3, |U2| = 2 -> 2 / (sqrt(6) + 1)
     assert similarity[1, 2] == pytest.approx(2 / (np.sqrt(6) + 1))
     assert similarity[1, 1] == 0.0
@@ -56,7 +56,7 @@ def test_item_knn_without_shrinkage_is_sklearns_cosine_similarity():
     from sklearn.metrics.pairwise import cosine_similarity
 
     matrix = random_interactions()
-    similarity = ItemKNN.fit(sp.csr_matrix(matrix.astype(np.float32)), neighbours=100, shrink=0.0).arrays["similarity"]  # fmt: skip
+    similarity = ItemKNN.fit(sp.csr_matrix(matrix.astype(np.float32)), neighbours=100, shrink=0.0).similarity.toarray()  # fmt: skip
     expected = cosine_similarity(matrix.T)
     np.fill_diagonal(expected, 0.0)
     np.testing.assert_allclose(similarity, expected, atol=1e-5)
@@ -64,7 +64,26 @@ def test_item_knn_without_shrinkage_is_sklearns_cosine_similarity():
 
 def test_item_knn_keeps_only_the_nearest_neighbours(train):
     model = ItemKNN.fit(train, neighbours=1, shrink=0.0)
-    assert ((model.arrays["similarity"] > 0).sum(axis=1) <= 1).all()
+    assert ((model.similarity.toarray() > 0).sum(axis=1) <= 1).all()
+
+
+def test_item_knn_fitted_in_blocks_keeps_each_rows_best_and_scores_like_dense():
+    """A catalogue several blocks long: each row keeps exactly its `neighbours` largest
+    shrunk cosines (reference: the dense matrix, sorted), and scores equal context @ the
+    dense matrix cut to those neighbours."""
+    matrix = random_interactions(users=60, items=40, seed=3)
+    co = matrix.T @ matrix
+    norms = np.sqrt(np.diag(co))
+    dense = co / (np.outer(norms, norms) + 2.0 + 1e-12)
+    np.fill_diagonal(dense, 0.0)
+    model = ItemKNN.fit(sp.csr_matrix(matrix.astype(np.float32)), 5, 2.0, block=7)
+    kept = model.similarity.toarray()
+    for i in range(1, dense.shape[0]):
+        assert np.count_nonzero(kept[i]) == 5
+        np.testing.assert_allclose(np.sort(kept[i])[-5:], np.sort(dense[i])[-5:], rtol=1e-5)  # fmt: skip
+    cut = np.where(kept > 0, dense, 0.0)
+    context = sp.csr_matrix(matrix[:7].astype(np.float32))
+    np.testing.assert_allclose(model.score_contexts(context), context.toarray() @ cut, rtol=1e-5)  # fmt: skip
 
 
 def random_interactions(users: int = 40, items: int = 12, seed: int = 0) -> np.ndarray:
@@ -123,17 +142,24 @@ def test_save_and_load_round_trip(train, fit, tmp_path):
     np.testing.assert_array_equal(_score(model, [1, 3]), _score(loaded, [1, 3]))
 
 
-def test_too_large_catalogue_is_refused_before_fitting():
+def test_ease_on_a_too_large_catalogue_is_skipped_with_the_reason_and_saved_as_such(tmp_path):  # fmt: skip
     import pandas as pd
 
+    from maskrec.models.baselines import Skipped
     from maskrec.pipelines.baselines.nodes import fit_ease
     from tests.helpers import params
 
     items = pd.DataFrame({"item_id": range(1, 31)})
-    with pytest.raises(ValueError, match="baselines.max_dense_items is 20"):
-        fit_ease(
-            pd.DataFrame({"item_ids": [[1, 2]]}),
-            pd.DataFrame(),
-            items,
-            params("baselines", max_dense_items=20),
-        )
+    model, selection = fit_ease(
+        pd.DataFrame({"item_ids": [[1, 2]]}),
+        pd.DataFrame(),  # no validation needed: nothing is fitted
+        items,
+        params("baselines", max_dense_items=20),
+    )
+    assert isinstance(model, Skipped) and selection["model"] == "ease"
+    assert "30 items, above baselines.max_dense_items=20" in selection["skipped"]
+    dataset = ArrayModelDataset(filepath=str(tmp_path / "ease"))
+    dataset.save(model)
+    assert dataset.load().config == model.config
+    with pytest.raises(RuntimeError, match="ease skipped: the catalogue has 30 items"):
+        _score(dataset.load(), [1])

@@ -19,3 +19,26 @@ def test_every_model_is_scored_on_every_test_user(trained, caplog):
     assert metrics["best_model_by_validation"] in metrics["models"]
     assert metrics["models"]["sasrec"]["test_ndcg@10_seen_included"] <= 1.0
     assert all(t["p_adjusted"] >= t["p_value"] for t in metrics["paired_tests"] if t["users"])  # fmt: skip
+
+
+def test_a_skipped_baseline_is_reported_not_scored_and_never_chosen(trained, caplog):
+    from maskrec.models.baselines import Skipped
+    from maskrec.pipelines.reporting.nodes import build_summary
+
+    data = small_split()
+    skipped = Skipped(trained["ease_baseline"].n_items, config={"model": "ease", "reason": "too large"})  # fmt: skip
+    inputs = {"test_targets": data["test"], "valid_targets": data["valid"], "train_sequences": data["train"],
+              "params:evaluation": quick_parameters()["params:evaluation"],
+              **{m.dataset: trained[m.dataset] for m in models()}, "ease_baseline": skipped}  # fmt: skip
+    out = run_pipeline(create_pipeline(), inputs, caplog)
+    metrics = out["evaluation_metrics"]
+    assert "ease" not in set(out["per_user_metrics"]["model"])
+    assert (
+        metrics["skipped"] == {"ease": "too large"} and "ease" not in metrics["models"]
+    )
+    assert metrics["best_baseline_by_validation"] in {
+        "item_knn",
+        "mf_als",
+        "most_popular",
+    }
+    assert "Skipped in this run: EASE (too large)." in build_summary(metrics)[1]

@@ -44,6 +44,16 @@ def test_only_the_chosen_model_is_loaded():
     assert (name, loaded) == ("sasrec", ["ease", "sasrec"])
 
 
+def test_a_skipped_model_is_never_chosen_and_naming_it_is_explained():
+    models = {name: (lambda: POPULAR) for name in ("ease", "most_popular")}
+    stats = {"ease": {"kind": "baseline", "skipped": "too large"}, "most_popular": {"valid_ndcg@10": 0.1}}  # fmt: skip
+    assert load_chosen_model(stats, models, params("inference", model="best"))[1] == "most_popular"  # fmt: skip
+    with pytest.raises(
+        ValueError, match="inference.model='ease' was skipped in this run"
+    ):
+        load_chosen_model(stats, models, params("inference", model="ease"))
+
+
 def test_recommendations_for_everyone_skip_what_they_have_seen():
     recs = recommend_for_all_users(
         INTERACTIONS,

@@ -18,6 +18,7 @@ from maskrec.models.baselines import (
     ItemKNN,
     MatrixFactorization,
     MostPopular,
+    Skipped,
     interaction_matrix,
 )
 from maskrec.params import BaselineParams
@@ -49,17 +50,18 @@ def _grid_search(
     return best[1], selection
 
 
-def _dense_train_matrix(
-    name: str, train_sequences: pd.DataFrame, n_items: int, params: BaselineParams
-) -> sp.csr_matrix:
-    """The training matrix for a model that needs an items x items matrix, refused (with
-    the memory it would take) above `max_dense_items`, before any work."""
-    if n_items > params.max_dense_items:
-        raise ValueError(
-            f"{name} needs a {n_items} x {n_items} matrix; baselines.max_dense_items is "
-            f"{params.max_dense_items}. Raise it if the memory is there ({n_items**2 * 4 / 2**30:.1f} GiB)."
-        )
-    return interaction_matrix(train_sequences["item_ids"].tolist(), n_items)
+def dense_skip_reason(n_items: int, params: BaselineParams) -> str | None:
+    """Why a model with a dense items x items matrix (EASE) is skipped for a catalogue of
+    `n_items`, or None when it fits under `baselines.max_dense_items`. The run-start hook
+    asks the same question of the raw catalogue, so the skip is announced before any work."""
+    if n_items <= params.max_dense_items:
+        return None
+    gib = 3 * (n_items + 1) ** 2 * 8 / 2**30  # Gram, inverse and weights in float64
+    return (
+        f"the catalogue has {n_items:,} items, above baselines.max_dense_items="
+        f"{params.max_dense_items:,} (its items x items solve needs about {gib:,.0f} GiB); "
+        "raise baselines.max_dense_items if the memory is there"
+    )
 
 
 def fit_most_popular(
@@ -76,7 +78,7 @@ def fit_item_knn(
     item_features: pd.DataFrame,
     params: BaselineParams,
 ) -> tuple[Baseline, dict]:
-    train = _dense_train_matrix("ItemKNN", train_sequences, len(item_features), params)
+    train = interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
     grid = {"neighbours": params.item_knn_neighbours, "shrink": params.item_knn_shrink}
     return _grid_search("item_knn", ItemKNN.fit, train, grid, valid_targets)
 
@@ -87,7 +89,14 @@ def fit_ease(
     item_features: pd.DataFrame,
     params: BaselineParams,
 ) -> tuple[Baseline, dict]:
-    train = _dense_train_matrix("EASE", train_sequences, len(item_features), params)
+    reason = dense_skip_reason(len(item_features), params)
+    if reason:
+        logger.warning("EASE skipped: %s", reason)
+        skipped = Skipped(
+            len(item_features), config={"model": "ease", "reason": reason}
+        )
+        return skipped, {"model": "ease", "skipped": reason}
+    train = interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
     return _grid_search("ease", EASE.fit, train, {"l2": params.ease_l2}, valid_targets)
 
 

@@ -59,17 +59,22 @@ def _targets_with_context(
     time order; with `only_before`, only those earlier than the target itself."""
     if targets.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in TARGET_COLUMNS})
+    # `frame` is in (user, time) order (`_order`), so each user's context rows are one
+    # run of the selected rows; a target's context is that run, cut at the target's
+    # position with `only_before`. Found by binary search: no per-user Python groups.
     context = frame[context_rows]
-    by_user = {u: g for u, g in context.groupby("user_id", sort=False)}
-    contexts = []
-    for user, position in zip(targets["user_id"], targets["position"], strict=True):
-        rows = by_user.get(user)
-        if rows is None:
-            contexts.append([])
-        elif only_before:
-            contexts.append(rows.loc[rows["position"] < position, "item_id"].tolist())
-        else:
-            contexts.append(rows["item_id"].tolist())
+    users = context["user_id"].to_numpy()
+    items = context["item_id"].to_numpy()
+    target_users = targets["user_id"].to_numpy()
+    starts = np.searchsorted(users, target_users, side="left")
+    if only_before:
+        span = int(frame["position"].max()) + 1
+        keys = users.astype(np.int64) * span + context["position"].to_numpy()
+        target_keys = target_users.astype(np.int64) * span + targets["position"].to_numpy()  # fmt: skip
+        ends = np.searchsorted(keys, target_keys, side="left")
+    else:
+        ends = np.searchsorted(users, target_users, side="right")
+    contexts = [items[a:b].tolist() for a, b in zip(starts, ends, strict=True)]
     out = pd.DataFrame(
         {
             "user_id": targets["user_id"].to_numpy(),

@@ -20,7 +20,7 @@ from maskrec.metrics import (
     paired_comparison,
     ranking_metrics,
 )
-from maskrec.models.baselines import Baseline
+from maskrec.models.baselines import Baseline, Skipped
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import EvaluationParams
 from maskrec.training.data import eval_set
@@ -46,7 +46,10 @@ def evaluate_models(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per-user test metrics for every model, plus per-model validation NDCG@10 (for
     picking the best model), catalogue coverage and popularity of what is recommended,
-    and for sequence models the test metrics with seen items included (RecBole's way)."""
+    and for sequence models the test metrics with seen items included (RecBole's way).
+    A baseline the run skipped is not scored; its stats say why (`skipped`)."""
+    skipped = {n: m for n, m in models.items() if isinstance(m, Skipped)}
+    models = {n: m for n, m in models.items() if n not in skipped}
     length = max(
         (m.config.max_len for m in models.values() if isinstance(m, SequenceRecModel)),
         default=1,
@@ -89,7 +92,14 @@ def evaluate_models(
             frames[-1]["ndcg@10"].mean(),
             validation["ndcg@10"],
         )
+    for name, model in skipped.items():
+        stats[name] = {"kind": "baseline", "skipped": model.config["reason"]}
     return pd.concat(frames, ignore_index=True), stats
+
+
+def scored(model_stats: dict[str, Any]) -> dict[str, Any]:
+    """The models evaluation scored (not those the run skipped)."""
+    return {name: s for name, s in model_stats.items() if "skipped" not in s}
 
 
 def _bucket_labels(edges: list[int]) -> list[str]:
@@ -128,6 +138,8 @@ def summarise_evaluation(
     bucket = pd.cut(
         warm["history_length"], bins=[*edges, np.inf], right=False, labels=labels
     )
+    skipped = {m: s["skipped"] for m, s in model_stats.items() if "skipped" in s}
+    model_stats = scored(model_stats)
     baselines = {m: s for m, s in model_stats.items() if s["kind"] == "baseline"}
     best_baseline = (
         max(baselines, key=lambda m: baselines[m]["valid_ndcg@10"])
@@ -158,6 +170,7 @@ def summarise_evaluation(
             model_stats, key=lambda m: model_stats[m]["valid_ndcg@10"]
         ),
         "best_baseline_by_validation": best_baseline,
+        "skipped": skipped,
         "bucket_edges": edges,
         "models": models,
         "paired_tests": paired_tests(per_user, best_baseline, params),

@@ -12,6 +12,7 @@ import pandas as pd
 
 from maskrec.evaluation import Model, recommend
 from maskrec.params import InferenceParams
+from maskrec.pipelines.evaluation.nodes import scored
 
 logger = logging.getLogger(__name__)
 
@@ -22,11 +23,17 @@ def load_chosen_model(
     params: InferenceParams,
 ) -> tuple[Model, str]:
     """Load only the model inference uses (chosen on validation, never on test)."""
+    candidates = scored(model_stats)
     name = (
-        max(model_stats, key=lambda m: model_stats[m]["valid_ndcg@10"])
+        max(candidates, key=lambda m: candidates[m]["valid_ndcg@10"])
         if params.model == "best"
         else params.model
     )
+    if name in model_stats and name not in candidates:
+        raise ValueError(
+            f"inference.model={name!r} was skipped in this run "
+            f"({model_stats[name]['skipped']}); name another model or 'best'"
+        )
     logger.info("recommending with %s", name)
     return trained_models[name](), name
 

@@ -153,6 +153,9 @@ def build_summary(
             f"| {fmt(r['ndcg@10'])} [{fmt(r['ndcg@10_ci'][0])}, {fmt(r['ndcg@10_ci'][1])}] | {fmt(r['mrr@10'])} | {fmt(r['cold_ndcg@10'])} |"
             f"{item_cell} {fmt(r['coverage@10'])} | {'yes' if r['personalises_new_users'] else 'no (same list for all)'} |"
         )
+    skipped = evaluation_metrics.get("skipped", {})
+    if skipped:
+        lines += ["", *(f"Skipped in this run: {label(m)} ({why})." for m, why in skipped.items())]  # fmt: skip
     if items:
         lines += ["", f"Cold-item NDCG@10: the {items} test users whose target is one of the newest items, held "
                   "out of training entirely. A model that knows items only by their ids has never seen these "

@@ -1,0 +1,143 @@
+"""What each data stage costs from 100K to 32M ratings: wall time and peak memory.
+
+    python benchmarks/scale.py --sizes 0.1m 1m 10m 32m --json benchmarks/results/scale.json \\
+        --figure benchmarks/results/scale.html
+
+Data of each size comes from the project's generator (`maskrec.sample`, shaped like the
+MovieLens release of that size: users, items, ratings), written once in the ml-latest
+layout and then read like a real release (`source=<folder>`). Each stage runs in its own
+process, so its peak RSS (from `wait4`) is its own:
+
+- generate: `maskrec.sample.write_sample` (ratings.csv + movies.csv);
+- read: `read_movielens_folder`, the project's reader (typed parse, validation);
+  baseline in the same run, read_pandas_c: the same file through pandas' default C parser,
+  typed, with no validation (what the reader used before issue 11);
+- the project's data pipelines, node slices of a `kedro run --params source=<folder>` in a
+  scratch project: clean (read + clean), k_core (k-core filter + id remap), features
+  (item features + the data-quality report, each reading the raw data again), split
+  (`data_split`: leave-one-out, targets with contexts, sequence tables).
+
+Printed: one row per size and stage; a plotly figure of seconds and peak memory against
+ratings (log-log) goes to --figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, ScratchProject, machine, print_table, write_json  # noqa: E402
+
+# Shaped like the releases: ML-100K, ML-1M, ML-10M, ML-32M (users, items, ratings).
+SIZES = {
+    "0.1m": (943, 1_682, 100_000),
+    "1m": (6_040, 3_706, 1_000_209),
+    "10m": (69_878, 10_677, 10_000_054),
+    "32m": (200_948, 87_585, 32_000_204),
+}
+PIPELINE_STAGES = {  # stage: (pipelines, nodes)
+    "clean": (["data_processing"], ["clean_interactions_node"]),
+    "k_core": (["data_processing"], ["filter_k_core_node", "remap_ids_node"]),
+    "features": (
+        ["data_processing"],
+        ["build_item_features_node", "build_data_quality_report_node"],
+    ),  # fmt: skip
+    "split": (["data_split"], None),
+}
+STAGES = ("generate", "read_pandas_c", "read", *PIPELINE_STAGES)
+
+
+def worker(stage: str, folder: Path) -> None:
+    """One stage of one size, in this (fresh) process."""
+    data = folder / "data"
+    if stage == "generate":
+        from maskrec.sample import SampleSpec, write_sample
+
+        users, items, ratings = SIZES[folder.name]
+        write_sample(SampleSpec(n_users=users, n_items=items, n_ratings=ratings), data)
+    elif stage == "read_pandas_c":
+        import pandas as pd
+
+        pd.read_csv(data / "ratings.csv", dtype={"userId": "int64", "movieId": "int64", "rating": "float64", "timestamp": "int64"})  # fmt: skip
+    elif stage == "read":
+        from maskrec.datasets.readers import read_movielens_folder
+
+        read_movielens_folder(data)
+    else:
+        pipelines, nodes = PIPELINE_STAGES[stage]
+        project = ScratchProject(folder / "project", params={"source": str(data)}, fresh=False)  # fmt: skip
+        project.run(pipelines, nodes)
+
+
+def measure(stage: str, folder: Path) -> dict:
+    """Run one stage in a child process; its wall seconds and peak RSS."""
+    command = [sys.executable, __file__, "--worker", stage, "--folder", str(folder)]
+    started = time.perf_counter()
+    child = subprocess.Popen(command)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"stage {stage} at {folder.name} failed (exit {status})")
+    return {"stage": stage, "seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
+def figure(rows: list[dict], path: str) -> None:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("wall seconds", "peak RSS (MiB)")
+    )
+    for stage in STAGES:
+        mine = [r for r in rows if r["stage"] == stage]
+        for column, key in ((1, "seconds"), (2, "peak_rss_mib")):
+            fig.add_trace(
+                go.Scatter(x=[r["ratings"] for r in mine], y=[r[key] for r in mine],
+                           mode="lines+markers", name=stage, legendgroup=stage,
+                           showlegend=column == 1),
+                row=1, col=column,
+            )  # fmt: skip
+    fig.update_xaxes(type="log", title_text="ratings")
+    fig.update_yaxes(type="log")
+    fig.update_layout(title="maskrec data stages against data size (generated MovieLens-shaped data)")  # fmt: skip
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(path, include_plotlyjs="cdn")
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument(
+        "--stages", nargs="+", default=list(STAGES), choices=list(STAGES)
+    )
+    parser.add_argument("--workdir", default=str(RESULTS / "scale_run"))
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--figure", default=str(RESULTS / "scale.html"))
+    parser.add_argument("--worker", choices=STAGES, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, Path(args.folder))
+
+    rows = []
+    for size in args.sizes:
+        folder = Path(args.workdir) / size
+        ScratchProject(folder / "project")  # a fresh copy of conf/ for this size
+        users, items, ratings = SIZES[size]
+        for stage in args.stages:
+            row = {"size": size, "ratings": ratings, "users": users, "items": items}
+            rows.append({**row, **measure(stage, folder)})
+            print(f"{size} {stage}: {rows[-1]['seconds']:.1f} s, {rows[-1]['peak_rss_mib']:.0f} MiB", file=sys.stderr)  # fmt: skip
+    print_table(rows, ["size", "ratings", "items", "stage", "seconds", "peak_rss_mib"])
+    figure(rows, args.figure)
+    write_json(args.json, {"machine": machine(), "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
