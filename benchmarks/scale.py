@@ -12,18 +12,20 @@ process, so its peak RSS (from `wait4`) is its own:
 - read: `read_movielens_folder`, the project's reader (typed parse, validation);
   baseline in the same run, read_pandas_c: the same file through pandas' default C parser,
   typed, with no validation (what the reader used before issue 11);
-- the project's data pipelines, node slices of a `kedro run --params source=<folder>` in a
-  scratch project: clean (read + clean), k_core (k-core filter + id remap), features
-  (item features + the data-quality report, each reading the raw data again), split
+- the project's data pipelines, as `kedro run --pipelines ... --params source=<folder>` in
+  a scratch project: data_processing (read, clean, k-core, id remap, item features, the
+  data-quality report; its intermediate tables are in memory, so it is one stage), split
   (`data_split`: leave-one-out, targets with contexts, sequence tables).
 
-Printed: one row per size and stage; a plotly figure of seconds and peak memory against
+Printed: one row per size and stage: seconds of the work itself, seconds of the whole
+process (Python, torch and Kedro start included), peak RSS, and the RSS before the work; a plotly figure of seconds and peak memory against
 ratings (log-log) goes to --figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -41,37 +43,38 @@ SIZES = {
     "32m": (200_948, 87_585, 32_000_204),
 }
 PIPELINE_STAGES = {  # stage: (pipelines, nodes)
-    "clean": (["data_processing"], ["clean_interactions_node"]),
-    "k_core": (["data_processing"], ["filter_k_core_node", "remap_ids_node"]),
-    "features": (
-        ["data_processing"],
-        ["build_item_features_node", "build_data_quality_report_node"],
-    ),  # fmt: skip
+    "data_processing": (["data_processing"], None),
     "split": (["data_split"], None),
 }
 STAGES = ("generate", "read_pandas_c", "read", *PIPELINE_STAGES)
 
 
 def worker(stage: str, folder: Path) -> None:
-    """One stage of one size, in this (fresh) process."""
-    data = folder / "data"
-    if stage == "generate":
-        from maskrec.sample import SampleSpec, write_sample
+    """One stage of one size, in this (fresh) process; writes the seconds of the work
+    itself (imports and Kedro's start excluded) and the RSS before it."""
+    import json
+    import resource
 
+    import pandas as pd
+
+    from maskrec.datasets.readers import read_movielens_folder
+    from maskrec.sample import SampleSpec, write_sample
+
+    data = folder / "data"
+    project = ScratchProject(folder / "project", params={"source": str(data)}, fresh=False)  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    if stage == "generate":
         users, items, ratings = SIZES[folder.name]
         write_sample(SampleSpec(n_users=users, n_items=items, n_ratings=ratings), data)
     elif stage == "read_pandas_c":
-        import pandas as pd
-
         pd.read_csv(data / "ratings.csv", dtype={"userId": "int64", "movieId": "int64", "rating": "float64", "timestamp": "int64"})  # fmt: skip
     elif stage == "read":
-        from maskrec.datasets.readers import read_movielens_folder
-
         read_movielens_folder(data)
     else:
-        pipelines, nodes = PIPELINE_STAGES[stage]
-        project = ScratchProject(folder / "project", params={"source": str(data)}, fresh=False)  # fmt: skip
-        project.run(pipelines, nodes)
+        project.run(*PIPELINE_STAGES[stage])
+    seconds = time.perf_counter() - started
+    (folder / f"{stage}.json").write_text(json.dumps({"seconds": seconds, "rss_before_mib": before}))  # fmt: skip
 
 
 def measure(stage: str, folder: Path) -> dict:
@@ -83,7 +86,9 @@ def measure(stage: str, folder: Path) -> dict:
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"stage {stage} at {folder.name} failed (exit {status})")
-    return {"stage": stage, "seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024}
+    work = json.loads((folder / f"{stage}.json").read_text())
+    return {"stage": stage, "seconds": work["seconds"], "process_seconds": seconds,
+            "peak_rss_mib": usage.ru_maxrss / 1024, "rss_before_mib": work["rss_before_mib"]}  # fmt: skip
 
 
 def figure(rows: list[dict], path: str) -> None:
@@ -134,7 +139,7 @@ def main() -> None:
             row = {"size": size, "ratings": ratings, "users": users, "items": items}
             rows.append({**row, **measure(stage, folder)})
             print(f"{size} {stage}: {rows[-1]['seconds']:.1f} s, {rows[-1]['peak_rss_mib']:.0f} MiB", file=sys.stderr)  # fmt: skip
-    print_table(rows, ["size", "ratings", "items", "stage", "seconds", "peak_rss_mib"])
+    print_table(rows, ["size", "ratings", "items", "stage", "seconds", "process_seconds", "peak_rss_mib", "rss_before_mib"])  # fmt: skip
     figure(rows, args.figure)
     write_json(args.json, {"machine": machine(), "rows": rows})
 
