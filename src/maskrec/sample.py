@@ -154,7 +154,7 @@ def generate_sample(spec: SampleSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
     taste = rng.dirichlet(np.full(n_genres, 0.3), size=spec.n_users)
     counts = _activity(rng, spec)
     start = rng.integers(820_000_000, 1_500_000_000, size=spec.n_users)
-    catalogue = _Catalogue(genre_matrix, popularity, quality, related)
+    catalogue = _Catalogue.build(genre_matrix, popularity, quality, related)
 
     # Batches of users with similar activity, so each batch's walk takes about as many
     # steps as its users have ratings; a batch's `seen` matrix is at most ~64 MB.
@@ -187,6 +187,22 @@ class _Catalogue:
     popularity: np.ndarray  # (items,) Zipf weights
     quality: np.ndarray  # (items,) shifts every user's rating of the item
     related: np.ndarray  # (items, n_related) nearest first
+    # For `_taste_order`, computed once, not per batch of users:
+    genre_sets: np.ndarray  # (sets, genres) the distinct genre combinations
+    log_set_mass: np.ndarray  # (sets,) log of each set's total popularity
+    by_set: np.ndarray  # (items,) item indices grouped by genre set
+    within_set_cdf: (
+        np.ndarray
+    )  # `_offset_cdf` of popularity within each set, by_set order
+
+    @classmethod
+    def build(cls, genres, popularity, quality, related) -> _Catalogue:
+        sets, set_of = np.unique(genres, axis=0, return_inverse=True)
+        set_of = set_of.ravel()
+        by_set = np.argsort(set_of, kind="stable")
+        mass = np.bincount(set_of, weights=popularity)
+        within = _offset_cdf(popularity[by_set], set_of[by_set])
+        return cls(genres, popularity, quality, related, sets, np.log(mass), by_set, within)  # fmt: skip
 
 
 def _walk_batch(
@@ -266,18 +282,11 @@ def _taste_order(
     `counts` distinct items draw again. A walk never reads past its user's `counts`
     entries: every entry it passes is an item the user has seen (fewer than `counts`).
     """
-    combos, combo_of = np.unique(catalogue.genres, axis=0, return_inverse=True)
-    combo_of = combo_of.ravel()
-    by_combo = np.argsort(combo_of, kind="stable")
-    mass = np.bincount(combo_of, weights=catalogue.popularity)
-    # Within a genre set: a flat CDF, each set's running share offset by its index.
-    within = _offset_cdf(catalogue.popularity[by_combo], combo_of[by_combo])
+    sets = len(catalogue.genre_sets)
     # Per user: the weight of each genre set, as one flat CDF offset by the user's row.
-    log_weight = np.log(mass)[None, :] + 4.0 * taste @ combos.T.astype(float)
+    log_weight = catalogue.log_set_mass[None, :] + 4.0 * taste @ catalogue.genre_sets.T.astype(float)  # fmt: skip
     weight = np.exp(log_weight - log_weight.max(axis=1, keepdims=True))
-    user_cdf = _offset_cdf(
-        weight.ravel(), np.repeat(np.arange(len(taste)), len(combos))
-    )
+    user_cdf = _offset_cdf(weight.ravel(), np.repeat(np.arange(len(taste)), sets))
 
     n_users, longest = len(taste), int(counts.max())
     order = np.full((n_users, longest), -1, dtype=np.int64)
@@ -289,11 +298,11 @@ def _taste_order(
         need = (2 << rounds) * (counts[short] - have[short]) + 8
         rounds += 1
         who = np.repeat(short, need)
-        flat_combo = np.searchsorted(user_cdf, who + rng.random(who.size), side="right")
-        combo = flat_combo - who * len(combos)
-        item = by_combo[
-            np.searchsorted(within, combo + rng.random(who.size), side="right")
-        ]
+        flat_set = np.searchsorted(user_cdf, who + rng.random(who.size), side="right")
+        genre_set = flat_set - who * sets
+        item = catalogue.by_set[
+            np.searchsorted(catalogue.within_set_cdf, genre_set + rng.random(who.size), side="right")
+        ]  # fmt: skip
         drawn_users = np.concatenate((drawn_users, who))
         drawn_items = np.concatenate((drawn_items, item))
         # First appearances, in draw order, per user.

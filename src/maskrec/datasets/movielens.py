@@ -27,6 +27,7 @@ from maskrec.datasets.download import (
     RELEASES,
     fetch_release,
     is_complete,
+    release_folder,
 )
 from maskrec.datasets.readers import detect_layout, read_movielens_folder
 from maskrec.sample import SampleSpec, write_sample
@@ -94,7 +95,7 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
         if self._source == NO_SOURCE or not self._exists():
             return None
         folder = (
-            self._cache_dir / self._source
+            release_folder(self._cache_dir, self._source)
             if self._source in RELEASES
             else Path(self._source).expanduser()
         )
@@ -124,7 +125,7 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
         if self._source == "sample":
             return is_complete(self._cache_dir / self._sample.key())
         if self._source in RELEASES:
-            return is_complete(self._cache_dir / self._source)
+            return is_complete(release_folder(self._cache_dir, self._source))
         return Path(self._source).is_dir()
 
     def _describe(self) -> dict[str, Any]:

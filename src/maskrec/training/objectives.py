@@ -7,6 +7,7 @@ Labels use -100 for "no target here", as Hugging Face does.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
@@ -90,7 +91,7 @@ def last_item_prefixes(
     return shifted, labels
 
 
-class Objective:
+class Objective(ABC):
     """What `fit` asks of an objective: batches of loss `Part`s from training windows, how
     many samples an epoch holds, how long a window is, and how the model it trains reads
     a sequence (`causal`), which `fit` sets on the model for training.
@@ -111,12 +112,12 @@ class Objective:
     def samples_per_epoch(self, windows: int) -> int:
         return windows * self.samples_per_window
 
+    @abstractmethod
     def parts(
         self, rows: torch.Tensor, sample: torch.Tensor, generator: torch.Generator
     ) -> list[Part]:
         """The loss parts of one batch of window `rows`; `sample` says which of a
         window's samples each row is (0 .. samples_per_window - 1)."""
-        raise NotImplementedError
 
     def batches(
         self, windows: torch.Tensor, batch_size: int, generator: torch.Generator

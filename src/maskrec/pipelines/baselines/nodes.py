@@ -64,12 +64,15 @@ def dense_skip_reason(n_items: int, params: BaselineParams) -> str | None:
     )
 
 
+def _train_matrix(train_sequences: pd.DataFrame, item_features: pd.DataFrame) -> sp.csr_matrix:  # fmt: skip
+    """The binary users x items training matrix every classic baseline fits on."""
+    return interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
+
+
 def fit_most_popular(
     train_sequences: pd.DataFrame, item_features: pd.DataFrame
 ) -> Baseline:
-    return MostPopular.fit(
-        interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
-    )
+    return MostPopular.fit(_train_matrix(train_sequences, item_features))
 
 
 def fit_item_knn(
@@ -78,7 +81,7 @@ def fit_item_knn(
     item_features: pd.DataFrame,
     params: BaselineParams,
 ) -> tuple[Baseline, dict]:
-    train = interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
+    train = _train_matrix(train_sequences, item_features)
     grid = {"neighbours": params.item_knn_neighbours, "shrink": params.item_knn_shrink}
     return _grid_search("item_knn", ItemKNN.fit, train, grid, valid_targets)
 
@@ -96,7 +99,7 @@ def fit_ease(
             len(item_features), config={"model": "ease", "reason": reason}
         )
         return skipped, {"model": "ease", "skipped": reason}
-    train = interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
+    train = _train_matrix(train_sequences, item_features)
     return _grid_search("ease", EASE.fit, train, {"l2": params.ease_l2}, valid_targets)
 
 
@@ -106,7 +109,7 @@ def fit_matrix_factorization(
     item_features: pd.DataFrame,
     params: BaselineParams,
 ) -> tuple[Baseline, dict]:
-    train = interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
+    train = _train_matrix(train_sequences, item_features)
     grid = {"factors": params.mf_factors, "l2": params.mf_l2,
             "iterations": [params.mf_iterations], "seed": [params.seed]}  # fmt: skip
     return _grid_search("mf_als", MatrixFactorization.fit, train, grid, valid_targets)
