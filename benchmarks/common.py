@@ -56,7 +56,13 @@ def parse_params(text: str) -> dict[str, Any]:
     """`kedro run --params` syntax ("a.b=1,c=x") as a nested dict."""
     if not text:
         return {}
-    return OmegaConf.to_container(OmegaConf.from_dotlist(text.split(",")))
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text + ","):  # commas inside [...] belong to a list value
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return OmegaConf.to_container(OmegaConf.from_dotlist(items))
 
 
 class ScratchProject:
@@ -75,7 +81,7 @@ class ScratchProject:
         params: dict | None = None,
         fresh: bool = True,
     ) -> None:
-        self.folder, self.env, self.params = Path(folder), env, params or {}
+        self.folder, self.env, self.params = Path(folder).resolve(), env, params or {}
         if env and not (ROOT / "conf" / env).is_dir():
             raise SystemExit(f"--env {env}: no folder {ROOT / 'conf' / env}")
         os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
@@ -109,14 +115,18 @@ class ScratchProject:
         nodes: list[str] | None = None,
         params: dict | None = None,
     ) -> float:
-        """Run pipelines (or the named nodes of them); return the wall seconds."""
+        """Run pipelines (or the named nodes of them); return the wall seconds. The run's
+        free outputs (those no node consumes and the catalog does not persist) are left
+        in `outputs`, by name."""
         started, cwd = time.perf_counter(), Path.cwd()
         os.chdir(
             self.folder
         )  # checkpoints and relative paths land in the scratch folder
         try:
             with self._session(params) as session:
-                session.run(pipeline_names=pipelines, node_names=nodes)
+                result = session.run(pipeline_names=pipelines, node_names=nodes)
+            # Kedro 1.x returns each free output's dataset
+            self.outputs = {name: getattr(d, "load", lambda d=d: d)() for name, d in (result or {}).items()}  # fmt: skip
         finally:
             os.chdir(cwd)
         return time.perf_counter() - started

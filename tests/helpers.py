@@ -95,7 +95,7 @@ def quick_parameters() -> dict[str, Any]:
         "params:sasrec": params("sasrec", **QUICK_SCHEDULE),
         "params:baselines": params(
             "baselines", item_knn_neighbours=[20], item_knn_shrink=[10.0],
-            ease_l2=[100.0], mf_factors=[8], mf_l2=[10.0], mf_iterations=3,
+            ease_l2=[100.0], mf_factors=[8], mf_l2=[10.0], mf_alpha=[5.0], mf_iterations=3,
         ),
         "params:evaluation": params("evaluation", bootstrap_samples=100, permutation_resamples=99),
         "params:inference": params("inference", history=[int(i) for i in small_split()["item_features"]["original_item_id"][:3]]),

@@ -204,7 +204,7 @@ def full_run(tmp_path_factory) -> Path:
         "pretraining: {epochs: 2}\n"
         "fine_tuning: {epochs: 2}\n"
         "sasrec: {epochs: 2}\n"
-        "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0]}\n"
+        "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0], mf_alpha: [5.0]}\n"
         "evaluation: {bootstrap_samples: 200, permutation_resamples: 199}\n"
     )
     run(root, ["__default__"], SMALL_SAMPLE)

@@ -8,6 +8,7 @@ Sequence models and baselines differ only in how a batch of contexts becomes a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,7 +17,10 @@ import torch
 
 from maskrec.models.baselines import Baseline
 from maskrec.models.sequence import SequenceRecModel
+from maskrec.progress import Progress
 from maskrec.training.data import EvalSet, history_set
+
+logger = logging.getLogger(__name__)
 
 Model = SequenceRecModel | Baseline
 
@@ -105,12 +109,15 @@ def rank(
     when `top_k` > 0)."""
     ranks, included, top = [], [], []
     none = torch.zeros(0, dtype=torch.long)
+    progress = Progress(logger, f"scoring {type(model).__name__}", len(data), "users")
     for users, scores, rows, items in scored_batches(model, data, batch_size, device, bf16):  # fmt: skip
+        progress.update(users.stop - users.start)
         targets = data.targets[users].to(scores.device)
         ranks.append(target_ranks(scores, targets, rows, items).cpu())
         included.append(target_ranks(scores, targets, none.to(scores.device), none.to(scores.device)).cpu())  # fmt: skip
         if top_k:
             top.append(exclude_seen(scores, rows, items).topk(top_k, dim=1).indices.cpu())  # fmt: skip
+    progress.close()
     empty = np.zeros(0, dtype=np.int64)
     return Ranking(
         torch.cat(ranks).numpy() if ranks else empty,

@@ -11,7 +11,7 @@ checked by `hooks.ParameterChecks`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -197,6 +197,8 @@ class BaselineParams(_Params):
     ease_l2: list[float] = Field(min_length=1)
     mf_factors: list[int] = Field(min_length=1)
     mf_l2: list[float] = Field(min_length=1)
+    # ALS confidence of a seen item (unseen: 1); 1 is the uniform factorisation
+    mf_alpha: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
     mf_iterations: int = Field(ge=1)
     seed: int
     max_dense_items: int = Field(ge=1)

@@ -24,6 +24,8 @@ from pathlib import Path, PurePosixPath
 
 import requests
 
+from maskrec.progress import Progress
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://files.grouplens.org/datasets/movielens"
@@ -81,11 +83,13 @@ def _stream_to(url: str, target: Path, timeout: float) -> str:
             if response.status_code != 200:
                 raise DownloadError(f"{url}: HTTP {response.status_code}")
             expected = response.headers.get("Content-Length")
-            with open(target, "wb") as handle:
+            size = int(expected) if expected and expected.isdigit() else 0
+            with open(target, "wb") as handle, Progress(logger, f"downloading {url}", size, bytes_=True) as progress:  # fmt: skip
                 for chunk in response.iter_content(chunk_size=1 << 20):
                     handle.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
+                    progress.update(len(chunk))
     except requests.RequestException as exc:
         raise DownloadError(
             f"{url}: transfer failed after {received} bytes: {exc}"

@@ -11,7 +11,9 @@ parsed twice when it is clean).
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+
+logger = logging.getLogger(__name__)
+
 
 RATING_RANGE = (0.5, 5.0)
 ML100K_GENRES = (
@@ -348,5 +353,8 @@ def detect_layout(folder: Path) -> tuple[Layout, Path]:
 def read_movielens_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Read any supported layout; returns (interactions, items, layout name)."""
     layout, place = detect_layout(folder)
+    logger.info("Reading %s (%s layout)", place, layout.name)
+    started = time.monotonic()
     interactions, items = layout.read(place)
+    logger.info("Read %s interactions and %s items in %.1f s", f"{len(interactions):,}", f"{len(items):,}", time.monotonic() - started)  # fmt: skip
     return interactions, items, layout.name

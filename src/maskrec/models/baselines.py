@@ -12,6 +12,8 @@ Every baseline is a set of named numpy arrays plus a small config, saved by
 
 from __future__ import annotations
 
+import functools
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -19,6 +21,10 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from maskrec.progress import Progress
+
+logger = logging.getLogger(__name__)
 
 
 def interaction_matrix(sequences: list, n_items: int) -> sp.csr_matrix:
@@ -106,31 +112,50 @@ class ItemKNN(Baseline):
         block: int | None = None,
     ) -> ItemKNN:
         """`block`: items per block (default: ~128 MiB of float32 similarities)."""
+        return cls.fit_grid(train, [neighbours], [shrink], block)[(neighbours, shrink)]
+
+    @classmethod
+    def fit_grid(
+        cls,
+        train: sp.csr_matrix,
+        neighbours: list[int],
+        shrinks: list[float],
+        block: int | None = None,
+    ) -> dict[tuple[int, float], ItemKNN]:
+        """Every (neighbours, shrink) model in one pass over the item blocks: the
+        co-occurrence counts, the costly part, depend on neither, and a smaller
+        neighbourhood is the head of a larger one's ranking (ties broken by item id)."""
         n = train.shape[1]
         norms = np.sqrt(np.asarray(train.sum(axis=0)).ravel().astype(np.float32))
         by_item = train.T.tocsr()
         block = block or max(1, (1 << 25) // n)
-        rows, cols, values = [], [], []
+        widest = min(max(neighbours), n)
+        parts: dict[tuple[int, float], list] = {(k, s): [] for k in neighbours for s in shrinks}  # fmt: skip
         for start in range(0, n, block):
             stop = min(start + block, n)
             co = (by_item[start:stop] @ train).toarray().astype(np.float32)
-            similarity = co / (np.outer(norms[start:stop], norms) + shrink + 1e-12)
-            similarity[np.arange(stop - start), np.arange(start, stop)] = 0.0
-            if neighbours < n:
-                cut = np.argpartition(-similarity, neighbours, axis=1)[:, neighbours:]
-                np.put_along_axis(similarity, cut, 0.0, axis=1)
-            row, col = np.nonzero(similarity)
-            rows.append(row + start)
-            cols.append(col)
-            values.append(similarity[row, col])
-        matrix = sp.csr_matrix(
-            (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(n, n),
-            dtype=np.float32,
-        )
-        arrays = {"indptr": matrix.indptr.astype(np.int64),
-                  "indices": matrix.indices.astype(np.int64), "values": matrix.data}  # fmt: skip
-        return cls(n_items=n - 1, config={"neighbours": neighbours, "shrink": shrink}, arrays=arrays)  # fmt: skip
+            for shrink in shrinks:
+                similarity = co / (np.outer(norms[start:stop], norms) + shrink + 1e-12)
+                similarity[np.arange(stop - start), np.arange(start, stop)] = 0.0
+                top = (np.argpartition(-similarity, widest - 1, axis=1)[:, :widest] if widest < n
+                       else np.broadcast_to(np.arange(n), similarity.shape))  # fmt: skip
+                values = np.take_along_axis(similarity, top, axis=1)
+                order = np.lexsort((top, -values), axis=1)  # best first, then by id
+                top = np.take_along_axis(top, order, axis=1)
+                values = np.take_along_axis(values, order, axis=1)
+                for k in neighbours:
+                    row, col = np.nonzero(values[:, :k])
+                    parts[(k, shrink)].append((row + start, top[row, col], values[row, col]))  # fmt: skip
+        models = {}
+        for (k, shrink), blocks in parts.items():
+            rows, cols, values = (np.concatenate(column) for column in zip(*blocks, strict=True))  # fmt: skip
+            matrix = sp.csr_matrix(
+                (values, (rows, cols)), shape=(n, n), dtype=np.float32
+            )
+            arrays = {"indptr": matrix.indptr.astype(np.int64),
+                      "indices": matrix.indices.astype(np.int64), "values": matrix.data}  # fmt: skip
+            models[(k, shrink)] = cls(n_items=n - 1, config={"neighbours": k, "shrink": shrink}, arrays=arrays)  # fmt: skip
+        return models
 
     @property
     def similarity(self) -> sp.csr_matrix:
@@ -168,11 +193,14 @@ class EASE(Baseline):
 
 @dataclass
 class MatrixFactorization(Baseline):
-    """Implicit matrix factorisation by alternating least squares (uniform weights).
+    """Confidence-weighted implicit ALS (Hu, Koren & Volinsky, 2008), fitted by the
+    `implicit` library: a seen item has preference 1 and confidence `alpha`, every other
+    item preference 0 and confidence 1; `l2` penalises both factor matrices. `alpha=1`
+    weighs seen and unseen alike, the uniform least-squares factorisation.
 
-    Each half-step is closed form: X = R Y (YᵀY + λI)⁻¹, then Y = Rᵀ X (XᵀX + λI)⁻¹.
-    Users are scored by fold-in (the X step for their context), so users never seen in
-    training are scored from their history like everyone else.
+    Users are scored by fold-in, the library's exact (Cholesky) user step for their
+    context against the fitted item factors, so users never seen in training are scored
+    from their history like everyone else. Only the item factors are kept.
     """
 
     kind: ClassVar[str] = "mf_als"
@@ -183,23 +211,56 @@ class MatrixFactorization(Baseline):
         train: sp.csr_matrix,
         factors: int = 64,
         l2: float = 10.0,
+        alpha: float = 1.0,
         iterations: int = 15,
         seed: int = 0,
     ) -> MatrixFactorization:
-        rng = np.random.default_rng(seed)
-        items = rng.normal(0, 0.01, size=(train.shape[1], factors))
-        eye = np.eye(factors)
-        for _ in range(iterations):
-            users = (train @ items) @ np.linalg.inv(items.T @ items + l2 * eye)
-            items = (train.T @ users) @ np.linalg.inv(users.T @ users + l2 * eye)
-        projection = np.linalg.inv(items.T @ items + l2 * eye)
-        return cls(n_items=train.shape[1] - 1, config={"factors": factors, "l2": l2, "iterations": iterations, "seed": seed},
-                   arrays={"items": items.astype(np.float32), "projection": projection.astype(np.float32)})  # fmt: skip
+        config = {"factors": factors, "l2": l2, "alpha": alpha,
+                  "iterations": iterations, "seed": seed}  # fmt: skip
+        solver = _als_solver(config)
+        with _one_blas_thread(), Progress(logger, f"mf_als {config}", iterations, "iterations") as progress:  # fmt: skip
+            solver.fit(train.astype(np.float32), show_progress=False,
+                       callback=lambda *_: progress.update(1))  # fmt: skip
+        return cls(n_items=train.shape[1] - 1, config=config,
+                   arrays={"items": np.ascontiguousarray(solver.item_factors, dtype=np.float32)})  # fmt: skip
+
+    @functools.cached_property
+    def _solver(self):
+        solver = _als_solver(self.config)
+        solver.item_factors = self.arrays["items"]
+        return solver
+
+    def fold_in(self, contexts: sp.csr_matrix) -> np.ndarray:
+        """(users, factors): each row's least-squares user vector given its context."""
+        with _one_blas_thread():
+            return self._solver.recalculate_user(np.arange(contexts.shape[0]), contexts)
 
     def score_contexts(self, contexts: sp.csr_matrix) -> np.ndarray:
-        items = self.arrays["items"]
-        users = (contexts @ items) @ self.arrays["projection"]
-        return users @ items.T
+        return self.fold_in(contexts.astype(np.float32)) @ self.arrays["items"].T
+
+
+def _als_solver(config: dict):
+    """implicit's CPU ALS (conjugate-gradient fit, 3 steps per solve: the library's
+    default) for a `MatrixFactorization.config`. Each user's and item's solve is
+    independent, so results do not depend on the number of threads."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    with _one_blas_thread():
+        return AlternatingLeastSquares(
+            factors=config["factors"],
+            regularization=config["l2"],
+            alpha=config["alpha"],
+            iterations=config["iterations"],
+            random_state=config["seed"],
+        )
+
+
+def _one_blas_thread():
+    """implicit runs its own threads; BLAS threads inside them oversubscribe the cores
+    (the library warns about it on construction)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, "blas")
 
 
 @dataclass

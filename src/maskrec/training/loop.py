@@ -36,6 +36,7 @@ from maskrec.models.losses import ItemLoss, item_loss, proposal_from_windows
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import ScheduleParams, TrainingParams
+from maskrec.progress import Progress
 from maskrec.training.data import EvalSet
 from maskrec.training.objectives import Objective, Part
 
@@ -294,6 +295,7 @@ def fit(
                 "causal": model.config.causal}  # fmt: skip
     model.config.causal = objective.causal
 
+    steps_per_epoch = math.ceil(objective.samples_per_epoch(len(windows)) / schedule.batch_size)  # fmt: skip
     progress = tqdm(
         total=schedule.epochs,
         initial=start_epoch - 1,
@@ -314,6 +316,7 @@ def fit(
         # for the GPU after each batch.
         started, seen, batches = time.perf_counter(), 0, 0
         loss_sum = torch.zeros((), device=device)
+        steps = Progress(logger, f"{name} epoch {epoch}", steps_per_epoch, "steps")
         for parts in objective.batches(windows, schedule.batch_size, generator):
             with autocast(device, training.bf16):
                 value = batch_loss(model, parts, loss, packing)
@@ -327,6 +330,8 @@ def fit(
             loss_sum += value.detach().float()
             batches += 1
             seen += len(parts[0][0])
+            steps.update(1, lambda: f"loss {float(loss_sum) / batches:.4f}")  # noqa: B023 (called at once)
+        steps.close()
         if device.type == "cuda":
             torch.cuda.synchronize()  # the step timings below are then real
         train_seconds = time.perf_counter() - started

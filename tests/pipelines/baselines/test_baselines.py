@@ -86,6 +86,26 @@ def test_item_knn_fitted_in_blocks_keeps_each_rows_best_and_scores_like_dense():
     np.testing.assert_allclose(model.score_contexts(context), context.toarray() @ cut, rtol=1e-5)  # fmt: skip
 
 
+def test_item_knn_grid_in_one_pass_gives_each_settings_own_neighbours():
+    """One pass over the co-occurrence blocks for the whole grid: each (neighbours,
+    shrink) model keeps its own rows' `neighbours` largest shrunk cosines (dense
+    reference), not the widest model's or another shrink's."""
+    matrix = random_interactions(users=60, items=40, seed=4)
+    co = matrix.T @ matrix
+    norms = np.sqrt(np.diag(co))
+    models = ItemKNN.fit_grid(sp.csr_matrix(matrix.astype(np.float32)), [2, 6], [0.0, 5.0], block=9)  # fmt: skip
+    assert sorted(models) == [(2, 0.0), (2, 5.0), (6, 0.0), (6, 5.0)]
+    for (k, shrink), model in models.items():
+        dense = co / (np.outer(norms, norms) + shrink + 1e-12)
+        np.fill_diagonal(dense, 0.0)
+        kept = model.similarity.toarray()
+        assert model.config == {"neighbours": k, "shrink": shrink}
+        for i in range(1, dense.shape[0]):
+            assert np.count_nonzero(kept[i]) == k
+            np.testing.assert_allclose(np.sort(kept[i])[-k:], np.sort(dense[i])[-k:], rtol=1e-5)  # fmt: skip
+            np.testing.assert_allclose(kept[i][kept[i] > 0], dense[i][kept[i] > 0], rtol=1e-5)  # fmt: skip
+
+
 def random_interactions(users: int = 40, items: int = 12, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     matrix = (rng.random((users, items + 1)) < 0.3).astype(np.float64)
@@ -113,26 +133,53 @@ def test_ease_ranks_the_partner_item_first(train):
 
 
 @pytest.mark.parametrize(("factors", "l2"), [(3, 0.5), (4, 2.0)])
-def test_als_reaches_the_optimum_of_the_regularised_factorisation(factors, l2):
+def test_uniform_als_reaches_the_optimum_of_the_regularised_factorisation(factors, l2):
     """Independent reference: min ||R - U V^T||^2 + l2 (||U||^2 + ||V||^2) over rank-k
     factors is R's truncated SVD with singular values shrunk by l2 (soft-thresholding).
-    Converged ALS, scoring the training rows by fold-in, must give that matrix."""
+    Converged ALS with alpha=1 (every cell weighted alike), scoring the training rows by
+    fold-in, must give that matrix."""
     matrix = random_interactions()
-    model = MatrixFactorization.fit(sp.csr_matrix(matrix.astype(np.float32)), factors=factors, l2=l2, iterations=2000)  # fmt: skip
+    model = MatrixFactorization.fit(sp.csr_matrix(matrix.astype(np.float32)), factors=factors, l2=l2, alpha=1.0, iterations=2000)  # fmt: skip
     u, sigma, vt = np.linalg.svd(matrix, full_matrices=False)
     optimum = (u[:, :factors] * np.maximum(sigma[:factors] - l2, 0.0)) @ vt[:factors]
     scores = model.score_contexts(sp.csr_matrix(matrix.astype(np.float32)))
     np.testing.assert_allclose(scores, optimum, atol=1e-4)
 
 
+@pytest.mark.parametrize("alpha", [1.0, 4.0, 40.0])
+def test_als_fold_in_solves_the_confidence_weighted_normal_equations(alpha):
+    """Hu, Koren & Volinsky's user step, written out in numpy: with confidence alpha on
+    seen items and 1 elsewhere, x_u = (YᵀC_uY + l2 I)⁻¹ YᵀC_u p_u. Fold-in of any history,
+    seen in training or not, must be that vector."""
+    train = sp.csr_matrix(random_interactions().astype(np.float32))
+    model = MatrixFactorization.fit(train, factors=4, l2=0.7, alpha=alpha, iterations=5)
+    y = model.arrays["items"].astype(np.float64)
+    histories = sp.csr_matrix(random_interactions(seed=5)[:6].astype(np.float32))
+    for user, x in zip(histories.toarray(), model.fold_in(histories), strict=True):
+        confidence = np.where(user > 0, alpha, 1.0)
+        a = y.T @ (confidence[:, None] * y) + 0.7 * np.eye(4)
+        expected = np.linalg.solve(a, y.T @ (confidence * user))
+        np.testing.assert_allclose(x, expected, rtol=1e-3, atol=1e-5)
+
+
+def test_als_confidence_changes_the_model_and_the_same_seed_repeats_it():
+    train = sp.csr_matrix(random_interactions().astype(np.float32))
+
+    def fit(alpha: float) -> np.ndarray:
+        return MatrixFactorization.fit(train, factors=4, l2=1.0, alpha=alpha, iterations=5, seed=3).arrays["items"]  # fmt: skip
+
+    np.testing.assert_array_equal(fit(10.0), fit(10.0))
+    assert not np.allclose(fit(10.0), fit(1.0), atol=1e-3)
+
+
 def test_mf_scores_a_new_user_by_folding_in_their_history(train):
-    model = MatrixFactorization.fit(train, factors=2, l2=0.1, iterations=30)
+    model = MatrixFactorization.fit(train, factors=2, l2=0.1, alpha=5.0, iterations=30)
     scores = _score(model, [1])
     assert scores[2] > scores[3]  # item 1's partner is item 2
 
 
 @pytest.mark.parametrize("fit", [MostPopular.fit, lambda t: ItemKNN.fit(t, 2, 1.0), lambda t: EASE.fit(t, 1.0),
-                                 lambda t: MatrixFactorization.fit(t, 2, 1.0, 5)])  # fmt: skip
+                                 lambda t: MatrixFactorization.fit(t, 2, 1.0, 5.0, 5)])  # fmt: skip
 def test_save_and_load_round_trip(train, fit, tmp_path):
     model = fit(train)
     dataset = ArrayModelDataset(filepath=str(tmp_path / "m"))

@@ -64,6 +64,7 @@ def filter_k_core(
             break
         frame = frame[keep]
         rounds += 1
+        logger.info("k-core round %d: %s interactions left", rounds, f"{len(frame):,}")
     if frame.empty:
         raise ValueError(
             "k-core filtering removed every interaction: lower "
