@@ -12,10 +12,13 @@ process, so its peak RSS (from `wait4`) is its own:
 - read: `read_movielens_folder`, the project's reader (typed parse, validation);
   baseline in the same run, read_pandas_c: the same file through pandas' default C parser,
   typed, with no validation (what the reader used before issue 11);
-- the project's data pipelines, as `kedro run --pipelines ... --params source=<folder>` in
+- the project's pipelines, as `kedro run --pipelines ... --params source=<folder>` in
   a scratch project: data_processing (read, clean, k-core, id remap, item features, the
   data-quality report; its intermediate tables are in memory, so it is one stage), split
-  (`data_split`: leave-one-out, targets with contexts, sequence tables).
+  (`data_split`: leave-one-out, targets with contexts, sequence tables); and two classic
+  baselines at one grid point each, each fit followed by the scoring of every validation
+  user over the whole catalogue (the one scoring path, in batches): item_knn (sparse top-k
+  in item blocks), mf_als (implicit's confidence-weighted ALS, scored by fold-in).
 
 Printed: one row per size and stage: seconds of the work itself, seconds of the whole
 process (Python, torch and Kedro start included), peak RSS, and the RSS before the work; a plotly figure of seconds and peak memory against
@@ -42,10 +45,16 @@ SIZES = {
     "10m": (69_878, 10_677, 10_000_054),
     "32m": (200_948, 87_585, 32_000_204),
 }
-PIPELINE_STAGES = {  # stage: (pipelines, nodes)
-    "data_processing": (["data_processing"], None),
-    "split": (["data_split"], None),
-}
+PIPELINE_STAGES = {  # stage: (pipelines, nodes, runtime parameters)
+    "data_processing": (["data_processing"], None, {}),
+    "split": (["data_split"], None, {}),
+    # one grid point each (a fit and the validation scoring of every user): a grid costs
+    # that times its size, except ItemKNN's, which fits its whole grid in one pass
+    "item_knn": (["baselines"], ["fit_item_knn_node"],
+                 {"baselines": {"item_knn_neighbours": [100], "item_knn_shrink": [10.0]}}),
+    "mf_als": (["baselines"], ["fit_matrix_factorization_node"],
+               {"baselines": {"mf_factors": [64], "mf_l2": [10.0], "mf_alpha": [2.0]}}),
+}  # fmt: skip
 STAGES = ("generate", "read_pandas_c", "read", *PIPELINE_STAGES)
 
 
