@@ -37,16 +37,16 @@ def test_progress_line_counts_done_of_total_and_calls_detail_only_when_due(monke
             loud.update(1, lambda: "last: a.csv")
             loud.update(2)
     lines = [r.getMessage() for r in caplog.records]
-    assert lines[0].startswith("copying: 1 files of 4 files (25%)")
+    assert lines[0].startswith("copying: 1 of 4 files (25%)")
     assert lines[0].endswith("last: a.csv") and "left" in lines[0]
-    assert lines[1].startswith("copying: 3 files of 4 files (75%)")
+    assert lines[1].startswith("copying: 3 of 4 files (75%)")
 
 
 def test_progress_in_bytes_reads_in_mebibytes(every_update, caplog):
     with caplog.at_level(logging.INFO, "test.bytes"):
         with Progress(logging.getLogger("test.bytes"), "downloading x", 3 << 20, bytes_=True) as p:  # fmt: skip
             p.update(1 << 20)
-    assert caplog.records[0].getMessage().startswith("downloading x: 1.0 MiB of 3.0 MiB (33%)")  # fmt: skip
+    assert caplog.records[0].getMessage().startswith("downloading x: 1.0 of 3.0 MiB (33%)")  # fmt: skip
 
 
 def test_training_logs_steps_within_each_epoch_and_validation_scoring(
@@ -57,14 +57,14 @@ def test_training_logs_steps_within_each_epoch_and_validation_scoring(
     with caplog.at_level(logging.INFO, "maskrec"):
         fit(model, CausalObjective(), training_windows(train, 9), eval_set(valid, 8),
             schedule(epochs=2, batch_size=16), training(), "steps")  # fmt: skip
-    lines = [r.getMessage() for r in caplog.records if " steps of " in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if " of 3 steps " in r.getMessage()]
     # 40 windows in batches of 16: 3 steps an epoch, each reported with the running loss
     assert [line.split(",")[0] for line in lines] == [
-        f"steps epoch {e}: {s} steps of 3 steps ({round(100 * s / 3)}%)" for e in (1, 2) for s in (1, 2, 3)
+        f"steps epoch {e}: {s} of 3 steps ({round(100 * s / 3)}%)" for e in (1, 2) for s in (1, 2, 3)
     ]  # fmt: skip
     assert all("loss " in line for line in lines)
     scoring = [r.getMessage() for r in caplog.records if r.getMessage().startswith("scoring")]  # fmt: skip
-    assert scoring and all("40 users of 40 users (100%)" in line for line in scoring)
+    assert scoring and all("40 of 40 users (100%)" in line for line in scoring)
 
 
 def test_als_and_scoring_report_progress(every_update, caplog):
@@ -74,5 +74,5 @@ def test_als_and_scoring_report_progress(every_update, caplog):
             matrix, factors=2, l2=1.0, alpha=2.0, iterations=3
         )
     lines = [r.getMessage() for r in caplog.records]
-    assert any(" 3 iterations of 3 iterations (100%)" in line for line in lines), lines
+    assert any(" 3 of 3 iterations (100%)" in line for line in lines), lines
     assert model.arrays["items"].shape == (9, 2)

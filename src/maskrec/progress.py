@@ -57,20 +57,22 @@ class Progress:
     def line(self, detail: str = "") -> str:
         """e.g. 'sasrec epoch 3: 1,200 of 4,000 steps (30%), 61 s, about 142 s left'."""
         elapsed = time.monotonic() - self.started
-        done, total = self._amount(self.done), self._amount(self.total)
-        text = f"{self.label}: {done}"
+        text = f"{self.label}: {self._amount(self.done, unit=not self.total)}"
         if self.total:
-            text += f" of {total} ({100 * self.done / self.total:.0f}%)"
+            text += (
+                f" of {self._amount(self.total)} ({100 * self.done / self.total:.0f}%)"
+            )
         text += f", {elapsed:.0f} s"
         if self.total and self.done:
             left = elapsed * (self.total - self.done) / self.done
             text += f", about {left:.0f} s left"
         return text + (f", {detail}" if detail else "")
 
-    def _amount(self, value: int) -> str:
+    def _amount(self, value: int, unit: bool = True) -> str:
+        """'1,200 steps' ('1,200' with `unit` off: the unit then follows the total)."""
         if self.bytes:
-            return f"{value / 2**20:,.1f} MiB"
-        return f"{value:,} {self.unit}".rstrip()
+            return f"{value / 2**20:,.1f}" + (" MiB" if unit else "")
+        return f"{value:,} {self.unit}".rstrip() if unit else f"{value:,}"
 
     def close(self) -> None:
         self.bar.close()

@@ -131,6 +131,7 @@ class ItemKNN(Baseline):
         block = block or max(1, (1 << 25) // n)
         widest = min(max(neighbours), n)
         parts: dict[tuple[int, float], list] = {(k, s): [] for k in neighbours for s in shrinks}  # fmt: skip
+        progress = Progress(logger, "item_knn neighbourhoods", n, "items")
         for start in range(0, n, block):
             stop = min(start + block, n)
             co = (by_item[start:stop] @ train).toarray().astype(np.float32)
@@ -146,6 +147,8 @@ class ItemKNN(Baseline):
                 for k in neighbours:
                     row, col = np.nonzero(values[:, :k])
                     parts[(k, shrink)].append((row + start, top[row, col], values[row, col]))  # fmt: skip
+            progress.update(stop - start)
+        progress.close()
         models = {}
         for (k, shrink), blocks in parts.items():
             rows, cols, values = (np.concatenate(column) for column in zip(*blocks, strict=True))  # fmt: skip

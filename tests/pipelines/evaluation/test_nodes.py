@@ -106,6 +106,7 @@ def test_evaluate_models_on_real_pipeline_outputs():
         data["valid"],
         data["train"],
         params("evaluation"),
+        params("training", device="cpu"),
         most_popular=popular,
     )
     assert len(per_user) == len(data["test"])

@@ -6,6 +6,7 @@ This is the only place that reads `test_targets`.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -22,8 +23,9 @@ from maskrec.metrics import (
 )
 from maskrec.models.baselines import Baseline, Skipped
 from maskrec.models.sequence import SequenceRecModel
-from maskrec.params import EvaluationParams
+from maskrec.params import EvaluationParams, TrainingParams
 from maskrec.training.data import eval_set
+from maskrec.training.loop import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +44,16 @@ def evaluate_models(
     valid_targets: pd.DataFrame,
     train_sequences: pd.DataFrame,
     params: EvaluationParams,
+    training: TrainingParams,
     **models: SequenceRecModel | Baseline,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per-user test metrics for every model, plus per-model validation NDCG@10 (for
     picking the best model), catalogue coverage and popularity of what is recommended,
     and for sequence models the test metrics with seen items included (RecBole's way).
-    A baseline the run skipped is not scored; its stats say why (`skipped`)."""
+    A baseline the run skipped is not scored; its stats say why (`skipped`).
+
+    Scoring runs in batches of `params.batch_size` users on the training device
+    (`training.device`, bf16 as `training.bf16`), as validation did during training."""
     skipped = {n: m for n, m in models.items() if isinstance(m, Skipped)}
     models = {n: m for n, m in models.items() if n not in skipped}
     length = max(
@@ -64,9 +70,15 @@ def evaluate_models(
         np.concatenate(train_sequences["item_ids"].to_numpy()), minlength=n_items + 1
     )
     frames, stats = [], {}
+    device = resolve_device(training.device)
     for name, model in models.items():
-        ranking = rank(model, test, params.batch_size, top_k=max(params.ks))
-        validation = mean_metrics(rank(model, valid, params.batch_size).ranks)
+        if isinstance(model, SequenceRecModel):
+            model.to(device)
+        score = functools.partial(rank, batch_size=params.batch_size, device=device, bf16=training.bf16)  # fmt: skip
+        ranking = score(model, test, top_k=max(params.ks))
+        validation = mean_metrics(score(model, valid).ranks)
+        if isinstance(model, SequenceRecModel):
+            model.cpu()
         frames.append(pd.DataFrame({
             "model": name, "user_id": test_targets["user_id"].to_numpy(), "is_cold": test_targets["is_cold"].to_numpy(),
             "is_cold_item": test_targets.get("is_cold_item", pd.Series(False, index=test_targets.index)).to_numpy(),

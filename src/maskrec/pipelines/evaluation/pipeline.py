@@ -19,6 +19,7 @@ def create_pipeline(
                     "valid_targets": "valid_targets",
                     "train_sequences": "train_sequences",
                     "params": "params:evaluation",
+                    "training": "params:training",
                     **{model.name: model.dataset for model in scored},
                 },
                 outputs=["per_user_metrics", "model_stats"],
