@@ -25,7 +25,7 @@ def test_source_histories_become_target_sequences_split_leave_one_out():
         [10, 20]
     ]  # the last one validates
     assert sequences["timestamps"].map(list).tolist() == [[1, 3]]
-    assert valid.to_dict("records") == [
+    assert valid.assign(context=valid["context"].map(list)).to_dict("records") == [
         {"user_id": 0, "context": [10, 20], "target_item": 30}
     ]
     assert report["method"] == "title"  # the alignment counts are carried along

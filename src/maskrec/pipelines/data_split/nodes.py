@@ -74,7 +74,9 @@ def _targets_with_context(
         ends = np.searchsorted(keys, target_keys, side="left")
     else:
         ends = np.searchsorted(users, target_users, side="right")
-    contexts = [items[a:b].tolist() for a, b in zip(starts, ends, strict=True)]
+    # numpy views of one array, not lists of Python ints: at 32M ratings the lists took
+    # GBs; each context is the same int64 array a Parquet round trip gives back
+    contexts = [items[a:b] for a, b in zip(starts, ends, strict=True)]
     out = pd.DataFrame(
         {
             "user_id": targets["user_id"].to_numpy(),
