@@ -22,8 +22,12 @@ def sequence_table(events: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "user_id": users,
-            "item_ids": np.split(ordered["item_id"].to_numpy(dtype=np.int64), cut)[: len(users)],
-            "timestamps": np.split(ordered["timestamp"].to_numpy(dtype=np.int64), cut)[: len(users)],
+            "item_ids": np.split(ordered["item_id"].to_numpy(dtype=np.int64), cut)[
+                : len(users)
+            ],
+            "timestamps": np.split(ordered["timestamp"].to_numpy(dtype=np.int64), cut)[
+                : len(users)
+            ],
         }
     )
 
