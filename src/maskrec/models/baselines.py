@@ -252,7 +252,8 @@ def _als_solver(config: dict):
         return AlternatingLeastSquares(
             factors=config["factors"],
             regularization=config["l2"],
-            alpha=config["alpha"],
+            # models saved before confidence weighting were uniform: alpha 1, same scores
+            alpha=config.get("alpha", 1.0),
             iterations=config["iterations"],
             random_state=config["seed"],
         )

@@ -172,6 +172,21 @@ def test_als_confidence_changes_the_model_and_the_same_seed_repeats_it():
     assert not np.allclose(fit(10.0), fit(1.0), atol=1e-3)
 
 
+def test_als_saved_before_confidence_weighting_scores_as_it_did():
+    """A model saved by the earlier uniform solver (no `alpha`, a `projection` array)
+    still loads and scores as that solver did: ((ctx Y)(YᵀY + l2 I)⁻¹) Yᵀ."""
+    rng = np.random.default_rng(2)
+    items = rng.normal(0, 0.3, size=(13, 3)).astype(np.float32)
+    projection = np.linalg.inv(items.T @ items + 2.0 * np.eye(3)).astype(np.float32)
+    old = MatrixFactorization(n_items=12, config={"factors": 3, "l2": 2.0, "iterations": 15, "seed": 0},
+                              arrays={"items": items, "projection": projection})  # fmt: skip
+    contexts = sp.csr_matrix(random_interactions(seed=7)[:5].astype(np.float32))
+    expected = (contexts @ items) @ projection @ items.T
+    np.testing.assert_allclose(
+        old.score_contexts(contexts), expected, rtol=1e-4, atol=1e-5
+    )
+
+
 def test_mf_scores_a_new_user_by_folding_in_their_history(train):
     model = MatrixFactorization.fit(train, factors=2, l2=0.1, alpha=5.0, iterations=30)
     scores = _score(model, [1])
