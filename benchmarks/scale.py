@@ -18,7 +18,13 @@ process, so its peak RSS (from `wait4`) is its own:
   (`data_split`: leave-one-out, targets with contexts, sequence tables); and two classic
   baselines at one grid point each, each fit followed by the scoring of every validation
   user over the whole catalogue (the one scoring path, in batches): item_knn (sparse top-k
-  in item blocks), mf_als (implicit's confidence-weighted ALS, scored by fold-in).
+  in item blocks), mf_als (implicit's confidence-weighted ALS, scored by fold-in);
+- pretrain_1proc, pretrain_2proc: Cloze pretraining (`--pipelines pretraining`, conf/base,
+  `TRAIN_EPOCHS` epochs, on the CPU) launched by torchrun with 1 and with 2 processes
+  (data-parallel, `training/distributed.py`; torchrun gives each of 2 processes one
+  thread). Throughput is training sequences per second from the run's history. On a
+  2-core machine 2 processes share the same 2 cores: this measures the distributed path's
+  overhead, not a speed-up.
 
 Printed: one row per size and stage: seconds of the work itself, seconds of the whole
 process (Python, torch and Kedro start included), peak RSS, and the RSS before the work; a plotly figure of seconds and peak memory against
@@ -55,7 +61,9 @@ PIPELINE_STAGES = {  # stage: (pipelines, nodes, runtime parameters)
     "mf_als": (["baselines"], ["fit_matrix_factorization_node"],
                {"baselines": {"mf_factors": [64], "mf_l2": [10.0], "mf_alpha": [2.0]}}),
 }  # fmt: skip
-STAGES = ("generate", "read_pandas_c", "read", *PIPELINE_STAGES)
+TRAIN_EPOCHS = 2
+TRAIN_STAGES = {"pretrain_1proc": 1, "pretrain_2proc": 2}  # stage: processes
+STAGES = ("generate", "read_pandas_c", "read", *PIPELINE_STAGES, *TRAIN_STAGES)
 
 
 def worker(stage: str, folder: Path) -> None:
@@ -69,7 +77,7 @@ def worker(stage: str, folder: Path) -> None:
     from maskrec.datasets.readers import read_movielens_folder
     from maskrec.sample import SampleSpec, write_sample
 
-    data = folder / "data"
+    data, extra = folder / "data", {}
     project = ScratchProject(folder / "project", params={"source": str(data)}, fresh=False)  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
@@ -80,10 +88,27 @@ def worker(stage: str, folder: Path) -> None:
         pd.read_csv(data / "ratings.csv", dtype={"userId": "int64", "movieId": "int64", "rating": "float64", "timestamp": "int64"})  # fmt: skip
     elif stage == "read":
         read_movielens_folder(data)
+    elif stage in TRAIN_STAGES:
+        extra = train(project, TRAIN_STAGES[stage], data)
     else:
         project.run(*PIPELINE_STAGES[stage])
     seconds = time.perf_counter() - started
-    (folder / f"{stage}.json").write_text(json.dumps({"seconds": seconds, "rss_before_mib": before}))  # fmt: skip
+    (folder / f"{stage}.json").write_text(json.dumps({"seconds": seconds, "rss_before_mib": before, **extra}))  # fmt: skip
+
+
+def train(project: ScratchProject, processes: int, data: Path) -> dict:
+    """Cloze pretraining under torchrun with `processes` processes, in the scratch project
+    (its split tables come from the `split` stage); the history's throughput."""
+    import pandas as pd
+
+    params = f"source={data},pretraining.epochs={TRAIN_EPOCHS},training.device=cpu,training.checkpoint_dir=null"  # fmt: skip
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+               "-m", "kedro", "run", "--pipelines", "pretraining", "--params", params]  # fmt: skip
+    subprocess.run(command, cwd=project.folder, check=True)
+    history = pd.read_csv(project.folder / "data" / "08_reporting" / "pretrained_history.csv")  # fmt: skip
+    trained = history[history["epoch"] >= 1]
+    return {"processes": processes, "train_seconds_per_epoch": float(trained["train_seconds"].mean()),
+            "sequences_per_second": float(trained["sequences_per_second"].mean())}  # fmt: skip
 
 
 def measure(stage: str, folder: Path) -> dict:
@@ -96,8 +121,7 @@ def measure(stage: str, folder: Path) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"stage {stage} at {folder.name} failed (exit {status})")
     work = json.loads((folder / f"{stage}.json").read_text())
-    return {"stage": stage, "seconds": work["seconds"], "process_seconds": seconds,
-            "peak_rss_mib": usage.ru_maxrss / 1024, "rss_before_mib": work["rss_before_mib"]}  # fmt: skip
+    return {"stage": stage, "process_seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024, **work}  # fmt: skip
 
 
 def figure(rows: list[dict], path: str) -> None:
@@ -149,6 +173,10 @@ def main() -> None:
             rows.append({**row, **measure(stage, folder)})
             print(f"{size} {stage}: {rows[-1]['seconds']:.1f} s, {rows[-1]['peak_rss_mib']:.0f} MiB", file=sys.stderr)  # fmt: skip
     print_table(rows, ["size", "ratings", "items", "stage", "seconds", "process_seconds", "peak_rss_mib", "rss_before_mib"])  # fmt: skip
+    training = [r for r in rows if r["stage"] in TRAIN_STAGES]
+    if training:
+        print(f"\nCloze pretraining, {TRAIN_EPOCHS} epochs, CPU (peak RSS: the largest process)")  # fmt: skip
+        print_table(training, ["size", "processes", "train_seconds_per_epoch", "sequences_per_second", "peak_rss_mib"])  # fmt: skip
     figure(rows, args.figure)
     write_json(args.json, {"machine": machine(), "rows": rows})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import kedro.framework.project  # noqa: F401  (configures logging now, not inside a test)
@@ -83,3 +84,52 @@ def write_ml100k_layout(folder: Path) -> Path:
 @pytest.fixture
 def csv_folder(tmp_path: Path) -> Path:
     return write_csv_layout(tmp_path / "ml-latest-small")
+
+
+SMALL_SAMPLE = {
+    "sample": {"n_users": 150, "n_items": 300, "n_ratings": 4500, "seed": 3}
+}
+
+
+def copy_project(root: Path, notebooks: bool = False) -> Path:
+    """The project's configuration (and notebooks) in `root`, so a run there never touches
+    the working tree's data/."""
+    for name in ("conf", "pyproject.toml", *(["notebooks"] if notebooks else [])):
+        source = PROJECT_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("local"))
+        else:
+            shutil.copy(source, root / name)
+    (root / "conf" / "local").mkdir()
+    (root / "src").mkdir()  # bootstrap wants it; the installed package is used
+    return root
+
+
+def run(project: Path, pipelines: list[str], params: dict | None = None) -> None:
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(
+        project_path=project, runtime_params=params or {}
+    ) as session:
+        session.run(pipeline_names=pipelines)
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory) -> Path:
+    """The whole default `kedro run` on a small sample, once for every test that reads a
+    trained project (the end-to-end checks, the notebooks, kedro-viz, the service)."""
+    root = copy_project(tmp_path_factory.mktemp("project"), notebooks=True)
+    # The notebooks' %load_ext kedro.ipython reads these defaults, so the small sample
+    # and short training go in a conf/local override rather than in runtime params.
+    (root / "conf" / "local" / "parameters.yml").write_text(
+        "training: {device: cpu, checkpoint_dir: null}\n"
+        "pretraining: {epochs: 2}\n"
+        "fine_tuning: {epochs: 2}\n"
+        "sasrec: {epochs: 2}\n"
+        "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0], mf_alpha: [5.0]}\n"
+        "evaluation: {bootstrap_samples: 200, permutation_resamples: 199}\n"
+    )
+    run(root, ["__default__"], SMALL_SAMPLE)
+    return root

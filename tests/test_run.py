@@ -7,7 +7,6 @@ tests never touch the working tree's data/.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -15,34 +14,12 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from tests.conftest import PROJECT_ROOT
-
-SMALL_SAMPLE = {
-    "sample": {"n_users": 150, "n_items": 300, "n_ratings": 4500, "seed": 3}
-}
+from tests.conftest import SMALL_SAMPLE, copy_project, run
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    for name in ("conf", "pyproject.toml"):
-        source = PROJECT_ROOT / name
-        if source.is_dir():
-            shutil.copytree(
-                source, tmp_path / name, ignore=shutil.ignore_patterns("local")
-            )
-        else:
-            shutil.copy(source, tmp_path / name)
-    (tmp_path / "conf" / "local").mkdir()
-    (tmp_path / "src").mkdir()  # bootstrap wants it; the installed package is used
-    return tmp_path
-
-
-def run(project: Path, pipelines: list[str], params: dict | None = None) -> None:
-    bootstrap_project(project)
-    with KedroSession.create(
-        project_path=project, runtime_params=params or {}
-    ) as session:
-        session.run(pipeline_names=pipelines)
+    return copy_project(tmp_path)
 
 
 @pytest.mark.slow
@@ -183,32 +160,6 @@ def test_folder_source_with_bad_file_names_the_line(project, tmp_path):
     )
     with pytest.raises(Exception, match=r"ratings\.csv, line 7, column 'timestamp'"):
         run(project, ["data_processing"], {"source": str(folder)})
-
-
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory) -> Path:
-    """The whole default `kedro run` on a small sample, once for every test below."""
-    root = tmp_path_factory.mktemp("project")
-    for name in ("conf", "pyproject.toml", "notebooks"):
-        source = PROJECT_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("local"))
-        else:
-            shutil.copy(source, root / name)
-    (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()
-    # The notebooks' %load_ext kedro.ipython reads these defaults, so the small sample
-    # and short training go in a conf/local override rather than in runtime params.
-    (root / "conf" / "local" / "parameters.yml").write_text(
-        "training: {device: cpu, checkpoint_dir: null}\n"
-        "pretraining: {epochs: 2}\n"
-        "fine_tuning: {epochs: 2}\n"
-        "sasrec: {epochs: 2}\n"
-        "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0], mf_alpha: [5.0]}\n"
-        "evaluation: {bootstrap_samples: 200, permutation_resamples: 199}\n"
-    )
-    run(root, ["__default__"], SMALL_SAMPLE)
-    return root
 
 
 @pytest.mark.slow

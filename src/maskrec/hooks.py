@@ -16,7 +16,8 @@ from kedro.framework.hooks import hook_impl
 from maskrec.datasets.movielens import NO_SOURCE
 from maskrec.params import GROUPS, check_heads
 from maskrec.pipelines.baselines.nodes import dense_skip_reason
-from maskrec.training.loop import resolve_device
+from maskrec.training import distributed
+from maskrec.training.loop import resolve_device, serve_training_jobs
 
 logger = logging.getLogger(__name__)
 REFUSED_RUNNERS = ("ParallelRunner", "ThreadRunner")
@@ -128,3 +129,36 @@ class ParameterChecks:
             getattr(source, "source", NO_SOURCE) != NO_SOURCE,
             run_params.get("pipeline_names"),
         )
+
+
+class DistributedTraining:
+    """Under torchrun, Kedro runs the pipeline once, on rank 0 (`training/distributed.py`).
+
+    Every process joins the process group before any node runs. Rank 0 goes on with the
+    run; every other rank trains along in each `fit` rank 0 starts and, when rank 0's run
+    ends (or fails), leaves without having run a node, read the catalog or written a file.
+    Without torchrun (one process) nothing changes.
+    """
+
+    @hook_impl(
+        tryfirst=True
+    )  # before ParameterChecks: a worker checks nothing, reads nothing
+    def before_pipeline_run(
+        self, run_params: dict, pipeline: Any, catalog: Any
+    ) -> None:
+        group = distributed.join_from_environment()
+        if group is None or group.rank == 0:
+            return
+        distributed.quiet_worker()
+        jobs = serve_training_jobs()
+        distributed.leave()
+        logger.warning("process %d: trained in %d fit call(s); rank 0's run has ended", group.rank, jobs)  # fmt: skip
+        raise SystemExit(0)  # the pipeline is rank 0's: this process runs no node
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        distributed.stop_workers()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        distributed.stop_workers()

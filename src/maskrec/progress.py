@@ -16,6 +16,17 @@ from collections.abc import Callable
 from tqdm.auto import tqdm
 
 LOG_EVERY_SECONDS = 30.0
+_BARS = {"shown": True}
+
+
+def hide_bars() -> None:
+    """No bars in this process (a distributed worker: rank 0 shows progress for all)."""
+    _BARS["shown"] = False
+
+
+def bar_disabled() -> bool | None:
+    """tqdm's `disable`: None shows a bar on a terminal only; True never."""
+    return None if _BARS["shown"] else True
 
 
 class Progress:
@@ -42,7 +53,7 @@ class Progress:
             desc=label,
             unit="B" if bytes_ else unit,
             unit_scale=bytes_,
-            disable=None,  # only on a terminal
+            disable=bar_disabled(),  # only on a terminal
             leave=False,
         )
 

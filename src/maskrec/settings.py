@@ -1,9 +1,10 @@
 """Project settings (Kedro defaults apart from the hooks below)."""
 
-from maskrec.hooks import ParameterChecks
+from maskrec.hooks import DistributedTraining, ParameterChecks
 
-# Checks across parameter groups, run before any node.
-HOOKS = (ParameterChecks(),)
+# Checks across parameter groups, run before any node; under torchrun, the pipeline runs on
+# rank 0 and the other processes only train (training/distributed.py).
+HOOKS = (ParameterChecks(), DistributedTraining())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -125,7 +125,10 @@ def test_fgm_adds_the_gradient_at_perturbed_embeddings_and_restores_them():
     with torch.no_grad():
         other.item_embedding.weight.add_(0.5 * g / g.norm())
     batch_loss(other, [p], settings).backward()
-    _adversarial_step(model, [p], settings, torch.device("cpu"), False, False)
+    _adversarial_step(
+        model, [p], 0.5, lambda parts: batch_loss(model, parts, settings),
+        torch.device("cpu"), False,
+    )  # fmt: skip
     assert torch.equal(model.item_embedding.weight, weights)  # restored exactly
     for name, param in other.named_parameters():
         if param.grad is not None:

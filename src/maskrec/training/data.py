@@ -75,6 +75,12 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.contexts)
 
+    def rows(self, start: int, stop: int) -> EvalSet:
+        """Users start..stop-1 as an EvalSet of their own (a process's share of validation)."""
+        rows, items = self.batch_seen(start, stop)
+        targets = None if self.targets is None else self.targets[start:stop]
+        return EvalSet(self.contexts[start:stop], rows, items, targets)
+
     def batch_seen(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(row within batch, item) pairs for users start..stop-1."""
         lo = int(torch.searchsorted(self.seen_rows, start))

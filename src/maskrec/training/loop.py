@@ -8,6 +8,9 @@ Validation scores through `evaluation.rank`, the same path as test evaluation.
 Determinism: each epoch reseeds torch (dropout) and the batch generator from (seed, epoch),
 so an epoch does the same work whether the run started at epoch 1 or resumed before it.
 On CPU an interrupted-and-resumed run ends with the same weights as an uninterrupted one.
+
+Under torchrun, `fit` trains data-parallel (DistributedDataParallel) across the processes:
+`training/distributed.py` says how, and how Kedro still runs the pipeline once.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -27,6 +31,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
@@ -36,11 +41,21 @@ from maskrec.models.losses import ItemLoss, item_loss, proposal_from_windows
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import ScheduleParams, TrainingParams
-from maskrec.progress import Progress
+from maskrec.progress import Progress, bar_disabled
+from maskrec.training import distributed
 from maskrec.training.data import EvalSet
 from maskrec.training.objectives import Objective, Part
 
 logger = logging.getLogger(__name__)
+# Each process's dropout stream: seed + stride x rank (rank 0's is a single process's).
+RANK_SEED_STRIDE = 7_919
+# The model's buffers (item genres, years, title words) never change: DDP need not send
+# them every step (the keyword was renamed in torch 2.13).
+_NO_BUFFER_SYNC = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+    else {"broadcast_buffers": False}
+)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -171,11 +186,16 @@ def validate(
     training: TrainingParams,
     device: torch.device,
 ) -> dict[str, float]:
-    """Validation HR/NDCG/MRR@10 of the model as it reads now."""
+    """Validation HR/NDCG/MRR@10 of the model as it reads now. In a process group each
+    rank scores its block of users and every rank gets all the ranks, so all compute the
+    same metrics (and take the same early-stopping decision)."""
+    group = distributed.current()
+    if group is not None:
+        valid = valid.rows(*distributed.bounds(len(valid), group.rank, group.size))
     ranks = rank(
         model, valid, training.eval_batch_size, device=device, bf16=training.bf16
-    )
-    return mean_metrics(ranks.ranks)
+    ).ranks
+    return mean_metrics(ranks if group is None else distributed.gather(ranks))
 
 
 def fingerprint(*parts: Any) -> str:
@@ -226,10 +246,22 @@ def fit(
       not count for patience: a new objective (or reading) usually starts below the model
       it starts from, and gets `patience` epochs to improve on itself.
 
+    Under torchrun every process trains (`training/distributed.py`): rank 0 sends the
+    call to the others, which run it too; `schedule.batch_size` is the global batch.
+
     Returns the model on the CPU with the chosen epoch's weights, and one record per epoch.
     """
     loss = loss or LossSettings()
+    group = distributed.current()
+    distributed.send_job(
+        dict(model=model.cpu(), objective=objective, windows=windows, valid=valid,
+             schedule=schedule, training=training, name=name, loss=loss,
+             encoder_lr_scale=encoder_lr_scale, freeze_layers=freeze_layers,
+             start_is_candidate=start_is_candidate)
+    )  # fmt: skip
     device = resolve_device(training.device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())  # this process's GPU
     if device.type == "cpu":
         keep_freed_memory()
     run_id = fingerprint(
@@ -263,29 +295,25 @@ def fit(
         optimizer, int(schedule.warmup_ratio * total_steps), total_steps
     )
 
-    checkpoint = (
+    checkpoint = (  # written and read by rank 0 alone, which sends its state on
         Path(training.checkpoint_dir) / f"{name}.pt"
-        if training.checkpoint_dir
+        if training.checkpoint_dir and (group is None or group.rank == 0)
         else None
     )
     history: list[dict] = []
     best = {"metric": -1.0, "epoch": 0, "state": None, "causal": model.config.causal}
     best_trained, bad_epochs, start_epoch = -1.0, 0, 1
 
-    if checkpoint is not None and checkpoint.is_file():
-        saved = torch.load(checkpoint, map_location=device, weights_only=True)
-        if saved["run_id"] == run_id:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            history, best = saved["history"], saved["best"]
-            best_trained, bad_epochs = saved["best_trained"], saved["bad_epochs"]
-            start_epoch = saved["epoch"] + 1
-            logger.info(
-                "%s: resuming from %s after epoch %d", name, checkpoint, saved["epoch"]
-            )
-        else:
-            logger.info("%s: ignoring %s (it belongs to another run)", name, checkpoint)
+    saved = _saved_state(checkpoint, run_id, name)
+    if group is not None:
+        saved = distributed.broadcast(saved)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        history, best = saved["history"], saved["best"]
+        best_trained, bad_epochs = saved["best_trained"], saved["bad_epochs"]
+        start_epoch = saved["epoch"] + 1
 
     if start_epoch == 1 and start_is_candidate:
         metrics = validate(model, valid, training, device)
@@ -295,19 +323,30 @@ def fit(
                 "causal": model.config.causal}  # fmt: skip
     model.config.causal = objective.causal
 
-    steps_per_epoch = math.ceil(objective.samples_per_epoch(len(windows)) / schedule.batch_size)  # fmt: skip
+    step_loss: torch.nn.Module = _StepLoss(model, loss, packing)
+    if group is not None:  # DDP all-reduces the gradients in backward
+        step_loss = DistributedDataParallel(
+            step_loss,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            # the only weights without a gradient: the genre head when its loss is off
+            find_unused_parameters=hasattr(model, "genre_head")
+            and not loss.genre_weight,
+            **_NO_BUFFER_SYNC,
+        )
+
     progress = tqdm(
         total=schedule.epochs,
         initial=start_epoch - 1,
         desc=name,
         unit="epoch",
-        disable=None,
+        disable=bar_disabled(),
         leave=False,
     )
     for epoch in range(start_epoch, schedule.epochs + 1):
         if bad_epochs >= schedule.patience:
             break
-        torch.manual_seed(training.seed * 100_003 + epoch)
+        rank_offset = RANK_SEED_STRIDE * group.rank if group is not None else 0
+        torch.manual_seed(training.seed * 100_003 + epoch + rank_offset)
         generator = torch.Generator(device=device).manual_seed(
             training.seed * 1_000_003 + epoch
         )
@@ -317,21 +356,29 @@ def fit(
         started, seen, batches = time.perf_counter(), 0, 0
         loss_sum = torch.zeros((), device=device)
         steps = Progress(logger, f"{name} epoch {epoch}", steps_per_epoch, "steps")
-        for parts in objective.batches(windows, schedule.batch_size, generator):
+        for batch in objective.batches(windows, schedule.batch_size, generator):
+            seen += len(batch[0].inputs)
+            parts = (  # this rank's rows of the global batch
+                batch if group is None else distributed.share(batch, group.rank, group.size)
+            )  # fmt: skip
             with autocast(device, training.bf16):
-                value = batch_loss(model, parts, loss, packing)
+                value = step_loss(parts)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             if loss.fgm_epsilon > 0:
-                _adversarial_step(model, parts, loss, device, training.bf16, packing)
+                _adversarial_step(model, parts, loss.fgm_epsilon, step_loss, device, training.bf16)  # fmt: skip
             torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
             optimizer.step()
             scheduler.step()
             loss_sum += value.detach().float()
             batches += 1
-            seen += len(parts[0][0])
             steps.update(1, lambda: f"loss {float(loss_sum) / batches:.4f}")  # noqa: B023 (called at once)
         steps.close()
+        if (
+            group is not None
+        ):  # the global batches' mean loss, as one process reports it
+            torch.distributed.all_reduce(loss_sum)
+            loss_sum /= group.size
         if device.type == "cuda":
             torch.cuda.synchronize()  # the step timings below are then real
         train_seconds = time.perf_counter() - started
@@ -394,6 +441,40 @@ def fit(
     return model.cpu().eval(), history
 
 
+def serve_training_jobs() -> int:
+    """A distributed worker's part in every `fit` rank 0 runs (`training/distributed.py`):
+    train along until rank 0 says no more jobs come; returns how many there were."""
+    return distributed.serve(lambda job: fit(**job))
+
+
+class _StepLoss(torch.nn.Module):
+    """`batch_loss` as a module's forward: DistributedDataParallel hooks into `forward`
+    to all-reduce the gradients of the backward that follows."""
+
+    def __init__(self, model: SequenceRecModel, settings: LossSettings, packing: bool):
+        super().__init__()
+        self.model, self.settings, self.packing = model, settings, packing
+
+    def forward(self, parts: list[Part]) -> torch.Tensor:
+        if not parts:  # fewer rows than ranks: this rank adds zero gradients
+            return (
+                sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
+            )
+        return batch_loss(self.model, parts, self.settings, self.packing)
+
+
+def _saved_state(checkpoint: Path | None, run_id: str, name: str) -> dict | None:
+    """The checkpoint's training state (on the CPU) if it belongs to this run."""
+    if checkpoint is None or not checkpoint.is_file():
+        return None
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if saved["run_id"] != run_id:
+        logger.info("%s: ignoring %s (it belongs to another run)", name, checkpoint)
+        return None
+    logger.info("%s: resuming from %s after epoch %d", name, checkpoint, saved["epoch"])
+    return saved
+
+
 def copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A detached copy of the weights (the best epoch's, or the starting point)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -412,10 +493,10 @@ def _item_loss(schedule: ScheduleParams, windows: torch.Tensor, model: SequenceR
 def _adversarial_step(
     model: SequenceRecModel,
     parts: list[Part],
-    loss: LossSettings,
+    epsilon: float,
+    step_loss: Callable[[list[Part]], torch.Tensor],
     device: torch.device,
     bf16: bool,
-    packing: bool,
 ) -> None:
     """FGM (Miyato et al.): nudge the item embeddings along their gradient by epsilon and add
     the loss there to the gradient, then put the saved embeddings back (subtracting the
@@ -429,9 +510,9 @@ def _adversarial_step(
         return
     saved = weight.detach().clone()
     with torch.no_grad():
-        weight.add_(loss.fgm_epsilon * grad / norm)
+        weight.add_(epsilon * grad / norm)
     with autocast(device, bf16):
-        adversarial = batch_loss(model, parts, loss, packing)
+        adversarial = step_loss(parts)
     adversarial.backward()
     with torch.no_grad():
         weight.copy_(saved)
