@@ -1,6 +1,7 @@
 """Custom Kedro datasets: MovieLens sources, trained model folders, fitted baselines."""
 
 from maskrec.datasets.array_model import ArrayModelDataset
+from maskrec.datasets.histories import HistoriesDataset
 from maskrec.datasets.model_folder import ModelFolderDataset
 from maskrec.datasets.movielens import MovieLensDataset
 from maskrec.datasets.sequence_table import SequenceTableDataset
@@ -9,6 +10,7 @@ from maskrec.datasets.trained_models import TrainedModelsDataset
 
 __all__ = [
     "ArrayModelDataset",
+    "HistoriesDataset",
     "ModelFolderDataset",
     "MovieLensDataset",
     "SequenceTableDataset",

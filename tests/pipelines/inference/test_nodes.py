@@ -8,6 +8,7 @@ from maskrec.pipelines.inference.nodes import (
     load_chosen_model,
     recommend_for_all_users,
     recommend_for_history,
+    recommend_for_requests,
 )
 from tests.helpers import params
 
@@ -86,3 +87,17 @@ def test_unknown_items_and_models_are_named():
         recommend_for_history(ITEMS, POPULAR, "most_popular", params("inference", history=[10, 99]))  # fmt: skip
     with pytest.raises(ValueError, match="model='nope' is not 'best' or one of"):
         params("inference", model="nope")
+
+
+def test_recommendations_for_each_history_of_a_file_by_request():
+    requests = pd.DataFrame({"request_id": ["x", "y"], "history": [[10, 30], [20]],
+                             "where": ["h.csv, line 2", "h.csv, line 3"]})  # fmt: skip
+    recs = recommend_for_requests(requests, ITEMS, POPULAR, "most_popular", params("inference", top_k=2))  # fmt: skip
+    assert recs.loc[recs["request_id"] == "x", "item_id"].tolist() == [20, 40]
+    assert recs.loc[recs["request_id"] == "y", "item_id"].tolist() == [10, 30]
+    assert recs["rank"].tolist() == [1, 2, 1, 2]
+    empty = requests.iloc[:0]
+    assert recommend_for_requests(empty, ITEMS, POPULAR, "most_popular", params("inference")).empty  # fmt: skip
+    bad = requests.assign(history=[[10], [20, 77]])
+    with pytest.raises(ValueError, match=r"h.csv, line 3: item ids \[77\]"):
+        recommend_for_requests(bad, ITEMS, POPULAR, "most_popular", params("inference"))

@@ -80,15 +80,42 @@ def recommend_for_history(
     params: InferenceParams,
 ) -> pd.DataFrame:
     """Top-K for the history in `inference.history` (original item ids, oldest first)."""
+    requests = pd.DataFrame({"request_id": ["0"], "history": [params.history], "where": ["inference.history"]})  # fmt: skip
+    frame = _recommend_histories(requests[: 1 if params.history else 0], item_features, chosen_model, chosen_model_name, params)  # fmt: skip
+    return frame.rename(columns={"request_id": "user_id"}).assign(user_id=0)
+
+
+def recommend_for_requests(
+    history_requests: pd.DataFrame,
+    item_features: pd.DataFrame,
+    chosen_model: Model,
+    chosen_model_name: str,
+    params: InferenceParams,
+) -> pd.DataFrame:
+    """Top-K for every history of the file `inference_histories` names (one per row;
+    `HistoriesDataset`), by request_id; empty when no file is given."""
+    return _recommend_histories(history_requests, item_features, chosen_model, chosen_model_name, params)  # fmt: skip
+
+
+def _recommend_histories(
+    requests: pd.DataFrame,
+    item_features: pd.DataFrame,
+    chosen_model: Model,
+    chosen_model_name: str,
+    params: InferenceParams,
+) -> pd.DataFrame:
+    """Histories of original ids (request_id, history, where) -> top-K frame; an id the
+    catalogue lacks is an error naming its request, before anything is scored."""
     known = dict(
         zip(item_features["original_item_id"], item_features["item_id"], strict=True)
     )
-    unknown = [i for i in params.history if i not in known]
-    if unknown:
-        raise ValueError(
-            f"inference.history: item ids {unknown[:10]} are not in the catalogue the models were trained on"
-        )
-    histories = [[known[i] for i in params.history]] if params.history else []
-    items, scores = recommend(chosen_model, histories, params.top_k)
-    owners = np.zeros(len(histories), dtype=int)
-    return _frame(owners, items, scores, item_features, chosen_model_name)
+    for where, history in zip(requests["where"], requests["history"], strict=True):
+        unknown = [i for i in history if i not in known]
+        if unknown:
+            raise ValueError(
+                f"{where}: item ids {unknown[:10]} are not in the catalogue the models were trained on"
+            )
+    histories = [[known[i] for i in history] for history in requests["history"]]
+    items, scores = recommend(chosen_model, histories, params.top_k, params.batch_size)
+    frame = _frame(requests["request_id"].to_numpy(), items, scores, item_features, chosen_model_name)  # fmt: skip
+    return frame.rename(columns={"user_id": "request_id"})

@@ -31,5 +31,16 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="history_recommendations",
                 name="recommend_for_history_node",
             ),
+            Node(
+                nodes.recommend_for_requests,
+                inputs=[
+                    "history_requests",
+                    "item_features",
+                    *chosen,
+                    "params:inference",
+                ],
+                outputs="request_recommendations",
+                name="recommend_for_requests_node",
+            ),
         ]
     )

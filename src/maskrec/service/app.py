@@ -1,0 +1,115 @@
+"""The recommendation service: FastAPI routes over a loaded `Recommender`.
+
+    POST /recommend  {"history": [1, 50, "Fargo (1996)"], "k": 10}  -> top-k unseen films
+    GET  /items?query=star&limit=8                                -> title lookup
+    GET  /health                                                  -> model and catalogue
+    GET  /                                                        -> a page to try it
+
+Every malformed request gets a 4xx whose body names the field (FastAPI's validation
+format: {"detail": [{"loc": [...], "msg": ...}]}); nothing a client sends can stop the
+process. Bodies over `MAX_BODY_BYTES` are refused before they are read.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Annotated
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from maskrec.service.recommender import Batcher, Recommender, UnknownItems
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_HISTORY = 2_000
+MAX_K = 100
+
+
+class RecommendRequest(BaseModel):
+    """A history (original movie ids or titles, oldest first) and how many films to get."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    history: list[StrictInt | StrictStr] = Field(min_length=1, max_length=MAX_HISTORY)
+    k: StrictInt = Field(default=10, ge=1, le=MAX_K)
+
+
+class BodyLimit:
+    """Refuses a request body over `limit` bytes (413) or of no declared length (411)
+    before the app reads it; uvicorn never reads past a declared Content-Length."""
+
+    def __init__(self, app, limit: int = MAX_BODY_BYTES) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] in {"POST", "PUT", "PATCH"}:
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length")
+            if length is None:
+                return await _reply(send, 411, "the request body needs a Content-Length header")  # fmt: skip
+            if not length.isdigit() or int(length) > self.limit:
+                return await _reply(send, 413, f"the request body is over {self.limit} bytes")  # fmt: skip
+        await self.app(scope, receive, send)
+
+
+async def _reply(send, status: int, message: str) -> None:
+    response = JSONResponse({"detail": message}, status_code=status)
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})  # fmt: skip
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def create_app(recommender: Recommender, max_batch: int = 64) -> FastAPI:
+    """The service around one loaded model."""
+    catalogue = recommender.catalogue
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.batcher = Batcher(recommender, max_batch)
+        app.state.batcher.start()
+        yield
+        await app.state.batcher.stop()
+
+    app = FastAPI(title="maskrec", summary="Recommendations from a trained maskrec model", lifespan=lifespan)  # fmt: skip
+    app.add_middleware(BodyLimit)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {
+            "status": "ok",
+            "model": recommender.name,
+            "items": len(catalogue.items),
+        }
+
+    @app.get("/items")
+    async def items(
+        query: Annotated[str, Query(min_length=1, max_length=200)],
+        limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    ) -> list[dict]:
+        return catalogue.search(query, limit)
+
+    @app.post("/recommend")
+    async def recommend(request: RecommendRequest) -> dict:
+        try:
+            history = catalogue.resolve(request.history)
+        except UnknownItems as error:
+            raise HTTPException(422, [{"loc": ["body", "history", i], "msg": m, "type": "value_error"}
+                                      for i, m in error.problems]) from None  # fmt: skip
+        unseen = len(catalogue.items) - len(set(history))
+        if request.k > unseen:
+            raise HTTPException(422, [{"loc": ["body", "k"], "type": "value_error",
+                                       "msg": f"k={request.k} is more than the {unseen} films not in the history"}])  # fmt: skip
+        items, scores = await app.state.batcher.submit(history, request.k)
+        return {
+            "model": recommender.name,
+            "history": catalogue.describe(history),
+            "items": catalogue.describe(items, np.asarray(scores)),
+        }
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> str:
+        return resources.files("maskrec.service").joinpath("static/index.html").read_text()  # fmt: skip
+
+    return app

@@ -1,0 +1,194 @@
+"""The model side of the recommendation service: the chosen model and the catalogue,
+loaded once through the project's catalog, and the project's one scoring path
+(`evaluation.recommend`) batched across concurrent requests.
+
+Requests name films by original MovieLens id or by title; `Catalogue.resolve` turns them
+into model ids or says, per entry, what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from maskrec.alignment import normalise_title
+from maskrec.evaluation import Model, recommend
+from maskrec.params import InferenceParams
+
+_YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
+
+
+class UnknownItems(ValueError):
+    """Entries of a history that name no film of the catalogue: (index, message) pairs."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        super().__init__("; ".join(f"history[{i}]: {m}" for i, m in problems))
+        self.problems = problems
+
+
+@dataclass
+class Catalogue:
+    """The films the model can recommend: model id -> original id, title, year and
+    training popularity (for ordering title suggestions)."""
+
+    items: pd.DataFrame  # indexed by model item id
+    by_original: dict[int, int] = field(init=False)
+    by_title: dict[str, list[int]] = field(init=False)
+    search_keys: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        items = self.items
+        self.by_original = dict(zip(items["original_item_id"].astype(int), items.index, strict=True))  # fmt: skip
+        self.by_title = {}
+        for item, title in zip(items.index, items["title"], strict=True):
+            # "Toy Story (1995)" answers to its full title and, where no other film has
+            # it, to "toy story"
+            for key in {normalise_title(title), normalise_title(_YEAR.sub("", title))}:
+                if key:
+                    self.by_title.setdefault(key, []).append(int(item))
+        self.search_keys = np.array(
+            items["title"].map(normalise_title).tolist(), dtype=str
+        )
+
+    @classmethod
+    def from_tables(
+        cls, item_features: pd.DataFrame, popularity: np.ndarray
+    ) -> Catalogue:
+        """`popularity[i]`: training count of model item i + 1."""
+        items = item_features.set_index("item_id").sort_index()[["original_item_id", "title", "year"]]  # fmt: skip
+        items["popularity"] = np.asarray(popularity, dtype=float)[: len(items)]
+        return cls(items)
+
+    def resolve(self, history: list[int | str]) -> list[int]:
+        """Model ids of a history of original ids (int) or titles (str)."""
+        ids, problems = [], []
+        for index, entry in enumerate(history):
+            if isinstance(entry, int):
+                found = self.by_original.get(entry)
+                if found is None:
+                    problems.append((index, f"no film with movie id {entry} in the catalogue"))  # fmt: skip
+                else:
+                    ids.append(found)
+                continue
+            matches = self.by_title.get(normalise_title(entry), [])
+            if len(matches) == 1:
+                ids.append(matches[0])
+            elif matches:
+                names = ", ".join(f"{self.items.at[m, 'title']!r} (id {self.items.at[m, 'original_item_id']})" for m in matches[:5])  # fmt: skip
+                problems.append((index, f"{entry!r} names {len(matches)} films: {names}; give the year or the movie id"))  # fmt: skip
+            else:
+                problems.append((index, f"no film titled {entry!r} in the catalogue"))
+        if problems:
+            raise UnknownItems(problems)
+        return ids
+
+    def search(self, query: str, limit: int) -> list[dict[str, Any]]:
+        """Films whose normalised title contains every word of `query`, the most
+        popular first."""
+        words = normalise_title(query).split()
+        if not words:
+            return []
+        hits = np.ones(len(self.search_keys), dtype=bool)
+        for word in words:
+            hits &= np.char.find(self.search_keys, word) >= 0
+        found = self.items[hits].sort_values("popularity", ascending=False, kind="stable")  # fmt: skip
+        return self.describe(found.index[:limit])
+
+    def describe(self, ids: Any, scores: Any = None) -> list[dict[str, Any]]:
+        rows = self.items.loc[list(ids)]
+        out = [
+            {"item_id": int(r.original_item_id), "title": r.title,
+             "year": None if pd.isna(r.year) else int(r.year)}
+            for r in rows.itertuples()
+        ]  # fmt: skip
+        if scores is not None:
+            for entry, score in zip(out, scores, strict=True):
+                entry["score"] = float(score)
+        return out
+
+
+@dataclass
+class Recommender:
+    """A trained model (any family) and its catalogue."""
+
+    model: Model
+    name: str
+    catalogue: Catalogue
+    batch_size: int = 256
+
+    def top(self, histories: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k unseen items (model ids) and scores per history: `evaluation.recommend`."""
+        return recommend(self.model, histories, k, self.batch_size)
+
+
+def load_recommender(project: Path, env: str | None = None, model: str = "best") -> Recommender:  # fmt: skip
+    """The model `inference` would use (best by validation NDCG@10, or `model`) and the
+    catalogue, read through the project's catalog after a `kedro run`."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from maskrec.pipelines.inference.nodes import load_chosen_model
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env) as session:
+        catalog = session.load_context().catalog
+        stats, trained, features, params = (
+            catalog.load(name) for name in ("model_stats", "trained_models", "item_features", "params:inference")
+        )  # fmt: skip
+    configured = params.model_dump() if isinstance(params, InferenceParams) else params
+    params = InferenceParams(**{**configured, "model": model})  # validates the name
+    chosen, name = load_chosen_model(stats, trained, params)
+    # the most-popular baseline's counts are the training popularity of every item
+    popularity = trained["most_popular"]().arrays["counts"][1:]
+    return Recommender(chosen, name, Catalogue.from_tables(features, popularity), params.batch_size)  # fmt: skip
+
+
+class Batcher:
+    """Scores concurrent requests together: while one batch is being scored (in a worker
+    thread, so the server keeps accepting), new requests queue up and go as the next
+    batch. No request waits for a batch to fill: an idle server scores at once."""
+
+    def __init__(self, recommender: Recommender, max_batch: int = 64) -> None:
+        self.recommender, self.max_batch = recommender, max_batch
+        self.pending: list[tuple[list[int], int, asyncio.Future]] = []
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._serve())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def submit(self, history: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((history, k, future))
+        self.wake.set()
+        return await future
+
+    async def _serve(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending:
+                batch = self.pending[: self.max_batch]
+                del self.pending[: self.max_batch]
+                k = max(k for _, k, _ in batch)
+                try:
+                    items, scores = await asyncio.to_thread(self.recommender.top, [h for h, _, _ in batch], k)  # fmt: skip
+                except Exception as error:  # noqa: BLE001 (each waiting request gets it)
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for row, (_, wanted, future) in enumerate(batch):
+                    if not future.done():  # its client may have gone
+                        future.set_result((items[row, :wanted], scores[row, :wanted]))
