@@ -106,7 +106,9 @@ def announce_skipped_baselines(raw: Any, params: Any) -> str | None:
 
 
 class ParameterChecks:
-    @hook_impl
+    # First (after DistributedTraining): a bad run stops before any plugin acts on it,
+    # e.g. before kedro-mlflow opens a run that nothing would then close.
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(
         self, run_params: dict, pipeline: Any, catalog: Any
     ) -> None:

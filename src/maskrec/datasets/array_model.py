@@ -21,6 +21,11 @@ class ArrayModelDataset(AbstractDataset[Baseline, Baseline]):
         self._path = Path(filepath)
         self.metadata = metadata
 
+    @property
+    def path(self) -> Path:
+        """The model's folder (what run tracking logs as artifacts)."""
+        return self._path
+
     def load(self) -> Baseline:
         meta_path = self._path / "config.json"
         if not meta_path.is_file():

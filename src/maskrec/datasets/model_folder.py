@@ -23,6 +23,11 @@ class ModelFolderDataset(AbstractDataset[SequenceRecModel, SequenceRecModel]):
         self._path = Path(filepath)
         self.metadata = metadata
 
+    @property
+    def path(self) -> Path:
+        """The model's folder (what run tracking logs as artifacts)."""
+        return self._path
+
     def load(self) -> SequenceRecModel:
         if not (self._path / "config.json").is_file():
             raise DatasetError(
