@@ -236,6 +236,13 @@ def test_malformed_requests_get_a_4xx_naming_the_field_and_the_service_stays_up(
     )
 
 
+def test_serving_an_untrained_project_says_what_to_run(tmp_path):
+    from tests.conftest import copy_project
+
+    with pytest.raises(FileNotFoundError, match=r"run `kedro run` \(or `make run`\)"):
+        load_recommender(copy_project(tmp_path))
+
+
 # --- the command line and the page in a browser ----------------------------------------
 
 

@@ -138,6 +138,11 @@ def load_recommender(project: Path, env: str | None = None, model: str = "best")
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
         catalog = session.load_context().catalog
+        if not catalog.exists("model_stats"):
+            raise FileNotFoundError(
+                f"{project}: no evaluated models to serve (model_stats is missing); run "
+                "`kedro run` (or `make run`) in this project first"
+            )
         stats, trained, features, params = (
             catalog.load(name) for name in ("model_stats", "trained_models", "item_features", "params:inference")
         )  # fmt: skip
