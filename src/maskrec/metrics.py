@@ -1,4 +1,5 @@
-"""Ranking metrics from target ranks, and the statistics that compare models on them.
+"""Ranking metrics from target ranks, and the statistics that compare models on them
+(rating errors use the same statistics).
 
 A rank is 0-based: the number of items scored strictly higher than the target once the
 user's already-seen items are excluded (`evaluation.target_ranks`).
@@ -71,6 +72,45 @@ def bootstrap_intervals(
             axis=-1,
             vectorized=True,
             batch=_batch(metrics * users),
+            rng=np.random.default_rng(seed),
+        )
+    return result.confidence_interval.low, result.confidence_interval.high
+
+
+def ratio_intervals(
+    numerators: np.ndarray,
+    denominators: np.ndarray,
+    samples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile-bootstrap intervals of sum(numerators) / sum(denominators) for each row
+    (metrics x users), resampling users: a mean over ratings when users hold different
+    numbers of them (each user's squared errors summed, over each user's count)."""
+    numerators = np.atleast_2d(np.asarray(numerators, dtype=float))
+    denominators = np.broadcast_to(
+        np.asarray(denominators, dtype=float), numerators.shape
+    )
+    users = numerators.shape[1]
+    if users < 2:
+        value = numerators.sum(axis=1) / denominators.sum(axis=1) if users else np.full(len(numerators), np.nan)  # fmt: skip
+        return value, value.copy()
+
+    def ratio(top: np.ndarray, bottom: np.ndarray, axis: int = -1) -> np.ndarray:
+        return top.sum(axis=axis) / bottom.sum(axis=axis)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            (numerators, np.ascontiguousarray(denominators)),
+            ratio,
+            n_resamples=samples,
+            confidence_level=confidence,
+            method="percentile",
+            axis=-1,
+            paired=True,
+            vectorized=True,
+            batch=_batch(numerators.size),
             rng=np.random.default_rng(seed),
         )
     return result.confidence_interval.low, result.confidence_interval.high

@@ -232,6 +232,29 @@ class EvaluationParams(_Params):
         return self
 
 
+class RatingParams(_Params):
+    """Rating prediction: the protocols, the models and their settings, the comparisons."""
+
+    protocols: list[Literal["next_in_time", "random_folds"]] = Field(min_length=1)
+    folds: int = Field(ge=2)
+    seed: int
+    models: list[Literal["global_mean", "biases", "svd", "svdpp"]] = Field(min_length=1)
+    biases: dict[str, int | float]  # scikit-surprise's BaselineOnly ALS options
+    svd: dict[str, int | float]  # scikit-surprise's SVD arguments
+    svdpp: dict[str, int | float]  # scikit-surprise's SVDpp arguments
+    comparisons: list[tuple[str, str]]
+
+    @model_validator(mode="after")
+    def _compared_models_run(self) -> RatingParams:
+        for pair in self.comparisons:
+            missing = [m for m in pair if m not in self.models]
+            if missing:
+                raise ValueError(
+                    f"comparisons: {missing[0]!r} is not among models {self.models}"
+                )
+        return self
+
+
 class InferenceParams(_Params):
     """Top-K recommendations with the best model by validation NDCG@10 (or a named one)."""
 
@@ -265,6 +288,7 @@ GROUPS: dict[str, type[_Params]] = {
     "baselines": BaselineParams,
     "evaluation": EvaluationParams,
     "inference": InferenceParams,
+    "ratings": RatingParams,
 }
 
 

@@ -14,6 +14,7 @@ from maskrec.pipelines import (
     fine_tuning,
     inference,
     pretraining,
+    rating_prediction,
     reporting,
     transfer,
 )
@@ -34,7 +35,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     pretraining_source=...` adds the source's data, item alignment and the transfer models
     (the `transfer` package), and evaluates and reports every model; `data_efficiency`
     is the transfer run plus the models retrained on nested fractions of the target's
-    training users and the curve.
+    training users and the curve; `rating_prediction` predicts ratings (RMSE, MAE) on
+    its own protocols.
     """
     pipelines = {name: package.create_pipeline() for name, package in PACKAGES.items()}
     target = sum((pipelines[name] for name in TRAINING), Pipeline([]))
@@ -48,4 +50,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["data_efficiency"] = (
         pipelines["transfer"] + data_efficiency.create_pipeline()
     )
+    # how much a user will like a film (RMSE), from the same cleaned interactions
+    pipelines["rating_prediction"] = pipelines["data_processing"] + rating_prediction.create_pipeline()  # fmt: skip
     return pipelines

@@ -14,7 +14,8 @@ group a node reads as one parameter. `RunTracking` adds, while that run is open:
 - as each dataset is saved: each model's per-epoch curves (`<model>_history`: loss and
   validation metrics by epoch), the test metrics with their 95% intervals per model and
   user group and the paired tests (`evaluation_metrics`), validation NDCG@10
-  (`model_stats`), the plotly figures, the data-quality report and the summary;
+  (`model_stats`), RMSE and MAE of the rating models (`rating_metrics`), the plotly
+  figures, the data-quality report and the summary;
 - at the end, the folder of every model the run trained, as artifacts.
 
 MLflow metric names allow no '@': `ndcg@10` is logged as `ndcg_at_10`. A failure to log
@@ -97,6 +98,20 @@ def evaluation_metrics(metrics: dict) -> dict[str, float]:
             key = metric_key("paired", f"{test['model']}_vs_{test['competitor']}", test["group"])  # fmt: skip
             flat[f"{key}/mean_difference"] = float(test["mean_difference"])
             flat[f"{key}/p_adjusted"] = float(test["p_adjusted"])
+    return flat
+
+
+def rating_metrics(metrics: dict) -> dict[str, float]:
+    """RMSE and MAE (with intervals) per rating protocol and model, on all users."""
+    flat = {}
+    for protocol, models in metrics.get("protocols", {}).items():
+        for model, groups in models.items():
+            for metric in ("rmse", "mae"):
+                for stat, value in groups["all"][metric].items():
+                    suffix = "" if stat == "mean" else f"_{stat}"
+                    flat[metric_key("rating", protocol, model, metric + suffix)] = (
+                        float(value)
+                    )
     return flat
 
 
@@ -207,6 +222,8 @@ class RunTracking:
             mlflow.tracking.MlflowClient().log_batch(run, metrics=metrics)
         elif name == "evaluation_metrics" and not prefix:
             mlflow.log_metrics(evaluation_metrics(data))
+        elif name == "rating_metrics":
+            mlflow.log_metrics(rating_metrics(data))
         elif name == "model_stats" and not prefix:
             mlflow.log_metrics({metric_key("valid", m, "ndcg@10"): float(s["valid_ndcg@10"])
                                 for m, s in data.items() if "valid_ndcg@10" in s})  # fmt: skip
