@@ -253,12 +253,13 @@ def fit(
     """
     loss = loss or LossSettings()
     group = distributed.current()
-    distributed.send_job(
-        dict(model=model.cpu(), objective=objective, windows=windows, valid=valid,
-             schedule=schedule, training=training, name=name, loss=loss,
-             encoder_lr_scale=encoder_lr_scale, freeze_layers=freeze_layers,
-             start_is_candidate=start_is_candidate)
-    )  # fmt: skip
+    if group is not None and group.rank == 0:  # the other processes run this call too
+        distributed.send_job(
+            dict(model=model.cpu(), objective=objective, windows=windows, valid=valid,
+                 schedule=schedule, training=training, name=name, loss=loss,
+                 encoder_lr_scale=encoder_lr_scale, freeze_layers=freeze_layers,
+                 start_is_candidate=start_is_candidate)
+        )  # fmt: skip
     device = resolve_device(training.device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())  # this process's GPU
