@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
-from omegaconf import OmegaConf
 
 from maskrec.params import merge
 
@@ -62,6 +62,8 @@ def parse_params(text: str) -> dict[str, Any]:
         if char == "," and depth == 0:
             items.append(text[start:i])
             start = i + 1
+    from omegaconf import OmegaConf  # Kedro's; the GPU machines run some scripts without it
+
     return OmegaConf.to_container(OmegaConf.from_dotlist(items))
 
 
@@ -207,6 +209,32 @@ def trained_seconds(history: pd.DataFrame) -> dict[str, float]:
         "best_epoch": best,
         "epochs_run": int(epochs["epoch"].max()) if len(epochs) else 0,
     }
+
+
+def synthetic_sequences(
+    n_items: int, lengths: np.ndarray, rng: np.random.Generator, n_genres: int = 18
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """An item table and one event sequence per user of the given lengths, items drawn by a
+    Zipf law like a MovieLens release's popularity, genres and years random: for timing
+    and memory, where shapes matter and content does not. Returns (items, training
+    sequences = each user's events but the last, validation targets = the last event
+    after the training events)."""
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    cumulative = np.cumsum(popularity / popularity.sum())
+    events = np.searchsorted(cumulative, rng.random(int(lengths.sum())), side="right")
+    events = np.minimum(events, n_items - 1).astype(np.int64) + 1
+    per_user = np.split(events, np.cumsum(lengths)[:-1])
+    genres = rng.random((n_items, n_genres)) < 0.1
+    items = pd.DataFrame({
+        "item_id": np.arange(1, n_items + 1), "original_item_id": np.arange(1, n_items + 1),
+        "title": [f"Film {i}" for i in range(1, n_items + 1)], "year": rng.integers(1920, 2024, n_items),
+        **{f"genre_{g}": genres[:, g].astype(np.int8) for g in range(n_genres)},
+    })  # fmt: skip
+    users = np.arange(len(per_user))
+    history = [seq[:-1] for seq in per_user]
+    train = pd.DataFrame({"user_id": users, "item_ids": history})
+    valid = pd.DataFrame({"user_id": users, "context": history, "target_item": [int(seq[-1]) for seq in per_user]})  # fmt: skip
+    return items, train, valid
 
 
 def machine() -> dict[str, Any]:

@@ -13,8 +13,8 @@ Variants: the item softmax (`loss`: full, chunked, sampled with `negatives`) for
 objectives that label the most positions: Cloze pretraining (mask_prob of the 200
 positions) and SASRec (all 200 positions, next item). Model: the project's architecture
 (`model` in parameters_pretraining.yml) with max_len = --length. Data: --batch users with
---length + 2 events each (the last two are validation / unused), items drawn by a Zipf
-law like a real release's popularity, genres and years random; generated, nothing read.
+--length training events and a validation target each (`common.synthetic_sequences`:
+items by a Zipf law like a real release's popularity; generated, nothing read).
 
 Printed: the RSS before training, the process's peak RSS, the difference (what the step
 and one validation pass need), and the step's seconds (the epoch's training seconds).
@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine, print_table, write_json  # noqa: E402
+from common import ROOT, machine, print_table, synthetic_sequences, write_json  # noqa: E402
 
 LOSSES = ("full", "chunked", "sampled")
 OBJECTIVES = ("pretraining", "sasrec")
@@ -41,32 +41,23 @@ def child(args: argparse.Namespace) -> dict:
     cap = int(args.limit_gib * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     import numpy as np
-    import pandas as pd
 
     from maskrec.params import load_parameters
     from maskrec.training.setup import init_model
     from maskrec.training.stages import pretrain, train_sasrec
 
     rng = np.random.default_rng(args.seed)
-    n, users, length = args.items, args.batch, args.length
-    popularity = 1.0 / np.arange(1, n + 1) ** 0.9
-    events = rng.choice(np.arange(1, n + 1), size=(users, length + 2), p=popularity / popularity.sum())  # fmt: skip
-    genres = rng.random((n, 18)) < 0.1
-    items = pd.DataFrame({
-        "item_id": np.arange(1, n + 1), "original_item_id": np.arange(1, n + 1),
-        "title": [f"Film {i}" for i in range(1, n + 1)], "year": rng.integers(1920, 2024, n),
-        **{f"genre_{g}": genres[:, g].astype(np.int8) for g in range(18)},
-    })  # fmt: skip
-    train_sequences = pd.DataFrame({"user_id": range(users), "item_ids": list(events[:, :length])})  # fmt: skip
-    valid = pd.DataFrame({"user_id": range(16), "context": list(events[:16, :length]), "target_item": events[:16, length]})  # fmt: skip
-    stage = {"loss": args.loss, "epochs": 1, "batch_size": users, "patience": 1}
+    length = args.length
+    lengths = np.full(args.batch, length + 1)  # `length` training events and a validation target
+    items, train_sequences, valid = synthetic_sequences(args.items, lengths, rng)
+    valid = valid.head(16)
+    stage = {"loss": args.loss, "epochs": 1, "batch_size": args.batch, "patience": 1}
     groups = load_parameters(ROOT / "conf", "local", {
         "model": {"max_len": length},
         "training": {"device": "cpu", "checkpoint_dir": None, "seed": args.seed},
         "pretraining": stage, "sasrec": stage,
     })  # fmt: skip
     model_params, training = groups["model"], groups["training"]
-    del events, genres
     before = _rss_mib()
     if args.objective == "pretraining":  # the pipelines' own stage functions
         model = init_model(items, model_params, training)

@@ -105,6 +105,28 @@ def test_rows_of_a_global_batch_are_shared_out_and_the_losses_rescaled():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("gpus", "local_processes", "local_rank", "backend", "device"),
+    [
+        (0, 2, 1, "gloo", None),  # CPU only
+        (2, 2, 1, "cpu:gloo,cuda:nccl", 1),  # a GPU per process: NCCL
+        (1, 2, 1, "gloo", 0),  # two processes share one GPU: NCCL would refuse
+        (2, 4, 3, "gloo", 1),
+    ],
+)
+def test_the_gradient_backend_is_nccl_only_with_a_gpu_per_process(
+    monkeypatch, gpus, local_processes, local_rank, backend, device
+):
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(local_processes))
+    monkeypatch.setenv("LOCAL_RANK", str(local_rank))
+    assert distributed._backend() == backend
+    assert chosen == ([] if device is None else [device])
+
+
 def test_two_processes_train_what_one_process_trains_with_the_same_global_batch(
     tmp_path,
 ):

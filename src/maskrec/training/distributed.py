@@ -74,17 +74,33 @@ def join_from_environment() -> Group | None:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
     if not dist.is_initialized():
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-            backend = "cpu:gloo,cuda:nccl"  # NCCL for GPU tensors, gloo for CPU ones
-        else:
-            backend = "gloo"
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=_backend())
     control = dist.new_group(backend="gloo", timeout=CONTROL_TIMEOUT)
     group = _JOINED["group"] = Group(dist.get_rank(), dist.get_world_size(), control)
     if group.rank == 0:  # the workers stay quiet (`quiet_worker`)
         logger.info("training data-parallel in %d processes (rank 0 runs the pipeline)", group.size)  # fmt: skip
     return group
+
+
+def _backend() -> str:
+    """NCCL for GPU tensors when every local process has a GPU of its own, gloo for CPU
+    tensors; with more local processes than GPUs (NCCL refuses two ranks on one GPU),
+    the processes share the GPUs round-robin and gloo carries the gradients too."""
+    if not torch.cuda.is_available():
+        return "gloo"
+    gpus = torch.cuda.device_count()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    torch.cuda.set_device(local_rank % gpus)
+    if local_size <= gpus:
+        return "cpu:gloo,cuda:nccl"
+    if local_rank == 0:
+        logger.warning(
+            "%d processes share %d GPU(s): NCCL needs a GPU per process, so gloo carries "
+            "the gradients (slower); start at most %d processes per machine for NCCL",
+            local_size, gpus, gpus,
+        )  # fmt: skip
+    return "gloo"
 
 
 def leave() -> None:
