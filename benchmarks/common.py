@@ -62,7 +62,8 @@ def parse_params(text: str) -> dict[str, Any]:
         if char == "," and depth == 0:
             items.append(text[start:i])
             start = i + 1
-    from omegaconf import OmegaConf  # Kedro's; the GPU machines run some scripts without it
+    # Kedro's; imported here because the GPU machines run some scripts without it
+    from omegaconf import OmegaConf
 
     return OmegaConf.to_container(OmegaConf.from_dotlist(items))
 

@@ -34,7 +34,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine, peak_rss_mib, print_table, synthetic_sequences, write_json  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    machine,
+    peak_rss_mib,
+    print_table,
+    synthetic_sequences,
+    write_json,
+)
 
 STAGES = ("pretraining", "fine_tuning")
 # issue 11's setting for ML-20M: batch 128 x length 200, no per-epoch checkpoint files
@@ -75,7 +82,9 @@ def run_stages(args: argparse.Namespace, groups: dict) -> list[dict]:
     generated = time.perf_counter() - started
     print(f"generated {args.users:,} users, {args.items:,} items, "
           f"{int(train['item_ids'].map(len).sum() + len(valid)):,} events in {generated:.0f} s", file=sys.stderr)  # fmt: skip
-    training = groups["training"].model_copy(update={"device": args.device, "seed": args.seed})
+    training = groups["training"].model_copy(
+        update={"device": args.device, "seed": args.seed}
+    )
     rows, model = [], init_model(items, groups["model"], training)
     for stage in args.stages:
         params = groups[stage].model_copy(update={"epochs": args.epochs, "patience": args.epochs + 1})  # fmt: skip
@@ -83,7 +92,9 @@ def run_stages(args: argparse.Namespace, groups: dict) -> list[dict]:
             torch.cuda.reset_peak_memory_stats()
         clock = time.perf_counter()
         if stage == "pretraining":
-            model, history = pretrain(model, train, valid, params, training, "pretrained")
+            model, history = pretrain(
+                model, train, valid, params, training, "pretrained"
+            )
         else:
             model, history = fine_tune(model, Teacher(), train, valid, params, training, "fine_tuned")  # fmt: skip
         epochs = history[history["epoch"] >= (2 if args.epochs > 1 else 1)]
@@ -114,14 +125,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per stage (the first warms up)")  # fmt: skip
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--params", default="", help=f"overrides after {DEFAULT_PARAMS}")
+    parser.add_argument(
+        "--params", default="", help=f"overrides after {DEFAULT_PARAMS}"
+    )
     parser.add_argument("--params-json", default=None, help="resolved parameters (no Kedro needed)")  # fmt: skip
     parser.add_argument("--write-params", default=None, help="write the resolved parameters there and stop")  # fmt: skip
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     groups = parameters(args)
     if args.write_params:
-        payload = {group: value.model_dump(mode="json") for group, value in groups.items()}
+        payload = {
+            group: value.model_dump(mode="json") for group, value in groups.items()
+        }
         Path(args.write_params).write_text(json.dumps(payload, indent=1))
         return
 
@@ -138,7 +153,9 @@ def main() -> None:
         rows = run_stages(args, groups)
     finally:
         distributed.stop_workers()
-    print(f"\n{args.users:,} users, {args.items:,} items, ~{args.ratings:,} ratings; {machine()}")
+    print(
+        f"\n{args.users:,} users, {args.items:,} items, ~{args.ratings:,} ratings; {machine()}"
+    )
     print_table(rows, [c for c in ("stage", "processes", "batch", "loss", "train_seconds_per_epoch", "valid_seconds_per_epoch",
                                    "sequences_per_second", "gpu_peak_allocated_gib", "host_peak_rss_gib") if c in rows[0]])  # fmt: skip
     write_json(args.json, {"command": " ".join(sys.argv), "machine": machine(), "settings": vars(args), "rows": rows})  # fmt: skip

@@ -48,7 +48,9 @@ def child(args: argparse.Namespace) -> dict:
 
     rng = np.random.default_rng(args.seed)
     length = args.length
-    lengths = np.full(args.batch, length + 1)  # `length` training events and a validation target
+    lengths = np.full(
+        args.batch, length + 1
+    )  # `length` training events and a validation target
     items, train_sequences, valid = synthetic_sequences(args.items, lengths, rng)
     valid = valid.head(16)
     stage = {"loss": args.loss, "epochs": 1, "batch_size": args.batch, "patience": 1}

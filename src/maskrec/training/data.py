@@ -111,5 +111,7 @@ def history_set(histories: Sequence[Sequence[int]], length: int) -> EvalSet:
 def eval_set(targets: pd.DataFrame, length: int) -> EvalSet:
     """Contexts and targets from a (user_id, context, target_item) table."""
     data = history_set(targets["context"].tolist(), length)
-    data.targets = torch.from_numpy(targets["target_item"].to_numpy(dtype=np.int64, copy=True))
+    data.targets = torch.from_numpy(
+        targets["target_item"].to_numpy(dtype=np.int64, copy=True)
+    )
     return data
