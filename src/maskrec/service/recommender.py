@@ -41,6 +41,7 @@ class Catalogue:
     by_original: dict[int, int] = field(init=False)
     by_title: dict[str, list[int]] = field(init=False)
     search_keys: np.ndarray = field(init=False)
+    columns: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False)
 
     def __post_init__(self) -> None:
         items = self.items
@@ -55,6 +56,13 @@ class Catalogue:
         self.search_keys = np.array(
             items["title"].map(normalise_title).tolist(), dtype=str
         )
+        # plain columns for `describe`, which every request calls (pandas row access
+        # cost milliseconds a request)
+        self.columns = (
+            items["original_item_id"].astype(int).to_numpy(),
+            items["title"].to_numpy(dtype=object),
+            np.array([None if pd.isna(y) else int(y) for y in items["year"]], dtype=object),
+        )  # fmt: skip
 
     @classmethod
     def from_tables(
@@ -101,12 +109,15 @@ class Catalogue:
         return self.describe(found.index[:limit])
 
     def describe(self, ids: Any, scores: Any = None) -> list[dict[str, Any]]:
-        rows = self.items.loc[list(ids)]
+        """Original id, title and year (and score) of each model item id in `ids`."""
+        rows = self.items.index.get_indexer(np.asarray(ids, dtype=np.int64).reshape(-1))
+        if (rows < 0).any():
+            raise KeyError(f"model item ids not in the catalogue: {np.asarray(ids)[rows < 0][:5]}")  # fmt: skip
+        original, titles, years = (column[rows].tolist() for column in self.columns)
         out = [
-            {"item_id": int(r.original_item_id), "title": r.title,
-             "year": None if pd.isna(r.year) else int(r.year)}
-            for r in rows.itertuples()
-        ]  # fmt: skip
+            {"item_id": item, "title": title, "year": year}
+            for item, title, year in zip(original, titles, years, strict=True)
+        ]
         if scores is not None:
             for entry, score in zip(out, scores, strict=True):
                 entry["score"] = float(score)
