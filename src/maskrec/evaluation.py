@@ -4,6 +4,9 @@ drift between them or between model families.
 
 Sequence models and baselines differ only in how a batch of contexts becomes a
 (batch, N + 1) score matrix (column 0 is padding and is never recommended).
+
+Predicted ratings have their one path too, `rate`, behind rating validation, the rating
+protocols' tests and inference's predicted rating.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 from maskrec.models.baselines import Baseline
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.progress import Progress
-from maskrec.training.data import EvalSet, history_set
+from maskrec.training.data import EvalSet, RatingSet, history_set
 
 logger = logging.getLogger(__name__)
 
@@ -139,3 +142,23 @@ def recommend(
     if not items:
         return np.zeros((0, top_k), dtype=np.int64), np.zeros((0, top_k))
     return torch.cat(items).numpy(), torch.cat(scores).numpy()
+
+
+@torch.no_grad()
+def rate(
+    model: SequenceRecModel,
+    data: RatingSet,
+    batch_size: int = 512,
+    device: torch.device | None = None,
+    bf16: bool = False,
+) -> np.ndarray:
+    """Predicted stars of every rating question (validation, the rating protocols' tests
+    and inference alike), in order. A model must already be on `device`."""
+    device = device or torch.device("cpu")
+    model.eval()
+    predicted = []
+    for start in range(0, len(data), batch_size):
+        batch = data.rows(start, start + batch_size)
+        with autocast(device, bf16):
+            predicted.append(model.rate(batch.contexts.to(device), batch.positions.to(device)).cpu())  # fmt: skip
+    return torch.cat(predicted).numpy() if predicted else np.zeros(0, dtype=np.float32)

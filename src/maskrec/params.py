@@ -232,20 +232,57 @@ class EvaluationParams(_Params):
         return self
 
 
+class RatingHeadParams(ScheduleParams):
+    """The rating head on the sequence encoder (`fine_tuned`: from the Cloze weights
+    pretrained on each fold's training ratings; `scratch`: from the same initial weights):
+    its Cloze pretraining's length, the hidden-rating share and the fine-tuning
+    regularizers (as `FineTuningParams`, each off at its neutral value)."""
+
+    # The rating head has no item softmax: these two ScheduleParams fields do not apply.
+    loss: Literal["full"] = "full"
+    negatives: int = 1
+    valid_fraction: float = Field(
+        gt=0.0, lt=1.0
+    )  # random_folds: ratings held out to stop on
+    pretraining_epochs: int = Field(
+        ge=1
+    )  # Cloze pretraining per fold (`pretraining` otherwise)
+    pretraining_patience: int = Field(ge=1)
+    mask_prob: float = Field(
+        gt=0.0, lt=1.0
+    )  # ratings hidden (and predicted) per window
+    context_length: int = Field(
+        ge=2
+    )  # the rating models' max_len (`model.max_len` otherwise)
+    hidden_dropout: float | None = Field(ge=0.0, lt=1.0)
+    attention_dropout: float | None = Field(ge=0.0, lt=1.0)
+    encoder_lr_scale: float = Field(gt=0.0, le=1.0)
+    freeze_layers: int = Field(ge=0)
+    fgm_epsilon: float = Field(ge=0.0)
+
+
 class RatingParams(_Params):
     """Rating prediction: the protocols, the models and their settings, the comparisons."""
 
     protocols: list[Literal["next_in_time", "random_folds"]] = Field(min_length=1)
     folds: int = Field(ge=2)
     seed: int
-    models: list[Literal["global_mean", "biases", "svd", "svdpp"]] = Field(min_length=1)
+    models: list[
+        Literal["global_mean", "biases", "svd", "svdpp", "fine_tuned", "scratch"]
+    ] = Field(min_length=1)
     biases: dict[str, int | float]  # scikit-surprise's BaselineOnly ALS options
     svd: dict[str, int | float]  # scikit-surprise's SVD arguments
     svdpp: dict[str, int | float]  # scikit-surprise's SVDpp arguments
+    sequence: RatingHeadParams
     comparisons: list[tuple[str, str]]
 
     @model_validator(mode="after")
     def _compared_models_run(self) -> RatingParams:
+        if "fine_tuned" not in self.models:
+            raise ValueError(
+                "models: 'fine_tuned' is required (the rating pipeline saves it as "
+                "`rating_model`, the model inference predicts ratings with)"
+            )
         for pair in self.comparisons:
             missing = [m for m in pair if m not in self.models]
             if missing:

@@ -83,7 +83,7 @@ def test_last_item_prefixes_are_history_then_mask():
 
 def test_causal_objective_targets_are_next_items():
     windows = right_aligned([[1, 2, 3, 4]], 5)
-    ((inputs, labels, _, causal),) = next(
+    ((inputs, labels, _, causal, *_),) = next(
         CausalObjective().batches(windows, 8, torch.Generator())
     )
     assert inputs.tolist() == [[0, 1, 2, 3]]

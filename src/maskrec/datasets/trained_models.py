@@ -20,6 +20,7 @@ from maskrec.datasets.array_model import ArrayModelDataset
 from maskrec.datasets.model_folder import ModelFolderDataset
 from maskrec.registry import MODELS, RegisteredModel
 
+RATING_MODEL = "rating"  # its folder: rating_model (the catalog's "{name}_model")
 FOLDER_DATASETS = {"sequence": ModelFolderDataset, "baseline": ArrayModelDataset}
 
 
@@ -36,7 +37,16 @@ class TrainedModelsDataset(AbstractDataset[None, dict[str, Callable[[], Any]]]):
         return dataset.load()
 
     def load(self) -> dict[str, Callable[[], Any]]:
-        return {model.name: partial(self._load_one, model) for model in MODELS}
+        """Registered models by name, plus `rating`: the rating head `kedro run
+        --pipelines rating_prediction` saves (None when it has not run)."""
+        loaders = {model.name: partial(self._load_one, model) for model in MODELS}
+        return loaders | {RATING_MODEL: self._load_rating_model}
+
+    def _load_rating_model(self) -> Any:
+        folder = self._folder / f"{RATING_MODEL}_model"
+        return (
+            ModelFolderDataset(filepath=str(folder)).load() if folder.is_dir() else None
+        )
 
     def save(self, data: Any) -> None:
         raise DatasetError(

@@ -24,6 +24,7 @@ from transformers import BertConfig, BertModel, PretrainedConfig, PreTrainedMode
 from maskrec.models import cpu_dropout
 from maskrec.models.losses import repeating_size
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
+from maskrec.models.rating_tokens import RATING_CODES, split_tokens
 
 
 class SequenceRecConfig(PretrainedConfig):
@@ -37,6 +38,11 @@ class SequenceRecConfig(PretrainedConfig):
     `item_content`: an item is its id embedding, where the item has training interactions
     (`item_known`), plus a content vector (genres, release decade, title words) on the
     input and output side alike, so an item never trained on is still scored, by content.
+
+    `rating_buckets` > 0 gives the model a rating head (`with_rating_head`): each input
+    position may also show its rating (a bucket embedding added to the item's), and a
+    position's state predicts its rating as `rating_mean` + item bias + a projection,
+    clipped to `rating_range` (the training ratings' range).
     """
 
     model_type = "maskrec-sequence"
@@ -62,6 +68,9 @@ class SequenceRecConfig(PretrainedConfig):
         item_content: bool = False,
         title_buckets: int = 0,
         item_title_words: list[list[int]] | None = None,
+        rating_buckets: int = 0,
+        rating_mean: float = 0.0,
+        rating_range: tuple[float, float] = (0.5, 5.0),
         **kwargs,
     ) -> None:
         self.n_items = n_items
@@ -83,6 +92,9 @@ class SequenceRecConfig(PretrainedConfig):
         self.item_content = item_content
         self.title_buckets = title_buckets
         self.item_title_words = item_title_words or []
+        self.rating_buckets = rating_buckets
+        self.rating_mean = rating_mean
+        self.rating_range = tuple(rating_range)
         super().__init__(**kwargs)
 
     @property
@@ -154,6 +166,15 @@ class SequenceRecModel(PreTrainedModel):
             self.title_embedding = nn.EmbeddingBag(config.title_buckets, h, mode="mean", padding_idx=0)  # fmt: skip
         if content:  # what content says about an item's popularity (its bias)
             self.content_bias = nn.Linear(h, 1, bias=False)
+        if config.rating_buckets:
+            self.rating_embedding = nn.Embedding(
+                config.rating_buckets, h, padding_idx=0
+            )
+            self.rating_head = nn.Sequential(
+                nn.Linear(h, h), nn.GELU(), nn.LayerNorm(h, eps=1e-12), nn.Linear(h, 1)
+            )
+            self.rating_item_bias = nn.Embedding(config.n_items + 2, 1)
+            self.rating_offset = nn.Parameter(torch.tensor(float(config.rating_mean)))
         if config.recency_bias:
             # log-slopes of a per-head attention penalty -slope * |i - j| (ALiBi-style).
             self.recency_log_slopes = nn.Parameter(torch.zeros(config.num_heads))
@@ -207,6 +228,11 @@ class SequenceRecModel(PreTrainedModel):
             nn.init.zeros_(module.bias)
         elif isinstance(module, SequenceRecModel):
             nn.init.zeros_(module.output_bias)
+            if module.config.rating_buckets:  # the head starts at the mean rating
+                nn.init.zeros_(module.rating_item_bias.weight)
+                nn.init.zeros_(module.rating_head[-1].weight)
+                with torch.no_grad():
+                    module.rating_offset.fill_(module.config.rating_mean)
             if module.config.item_content:
                 # An item starts as its content: its id embedding grows from zero once it
                 # has interactions (items a source never saw start from content too).
@@ -244,11 +270,20 @@ class SequenceRecModel(PreTrainedModel):
             x = x + self.title_embedding(flat).reshape(*ids.shape, -1)
         return x
 
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Item embeddings plus side information.  # (B, L) -> (B, L, H)
+    def embed(
+        self, input_ids: torch.Tensor, ratings: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Item embeddings plus side information, plus the rating buckets' embeddings when
+        `ratings` are shown (bucket 0: none).  # (B, L) -> (B, L, H)
 
         With `item_content` an id embedding counts only for known items, and padding and
         [MASK] carry no content."""
+        x = self._embed_items(input_ids)
+        if ratings is not None:
+            x = x + self.rating_embedding(ratings)
+        return x
+
+    def _embed_items(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.item_embedding(input_ids)
         if (
             not self.config.item_content
@@ -333,9 +368,11 @@ class SequenceRecModel(PreTrainedModel):
         causal: bool | None = None,
         positions: torch.Tensor | None = None,
         segments: torch.Tensor | None = None,
+        ratings: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Contextual states for every position; `causal` overrides the config's reading
-        direction for this call.  # (B, L) -> (B, L, H)
+        direction for this call; `ratings` (buckets) are shown beside the items when
+        given.  # (B, L) -> (B, L, H)
 
         L may be shorter than max_len (a short context scored alone): sequences are
         right-aligned, so the last column always gets the last position.
@@ -353,7 +390,7 @@ class SequenceRecModel(PreTrainedModel):
             else positions
         )
         if inputs_embeds is None:
-            inputs_embeds = self.embed(input_ids)
+            inputs_embeds = self.embed(input_ids, ratings)
         causal = self.config.causal if causal is None else causal
         if self.config.recency_bias or causal or segments is not None:
             mask = self.attention_bias(input_ids, inputs_embeds.dtype, causal, segments)
@@ -441,6 +478,45 @@ class SequenceRecModel(PreTrainedModel):
         )
         order = torch.argsort(packed.segments[where])  # back to the contexts' order
         return self.item_scores(hidden[where][order]).float()
+
+    def with_rating_head(
+        self, mean: float, rating_range: tuple[float, float]
+    ) -> SequenceRecModel:
+        """These weights (pretrained, or fresh for the scratch ablation) plus a new rating
+        head starting at `mean`; its random parts are drawn from torch's current seed."""
+        config = SequenceRecConfig.from_dict(self.config.to_dict() | {
+            "rating_buckets": RATING_CODES, "rating_mean": float(mean),
+            "rating_range": tuple(map(float, rating_range)),
+        })  # fmt: skip
+        model = SequenceRecModel(config)
+        missing, unexpected = model.load_state_dict(self.state_dict(), strict=False)
+        fresh = [k for k in missing if not k.startswith("rating_")]
+        if fresh or unexpected:
+            raise ValueError(f"weights do not fit the rating model: missing {fresh}, unexpected {unexpected}")  # fmt: skip
+        return model
+
+    def predict_ratings(
+        self, hidden: torch.Tensor, items: torch.Tensor
+    ) -> torch.Tensor:
+        """Predicted stars of `items` from their positions' states (unclipped, for the
+        loss).  # (M, H), (M,) -> (M,)"""
+        bias = self.rating_item_bias(items).squeeze(-1)
+        return self.rating_offset + bias + self.rating_head(hidden).squeeze(-1)
+
+    @torch.no_grad()
+    def rate(self, contexts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Predicted stars of the question at `positions` of each rated-token context
+        (`training.data.RatingSet`), clipped to the training range.  # (B, L), (B,) -> (B,)"""
+        items, buckets = split_tokens(contexts)
+        hidden = self.encode(items, causal=False, ratings=buckets)
+        rows = torch.arange(len(items), device=items.device)
+        asked = items[rows, positions]
+        low, high = self.config.rating_range
+        return (
+            self.predict_ratings(hidden[rows, positions], asked)
+            .float()
+            .clamp(low, high)
+        )
 
     def genre_logits(self, hidden: torch.Tensor) -> torch.Tensor | None:
         return self.genre_head(hidden) if hasattr(self, "genre_head") else None

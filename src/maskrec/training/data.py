@@ -9,27 +9,34 @@ import numpy as np
 import pandas as pd
 import torch
 
+from maskrec.models.rating_tokens import RATING_CODES, rated_tokens
 
-def sequence_table(events: pd.DataFrame) -> pd.DataFrame:
+
+def sequence_table(events: pd.DataFrame, ratings: bool = False) -> pd.DataFrame:
     """Events (user_id, item_id, timestamp; time order within a user) as one row per user:
-    user_id, item_ids, timestamps — the layout of `train_sequences`."""
+    user_id, item_ids, timestamps — the layout of `train_sequences`; with `ratings`, also
+    `rating_codes` (`rated_tokens`: each event's item and rating in one integer)."""
     # A stable sort by user keeps each user's time order; each cell is a numpy array (as
     # a Parquet round trip gives back), not a list of Python ints, which at 32M ratings
     # took GBs.
     ordered = events.sort_values("user_id", kind="stable")
     users, starts = np.unique(ordered["user_id"].to_numpy(), return_index=True)
     cut = starts[1:] if len(users) else []
-    return pd.DataFrame(
-        {
-            "user_id": users,
-            "item_ids": np.split(ordered["item_id"].to_numpy(dtype=np.int64), cut)[
-                : len(users)
-            ],
-            "timestamps": np.split(ordered["timestamp"].to_numpy(dtype=np.int64), cut)[
-                : len(users)
-            ],
-        }
-    )
+    columns = {
+        "user_id": users,
+        "item_ids": np.split(ordered["item_id"].to_numpy(dtype=np.int64), cut)[
+            : len(users)
+        ],
+        "timestamps": np.split(ordered["timestamp"].to_numpy(dtype=np.int64), cut)[
+            : len(users)
+        ],
+    }
+    if ratings:
+        tokens = rated_tokens(
+            ordered["item_id"].to_numpy(), ordered["rating"].to_numpy()
+        )
+        columns["rating_codes"] = np.split(tokens, cut)[: len(users)]
+    return pd.DataFrame(columns)
 
 
 def right_aligned(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
@@ -115,3 +122,63 @@ def eval_set(targets: pd.DataFrame, length: int) -> EvalSet:
         targets["target_item"].to_numpy(dtype=np.int64, copy=True)
     )
     return data
+
+
+@dataclass
+class RatingSet:
+    """Rating questions: each row a window of a user's rated events (`rated_tokens`,
+    right-aligned) holding the question's item at column `positions` with its rating
+    hidden (bucket 0), and the true `targets` (stars) where known.
+
+    The validation set of rating training, the test set of the rating protocols and the
+    predicted rating of inference are all RatingSets, scored by `evaluation.rate`.
+    """
+
+    contexts: torch.Tensor  # (M, L)
+    positions: torch.Tensor  # (M,)
+    targets: torch.Tensor  # (M,) float; NaN where unknown
+
+    def __len__(self) -> int:
+        return len(self.contexts)
+
+    def rows(self, start: int, stop: int) -> RatingSet:
+        """Questions start..stop-1 (a process's share of validation)."""
+        return RatingSet(self.contexts[start:stop], self.positions[start:stop], self.targets[start:stop])  # fmt: skip
+
+
+def rating_set(
+    history: pd.DataFrame, questions: pd.DataFrame, length: int
+) -> RatingSet:
+    """Each question (user_id, item_id, timestamp[, rating]) as a window of `length`
+    around the question's place in time among the user's rated `history` (user_id,
+    item_id, rating, timestamp; time order within a user), the question in it with its
+    rating hidden. A user without history gets the question alone.
+
+    The window is the history around the question (half before, half after where both
+    exist), as Cloze-style rating training sees it; a question after all of a user's
+    history (the next rating in time) ends its window.
+    """
+    ordered = history.sort_values("user_id", kind="stable")
+    users, starts, counts = np.unique(ordered["user_id"].to_numpy(), return_index=True, return_counts=True)  # fmt: skip
+    tokens = rated_tokens(ordered["item_id"].to_numpy(), ordered["rating"].to_numpy())
+    times = ordered["timestamp"].to_numpy(dtype=np.int64)
+    where = dict(zip(users.tolist(), zip(starts.tolist(), counts.tolist(), strict=True), strict=True))  # fmt: skip
+    contexts = np.zeros((len(questions), length), dtype=np.int64)
+    positions = np.zeros(len(questions), dtype=np.int64)
+    asked = zip(questions["user_id"].tolist(), questions["item_id"].tolist(),
+                questions["timestamp"].tolist(), strict=True)  # fmt: skip
+    for row, (user, item, time) in enumerate(asked):
+        start, count = where.get(user, (0, 0))
+        mine = tokens[start : start + count]
+        cut = int(np.searchsorted(times[start : start + count], time, side="right"))
+        sequence = np.concatenate([mine[:cut], [item * RATING_CODES], mine[cut:]])
+        first = min(max(0, cut - length // 2), max(0, len(sequence) - length))
+        window = sequence[first : first + length]
+        contexts[row, length - len(window) :] = window
+        positions[row] = length - len(window) + cut - first
+    targets = (
+        questions["rating"].to_numpy(dtype=np.float32)
+        if "rating" in questions
+        else np.full(len(questions), np.nan, dtype=np.float32)
+    )
+    return RatingSet(torch.from_numpy(contexts), torch.from_numpy(positions), torch.from_numpy(targets.copy()))  # fmt: skip

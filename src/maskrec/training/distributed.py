@@ -36,7 +36,6 @@ import torch
 import torch.distributed as dist
 
 from maskrec import progress
-from maskrec.models.packing import IGNORE
 from maskrec.training.objectives import Part
 
 logger = logging.getLogger(__name__)
@@ -174,11 +173,7 @@ def share(parts: list[Part], rank: int, size: int) -> list[Part]:
         return []
     mine = []
     for part in parts:
-        labelled = part.labels != IGNORE
+        labelled = part.targets()
         scale = size * labelled[lo:hi].sum() / labelled.sum().clamp(min=1)
-        mine.append(
-            Part(
-                part.inputs[lo:hi], part.labels[lo:hi], part.weight * scale, part.causal
-            )
-        )
+        mine.append(part.rows(lo, hi, part.weight * scale))
     return mine

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from maskrec.evaluation import autocast, rank
+from maskrec.evaluation import autocast, rank, rate
 from maskrec.metrics import mean_metrics
 from maskrec.models.losses import ItemLoss, item_loss, proposal_from_windows
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
@@ -43,12 +44,13 @@ from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import ScheduleParams, TrainingParams
 from maskrec.progress import Progress, bar_disabled
 from maskrec.training import distributed
-from maskrec.training.data import EvalSet
+from maskrec.training.data import EvalSet, RatingSet
 from maskrec.training.objectives import Objective, Part
 
 logger = logging.getLogger(__name__)
 # Each process's dropout stream: seed + stride x rank (rank 0's is a single process's).
 RANK_SEED_STRIDE = 7_919
+_LOGGED = ("ndcg@10", "hr@10", "rmse", "mae")  # validation metrics in the log line
 # The model's buffers (item genres, years, title words) never change: DDP need not send
 # them every step (the keyword was renamed in torch 2.13).
 _NO_BUFFER_SYNC = (
@@ -122,6 +124,9 @@ def batch_loss(
     row (exact; `models/packing.py`)."""
     total = 0.0
     for part in parts:
+        if part.rating_labels is not None:
+            total = total + part.weight * rating_loss(model, part)
+            continue
         batch = SequenceBatch(part.inputs, part.labels)
         if packing:
             batch = pack(batch, model.config.max_len)
@@ -156,6 +161,21 @@ def batch_loss(
     return total
 
 
+def rating_loss(model: SequenceRecModel, part: Part) -> torch.Tensor:
+    """Squared error of the hidden ratings (buckets / 2 = stars), read with the other
+    ratings shown. Not packed: packing carries items and labels only."""
+    hidden = model.encode(part.inputs, None, part.causal, ratings=part.ratings)
+    asked = part.targets()
+    predicted = model.predict_ratings(hidden[asked], part.inputs[asked])
+    return F.mse_loss(predicted.float(), part.rating_labels[asked].float() / 2)
+
+
+def selection_metric(metrics: dict[str, float]) -> float:
+    """What early stopping and the best epoch maximise: validation NDCG@10 for ranking,
+    minus RMSE for ratings."""
+    return metrics["ndcg@10"] if "ndcg@10" in metrics else -metrics["rmse"]
+
+
 def parameter_groups(
     model: torch.nn.Module,
     lr: float,
@@ -182,16 +202,21 @@ def parameter_groups(
 
 def validate(
     model: SequenceRecModel,
-    valid: EvalSet,
+    valid: EvalSet | RatingSet,
     training: TrainingParams,
     device: torch.device,
 ) -> dict[str, float]:
-    """Validation HR/NDCG/MRR@10 of the model as it reads now. In a process group each
-    rank scores its block of users and every rank gets all the ranks, so all compute the
-    same metrics (and take the same early-stopping decision)."""
+    """Validation HR/NDCG/MRR@10 of the model as it reads now (RMSE and MAE for rating
+    questions). In a process group each rank scores its block of users and every rank gets
+    all the ranks, so all compute the same metrics (and take the same early-stopping
+    decision)."""
     group = distributed.current()
     if group is not None:
         valid = valid.rows(*distributed.bounds(len(valid), group.rank, group.size))
+    if isinstance(valid, RatingSet):
+        errors = (rate(model, valid, training.eval_batch_size, device) - valid.targets.numpy())  # fmt: skip
+        errors = errors if group is None else distributed.gather(errors)
+        return {"rmse": float(np.sqrt(np.mean(errors**2))), "mae": float(np.mean(np.abs(errors)))}  # fmt: skip
     ranks = rank(
         model, valid, training.eval_batch_size, device=device, bf16=training.bf16
     ).ranks
@@ -231,7 +256,8 @@ def fit(
     start_is_candidate: bool = False,
     on_epoch_end: Callable[[dict], None] | None = None,
 ) -> tuple[SequenceRecModel, list[dict]]:
-    """Train `model` on `windows` with `objective`, early-stopping on validation NDCG@10.
+    """Train `model` on `windows` with `objective`, early-stopping on validation NDCG@10
+    (on validation RMSE when `valid` holds rating questions).
 
     Every stage gets the same mechanism:
     - Epoch 0: with `start_is_candidate`, the starting weights, read the way they read
@@ -267,7 +293,7 @@ def fit(
         keep_freed_memory()
     run_id = fingerprint(
         name, schedule.model_dump(), training.model_dump(), model.config.to_dict(),
-        *model.state_dict().values(), windows, valid.contexts, valid.targets,
+        *model.state_dict().values(), windows, *vars(valid).values(),
         repr(objective), freeze_layers, encoder_lr_scale, start_is_candidate,
     )  # fmt: skip
     model.to(device)
@@ -320,7 +346,7 @@ def fit(
         metrics = validate(model, valid, training, device)
         history.append({"epoch": 0, "train_loss": float("nan"), **metrics, "lr": 0.0,
                         "seconds": 0.0, "sequences_per_second": 0.0})  # fmt: skip
-        best = {"metric": metrics["ndcg@10"], "epoch": 0, "state": copy_state(model),
+        best = {"metric": selection_metric(metrics), "epoch": 0, "state": copy_state(model),
                 "causal": model.config.causal}  # fmt: skip
     model.config.causal = objective.causal
 
@@ -329,9 +355,12 @@ def fit(
         step_loss = DistributedDataParallel(
             step_loss,
             device_ids=[device.index] if device.type == "cuda" else None,
-            # the only weights without a gradient: the genre head when its loss is off
-            find_unused_parameters=hasattr(model, "genre_head")
-            and not loss.genre_weight,
+            # weights without a gradient: the genre head when its loss is off; the item
+            # head when training ratings, the rating head when training items
+            find_unused_parameters=(
+                hasattr(model, "genre_head") and not loss.genre_weight
+            )
+            or bool(model.config.rating_buckets),
             **_NO_BUFFER_SYNC,
         )
 
@@ -395,20 +424,20 @@ def fit(
             "sequences_per_second": seen / max(train_seconds, 1e-9),
         }
         history.append(record)
-        if metrics["ndcg@10"] > best_trained:
-            best_trained, bad_epochs = metrics["ndcg@10"], 0
+        chosen_by = selection_metric(metrics)
+        if chosen_by > best_trained:
+            best_trained, bad_epochs = chosen_by, 0
         else:
             bad_epochs += 1
-        if metrics["ndcg@10"] > best["metric"]:
-            best = {"metric": metrics["ndcg@10"], "epoch": epoch, "state": copy_state(model),
+        if chosen_by > best["metric"]:
+            best = {"metric": chosen_by, "epoch": epoch, "state": copy_state(model),
                     "causal": model.config.causal}  # fmt: skip
         progress.update(1)
-        progress.set_postfix(
-            loss=f"{record['train_loss']:.3f}", ndcg10=f"{metrics['ndcg@10']:.4f}"
-        )
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in _LOGGED)
+        progress.set_postfix_str(f"loss {record['train_loss']:.3f}, {shown}")
         logger.info(
-            "%s epoch %d: loss %.4f, valid NDCG@10 %.4f, HR@10 %.4f, %.1fs (%.0f seq/s)",
-            name, epoch, record["train_loss"], metrics["ndcg@10"], metrics["hr@10"], record["seconds"], record["sequences_per_second"],
+            "%s epoch %d: loss %.4f, valid %s, %.1fs (%.0f seq/s)",
+            name, epoch, record["train_loss"], shown, record["seconds"], record["sequences_per_second"],
         )  # fmt: skip
         if checkpoint is not None:
             _save_atomically(
@@ -432,11 +461,9 @@ def fit(
     for record in history:
         record["best_epoch"] = best["epoch"]
     logger.info(
-        "%s: best validation NDCG@10 %.4f at epoch %d",
-        name,
-        best["metric"],
-        best["epoch"],
-    )
+        "%s: best validation %s %.4f at epoch %d",
+        name, "NDCG@10" if isinstance(valid, EvalSet) else "-RMSE", best["metric"], best["epoch"],
+    )  # fmt: skip
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)  # finished: the next run starts afresh
     return model.cpu().eval(), history

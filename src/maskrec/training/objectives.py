@@ -15,16 +15,34 @@ from typing import ClassVar, NamedTuple
 import torch
 
 from maskrec.models.packing import IGNORE
+from maskrec.models.rating_tokens import split_tokens
 
 
 class Part(NamedTuple):
     """One loss term of a batch. `causal` chooses how the model reads `inputs` for this
-    term (None: as its config says), so a causal model can mix in a bidirectional Cloze loss."""
+    term (None: as its config says), so a causal model can mix in a bidirectional Cloze loss.
+
+    A rating term also shows each position's rating (`ratings`, buckets; 0 = none) and
+    asks for the hidden ones (`rating_labels`, buckets; -100 elsewhere) instead of items
+    (`labels` then all -100)."""
 
     inputs: torch.Tensor
     labels: torch.Tensor
     weight: float = 1.0
     causal: bool | None = None
+    ratings: torch.Tensor | None = None
+    rating_labels: torch.Tensor | None = None
+
+    def targets(self) -> torch.Tensor:
+        """Where this term has a target (what its loss averages over).  # (B, L) bool"""
+        labels = self.labels if self.rating_labels is None else self.rating_labels
+        return labels != IGNORE
+
+    def rows(self, start: int, stop: int, weight: float | torch.Tensor) -> Part:
+        """Rows start..stop-1 of every tensor, with `weight`."""
+        pick = lambda t: None if t is None else t[start:stop]  # noqa: E731
+        return Part(self.inputs[start:stop], self.labels[start:stop], weight, self.causal,
+                    pick(self.ratings), pick(self.rating_labels))  # fmt: skip
 
 
 def cloze_mask(
@@ -101,6 +119,8 @@ class Objective(ABC):
     """
 
     causal: ClassVar[bool] = False
+    # whether its windows are rated tokens (`training.data.rated_tokens`), not item ids
+    reads_ratings: ClassVar[bool] = False
 
     @property
     def samples_per_window(self) -> int:
@@ -193,3 +213,20 @@ class CausalObjective(Objective):
             cloze = cloze_mask(rows[:, 1:], self.mask_prob, self.mask_id, generator)
             parts.append(Part(*cloze, self.cloze_weight, False))
         return parts
+
+
+@dataclass
+class RatingObjective(Objective):
+    """Rating fine-tuning: every item of a window is shown, with its rating except at
+    randomly hidden positions (`mask_prob` of them, at least one a row), whose ratings are
+    the targets; read bidirectionally. A question of `training.data.rating_set` (an item
+    among a user's rated history, its rating hidden) is exactly such a window."""
+
+    mask_prob: float
+    reads_ratings: ClassVar[bool] = True
+
+    def parts(self, rows, sample, generator) -> list[Part]:
+        items, buckets = split_tokens(rows)
+        shown, asked = cloze_mask(buckets, self.mask_prob, 0, generator)
+        labels = torch.full_like(items, IGNORE)
+        return [Part(items, labels, 1.0, False, shown, asked)]

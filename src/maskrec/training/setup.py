@@ -17,7 +17,7 @@ import torch
 from maskrec.alignment import normalise_title
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
 from maskrec.params import ModelParams, ScheduleParams, TrainingParams
-from maskrec.training.data import eval_set, training_windows
+from maskrec.training.data import RatingSet, eval_set, training_windows
 from maskrec.training.loop import fit
 from maskrec.training.objectives import Objective
 
@@ -81,24 +81,26 @@ def train(
     model: SequenceRecModel,
     objective: Objective,
     train_sequences: pd.DataFrame,
-    valid_targets: pd.DataFrame,
+    valid: pd.DataFrame | RatingSet,
     schedule: ScheduleParams,
     training: TrainingParams,
     name: str,
     **options,
 ) -> tuple[SequenceRecModel, pd.DataFrame]:
-    """`fit` on windows of the training sequences (as long as the objective needs) with
-    early stopping on the validation targets; returns the model and its history table
-    (one row per epoch, `model` = `name`). `options` go to `fit`."""
+    """`fit` on windows of the training sequences (as long as the objective needs; rated
+    tokens for a rating objective) with early stopping on `valid` (the validation targets
+    table, or rating questions); returns the model and its history table (one row per
+    epoch, `model` = `name`). `options` go to `fit`."""
     max_len = model.config.max_len
     sequences = train_sequences["item_ids"].tolist()
     if len(sequences):  # the items this training gives interactions (content models)
         model.mark_known(np.unique(np.concatenate(sequences)))
+    tokens = train_sequences["rating_codes"].tolist() if objective.reads_ratings else sequences  # fmt: skip
     model, history = fit(
         model,
         objective,
-        training_windows(sequences, objective.window_length(max_len)),
-        eval_set(valid_targets, max_len),
+        training_windows(tokens, objective.window_length(max_len)),
+        valid if isinstance(valid, RatingSet) else eval_set(valid, max_len),
         schedule,
         training,
         name,

@@ -1,5 +1,6 @@
 """The training stages, each a function of data and parameters: Cloze pretraining,
-regularized fine-tuning (with an optional distillation teacher) and SASRec. Several
+regularized fine-tuning (with an optional distillation teacher), rating fine-tuning and
+SASRec. Several
 pipelines run the same stage on different data (the target's pretraining and the
 transfer's source pretraining, say), so the stages live here and each pipeline's nodes.py
 binds the model name it trains (`named`): no pipeline imports another pipeline's nodes.
@@ -18,15 +19,18 @@ from maskrec.params import (
     FineTuningParams,
     ModelParams,
     PretrainingParams,
+    RatingHeadParams,
     SASRecParams,
     TrainingParams,
 )
+from maskrec.training.data import RatingSet
 from maskrec.training.loop import LossSettings
 from maskrec.training.objectives import (
     CausalObjective,
     ClozeObjective,
     NextItemObjective,
     Objective,
+    RatingObjective,
 )
 from maskrec.training.setup import init_model, train
 
@@ -115,10 +119,7 @@ def fine_tune(
     """Fine-tune `model` with the regularizers in `params`; its starting weights are epoch
     0 and are kept if no fine-tuned epoch beats them on validation."""
     config = model.config
-    model.set_dropout(
-        config.hidden_dropout if params.hidden_dropout is None else params.hidden_dropout,
-        config.attention_dropout if params.attention_dropout is None else params.attention_dropout,
-    )  # fmt: skip
+    set_dropout(model, params)
     distill = params.distillation
     loss = LossSettings(
         label_smoothing=params.label_smoothing, fgm_epsilon=params.fgm_epsilon,
@@ -130,6 +131,35 @@ def fine_tune(
         model, fine_tuning_objective(config, params), train_sequences, valid_targets,
         params, training, name, loss=loss, encoder_lr_scale=params.encoder_lr_scale,
         freeze_layers=params.freeze_layers, start_is_candidate=True,
+    )  # fmt: skip
+
+
+def set_dropout(model: SequenceRecModel, params: FineTuningParams | RatingHeadParams) -> None:  # fmt: skip
+    """Fine-tuning's dropout (None keeps the model's)."""
+    config = model.config
+    model.set_dropout(
+        config.hidden_dropout if params.hidden_dropout is None else params.hidden_dropout,
+        config.attention_dropout if params.attention_dropout is None else params.attention_dropout,
+    )  # fmt: skip
+
+
+def fine_tune_ratings(
+    model: SequenceRecModel,
+    rated_sequences: pd.DataFrame,
+    valid: RatingSet,
+    params: RatingHeadParams,
+    training: TrainingParams,
+    name: str,
+) -> tuple[SequenceRecModel, pd.DataFrame]:
+    """Fine-tune a model with a rating head (`with_rating_head`) to predict hidden ratings
+    among shown ones, with the ranking fine-tuning's regularizers, early-stopped on the
+    validation questions' RMSE; its starting weights are epoch 0, as in `fine_tune`."""
+    set_dropout(model, params)
+    return train(
+        model, RatingObjective(params.mask_prob), rated_sequences, valid, params, training,
+        name, loss=LossSettings(fgm_epsilon=params.fgm_epsilon),
+        encoder_lr_scale=params.encoder_lr_scale, freeze_layers=params.freeze_layers,
+        start_is_candidate=True,
     )  # fmt: skip
 
 

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from maskrec.models.baselines import MostPopular, interaction_matrix
+from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
 from maskrec.pipelines.inference.nodes import (
+    Rater,
     load_chosen_model,
+    load_rating_model,
     recommend_for_all_users,
     recommend_for_history,
     recommend_for_requests,
@@ -62,8 +67,10 @@ def test_recommendations_for_everyone_skip_what_they_have_seen():
         USERS,
         POPULAR,
         "most_popular",
+        Rater(),
         params("inference", top_k=2),
     )
+    assert recs["predicted_rating"].isna().all()  # no rating model trained
     assert recs[recs["user_id"] == 100]["item_id"].tolist() == [30, 40]
     assert recs[recs["user_id"] == 200]["title"].tolist() == ["B", "C"]
     assert (
@@ -101,3 +108,28 @@ def test_recommendations_for_each_history_of_a_file_by_request():
     bad = requests.assign(history=[[10], [20, 77]])
     with pytest.raises(ValueError, match=r"h.csv, line 3: item ids \[77\]"):
         recommend_for_requests(bad, ITEMS, POPULAR, "most_popular", params("inference"))
+
+
+def rating_model(item_ids: list[int]) -> SequenceRecModel:
+    """A rating head whose predictions depend on the item (item biases 0.1 x id)."""
+    torch.manual_seed(0)
+    config = SequenceRecConfig(n_items=len(item_ids), hidden_size=8, num_layers=1, num_heads=2,
+                               intermediate_size=16, max_len=4, item_ids=item_ids)  # fmt: skip
+    model = SequenceRecModel(config).with_rating_head(3.0, (1.0, 5.0)).eval()
+    with torch.no_grad():
+        model.rating_item_bias.weight[:, 0] = 0.1 * torch.arange(len(item_ids) + 2)
+    return model
+
+
+def test_each_recommendation_carries_the_rating_models_prediction():
+    rater = load_rating_model({"rating": lambda: rating_model([10, 20, 30, 40])}, ITEMS)
+    recs = recommend_for_all_users(INTERACTIONS, ITEMS, USERS, POPULAR, "most_popular", rater, params("inference", top_k=2))  # fmt: skip
+    # the head's last layer starts at zero: 3.0 + the item's bias
+    expected = 3.0 + 0.1 * recs["item_id"].map({10: 1, 20: 2, 30: 3, 40: 4})
+    np.testing.assert_allclose(recs["predicted_rating"], expected, atol=1e-6)
+
+
+def test_a_rating_model_of_another_catalogue_or_none_is_not_used(caplog):
+    assert load_rating_model({"rating": lambda: rating_model([10, 20, 30, 99])}, ITEMS).model is None  # fmt: skip
+    assert "another catalogue" in caplog.text
+    assert load_rating_model({"rating": lambda: None}, ITEMS).model is None

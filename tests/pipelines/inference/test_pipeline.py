@@ -22,6 +22,7 @@ def test_recommendations_come_from_the_model_best_on_validation(models_folder, c
     out = run_pipeline(create_pipeline(), inputs, caplog)
     recs, mine = out["recommendations"], out["history_recommendations"]
     assert (recs["model"] == "sasrec").all() and (mine["model"] == "sasrec").all()
+    assert recs["predicted_rating"].isna().all()  # no rating model in the folder
     assert recs["user_id"].nunique() == data["interactions"]["user_id"].nunique()
     assert len(mine) == 10 and not set(mine["item_id"]) & set(quick_parameters()["params:inference"].history)  # fmt: skip
     requests = out["request_recommendations"]

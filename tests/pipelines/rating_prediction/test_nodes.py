@@ -9,15 +9,16 @@ import pytest
 from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
 from maskrec.models.rating_baselines import fit_predict
-from maskrec.pipelines.rating_prediction import create_pipeline
+from maskrec.pipelines.rating_prediction import create_pipeline, nodes
 from maskrec.pipelines.rating_prediction.nodes import (
     protocol_splits,
     split_ratings,
 )
-from tests.helpers import params, run_pipeline, small_split
+from tests.helpers import params, quick_parameters, run_pipeline, small_split
 
-QUICK = {"models": ["global_mean", "biases", "svd"], "svd": {"n_factors": 8, "n_epochs": 10},
-         "comparisons": [["svd", "biases"], ["biases", "global_mean"]]}  # fmt: skip
+QUICK = {"models": ["global_mean", "biases", "svd", "fine_tuned", "scratch"], "svd": {"n_factors": 8, "n_epochs": 10},
+         "sequence": {"pretraining_epochs": 1, "epochs": 2, "batch_size": 64, "context_length": 16},
+         "comparisons": [["svd", "biases"], ["biases", "global_mean"], ["fine_tuned", "scratch"]]}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +66,55 @@ def test_biases_are_surprises_alternating_least_squares(interactions):
         fit_predict("knn", train, test, {}, 0)
 
 
-def test_errors_are_sklearns_rmse_and_mae_with_intervals_and_paired_tests(interactions):
-    rating_params = params("ratings", **QUICK)
-    outputs = run_pipeline(create_pipeline(), {"interactions": interactions, "params:ratings": rating_params,
-                                               "params:evaluation": params("evaluation", bootstrap_samples=200, permutation_resamples=199)})  # fmt: skip
-    predictions, metrics = outputs["rating_predictions"], outputs["rating_metrics"]
+@pytest.fixture(scope="module")
+def outputs(interactions) -> dict:
+    """The whole pipeline, with every training stage's data recorded on the way."""
+    seen = []
+
+    def recording(stage):
+        def recorded(model, sequences, valid, *args):
+            seen.append((stage.__name__, sequences, valid))
+            return stage(model, sequences, valid, *args)
+
+        return recorded
+
+    quick = quick_parameters()
+    with pytest.MonkeyPatch.context() as patch:
+        for stage in (nodes.pretrain, nodes.fine_tune_ratings):
+            patch.setattr(nodes, stage.__name__, recording(stage))
+        result = run_pipeline(create_pipeline(), {
+            "interactions": interactions, "item_features": small_split()["item_features"],
+            "params:ratings": params("ratings", **QUICK), "params:model": quick["params:model"],
+            "params:pretraining": quick["params:pretraining"], "params:training": quick["params:training"],
+            "params:evaluation": params("evaluation", bootstrap_samples=200, permutation_resamples=199)})  # fmt: skip
+    return result | {"seen": seen}
+
+
+def test_no_test_rating_reaches_any_training_or_validation(outputs, interactions):
+    """Per protocol and fold (in `protocol_splits` order): a pretraining, then the two
+    fine-tunings; none of their sequences or validation questions holds a test rating."""
+    splits = outputs["rating_splits"]
+    folds = list(protocol_splits(splits, params("ratings", **QUICK)))
+    assert len(outputs["seen"]) == 3 * len(folds)
+    for (_, _, _, test), seen in zip(folds, np.split(np.array(outputs["seen"], dtype=object), len(folds)), strict=True):  # fmt: skip
+        held = set(zip(test["user_id"], test["item_id"], strict=True))
+        for stage, sequences, valid in seen:
+            trained = {(u, i) for u, items in zip(sequences["user_id"], sequences["item_ids"], strict=True) for i in items}  # fmt: skip
+            assert not trained & held, stage
+            if stage == "pretrain":  # next-item validation: targets and contexts
+                asked = set(zip(valid["user_id"], valid["target_item"], strict=True))
+                context = {(u, i) for u, c in zip(valid["user_id"], valid["context"], strict=True) for i in c}  # fmt: skip
+                assert not (asked | context) & held
+            else:  # rating questions: the same fitted ratings, plus validation items
+                assert len(valid) and not np.isnan(valid.targets.numpy()).any()
+        assert seen[1][1] is seen[2][1]  # fine_tuned and scratch train on the same data
+
+
+def test_errors_are_sklearns_rmse_and_mae_with_intervals_and_paired_tests(
+    outputs, interactions
+):
+    predictions = pd.concat([outputs["classic_rating_predictions"], outputs["sequence_rating_predictions"]])  # fmt: skip
+    metrics = outputs["rating_metrics"]
     for protocol in ("next_in_time", "random_folds"):
         for model in QUICK["models"]:
             mine = predictions[
@@ -85,10 +130,10 @@ def test_errors_are_sklearns_rmse_and_mae_with_intervals_and_paired_tests(intera
             )
             assert entry["ratings"] == len(mine)
     # every rating is predicted once per model in the random folds
-    folds = predictions[
-        (predictions["protocol"] == "random_folds") & (predictions["model"] == "svd")
-    ]
-    assert len(folds) == len(interactions)
+    for model in ("svd", "fine_tuned", "scratch"):
+        folds = predictions[(predictions["protocol"] == "random_folds") & (predictions["model"] == model)]  # fmt: skip
+        assert len(folds) == len(interactions)
+        assert folds["prediction"].between(1.0, 5.0).all()
     # ratings follow taste in the generated data: personal models beat the global mean
     rmse = {
         m: metrics["protocols"]["random_folds"][m]["all"]["rmse"]["mean"]
@@ -100,10 +145,20 @@ def test_errors_are_sklearns_rmse_and_mae_with_intervals_and_paired_tests(intera
         for t in metrics["paired_tests"]
     }
     assert ("random_folds", "biases", "global_mean", "all") in tests
+    assert ("next_in_time", "fine_tuned", "scratch", "history<=30") in tests
+    assert outputs[
+        "rating_model"
+    ].config.rating_buckets  # next_in_time's fine-tuned head
+    assert set(outputs["rating_history"]["protocol"]) == {
+        "next_in_time",
+        "random_folds",
+    }
     assert all(0 <= t["p_adjusted"] <= 1 for t in metrics["paired_tests"] if t["users"])
     assert outputs["rating_errors_plot"].data  # one bar trace per protocol
 
 
 def test_comparisons_must_name_models_that_run():
     with pytest.raises(ValueError, match="'svdpp' is not among models"):
-        params("ratings", models=["svd", "biases"], comparisons=[["svdpp", "svd"]])
+        params("ratings", models=["svd", "fine_tuned"], comparisons=[["svdpp", "svd"]])
+    with pytest.raises(ValueError, match="'fine_tuned' is required"):
+        params("ratings", models=["svd", "biases"], comparisons=[])

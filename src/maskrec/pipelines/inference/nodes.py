@@ -1,18 +1,23 @@
 """Top-K recommendations with titles, for every user and for a given history, from one
-model: the best by validation NDCG@10 or the one `inference.model` names."""
+model: the best by validation NDCG@10 or the one `inference.model` names; beside each of
+a user's recommendations, the rating the rating model predicts the user would give it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from maskrec.evaluation import Model, recommend
+from maskrec.datasets.trained_models import RATING_MODEL
+from maskrec.evaluation import Model, rate, recommend
+from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import InferenceParams
 from maskrec.pipelines.evaluation.nodes import scored
+from maskrec.training.data import rating_set
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,42 @@ def load_chosen_model(
         )
     logger.info("recommending with %s", name)
     return trained_models[name](), name
+
+
+@dataclass
+class Rater:
+    """The rating model inference predicts ratings with, or none (Kedro datasets cannot
+    hold a bare None)."""
+
+    model: SequenceRecModel | None = None
+
+
+def load_rating_model(
+    trained_models: dict[str, Callable[[], Any]], item_features: pd.DataFrame
+) -> Rater:
+    """The rating head `kedro run --pipelines rating_prediction` saved, if it was trained
+    on this catalogue; otherwise none, and recommendations carry no predicted rating."""
+    model = trained_models[RATING_MODEL]()
+    if model is None:
+        logger.info("no rating model (kedro run --pipelines rating_prediction trains one): recommendations carry no predicted rating")  # fmt: skip
+        return Rater()
+    catalogue = item_features.sort_values("item_id")["original_item_id"].astype(int).tolist()  # fmt: skip
+    if model.config.item_ids != catalogue:
+        logger.warning("the rating model was trained on another catalogue (another source?): recommendations carry no predicted rating")  # fmt: skip
+        return Rater()
+    return Rater(model)
+
+
+def predicted_ratings(
+    rater: Rater, interactions: pd.DataFrame, questions: pd.DataFrame, batch_size: int
+) -> np.ndarray:
+    """The stars each (user_id, item_id) question's user would give its item next, read
+    from the user's rated `interactions`; NaN without a rating model."""
+    if rater.model is None:
+        return np.full(len(questions), np.nan)
+    after = interactions["timestamp"].max() + 1  # each question comes after the history
+    asked = rating_set(interactions, questions.assign(timestamp=after), rater.model.config.max_len)  # fmt: skip
+    return rate(rater.model, asked, batch_size).astype(float)
 
 
 def _frame(
@@ -64,13 +105,17 @@ def recommend_for_all_users(
     user_map: pd.DataFrame,
     chosen_model: Model,
     chosen_model_name: str,
+    rater: Rater,
     params: InferenceParams,
 ) -> pd.DataFrame:
-    """Every user's top-K unseen items from their whole known history (original ids)."""
+    """Every user's top-K unseen items from their whole known history (original ids),
+    with the rating the rating model predicts for each (`predicted_rating`)."""
     histories = interactions.groupby("user_id", sort=True)["item_id"].agg(list)
     items, scores = recommend(chosen_model, histories.tolist(), params.top_k, params.batch_size)  # fmt: skip
     users = user_map.set_index("user_id").loc[histories.index, "original_user_id"]
-    return _frame(users.to_numpy(), items, scores, item_features, chosen_model_name)
+    frame = _frame(users.to_numpy(), items, scores, item_features, chosen_model_name)
+    questions = pd.DataFrame({"user_id": np.repeat(histories.index.to_numpy(), items.shape[1]), "item_id": items.ravel()})  # fmt: skip
+    return frame.assign(predicted_rating=predicted_ratings(rater, interactions, questions, params.batch_size))  # fmt: skip
 
 
 def recommend_for_history(

@@ -14,12 +14,19 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="load_chosen_model_node",
             ),
             Node(
+                nodes.load_rating_model,
+                inputs=["trained_models", "item_features"],
+                outputs="rater",
+                name="load_rating_model_node",
+            ),
+            Node(
                 nodes.recommend_for_all_users,
                 inputs=[
                     "interactions",
                     "item_features",
                     "user_map",
                     *chosen,
+                    "rater",
                     "params:inference",
                 ],
                 outputs="recommendations",

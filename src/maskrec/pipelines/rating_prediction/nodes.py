@@ -7,6 +7,14 @@ Two protocols over the same cleaned interactions:
   the test rating.
 - `random_folds`: Surprise's k-fold cross-validation, every rating in exactly one test
   fold (seeded), so the numbers compare with its published table.
+
+The sequence models (`fine_tuned`, `scratch`) read a user's rated history with the
+question's item in its place in time, its rating hidden (`training.data.rating_set`).
+They choose their epoch on validation ratings held out of each fold's training ratings
+(next_in_time: each user's rating before the test one; random_folds: a seeded
+`valid_fraction` of the fold's training ratings), and `fine_tuned`'s Cloze pretraining
+runs per protocol and fold on that fold's training ratings only: no test rating, nor
+the fact that it exists, reaches any training.
 """
 
 from __future__ import annotations
@@ -18,10 +26,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import torch
 
+from maskrec.evaluation import rate
 from maskrec.metrics import fdr_adjust, paired_comparison, ratio_intervals
+from maskrec.models.rating_baselines import KINDS as CLASSIC
 from maskrec.models.rating_baselines import fit_predict
-from maskrec.params import EvaluationParams, RatingParams
+from maskrec.models.sequence import SequenceRecModel
+from maskrec.params import (
+    EvaluationParams,
+    ModelParams,
+    PretrainingParams,
+    RatingParams,
+    TrainingParams,
+)
+from maskrec.training.data import rating_set, sequence_table
+from maskrec.training.setup import init_model
+from maskrec.training.stages import fine_tune_ratings, pretrain
 
 logger = logging.getLogger(__name__)
 COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
@@ -60,7 +81,7 @@ def predict_with_classic_models(
     (they have no choice to make on validation, so they train on all but the test)."""
     frames = []
     for protocol, fold, train, test in protocol_splits(rating_splits, params):
-        for kind in params.models:
+        for kind in (m for m in params.models if m in CLASSIC):
             settings = getattr(params, kind, {}) if kind != "global_mean" else {}
             predicted = fit_predict(kind, train, test, dict(settings), params.seed)
             frames.append(test[["user_id", "item_id", "rating"]].assign(
@@ -68,6 +89,82 @@ def predict_with_classic_models(
             rmse = float(np.sqrt(np.mean((predicted - test["rating"].to_numpy()) ** 2)))
             logger.info("%s fold %d: %s RMSE %.4f", protocol, fold, kind, rmse)
     return pd.concat(frames, ignore_index=True)
+
+
+def _held_out(
+    protocol: str, train: pd.DataFrame, params: RatingParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A protocol's training ratings as (fitted, validation): the `valid` time part for
+    next_in_time, a seeded random `sequence.valid_fraction` for the random folds."""
+    if protocol == "next_in_time":
+        valid = train["time_part"] == "valid"
+    else:
+        rng = np.random.default_rng(params.seed + 1)
+        valid = rng.random(len(train)) < params.sequence.valid_fraction
+    return train[~valid], train[valid]
+
+
+def next_item_targets(fitted: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame:
+    """Pretraining's validation (user_id, context, target_item): each user's latest
+    validation rating as the item after the user's fitted items before it in time."""
+    latest = valid.groupby("user_id", sort=True).tail(1).set_index("user_id")
+    mine = fitted[fitted["user_id"].isin(latest.index)]
+    before = mine[mine["timestamp"].to_numpy() <= latest.loc[mine["user_id"], "timestamp"].to_numpy()]  # fmt: skip
+    contexts = before.groupby("user_id", sort=True)["item_id"].agg(lambda x: x.to_numpy())  # fmt: skip
+    return pd.DataFrame({"user_id": contexts.index, "context": contexts.to_numpy(),
+                         "target_item": latest.loc[contexts.index, "item_id"].to_numpy()})  # fmt: skip
+
+
+def predict_with_sequence_models(
+    rating_splits: pd.DataFrame,
+    item_features: pd.DataFrame,
+    model: ModelParams,
+    pretraining: PretrainingParams,
+    params: RatingParams,
+    training: TrainingParams,
+) -> tuple[pd.DataFrame, pd.DataFrame, SequenceRecModel]:
+    """The rating head's predictions of every test rating of every protocol and fold:
+    `fine_tuned` from Cloze weights pretrained on the fold's fitted ratings, `scratch`
+    from the same initial weights (seed `ratings.seed`); both fine-tuned alike.
+
+    Returns the predictions, the training histories (every stage, protocol and fold) and
+    the fine-tuned model of next_in_time (else of fold 0), which inference rates with."""
+    head = params.sequence
+    model = model.model_copy(update={"max_len": head.context_length})
+    seeded = training.model_copy(update={"seed": params.seed})
+    cloze = pretraining.model_copy(update={"epochs": head.pretraining_epochs, "patience": head.pretraining_patience})  # fmt: skip
+    frames, histories, kept = [], [], None
+    for protocol, fold, train, test in protocol_splits(rating_splits, params):
+        fitted, valid = _held_out(protocol, train, params)
+        sequences = sequence_table(fitted, ratings=True)
+        length = head.context_length
+        questions = {"valid": rating_set(fitted, valid, length), "test": rating_set(train, test, length)}  # fmt: skip
+        scale = (float(fitted["rating"].min()), float(fitted["rating"].max()))
+        prefix = f"rating_{protocol}_{fold}"
+        starts = {}
+        if "fine_tuned" in params.models:
+            starts["fine_tuned"], history = pretrain(
+                init_model(item_features, model, seeded), sequences,
+                next_item_targets(fitted, valid), cloze, seeded, f"{prefix}_pretrained",
+            )  # fmt: skip
+            histories.append(history.assign(protocol=protocol, fold=fold))
+        if "scratch" in params.models:
+            starts["scratch"] = init_model(item_features, model, seeded)
+        for kind, start in starts.items():
+            torch.manual_seed(
+                params.seed
+            )  # the head's initial weights: the same for both
+            rater = start.with_rating_head(fitted["rating"].mean(), scale)
+            tuned, history = fine_tune_ratings(rater, sequences, questions["valid"], head, seeded, f"{prefix}_{kind}")  # fmt: skip
+            histories.append(history.assign(protocol=protocol, fold=fold))
+            predicted = rate(tuned, questions["test"], training.eval_batch_size)
+            frames.append(test[["user_id", "item_id", "rating"]].assign(
+                protocol=protocol, fold=fold, model=kind, prediction=predicted.astype(float)))  # fmt: skip
+            rmse = float(np.sqrt(np.mean((predicted - test["rating"].to_numpy()) ** 2)))
+            logger.info("%s fold %d: %s RMSE %.4f", protocol, fold, kind, rmse)
+            if kind == "fine_tuned" and kept is None:
+                kept = tuned
+    return pd.concat(frames, ignore_index=True), pd.concat(histories, ignore_index=True), kept  # fmt: skip
 
 
 def _per_user(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +192,8 @@ def _errors(group: pd.DataFrame, evaluation: EvaluationParams) -> dict[str, Any]
 
 
 def evaluate_ratings(
-    rating_predictions: pd.DataFrame,
+    classic_rating_predictions: pd.DataFrame,
+    sequence_rating_predictions: pd.DataFrame,
     rating_splits: pd.DataFrame,
     params: RatingParams,
     evaluation: EvaluationParams,
@@ -107,7 +205,8 @@ def evaluate_ratings(
     history = (
         rating_splits[rating_splits["time_part"] != "test"].groupby("user_id").size()
     )
-    per_user = _per_user(rating_predictions)
+    predictions = pd.concat([classic_rating_predictions, sequence_rating_predictions])
+    per_user = _per_user(predictions)
     per_user["history"] = history.reindex(per_user["user_id"]).fillna(0).to_numpy()
     edges = evaluation.history_buckets
     labels = [f"{lo}-{hi - 1}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)] + [f"{edges[-1]}+"]  # fmt: skip

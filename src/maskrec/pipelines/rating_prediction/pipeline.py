@@ -15,17 +15,35 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 nodes.predict_with_classic_models,
                 inputs=["rating_splits", "params:ratings"],
-                outputs="rating_predictions",
+                outputs="classic_rating_predictions",
                 name="predict_with_classic_models_node",
+            ),
+            Node(
+                nodes.predict_with_sequence_models,
+                inputs=[
+                    "rating_splits",
+                    "item_features",
+                    "params:model",
+                    "params:pretraining",
+                    "params:ratings",
+                    "params:training",
+                ],
+                outputs=[
+                    "sequence_rating_predictions",
+                    "rating_history",
+                    "rating_model",
+                ],
+                name="predict_with_sequence_models_node",
             ),
             Node(
                 nodes.evaluate_ratings,
                 inputs=[
-                    "rating_predictions",
+                    "classic_rating_predictions",
+                    "sequence_rating_predictions",
                     "rating_splits",
                     "params:ratings",
                     "params:evaluation",
-                ],  # fmt: skip
+                ],
                 outputs="rating_metrics",
                 name="evaluate_ratings_node",
             ),

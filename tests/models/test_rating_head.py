@@ -1,0 +1,161 @@
+"""The rating head (issue 14): rated tokens, rating questions, the rating objective, the
+head on pretrained weights, its loss against a hand computation, and that the one `fit`
+trains it to read a user's ratings (against a predictor that cannot)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from maskrec.evaluation import rate
+from maskrec.models.packing import IGNORE
+from maskrec.models.rating_tokens import RATING_CODES, rated_tokens, split_tokens
+from maskrec.models.sequence import SequenceRecModel
+from maskrec.training import distributed
+from maskrec.training.data import rating_set, sequence_table
+from maskrec.training.loop import LossSettings, batch_loss
+from maskrec.training.objectives import Part, RatingObjective
+from maskrec.training.stages import fine_tune_ratings
+from tests.helpers import params
+from tests.models.test_sequence import N_ITEMS, tiny_config, training
+
+
+def test_rated_tokens_carry_item_and_half_stars_and_reject_other_scales():
+    tokens = rated_tokens(np.array([1, 7, 40]), np.array([0.5, 3.0, 5.0]))
+    items, buckets = split_tokens(torch.from_numpy(tokens))
+    assert items.tolist() == [1, 7, 40] and buckets.tolist() == [1, 6, 10]
+    with pytest.raises(ValueError, match="ratings must lie in 0.5"):
+        rated_tokens(np.array([1]), np.array([0.0]))
+
+
+HISTORY = pd.DataFrame({"user_id": [1, 1, 1, 2], "item_id": [3, 4, 5, 6],
+                        "rating": [4.0, 5.0, 1.5, 3.0], "timestamp": [1, 2, 3, 1]})  # fmt: skip
+
+
+def test_a_question_sits_at_its_time_among_the_users_rated_history():
+    questions = pd.DataFrame({"user_id": [1, 1, 2, 9], "item_id": [7, 8, 9, 10],
+                              "rating": [2.0, 3.0, 4.0, 5.0], "timestamp": [2, 9, 0, 1]})  # fmt: skip
+    asked = rating_set(HISTORY, questions, length=3)
+    items, buckets = split_tokens(asked.contexts)
+    # user 1 at time 2: after items 3 and 4, before 5; the window keeps 4, 7, 5
+    assert items[0].tolist() == [4, 7, 5] and buckets[0].tolist() == [10, 0, 3]
+    # after all of user 1's history: the window ends with the question
+    assert items[1].tolist() == [4, 5, 8] and asked.positions[1] == 2
+    # before user 2's only rating, right-aligned; an unknown user: the question alone
+    assert items[2].tolist() == [0, 9, 6] and asked.positions[2] == 1
+    assert items[3].tolist() == [0, 0, 10] and asked.positions[3] == 2
+    assert items[torch.arange(4), asked.positions].tolist() == [7, 8, 9, 10]
+    assert (buckets[torch.arange(4), asked.positions] == 0).all()  # hidden
+    assert asked.targets.tolist() == [2.0, 3.0, 4.0, 5.0]
+    table = sequence_table(HISTORY, ratings=True)
+    assert table["rating_codes"][0].tolist() == (np.array([3, 4, 5]) * RATING_CODES + [8, 10, 3]).tolist()  # fmt: skip
+
+
+def test_the_rating_objective_hides_ratings_and_asks_for_them_showing_every_item():
+    rows = torch.from_numpy(rated_tokens(np.arange(1, 25), np.tile([1.0, 2.0, 3.0, 4.0, 5.0, 4.5], 4))).reshape(3, 8)  # fmt: skip
+    rows[2, :5] = 0  # a short, left-padded window
+    (part,) = RatingObjective(0.3).parts(rows, torch.zeros(3, dtype=torch.long), torch.Generator().manual_seed(0))  # fmt: skip
+    items, buckets = split_tokens(rows)
+    asked = part.rating_labels != IGNORE
+    assert torch.equal(part.inputs, items)  # every item shown
+    assert (part.labels == IGNORE).all()  # no item targets
+    assert asked.any(dim=1).all() and not asked[items == 0].any()
+    assert torch.equal(part.rating_labels[asked], buckets[asked])  # the true ratings
+    assert (part.ratings[asked] == 0).all() and torch.equal(part.ratings[~asked], buckets[~asked])  # fmt: skip
+    assert torch.equal(part.targets(), asked)
+
+
+def test_a_rating_head_keeps_the_weights_it_is_put_on_and_starts_at_the_mean():
+    torch.manual_seed(0)
+    base = SequenceRecModel(tiny_config())
+    rater = base.with_rating_head(3.6, (1.0, 5.0)).eval()
+    for name, value in base.state_dict().items():
+        assert torch.equal(rater.state_dict()[name], value), name
+    asked = rating_set(HISTORY, HISTORY.assign(timestamp=9), length=8)
+    np.testing.assert_allclose(rate(rater, asked), 3.6, atol=1e-6)
+
+
+def test_the_rating_loss_is_the_squared_error_of_predictions_made_by_hand():
+    torch.manual_seed(1)
+    model = SequenceRecModel(tiny_config()).with_rating_head(3.0, (1.0, 5.0)).eval()
+    with torch.no_grad():  # a head that says something
+        for p in model.rating_head.parameters():
+            p.normal_(0, 0.3)
+        model.rating_item_bias.weight.normal_(0, 0.5)
+    rows = torch.from_numpy(rated_tokens(np.arange(1, 17), np.tile([1.0, 3.0, 5.0, 2.0], 4))).reshape(2, 8)  # fmt: skip
+    (part,) = RatingObjective(0.5).parts(rows, torch.zeros(2, dtype=torch.long), torch.Generator().manual_seed(3))  # fmt: skip
+    # by hand: item embeddings (+ genres: none here) + rating embeddings, into the encoder
+    embeds = model.item_embedding(part.inputs) + model.rating_embedding.weight[part.ratings]  # fmt: skip
+    hidden = model.encode(part.inputs, inputs_embeds=embeds, causal=False)
+    asked = part.rating_labels != IGNORE
+    state, item = hidden[asked], part.inputs[asked]
+    predicted = model.rating_offset + model.rating_item_bias.weight[item, 0] + model.rating_head(state)[:, 0]  # fmt: skip
+    expected = ((predicted - part.rating_labels[asked] / 2) ** 2).mean()
+    loss = batch_loss(model, [part._replace(weight=0.7)], LossSettings())
+    torch.testing.assert_close(loss, 0.7 * expected)
+    assert float(F.mse_loss(predicted, part.rating_labels[asked] / 2).detach()) == pytest.approx(float(expected.detach()))  # fmt: skip
+
+
+def test_sharing_a_rating_batch_between_processes_counts_rating_targets():
+    labels = torch.full((4, 3), IGNORE)
+    rating_labels = torch.full((4, 3), IGNORE)
+    rating_labels[0, :3] = 8  # 3 asked ratings in row 0, 1 in each other row
+    rating_labels[1:, 0] = 6
+    part = Part(torch.ones(4, 3, dtype=torch.long), labels, 1.0, False, torch.ones(4, 3, dtype=torch.long), rating_labels)  # fmt: skip
+    first, second = (distributed.share([part], r, 2)[0] for r in (0, 1))
+    assert float(first.weight) == pytest.approx(2 * 4 / 6) and float(second.weight) == pytest.approx(2 * 2 / 6)  # fmt: skip
+    assert torch.equal(second.rating_labels, rating_labels[2:]) and second.ratings.shape == (2, 3)  # fmt: skip
+
+
+def taste_data(n_users: int = 160, per_user: int = 16, seed: int = 0):
+    """Ratings = 3 + the user's taste (+1 or -1) + the item's quality (-0.5..0.5): the
+    same item gets 4.5 from one user and 2.5 from another. A model must read the user's
+    other ratings to know which."""
+    rng = np.random.default_rng(seed)
+    taste = rng.choice([-1.0, 1.0], n_users)
+    quality = np.linspace(-0.5, 0.5, N_ITEMS)
+    rows = []
+    for user in range(n_users):
+        for t, item in enumerate(rng.choice(N_ITEMS, per_user, replace=False)):
+            rows.append((user, item + 1, np.clip(np.round((3 + taste[user] + quality[item]) * 2) / 2, 1, 5), t))  # fmt: skip
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+
+
+def test_fit_teaches_the_head_to_read_a_users_ratings_and_keeps_the_lowest_rmse_epoch():
+    data = taste_data()
+    last = data.groupby("user_id").cumcount(ascending=False) == 0
+    fitted, valid = data[~last], data[last]
+    torch.manual_seed(0)
+    model = SequenceRecModel(tiny_config(max_len=16)).with_rating_head(fitted["rating"].mean(), (1.0, 5.0))  # fmt: skip
+    head = params("ratings").sequence.model_copy(update={
+        "epochs": 12, "batch_size": 16, "learning_rate": 0.005, "patience": 12, "warmup_ratio": 0.0, "mask_prob": 0.3})  # fmt: skip
+    questions = rating_set(fitted, valid, 16)
+    model, history = fine_tune_ratings(model, sequence_table(fitted, ratings=True), questions, head, training(), "taste")  # fmt: skip
+    error = rate(model, questions) - valid["rating"].to_numpy()
+    rmse = float(np.sqrt(np.mean(error**2)))
+    # an independent predictor that knows each item's mean rating but not the user's taste
+    item_mean = fitted.groupby("item_id")["rating"].mean()
+    blind = (
+        valid["item_id"].map(item_mean).fillna(fitted["rating"].mean())
+        - valid["rating"]
+    )
+    assert rmse < 0.5 * float(np.sqrt(np.mean(blind**2)))
+    assert history["rmse"].iloc[0] > rmse  # epoch 0 (the untrained head) did worse
+    best = int(history["rmse"].idxmin())
+    assert (history["best_epoch"] == history["epoch"][best]).all()
+    assert rmse == pytest.approx(float(history["rmse"].min()), abs=1e-5)
+
+
+def test_a_saved_rating_model_predicts_the_same_after_loading(tmp_path):
+    torch.manual_seed(2)
+    model = SequenceRecModel(tiny_config()).with_rating_head(3.2, (1.0, 5.0)).eval()
+    with torch.no_grad():
+        model.rating_head[-1].weight.normal_(0, 0.5)
+    model.save_pretrained(tmp_path)
+    loaded = SequenceRecModel.from_pretrained(tmp_path).eval()
+    asked = rating_set(HISTORY, HISTORY.assign(timestamp=9), length=8)
+    np.testing.assert_array_equal(rate(model, asked), rate(loaded, asked))
+    assert loaded.config.rating_range == (1.0, 5.0)
