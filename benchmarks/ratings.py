@@ -46,7 +46,12 @@ SURPRISE = {
 def one_seed(project: ScratchProject, seed: int) -> dict:
     started = time.perf_counter()
     project.run(["rating_prediction"], None, {"ratings": {"seed": seed}})
-    return {"metrics": project.load("rating_metrics"), "seconds": time.perf_counter() - started}  # fmt: skip
+    history = project.load("rating_history")
+    stages = history.groupby("model").agg(best_epoch=("best_epoch", "first"), seconds=("seconds", "sum"))  # fmt: skip
+    kind = stages.index.to_series().str.extract(r"_(pretrained|fine_tuned|scratch)$")[0].to_numpy()  # fmt: skip
+    per_kind = stages.groupby(kind).agg(best_epoch=("best_epoch", "mean"), seconds=("seconds", "sum"))  # fmt: skip
+    return {"metrics": project.load("rating_metrics"), "seconds": time.perf_counter() - started,
+            "sequence_stages": per_kind.to_dict("index")}  # fmt: skip
 
 
 def main() -> None:
@@ -92,10 +97,16 @@ def main() -> None:
         "\npaired tests, seed 0 (per-user mean squared error; negative: the model errs less):"
     )
     print_table(tests, ["protocol", "model", "competitor", "group", "users", "mean_difference", "p_value", "p_adjusted"])  # fmt: skip
+    stages = runs[0].get("sequence_stages", {})
+    if stages:
+        print("\nsequence models' training, seed 0 (mean best epoch over protocols and folds; seconds summed):")  # fmt: skip
+        print_table([{"stage": k, "best epoch": round(v["best_epoch"], 1), "seconds": round(v["seconds"])} for k, v in stages.items()],
+                    ["stage", "best epoch", "seconds"])  # fmt: skip
     seconds = [r["seconds"] for r in runs]
     print(f"\nseconds per seed: {', '.join(f'{s:.0f}' for s in seconds)}; peak RSS {peak_rss_mib():.0f} MiB")  # fmt: skip
     write_json(args.json, {"machine": machine(), "data": args.data, "env": args.env, "runtime_params": params,
                            "seeds": args.seeds, "rows": rows, "paired_tests_seed0": tests, "seconds_per_seed": seconds,
+                           "sequence_stages_seed0": stages,
                            "surprise_published": published})  # fmt: skip
 
 

@@ -35,6 +35,12 @@ def test_histories_and_evaluation_become_metric_series_without_at_signs():
     rows = history_metrics(history)
     assert ("sasrec/valid_ndcg_at_10", 0.3, 2) in rows
     assert [r for r in rows if r[0] == "sasrec/train_loss"] == [("sasrec/train_loss", 5.0, 1), ("sasrec/train_loss", 4.0, 2)]  # fmt: skip
+    rating = pd.DataFrame({"epoch": [0, 1, 0], "train_loss": [math.nan, 0.9, math.nan], "rmse": [1.1, 0.95, 1.2],
+                           "model": ["rating_next_in_time_0_fine_tuned"] * 2 + ["rating_next_in_time_0_scratch"]})  # fmt: skip
+    assert history_metrics(rating) == [  # one curve per stage of the rating pipeline
+        ("rating_next_in_time_0_fine_tuned/train_loss", 0.9, 1), ("rating_next_in_time_0_fine_tuned/valid_rmse", 1.1, 0),
+        ("rating_next_in_time_0_fine_tuned/valid_rmse", 0.95, 1), ("rating_next_in_time_0_scratch/valid_rmse", 1.2, 0),
+    ]  # fmt: skip
     metrics = {"models": {"ease": {"all": {"users": 10, "ndcg@10": {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6}}}},
                "paired_tests": [{"model": "a", "competitor": "b", "group": "all", "users": 5, "mean_difference": 0.1, "p_adjusted": 0.02},
                                 {"model": "a", "competitor": "c", "group": "cold", "users": 0}]}  # fmt: skip

@@ -39,8 +39,13 @@ from maskrec.registry import MODELS
 
 logger = logging.getLogger(__name__)
 _NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_\-. :/]")
-MODEL_DATASETS = {model.dataset: model.name for model in MODELS}
-HISTORY_DATASETS = {model.history: model.name for model in MODELS if model.history}
+# (the rating pipeline's model and curves, one history table for all its stages and folds)
+MODEL_DATASETS = {model.dataset: model.name for model in MODELS} | {
+    "rating_model": "rating"
+}
+HISTORY_DATASETS = {model.history: model.name for model in MODELS if model.history} | {
+    "rating_history": "rating"
+}
 DOCUMENTS = {"data_quality_report", "summary_markdown", "summary_table", "baseline_selection",
              "item_alignment_report", "data_efficiency"}  # fmt: skip
 
@@ -66,9 +71,19 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def history_metrics(history: Any) -> list[tuple[str, float, int]]:
     """(key, value, epoch) for every epoch of a training history table."""
+    if "model" in history and history["model"].nunique() > 1:  # several stages' curves
+        return [row for _, one in history.groupby("model", sort=False) for row in history_metrics(one)]  # fmt: skip
     rows = []
     name = str(history["model"].iloc[0]) if "model" in history and len(history) else "model"  # fmt: skip
-    for column in ("train_loss", "ndcg@10", "hr@10", "mrr@10", "seconds"):
+    for column in (
+        "train_loss",
+        "ndcg@10",
+        "hr@10",
+        "mrr@10",
+        "rmse",
+        "mae",
+        "seconds",
+    ):
         if column not in history:
             continue
         key = metric_key(name, column if column in ("train_loss", "seconds") else f"valid_{column}")  # fmt: skip

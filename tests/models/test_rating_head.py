@@ -15,7 +15,7 @@ from maskrec.models.packing import IGNORE
 from maskrec.models.rating_tokens import RATING_CODES, rated_tokens, split_tokens
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.training import distributed
-from maskrec.training.data import rating_set, sequence_table
+from maskrec.training.data import rating_set, right_aligned, sequence_table
 from maskrec.training.loop import LossSettings, batch_loss
 from maskrec.training.objectives import Part, RatingObjective
 from maskrec.training.stages import fine_tune_ratings
@@ -159,3 +159,14 @@ def test_a_saved_rating_model_predicts_the_same_after_loading(tmp_path):
     asked = rating_set(HISTORY, HISTORY.assign(timestamp=9), length=8)
     np.testing.assert_array_equal(rate(model, asked), rate(loaded, asked))
     assert loaded.config.rating_range == (1.0, 5.0)
+
+
+def test_a_packed_rating_batch_gives_the_unpacked_loss():
+    torch.manual_seed(4)
+    model = SequenceRecModel(tiny_config()).with_rating_head(3.0, (1.0, 5.0)).eval()
+    with torch.no_grad():
+        model.rating_head[-1].weight.normal_(0, 0.5)
+    rows = right_aligned([rated_tokens(np.arange(1, n + 1), np.full(n, 4.0)) for n in (2, 3, 8, 1, 5)], 8)  # fmt: skip
+    parts = RatingObjective(0.4).parts(rows, torch.zeros(5, dtype=torch.long), torch.Generator().manual_seed(1))  # fmt: skip
+    packed = batch_loss(model, parts, LossSettings(), packing=True)
+    torch.testing.assert_close(packed, batch_loss(model, parts, LossSettings(), packing=False))  # fmt: skip

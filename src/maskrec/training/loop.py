@@ -40,6 +40,7 @@ from maskrec.evaluation import autocast, rank, rate
 from maskrec.metrics import mean_metrics
 from maskrec.models.losses import ItemLoss, item_loss, proposal_from_windows
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
+from maskrec.models.rating_tokens import RATING_CODES, split_tokens
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import ScheduleParams, TrainingParams
 from maskrec.progress import Progress, bar_disabled
@@ -125,7 +126,7 @@ def batch_loss(
     total = 0.0
     for part in parts:
         if part.rating_labels is not None:
-            total = total + part.weight * rating_loss(model, part)
+            total = total + part.weight * rating_loss(model, part, packing)
             continue
         batch = SequenceBatch(part.inputs, part.labels)
         if packing:
@@ -161,13 +162,20 @@ def batch_loss(
     return total
 
 
-def rating_loss(model: SequenceRecModel, part: Part) -> torch.Tensor:
+def rating_loss(
+    model: SequenceRecModel, part: Part, packing: bool = False
+) -> torch.Tensor:
     """Squared error of the hidden ratings (buckets / 2 = stars), read with the other
-    ratings shown. Not packed: packing carries items and labels only."""
-    hidden = model.encode(part.inputs, None, part.causal, ratings=part.ratings)
-    asked = part.targets()
-    predicted = model.predict_ratings(hidden[asked], part.inputs[asked])
-    return F.mse_loss(predicted.float(), part.rating_labels[asked].float() / 2)
+    ratings shown. Packed (exact), items and shown ratings travel as rated tokens."""
+    inputs, ratings, labels, layout = part.inputs, part.ratings, part.rating_labels, {}
+    if packing:
+        batch = pack(SequenceBatch(inputs * RATING_CODES + ratings, labels), model.config.max_len)  # fmt: skip
+        (inputs, ratings), labels = split_tokens(batch.inputs), batch.labels
+        layout = {"positions": batch.positions, "segments": batch.segments}
+    hidden = model.encode(inputs, None, part.causal, ratings=ratings, **layout)
+    asked = labels != IGNORE
+    predicted = model.predict_ratings(hidden[asked], inputs[asked])
+    return F.mse_loss(predicted.float(), labels[asked].float() / 2)
 
 
 def selection_metric(metrics: dict[str, float]) -> float:
