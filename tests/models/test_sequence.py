@@ -196,12 +196,14 @@ def test_early_stopping_restores_the_best_epoch():
 
 
 def _scripted_fit(
-    monkeypatch, scores: list[float], patience: int, start_is_candidate=True
+    monkeypatch, scores: list[float], patience: int, start_is_candidate=True, rmse=False
 ):
-    """`fit` with validation NDCG@10 read from `scores` (epoch 0 first when the start is a
-    candidate): the early-stopping rule itself, independent of what the model learns."""
+    """`fit` with validation NDCG@10 (or, with `rmse`, validation RMSE) read from `scores`
+    (epoch 0 first when the start is a candidate): the early-stopping rule itself,
+    independent of what the model learns."""
     remaining = iter(scores)
-    monkeypatch.setattr(loop, "validate", lambda *a, **k: {"ndcg@10": next(remaining), "hr@10": 0.0, "mrr@10": 0.0})  # fmt: skip
+    metrics = (lambda: {"rmse": next(remaining), "mae": 0.0}) if rmse else (lambda: {"ndcg@10": next(remaining), "hr@10": 0.0, "mrr@10": 0.0})  # fmt: skip
+    monkeypatch.setattr(loop, "validate", lambda *a, **k: metrics())
     train, valid = cyclic_data(n_users=40)
     torch.manual_seed(0)
     model = SequenceRecModel(tiny_config())  # bidirectional, as a Cloze model
@@ -234,6 +236,16 @@ def test_a_trained_epoch_that_beats_the_start_wins_with_its_reading(monkeypatch)
     assert {r["best_epoch"] for r in history} == {2}
     assert model.config.causal  # the causal objective's reading
     assert any(not torch.equal(t, start[n]) for n, t in model.state_dict().items())
+
+
+def test_rating_validation_keeps_the_lowest_rmse_and_counts_patience_above_one(
+    monkeypatch,
+):
+    # RMSE above 1 is still an improvement when it falls: epochs 1-3 improve, 4-5 do not
+    # beat epoch 3 (patience 2) -> stop; the lowest RMSE (epoch 3) is kept.
+    _, history, _ = _scripted_fit(monkeypatch, [1.4, 1.3, 1.2, 1.1, 1.15, 1.12, 0.5], patience=2, rmse=True)  # fmt: skip
+    assert [r["epoch"] for r in history] == [0, 1, 2, 3, 4, 5]
+    assert {r["best_epoch"] for r in history} == {3}
 
 
 def test_without_a_start_candidate_patience_and_best_are_over_trained_epochs(

@@ -336,8 +336,13 @@ def fit(
         else None
     )
     history: list[dict] = []
-    best = {"metric": -1.0, "epoch": 0, "state": None, "causal": model.config.causal}
-    best_trained, bad_epochs, start_epoch = -1.0, 0, 1
+    best = {
+        "metric": -math.inf,
+        "epoch": 0,
+        "state": None,
+        "causal": model.config.causal,
+    }
+    best_trained, bad_epochs, start_epoch = -math.inf, 0, 1
 
     saved = _saved_state(checkpoint, run_id, name)
     if group is not None:
