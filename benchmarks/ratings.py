@@ -93,10 +93,20 @@ def main() -> None:
         print(f"\nscikit-surprise's published table ({release}, 5-fold random):")
         print_table([{"model": k, "RMSE": v[0], "MAE": v[1]} for k, v in published.items()], ["model", "RMSE", "MAE"])  # fmt: skip
     tests = [t for t in runs[0]["metrics"]["paired_tests"] if t["users"]]
+    every_seed = [[t for t in r["metrics"]["paired_tests"] if t["users"]] for r in runs]
     print(
         "\npaired tests, seed 0 (per-user mean squared error; negative: the model errs less):"
     )
     print_table(tests, ["protocol", "model", "competitor", "group", "users", "mean_difference", "p_value", "p_adjusted"])  # fmt: skip
+    if len(runs) > 1:  # does each seed agree with seed 0?
+        print(
+            "\nthe same tests in every seed: mean differences, and the largest adjusted p"
+        )
+        print_table([{**{k: t[k] for k in ("protocol", "model", "competitor", "group")},
+                      "mean differences": ", ".join(f"{s[i]['mean_difference']:+.4f}" for s in every_seed),
+                      "largest p_adjusted": max(s[i]["p_adjusted"] for s in every_seed)}
+                     for i, t in enumerate(tests)],
+                    ["protocol", "model", "competitor", "group", "mean differences", "largest p_adjusted"])  # fmt: skip
     stages = runs[0].get("sequence_stages", {})
     if stages:
         print("\nsequence models' training, seed 0 (mean best epoch over protocols and folds; seconds summed):")  # fmt: skip
@@ -105,7 +115,8 @@ def main() -> None:
     seconds = [r["seconds"] for r in runs]
     print(f"\nseconds per seed: {', '.join(f'{s:.0f}' for s in seconds)}; peak RSS {peak_rss_mib():.0f} MiB")  # fmt: skip
     write_json(args.json, {"machine": machine(), "data": args.data, "env": args.env, "runtime_params": params,
-                           "seeds": args.seeds, "rows": rows, "paired_tests_seed0": tests, "seconds_per_seed": seconds,
+                           "seeds": args.seeds, "rows": rows, "paired_tests_seed0": tests, "paired_tests_by_seed": every_seed,
+                           "seconds_per_seed": seconds,
                            "sequence_stages_seed0": stages,
                            "surprise_published": published})  # fmt: skip
 

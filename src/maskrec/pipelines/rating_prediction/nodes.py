@@ -123,48 +123,70 @@ def predict_with_sequence_models(
     params: RatingParams,
     training: TrainingParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame, SequenceRecModel]:
-    """The rating head's predictions of every test rating of every protocol and fold:
-    `fine_tuned` from Cloze weights pretrained on the fold's fitted ratings, `scratch`
-    from the same initial weights (seed `ratings.seed`); both fine-tuned alike.
+    """The rating head's predictions of every test rating of every protocol and fold
+    (`sequence_fold`). Returns the predictions, the training histories (every stage,
+    protocol and fold) and the fine-tuned model of next_in_time (else of fold 0), which
+    inference rates with."""
+    frames, histories, kept = [], [], None
+    for protocol, fold, train, test in protocol_splits(rating_splits, params):
+        predictions, history, tuned = sequence_fold(
+            protocol, fold, train, test, item_features, model, pretraining, params, training
+        )  # fmt: skip
+        frames.append(predictions)
+        histories.append(history)
+        kept = kept if kept is not None else tuned.get("fine_tuned")
+    return pd.concat(frames, ignore_index=True), pd.concat(histories, ignore_index=True), kept  # fmt: skip
 
-    Returns the predictions, the training histories (every stage, protocol and fold) and
-    the fine-tuned model of next_in_time (else of fold 0), which inference rates with."""
+
+def sequence_fold(
+    protocol: str,
+    fold: int,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    item_features: pd.DataFrame,
+    model: ModelParams,
+    pretraining: PretrainingParams,
+    params: RatingParams,
+    training: TrainingParams,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, SequenceRecModel]]:
+    """One protocol and fold: validation ratings held out of `train`, `fine_tuned` from
+    Cloze weights pretrained on the rest (the fitted ratings), `scratch` from the same
+    initial weights (seed `ratings.seed`), both fine-tuned alike and asked for `test`'s
+    ratings. Returns the predictions, the histories and the fine-tuned models by kind."""
     head = params.sequence
     model = model.model_copy(update={"max_len": head.context_length})
     seeded = training.model_copy(update={"seed": params.seed})
     cloze = pretraining.model_copy(update={"epochs": head.pretraining_epochs, "patience": head.pretraining_patience})  # fmt: skip
-    frames, histories, kept = [], [], None
-    for protocol, fold, train, test in protocol_splits(rating_splits, params):
-        fitted, valid = _held_out(protocol, train, params)
-        sequences = sequence_table(fitted, ratings=True)
-        length = head.context_length
-        questions = {"valid": rating_set(fitted, valid, length), "test": rating_set(train, test, length)}  # fmt: skip
-        scale = (float(fitted["rating"].min()), float(fitted["rating"].max()))
-        prefix = f"rating_{protocol}_{fold}"
-        starts = {}
-        if "fine_tuned" in params.models:
-            starts["fine_tuned"], history = pretrain(
-                init_model(item_features, model, seeded), sequences,
-                next_item_targets(fitted, valid), cloze, seeded, f"{prefix}_pretrained",
-            )  # fmt: skip
-            histories.append(history.assign(protocol=protocol, fold=fold))
-        if "scratch" in params.models:
-            starts["scratch"] = init_model(item_features, model, seeded)
-        for kind, start in starts.items():
-            torch.manual_seed(
-                params.seed
-            )  # the head's initial weights: the same for both
-            rater = start.with_rating_head(fitted["rating"].mean(), scale)
-            tuned, history = fine_tune_ratings(rater, sequences, questions["valid"], head, seeded, f"{prefix}_{kind}")  # fmt: skip
-            histories.append(history.assign(protocol=protocol, fold=fold))
-            predicted = rate(tuned, questions["test"], training.eval_batch_size)
-            frames.append(test[["user_id", "item_id", "rating"]].assign(
-                protocol=protocol, fold=fold, model=kind, prediction=predicted.astype(float)))  # fmt: skip
-            rmse = float(np.sqrt(np.mean((predicted - test["rating"].to_numpy()) ** 2)))
-            logger.info("%s fold %d: %s RMSE %.4f", protocol, fold, kind, rmse)
-            if kind == "fine_tuned" and kept is None:
-                kept = tuned
-    return pd.concat(frames, ignore_index=True), pd.concat(histories, ignore_index=True), kept  # fmt: skip
+    fitted, valid = _held_out(protocol, train, params)
+    sequences = sequence_table(fitted, ratings=True)
+    questions = {"valid": rating_set(fitted, valid, head.context_length),
+                 "test": rating_set(train, test, head.context_length)}  # fmt: skip
+    scale = (float(fitted["rating"].min()), float(fitted["rating"].max()))
+    prefix = f"rating_{protocol}_{fold}"
+    starts, histories, frames, tuned = {}, [], [], {}
+    if "fine_tuned" in params.models:
+        starts["fine_tuned"], history = pretrain(
+            init_model(item_features, model, seeded), sequences,
+            next_item_targets(fitted, valid), cloze, seeded, f"{prefix}_pretrained",
+        )  # fmt: skip
+        histories.append(history)
+    if "scratch" in params.models:
+        starts["scratch"] = init_model(item_features, model, seeded)
+    for kind, start in starts.items():
+        # the head's initial weights: the same for both
+        torch.manual_seed(params.seed)
+        rater = start.with_rating_head(fitted["rating"].mean(), scale)
+        tuned[kind], history = fine_tune_ratings(rater, sequences, questions["valid"], head, seeded, f"{prefix}_{kind}")  # fmt: skip
+        histories.append(history)
+        predicted = rate(tuned[kind], questions["test"], training.eval_batch_size)
+        frames.append(test[["user_id", "item_id", "rating"]].assign(
+            protocol=protocol, fold=fold, model=kind, prediction=predicted.astype(float)))  # fmt: skip
+        rmse = float(np.sqrt(np.mean((predicted - test["rating"].to_numpy()) ** 2)))
+        logger.info("%s fold %d: %s RMSE %.4f", protocol, fold, kind, rmse)
+    history = pd.concat(histories, ignore_index=True).assign(
+        protocol=protocol, fold=fold
+    )
+    return pd.concat(frames, ignore_index=True), history, tuned
 
 
 def _per_user(predictions: pd.DataFrame) -> pd.DataFrame:
