@@ -45,18 +45,15 @@ def main() -> None:
     params = merge({"source": source(args.data)}, parse_params(args.params))
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     kinds = args.kinds.split(",")
-    only = {
-        "models": ["global_mean", *kinds],
-        "comparisons": [],
-    }  # the sequence models alone
-    settings = [project.parameters({"ratings": {"sequence": g, **only}}) for g in grid]
+    settings = [project.parameters({"ratings": {"sequence": g}}) for g in grid]
     from maskrec.pipelines.rating_prediction import nodes
 
     project.run(["data_processing"])
     interactions, items = project.load("interactions", "item_features")
     rows = []
     for overrides, groups in zip(grid, settings, strict=True):
-        ratings = groups["ratings"]
+        # only the sequence models asked for (the pipeline itself always trains fine_tuned)
+        ratings = groups["ratings"].model_copy(update={"models": kinds})
         splits = nodes.split_ratings(interactions, ratings)
         protocol, fold, train, test = next(
             s for s in nodes.protocol_splits(splits, ratings) if s[:2] == (args.protocol, args.fold)
