@@ -54,6 +54,50 @@ def test_a_question_sits_at_its_time_among_the_users_rated_history():
     assert table["rating_codes"][0].tolist() == (np.array([3, 4, 5]) * RATING_CODES + [8, 10, 3]).tolist()  # fmt: skip
 
 
+def one_question_at_a_time(
+    history: pd.DataFrame, question, length: int
+) -> tuple[list[int], int]:
+    """The window of one question, built the plain way: the user's sequence with the
+    question inserted after the events at or before its time, cut around it."""
+    mine = history[history["user_id"] == question.user_id]
+    tokens = list(rated_tokens(mine["item_id"].to_numpy(), mine["rating"].to_numpy()))
+    cut = int((mine["timestamp"] <= question.timestamp).sum())
+    sequence = tokens[:cut] + [question.item_id * RATING_CODES] + tokens[cut:]
+    first = min(max(0, cut - length // 2), max(0, len(sequence) - length))
+    window = sequence[first : first + length]
+    return [0] * (length - len(window)) + window, length - len(window) + cut - first
+
+
+@pytest.mark.parametrize("length", [1, 4, 7])
+def test_every_question_gets_the_window_the_plain_construction_gives(length):
+    rng = np.random.default_rng(length)
+    history = pd.DataFrame({"user_id": rng.integers(0, 12, 200), "item_id": rng.integers(1, 40, 200),
+                            "rating": rng.integers(1, 11, 200) / 2, "timestamp": rng.integers(0, 30, 200)})  # fmt: skip
+    history = history.sort_values(["user_id", "timestamp"], kind="stable").reset_index(
+        drop=True
+    )
+    questions = pd.DataFrame(
+        {
+            "user_id": rng.integers(0, 15, 300),
+            "item_id": rng.integers(1, 40, 300),
+            "timestamp": rng.integers(-5, 35, 300),
+        }
+    )  # fmt: skip (users 12-14: no history)
+    asked = rating_set(history, questions, length)
+    for row, question in enumerate(questions.itertuples()):
+        window, position = one_question_at_a_time(history, question, length)
+        assert (
+            asked.contexts[row].tolist() == window
+            and int(asked.positions[row]) == position
+        ), row
+    assert np.isnan(asked.targets.numpy()).all()  # questions without ratings
+    empty = rating_set(history.iloc[:0], questions.iloc[:3], length)
+    assert (
+        split_tokens(empty.contexts)[0][:, -1]
+        == torch.tensor(questions["item_id"][:3].to_numpy())
+    ).all()
+
+
 def test_the_rating_objective_hides_ratings_and_asks_for_them_showing_every_item():
     rows = torch.from_numpy(rated_tokens(np.arange(1, 25), np.tile([1.0, 2.0, 3.0, 4.0, 5.0, 4.5], 4))).reshape(3, 8)  # fmt: skip
     rows[2, :5] = 0  # a short, left-padded window

@@ -160,22 +160,36 @@ def rating_set(
     """
     ordered = history.sort_values("user_id", kind="stable")
     users, starts, counts = np.unique(ordered["user_id"].to_numpy(), return_index=True, return_counts=True)  # fmt: skip
-    tokens = rated_tokens(ordered["item_id"].to_numpy(), ordered["rating"].to_numpy())
+    # the history's tokens, plus a padding token at the end for columns before a sequence
+    tokens = np.append(rated_tokens(ordered["item_id"].to_numpy(), ordered["rating"].to_numpy()), 0)  # fmt: skip
     times = ordered["timestamp"].to_numpy(dtype=np.int64)
-    where = dict(zip(users.tolist(), zip(starts.tolist(), counts.tolist(), strict=True), strict=True))  # fmt: skip
+    # each question's user; a user without history has none (start 0, count 0)
+    asked_users = questions["user_id"].to_numpy()
+    found = np.searchsorted(users, asked_users).clip(max=max(len(users) - 1, 0))
+    known = (users[found] == asked_users) if len(users) else np.zeros(len(questions), bool)  # fmt: skip
+    start = np.where(known, np.append(starts, 0)[found], 0)
+    count = np.where(known, np.append(counts, 0)[found], 0)
+    # how many of the user's events come at or before the question: one sorted key per
+    # event, (user, time), searched for every question at once
+    cut = np.zeros(len(questions), dtype=np.int64)
+    if len(times):
+        low, span = times.min() - 1, int(times.max() - times.min()) + 3
+        keys = np.repeat(np.arange(len(users)), counts) * span + (times - low)
+        asked = questions["timestamp"].to_numpy(dtype=np.int64).clip(low, low + span - 1)  # fmt: skip
+        cut = np.where(known, np.searchsorted(keys, found * span + (asked - low), side="right") - start, 0)  # fmt: skip
+    # the window: the question plus its history, at most `length`, centred where it can be
+    width = np.minimum(count + 1, length)
+    first = np.minimum(np.maximum(0, cut - length // 2), np.maximum(0, count + 1 - length))  # fmt: skip
     contexts = np.zeros((len(questions), length), dtype=np.int64)
-    positions = np.zeros(len(questions), dtype=np.int64)
-    asked = zip(questions["user_id"].tolist(), questions["item_id"].tolist(),
-                questions["timestamp"].tolist(), strict=True)  # fmt: skip
-    for row, (user, item, time) in enumerate(asked):
-        start, count = where.get(user, (0, 0))
-        mine = tokens[start : start + count]
-        cut = int(np.searchsorted(times[start : start + count], time, side="right"))
-        sequence = np.concatenate([mine[:cut], [item * RATING_CODES], mine[cut:]])
-        first = min(max(0, cut - length // 2), max(0, len(sequence) - length))
-        window = sequence[first : first + length]
-        contexts[row, length - len(window) :] = window
-        positions[row] = length - len(window) + cut - first
+    items = questions["item_id"].to_numpy(dtype=np.int64)
+    column = np.arange(length)
+    for rows in np.array_split(np.arange(len(questions)), max(1, len(questions) // 8192)):  # fmt: skip
+        # each column's place in the sequence with the question inserted at `cut`
+        place = (first - length + width)[rows, None] + column
+        here = cut[rows, None]
+        event = np.where(place >= 0, start[rows, None] + place - (place > here), len(tokens) - 1)  # fmt: skip
+        contexts[rows] = np.where(place == here, items[rows, None] * RATING_CODES, tokens[event])  # fmt: skip
+    positions = length - width + cut - first
     targets = (
         questions["rating"].to_numpy(dtype=np.float32)
         if "rating" in questions
