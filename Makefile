@@ -21,14 +21,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/kedro run $(ARGS)
 
-test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+test: lint
 	$(BIN)/python -m pytest $(ARGS)
 
+# style, and the architecture's import contracts (pyproject.toml, [tool.importlinter])
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 viz: $(STAMP)
 	$(BIN)/kedro viz run --no-browser

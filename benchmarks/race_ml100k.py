@@ -66,7 +66,7 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from maskrec.pipelines import data_efficiency  # noqa: E402
+from maskrec.pipeline_registry import register_pipelines  # noqa: E402
 from maskrec.pipelines.evaluation.nodes import summarise_evaluation  # noqa: E402
 from maskrec.registry import models, ordered  # noqa: E402
 
@@ -108,9 +108,8 @@ def one_seed(
     ]
     plan = {**STAGES, **(TRANSFER_STAGES if transfer else {}), "evaluation": EVALUATION}
     if curve:
-        plan["data_efficiency"] = [
-            n.name for n in data_efficiency.create_pipeline().nodes
-        ]
+        runs = register_pipelines()
+        plan["data_efficiency"] = [n.name for n in (runs["data_efficiency"] - runs["transfer"]).nodes]  # fmt: skip
     stages, memory = {}, {}
     for stage, nodes in plan.items():
         stages[stage] = project.run(pipeline, nodes, params)
@@ -292,8 +291,6 @@ def main() -> None:
 def _data_nodes(transfer: bool):
     """The data steps of the run's pipeline: the target's, and the source's with its
     alignment in a transfer run."""
-    from maskrec.pipeline_registry import register_pipelines
-
     pipelines = register_pipelines()
     steps = pipelines["data_processing"] + pipelines["data_split"]
     if transfer:

@@ -89,8 +89,8 @@ def layout_report(sequences: list, settings: dict) -> dict:
     """One epoch of each objective's batches: the share of batch cells that hold an item
     (the rest is padding the transformer still computes on), with batches as drawn and
     as `fit` packs them on the CPU."""
+    from maskrec.model_input import training_windows
     from maskrec.models.packing import SequenceBatch, pack
-    from maskrec.training.data import training_windows
     from maskrec.training.objectives import CausalObjective, ClozeObjective
 
     max_len = settings["model"].max_len
@@ -117,7 +117,7 @@ def layout_report(sequences: list, settings: dict) -> dict:
 def masking_comparison(sequences: list, max_len: int, mask_prob: float = 0.2) -> dict:
     """One epoch of Cloze batch preparation: vectorised (ours) against a per-sequence
     Python loop, the way RecBole's BERT4Rec prepares its batches."""
-    from maskrec.training.data import training_windows
+    from maskrec.model_input import training_windows
     from maskrec.training.objectives import cloze_mask
 
     windows = training_windows(sequences, max_len)

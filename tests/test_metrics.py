@@ -5,8 +5,8 @@ import pytest
 import torch
 from sklearn.metrics import ndcg_score
 
-from maskrec.evaluation import target_ranks
 from maskrec.metrics import ranking_metrics
+from maskrec.scoring import target_ranks
 
 
 def test_hand_computed_cases():

@@ -10,10 +10,10 @@ import pytest
 import scipy.sparse as sp
 
 from maskrec import progress as progress_module
+from maskrec.model_input import eval_set, training_windows
 from maskrec.models.baselines import MatrixFactorization
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.progress import Progress
-from maskrec.training.data import eval_set, training_windows
 from maskrec.training.loop import fit
 from maskrec.training.objectives import CausalObjective
 from tests.models.test_sequence import cyclic_data, schedule, tiny_config, training

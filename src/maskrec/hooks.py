@@ -14,10 +14,11 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from maskrec.datasets.movielens import NO_SOURCE
+from maskrec.devices import resolve_device
+from maskrec.models.baselines import dense_skip_reason
 from maskrec.params import GROUPS, check_heads
-from maskrec.pipelines.baselines.nodes import dense_skip_reason
 from maskrec.training import distributed
-from maskrec.training.loop import resolve_device, serve_training_jobs
+from maskrec.training.loop import serve_training_jobs
 
 logger = logging.getLogger(__name__)
 REFUSED_RUNNERS = ("ParallelRunner", "ThreadRunner")
@@ -99,7 +100,9 @@ def announce_skipped_baselines(raw: Any, params: Any) -> str | None:
     """Say at run start, from the raw catalogue's size, that EASE will be skipped (the
     baselines node decides again on the cleaned catalogue, which can only be smaller)."""
     size = raw.catalogue_size() if hasattr(raw, "catalogue_size") else None
-    reason = dense_skip_reason(size, params) if size is not None else None
+    reason = (
+        dense_skip_reason(size, params.max_dense_items) if size is not None else None
+    )
     if reason:
         logger.warning("EASE will be skipped in this run: %s", reason)
     return reason

@@ -348,13 +348,13 @@ def load_parameters(
     without a run."""
     from kedro.config import OmegaConfigLoader
 
-    from maskrec import settings
+    from maskrec.config import CONFIG_LOADER_ARGS
 
     loader = OmegaConfigLoader(
         str(conf_source),
         env=env,
         runtime_params=runtime_params or {},
-        **settings.CONFIG_LOADER_ARGS,
+        **CONFIG_LOADER_ARGS,
     )
     raw = loader["parameters"]
     return {group: kind(**raw[group]) for group, kind in GROUPS.items() if group in raw}

@@ -1,5 +1,9 @@
-"""Project pipelines: each pipeline package on its own, `__default__` (the target's own
-models, every step), and `transfer` (the same plus pretraining on another release)."""
+"""Project pipelines: each pipeline package on its own, and the runs composed of them.
+
+This is the one place where pipelines are put together: a pipeline package imports no
+other (import-linter holds that), so the transfer run's source data, the data-efficiency
+fractions and the rating folds are composed here from the packages' `create_pipeline`.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from maskrec.pipelines import (
     reporting,
     transfer,
 )
-from maskrec.registry import models
+from maskrec.registry import BY_NAME, models
 
 PACKAGES = {
     "data_processing": data_processing, "data_split": data_split, "pretraining": pretraining,
@@ -44,12 +48,35 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["__default__"] = target + pipelines["evaluation"] + pipelines["reporting"] + inference_pipeline  # fmt: skip
     every = models(transfer=True)
     pipelines["transfer"] = (
-        target + transfer.create_pipeline() + evaluation.create_pipeline(every)
-        + reporting.create_pipeline(every) + inference_pipeline
+        target + source_data(pipelines["data_processing"]) + transfer.create_pipeline()
+        + evaluation.create_pipeline(every) + reporting.create_pipeline(every) + inference_pipeline
     )  # fmt: skip
-    pipelines["data_efficiency"] = (
-        pipelines["transfer"] + data_efficiency.create_pipeline()
-    )
+    pipelines["data_efficiency"] = pipelines[
+        "transfer"
+    ] + data_efficiency.create_pipeline(fraction_retraining(pipelines))
     # how much a user will like a film (RMSE), from the same cleaned interactions
     pipelines["rating_prediction"] = pipelines["data_processing"] + rating_prediction.create_pipeline()  # fmt: skip
     return pipelines
+
+
+def source_data(processing: Pipeline) -> Pipeline:
+    """The transfer source through the same data_processing pipeline, its datasets
+    prefixed with `pretraining_source.`, with the same cleaning rules."""
+    return Pipeline(
+        processing,
+        namespace=transfer.SOURCE,
+        parameters={"params:data_processing"},
+    )
+
+
+def fraction_retraining(pipelines: dict[str, Pipeline]) -> Pipeline:
+    """What each fraction of the data-efficiency curve retrains on its users: the
+    target-side training of the curve's models (Cloze pretraining and fine-tuning, the
+    source-pretrained model continued and fine-tuned, SASRec) and their evaluation."""
+    return (
+        pipelines["pretraining"]
+        + pipelines["fine_tuning"].only_nodes("train_teacher_node", "fine_tune_pretrained_node")
+        + transfer.create_pipeline().only_nodes("continue_on_target_node", "fine_tune_source_pretrained_node")
+        + pipelines["baselines"].only_nodes("train_sasrec_node")
+        + evaluation.create_pipeline(tuple(BY_NAME[m] for m in data_efficiency.MODELS))
+    )  # fmt: skip

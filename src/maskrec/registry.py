@@ -3,12 +3,15 @@ by it, inference chooses among them and `TrainedModelsDataset` finds their folde
 Adding a model is one entry here plus the node that trains it (writing `<dataset>`, and
 `<name>_history` for a sequence model). Models marked `transfer` exist only in
 `kedro run --pipelines transfer` (they need a pretraining source).
+
+Which of them a run scored, and which one inference and the service use, is decided here
+too (`scored`, `chosen`), from the evaluation's `model_stats`: by validation, never test.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ MODELS: tuple[RegisteredModel, ...] = (
     RegisteredModel("most_popular", "most popular", "baseline"),
 )  # fmt: skip
 BY_NAME: dict[str, RegisteredModel] = {m.name: m for m in MODELS}
+# The rating head `kedro run --pipelines rating_prediction` saves (folder `rating_model`):
+# not a ranking model, so not in MODELS; inference predicts ratings with it.
+RATING_MODEL = "rating"
 
 
 def models(transfer: bool = False) -> tuple[RegisteredModel, ...]:
@@ -60,3 +66,22 @@ def ordered(names) -> list[str]:
 
 def label(name: str) -> str:
     return BY_NAME[name].label if name in BY_NAME else name
+
+
+def scored(model_stats: dict[str, Any]) -> dict[str, Any]:
+    """The models evaluation scored (not those the run skipped), with their stats."""
+    return {name: s for name, s in model_stats.items() if "skipped" not in s}
+
+
+def chosen(model_stats: dict[str, Any], requested: str = "best") -> str:
+    """The model to recommend with: the best by validation NDCG@10 (`requested` "best")
+    or the one named; a model the run skipped is an error that says why."""
+    candidates = scored(model_stats)
+    if requested == "best":
+        return max(candidates, key=lambda m: candidates[m]["valid_ndcg@10"])
+    if requested in model_stats and requested not in candidates:
+        raise ValueError(
+            f"inference.model={requested!r} was skipped in this run "
+            f"({model_stats[requested]['skipped']}); name another model or 'best'"
+        )
+    return requested

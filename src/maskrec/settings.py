@@ -2,6 +2,7 @@
 
 import os
 
+from maskrec import config
 from maskrec.hooks import DistributedTraining, ParameterChecks
 from maskrec.tracking import RunTracking
 
@@ -21,10 +22,4 @@ WORKER_DISABLED_PLUGINS = (
 IS_WORKER = int(os.environ.get("RANK", "0")) > 0
 DISABLE_HOOKS_FOR_PLUGINS = WORKER_DISABLED_PLUGINS if IS_WORKER else ()
 
-CONFIG_LOADER_ARGS = {
-    "base_env": "base",
-    "default_run_env": "local",
-    # An environment (conf/ml100k) overrides single keys of a parameter group instead of
-    # replacing the whole group.
-    "merge_strategy": {"parameters": "soft"},
-}
+CONFIG_LOADER_ARGS = config.CONFIG_LOADER_ARGS

@@ -8,9 +8,9 @@ import pandas as pd
 import torch
 
 from maskrec.datasets import ModelFolderDataset
+from maskrec.model_input import right_aligned
 from maskrec.models.packing import IGNORE
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
-from maskrec.training.data import right_aligned
 from maskrec.training.loop import LossSettings, batch_loss
 from maskrec.training.objectives import Part
 from maskrec.training.setup import title_words, train

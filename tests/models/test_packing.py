@@ -7,9 +7,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from maskrec.model_input import right_aligned
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
-from maskrec.training.data import right_aligned
 from maskrec.training.loop import LossSettings, batch_loss
 from maskrec.training.objectives import CausalObjective, Part, cloze_mask
 

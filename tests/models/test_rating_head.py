@@ -10,12 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from maskrec.evaluation import rate
+from maskrec.model_input import rating_set, right_aligned, sequence_table
 from maskrec.models.packing import IGNORE
 from maskrec.models.rating_tokens import RATING_CODES, rated_tokens, split_tokens
 from maskrec.models.sequence import SequenceRecModel
+from maskrec.scoring import rate
 from maskrec.training import distributed
-from maskrec.training.data import rating_set, right_aligned, sequence_table
 from maskrec.training.loop import LossSettings, batch_loss
 from maskrec.training.objectives import Part, RatingObjective
 from maskrec.training.stages import fine_tune_ratings

@@ -5,12 +5,13 @@ import pytest
 import torch
 
 from maskrec.datasets import ModelFolderDataset
-from maskrec.evaluation import rank
+from maskrec.devices import resolve_device
 from maskrec.metrics import mean_metrics
+from maskrec.model_input import eval_set, right_aligned, training_windows
 from maskrec.models import SequenceRecConfig, SequenceRecModel
+from maskrec.scoring import rank
 from maskrec.training import loop
-from maskrec.training.data import eval_set, right_aligned, training_windows
-from maskrec.training.loop import fit, resolve_device
+from maskrec.training.loop import fit
 from maskrec.training.objectives import CausalObjective, NextItemObjective
 from tests.helpers import params
 

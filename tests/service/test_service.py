@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,8 +21,8 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from maskrec.evaluation import recommend
 from maskrec.models import SequenceRecModel
+from maskrec.scoring import recommend
 from maskrec.service import Catalogue, Recommender, create_app, load_recommender
 from maskrec.service.app import MAX_BODY_BYTES
 from maskrec.service.recommender import Batcher, UnknownItems
@@ -252,13 +253,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(full_run):
-    """`maskrec serve` in its own process, as a user starts it."""
+def start(command: list[str], cwd: Path) -> tuple[subprocess.Popen, str]:
+    """A service command in its own process, as a user starts it; its URL once /health
+    answers."""
     port = free_port()
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "maskrec", "serve", "--port", str(port), "--project", str(full_run)],  # fmt: skip
+        [*command, "--port", str(port)], cwd=cwd,
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -267,14 +268,19 @@ def server(full_run):
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:
-                    break
+                    return process, url
         except OSError:
             if process.poll() is not None:
-                pytest.fail(f"maskrec serve exited: {process.stdout.read()[-3000:]}")
+                pytest.fail(f"{command} exited: {process.stdout.read()[-3000:]}")
             time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("maskrec serve did not answer /health within 120 s")
+    process.kill()
+    pytest.fail(f"{command} did not answer /health within 120 s")
+
+
+@pytest.fixture(scope="module")
+def server(full_run):
+    """`maskrec serve` in its own process, pointed at the project."""
+    process, url = start([sys.executable, "-m", "maskrec", "serve", "--project", str(full_run)], Path.cwd())  # fmt: skip
     yield url
     process.terminate()
     process.wait(timeout=30)
@@ -285,6 +291,22 @@ def test_maskrec_serve_answers_over_http(server):
     with urllib.request.urlopen(f"{server}/health", timeout=5) as response:
         health = json.loads(response.read())
     assert health["status"] == "ok" and health["items"] > 0
+
+
+@pytest.mark.slow
+def test_kedro_serve_is_a_project_command(full_run):
+    """`kedro serve`, run inside the project (Kedro adds `maskrec.cli`'s commands to
+    `kedro`), serves the same model as `maskrec serve`, and takes --env."""
+    kedro = str(Path(sys.executable).with_name("kedro"))
+    help_text = subprocess.run([kedro, "serve", "--help"], cwd=full_run, capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "--env" in help_text and "--model" in help_text
+    process, url = start([kedro, "serve", "--env", "local", "--model", "sasrec"], full_run)
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            assert json.loads(response.read())["model"] == "sasrec"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def browser():

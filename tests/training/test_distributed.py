@@ -14,10 +14,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from maskrec.model_input import eval_set, training_windows
 from maskrec.models import SequenceRecModel
 from maskrec.models.packing import IGNORE
 from maskrec.training import distributed
-from maskrec.training.data import eval_set, training_windows
 from maskrec.training.loop import LossSettings, fit, serve_training_jobs
 from maskrec.training.objectives import CausalObjective, Part
 from tests.conftest import copy_project

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from maskrec.model_input import right_aligned
 from maskrec.models.packing import IGNORE
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
-from maskrec.training.data import right_aligned
 from maskrec.training.loop import (
     LossSettings,
     _adversarial_step,

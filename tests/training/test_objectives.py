@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maskrec.training.data import eval_set, right_aligned, training_windows
+from maskrec.model_input import eval_set, right_aligned, training_windows
 from maskrec.training.objectives import (
     IGNORE,
     CausalObjective,

@@ -18,9 +18,8 @@ from kedro.io import AbstractDataset, DatasetError
 
 from maskrec.datasets.array_model import ArrayModelDataset
 from maskrec.datasets.model_folder import ModelFolderDataset
-from maskrec.registry import MODELS, RegisteredModel
+from maskrec.registry import MODELS, RATING_MODEL, RegisteredModel
 
-RATING_MODEL = "rating"  # its folder: rating_model (the catalog's "{name}_model")
 FOLDER_DATASETS = {"sequence": ModelFolderDataset, "baseline": ArrayModelDataset}
 
 

@@ -194,6 +194,21 @@ class EASE(Baseline):
         return contexts @ self.arrays["weights"]
 
 
+def dense_skip_reason(n_items: int, max_dense_items: int) -> str | None:
+    """Why EASE (a dense items x items solve) is skipped for a catalogue of `n_items`, or
+    None when it fits under `max_dense_items` (`baselines.max_dense_items`). The run-start
+    hook asks the same question of the raw catalogue, so the skip is announced before any
+    work, and the baselines node again of the cleaned one."""
+    if n_items <= max_dense_items:
+        return None
+    gib = 3 * (n_items + 1) ** 2 * 8 / 2**30  # Gram, inverse and weights in float64
+    return (
+        f"the catalogue has {n_items:,} items, above baselines.max_dense_items="
+        f"{max_dense_items:,} (its items x items solve needs about {gib:,.0f} GiB); "
+        "raise baselines.max_dense_items if the memory is there"
+    )
+
+
 @dataclass
 class MatrixFactorization(Baseline):
     """Confidence-weighted implicit ALS (Hu, Koren & Volinsky, 2008), fitted by the

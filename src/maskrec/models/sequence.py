@@ -506,7 +506,7 @@ class SequenceRecModel(PreTrainedModel):
     @torch.no_grad()
     def rate(self, contexts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Predicted stars of the question at `positions` of each rated-token context
-        (`training.data.RatingSet`), clipped to the training range.  # (B, L), (B,) -> (B,)"""
+        (`model_input.RatingSet`), clipped to the training range.  # (B, L), (B,) -> (B,)"""
         items, buckets = split_tokens(contexts)
         hidden = self.encode(items, causal=False, ratings=buckets)
         rows = torch.arange(len(items), device=items.device)

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from maskrec.alignment import normalise_title
-from maskrec.evaluation import Model, recommend
 from maskrec.params import InferenceParams
+from maskrec.registry import chosen
+from maskrec.scoring import Model, recommend
 
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
 
@@ -144,8 +145,6 @@ def load_recommender(project: Path, env: str | None = None, model: str = "best")
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    from maskrec.pipelines.inference.nodes import load_chosen_model
-
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
         catalog = session.load_context().catalog
@@ -159,10 +158,10 @@ def load_recommender(project: Path, env: str | None = None, model: str = "best")
         )  # fmt: skip
     configured = params.model_dump() if isinstance(params, InferenceParams) else params
     params = InferenceParams(**{**configured, "model": model})  # validates the name
-    chosen, name = load_chosen_model(stats, trained, params)
+    name = chosen(stats, params.model)
     # the most-popular baseline's counts are the training popularity of every item
     popularity = trained["most_popular"]().arrays["counts"][1:]
-    return Recommender(chosen, name, Catalogue.from_tables(features, popularity), params.batch_size)  # fmt: skip
+    return Recommender(trained[name](), name, Catalogue.from_tables(features, popularity), params.batch_size)  # fmt: skip
 
 
 class Batcher:

@@ -36,16 +36,17 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from maskrec.evaluation import autocast, rank, rate
+from maskrec.devices import autocast, resolve_device
 from maskrec.metrics import mean_metrics
+from maskrec.model_input import EvalSet, RatingSet
 from maskrec.models.losses import ItemLoss, item_loss, proposal_from_windows
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
 from maskrec.models.rating_tokens import RATING_CODES, split_tokens
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import ScheduleParams, TrainingParams
 from maskrec.progress import Progress, bar_disabled
+from maskrec.scoring import rank, rate
 from maskrec.training import distributed
-from maskrec.training.data import EvalSet, RatingSet
 from maskrec.training.objectives import Objective, Part
 
 logger = logging.getLogger(__name__)
@@ -59,25 +60,6 @@ _NO_BUFFER_SYNC = (
     if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
     else {"broadcast_buffers": False}
 )
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; an explicit device must exist."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "device='cuda' was requested but no CUDA device is available; use 'auto' or 'cpu'"
-        )
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(
-            "device='mps' was requested but MPS is not available; use 'auto' or 'cpu'"
-        )
-    return torch.device(name)
 
 
 @functools.cache

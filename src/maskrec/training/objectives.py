@@ -119,7 +119,7 @@ class Objective(ABC):
     """
 
     causal: ClassVar[bool] = False
-    # whether its windows are rated tokens (`training.data.rated_tokens`), not item ids
+    # whether its windows are rated tokens (`model_input.rated_tokens`), not item ids
     reads_ratings: ClassVar[bool] = False
 
     @property
@@ -219,7 +219,7 @@ class CausalObjective(Objective):
 class RatingObjective(Objective):
     """Rating fine-tuning: every item of a window is shown, with its rating except at
     randomly hidden positions (`mask_prob` of them, at least one a row), whose ratings are
-    the targets; read bidirectionally. A question of `training.data.rating_set` (an item
+    the targets; read bidirectionally. A question of `model_input.rating_set` (an item
     among a user's rated history, its rating hidden) is exactly such a window."""
 
     mask_prob: float

@@ -15,9 +15,9 @@ import pandas as pd
 import torch
 
 from maskrec.alignment import normalise_title
+from maskrec.model_input import RatingSet, eval_set, training_windows
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
 from maskrec.params import ModelParams, ScheduleParams, TrainingParams
-from maskrec.training.data import RatingSet, eval_set, training_windows
 from maskrec.training.loop import fit
 from maskrec.training.objectives import Objective
 

@@ -14,6 +14,7 @@ from functools import partial, update_wrapper
 
 import pandas as pd
 
+from maskrec.model_input import RatingSet
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
 from maskrec.params import (
     FineTuningParams,
@@ -23,7 +24,6 @@ from maskrec.params import (
     SASRecParams,
     TrainingParams,
 )
-from maskrec.training.data import RatingSet
 from maskrec.training.loop import LossSettings
 from maskrec.training.objectives import (
     CausalObjective,

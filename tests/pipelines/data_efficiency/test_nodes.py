@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from maskrec.pipelines.data_efficiency.nodes import (
+    keep_user_fraction,
     plot_data_efficiency,
     summarise_data_efficiency,
 )
+from tests.helpers import params
 
 
 def metrics(ndcg: dict[str, float]) -> dict:
@@ -30,3 +33,22 @@ def test_curve_orders_fractions_and_reports_what_ten_percent_keeps():
     sasrec = next(t for t in figure.data if t.name == "SASRec")
     assert list(sasrec.x) == [5.0, 10.0, 100.0] and list(sasrec.y) == [0.03, 0.05, 0.10]
     assert sasrec.error_y.array[0] == pytest.approx(0.01)
+
+
+def test_user_fractions_are_nested_seeded_subsets():
+    train = pd.DataFrame({"user_id": range(200), "item_ids": [[1, 2]] * 200, "timestamps": [[1, 2]] * 200})  # fmt: skip
+    settings = params("data_split")
+    sizes, previous = [], set()
+    for fraction in (0.05, 0.1, 0.25, 0.5, 1.0):
+        kept = set(keep_user_fraction(train, settings, fraction)["user_id"])
+        assert previous <= kept  # nested
+        sizes.append(len(kept))
+        previous = kept
+    assert sizes == [10, 20, 50, 100, 200]
+    again = keep_user_fraction(train, settings, 0.1)
+    assert set(again["user_id"]) == set(
+        keep_user_fraction(train, settings, 0.1)["user_id"]
+    )
+    other = keep_user_fraction(train, params("data_split", seed=1), 0.1)
+    assert set(other["user_id"]) != set(again["user_id"])
+    assert len(keep_user_fraction(train, settings, 0.001)) == 1  # at least one user

@@ -266,24 +266,3 @@ def test_the_newest_items_are_held_out_of_training_and_flagged_in_test():
     assert 9 in set(test["context"].iloc[0])  # contexts keep them (read by content)
     none = split_interactions(frame, pd.DataFrame(), pd.DataFrame(), no_given_targets(), params("data_split", cold_user_fraction=0.0))  # fmt: skip
     assert none[4].empty and not none[2]["is_cold_item"].any()
-
-
-def test_user_fractions_are_nested_seeded_subsets():
-    from maskrec.pipelines.data_split.nodes import keep_user_fraction
-
-    train = pd.DataFrame({"user_id": range(200), "item_ids": [[1, 2]] * 200, "timestamps": [[1, 2]] * 200})  # fmt: skip
-    settings = params("data_split")
-    sizes, previous = [], set()
-    for fraction in (0.05, 0.1, 0.25, 0.5, 1.0):
-        kept = set(keep_user_fraction(train, settings, fraction)["user_id"])
-        assert previous <= kept  # nested
-        sizes.append(len(kept))
-        previous = kept
-    assert sizes == [10, 20, 50, 100, 200]
-    again = keep_user_fraction(train, settings, 0.1)
-    assert set(again["user_id"]) == set(
-        keep_user_fraction(train, settings, 0.1)["user_id"]
-    )
-    other = keep_user_fraction(train, params("data_split", seed=1), 0.1)
-    assert set(other["user_id"]) != set(again["user_id"])
-    assert len(keep_user_fraction(train, settings, 0.001)) == 1  # at least one user

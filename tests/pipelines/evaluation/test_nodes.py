@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from maskrec.evaluation import rank, recommend
+from maskrec.model_input import eval_set
 from maskrec.models.baselines import MostPopular, interaction_matrix
 from maskrec.pipelines.evaluation.nodes import evaluate_models, summarise_evaluation
-from maskrec.training.data import eval_set
+from maskrec.scoring import rank, recommend
 from tests.helpers import params
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 import pandas as pd
 import scipy.sparse as sp
 
-from maskrec.evaluation import rank
 from maskrec.metrics import mean_metrics
+from maskrec.model_input import eval_set
 from maskrec.models.baselines import (
     EASE,
     Baseline,
@@ -20,10 +20,11 @@ from maskrec.models.baselines import (
     MatrixFactorization,
     MostPopular,
     Skipped,
+    dense_skip_reason,
     interaction_matrix,
 )
 from maskrec.params import BaselineParams
-from maskrec.training.data import eval_set
+from maskrec.scoring import rank
 from maskrec.training.stages import named, train_sasrec
 
 logger = logging.getLogger(__name__)
@@ -57,20 +58,6 @@ def _each(fit: Callable[..., Baseline], train: sp.csr_matrix, grid: dict[str, li
     for values in itertools.product(*grid.values()):
         settings = dict(zip(grid, values, strict=True))
         yield settings, fit(train, **settings)
-
-
-def dense_skip_reason(n_items: int, params: BaselineParams) -> str | None:
-    """Why a model with a dense items x items matrix (EASE) is skipped for a catalogue of
-    `n_items`, or None when it fits under `baselines.max_dense_items`. The run-start hook
-    asks the same question of the raw catalogue, so the skip is announced before any work."""
-    if n_items <= params.max_dense_items:
-        return None
-    gib = 3 * (n_items + 1) ** 2 * 8 / 2**30  # Gram, inverse and weights in float64
-    return (
-        f"the catalogue has {n_items:,} items, above baselines.max_dense_items="
-        f"{params.max_dense_items:,} (its items x items solve needs about {gib:,.0f} GiB); "
-        "raise baselines.max_dense_items if the memory is there"
-    )
 
 
 def _train_matrix(train_sequences: pd.DataFrame, item_features: pd.DataFrame) -> sp.csr_matrix:  # fmt: skip
@@ -108,7 +95,7 @@ def fit_ease(
     item_features: pd.DataFrame,
     params: BaselineParams,
 ) -> tuple[Baseline, dict]:
-    reason = dense_skip_reason(len(item_features), params)
+    reason = dense_skip_reason(len(item_features), params.max_dense_items)
     if reason:
         logger.warning("EASE skipped: %s", reason)
         skipped = Skipped(

@@ -5,11 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
+from maskrec.params import SplitParams
 from maskrec.registry import label
 
 METRICS = ("ndcg@10", "hr@10")
+
+
+def keep_user_fraction(
+    train_sequences: pd.DataFrame, params: SplitParams, fraction: float
+) -> pd.DataFrame:
+    """The training sequences of `fraction` of the users (at least one), chosen by one
+    seeded order of all users, so a smaller fraction's users are a subset of a larger
+    one's (nested subsets, as a data-efficiency curve needs)."""
+    users = np.sort(train_sequences["user_id"].to_numpy())
+    order = np.random.default_rng(params.seed).permutation(users)
+    keep = order[: max(1, int(round(fraction * len(users))))]
+    return train_sequences[train_sequences["user_id"].isin(keep)].reset_index(drop=True)
 
 
 def summarise_data_efficiency(

@@ -21,8 +21,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from maskrec.model_input import sequence_table
 from maskrec.params import SplitParams
-from maskrec.training.data import sequence_table
 
 logger = logging.getLogger(__name__)
 
@@ -303,15 +303,3 @@ def split_with_given_targets(
         "target_item": mapped["test_item"], "is_cold": False,
     })  # fmt: skip
     return sequences, valid.reset_index(drop=True), test.reset_index(drop=True)
-
-
-def keep_user_fraction(
-    train_sequences: pd.DataFrame, params: SplitParams, fraction: float
-) -> pd.DataFrame:
-    """The training sequences of `fraction` of the users (at least one), chosen by one
-    seeded order of all users, so a smaller fraction's users are a subset of a larger
-    one's (nested subsets, as a data-efficiency curve needs)."""
-    users = np.sort(train_sequences["user_id"].to_numpy())
-    order = np.random.default_rng(params.seed).permutation(users)
-    keep = order[: max(1, int(round(fraction * len(users))))]
-    return train_sequences[train_sequences["user_id"].isin(keep)].reset_index(drop=True)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from maskrec.evaluation import rank
+from maskrec.devices import resolve_device
 from maskrec.metrics import (
     bootstrap_intervals,
     fdr_adjust,
@@ -21,11 +21,12 @@ from maskrec.metrics import (
     paired_comparison,
     ranking_metrics,
 )
+from maskrec.model_input import eval_set
 from maskrec.models.baselines import Baseline, Skipped
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import EvaluationParams, TrainingParams
-from maskrec.training.data import eval_set
-from maskrec.training.loop import resolve_device
+from maskrec.registry import scored
+from maskrec.scoring import rank
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +108,6 @@ def evaluate_models(
     for name, model in skipped.items():
         stats[name] = {"kind": "baseline", "skipped": model.config["reason"]}
     return pd.concat(frames, ignore_index=True), stats
-
-
-def scored(model_stats: dict[str, Any]) -> dict[str, Any]:
-    """The models evaluation scored (not those the run skipped)."""
-    return {name: s for name, s in model_stats.items() if "skipped" not in s}
 
 
 def _bucket_labels(edges: list[int]) -> list[str]:

@@ -12,12 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from maskrec.datasets.trained_models import RATING_MODEL
-from maskrec.evaluation import Model, rate, recommend
+from maskrec.model_input import rating_set
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import InferenceParams
-from maskrec.pipelines.evaluation.nodes import scored
-from maskrec.training.data import rating_set
+from maskrec.registry import RATING_MODEL, chosen
+from maskrec.scoring import Model, rate, recommend
 
 logger = logging.getLogger(__name__)
 
@@ -28,17 +27,7 @@ def load_chosen_model(
     params: InferenceParams,
 ) -> tuple[Model, str]:
     """Load only the model inference uses (chosen on validation, never on test)."""
-    candidates = scored(model_stats)
-    name = (
-        max(candidates, key=lambda m: candidates[m]["valid_ndcg@10"])
-        if params.model == "best"
-        else params.model
-    )
-    if name in model_stats and name not in candidates:
-        raise ValueError(
-            f"inference.model={name!r} was skipped in this run "
-            f"({model_stats[name]['skipped']}); name another model or 'best'"
-        )
+    name = chosen(model_stats, params.model)
     logger.info("recommending with %s", name)
     return trained_models[name](), name
 

@@ -9,7 +9,7 @@ Two protocols over the same cleaned interactions:
   fold (seeded), so the numbers compare with its published table.
 
 The sequence models (`fine_tuned`, `scratch`) read a user's rated history with the
-question's item in its place in time, its rating hidden (`training.data.rating_set`).
+question's item in its place in time, its rating hidden (`model_input.rating_set`).
 They choose their epoch on validation ratings held out of each fold's training ratings
 (next_in_time: each user's rating before the test one; random_folds: a seeded
 `valid_fraction` of the fold's training ratings), and `fine_tuned`'s Cloze pretraining
@@ -28,8 +28,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
-from maskrec.evaluation import rate
 from maskrec.metrics import fdr_adjust, paired_comparison, ratio_intervals
+from maskrec.model_input import rating_set, sequence_table
 from maskrec.models.rating_baselines import KINDS as CLASSIC
 from maskrec.models.rating_baselines import fit_predict
 from maskrec.models.sequence import SequenceRecModel
@@ -40,7 +40,7 @@ from maskrec.params import (
     RatingParams,
     TrainingParams,
 )
-from maskrec.training.data import rating_set, sequence_table
+from maskrec.scoring import rate
 from maskrec.training.setup import init_model
 from maskrec.training.stages import fine_tune_ratings, pretrain
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from maskrec.alignment import align_items
+from maskrec.model_input import sequence_table
 from maskrec.params import TransferParams
-from maskrec.training.data import sequence_table
 from maskrec.training.stages import fine_tune, named, pretrain, train_sasrec
 
 pretrain_on_source = named(pretrain, "source_pretrained")

@@ -1,6 +1,5 @@
 from kedro.pipeline import Node, Pipeline
 
-from maskrec.pipelines import data_processing
 from maskrec.pipelines.transfer import nodes
 from maskrec.training.setup import init_model
 
@@ -8,15 +7,11 @@ SOURCE = "pretraining_source"  # the namespace of the source's data
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """The source through the same data_processing pipeline (its datasets prefixed with
-    `pretraining_source.`), item alignment, and the transfer models."""
+    """Item alignment and the transfer models, from the source's cleaned data
+    (`pretraining_source.interactions`, `.item_features`: the data_processing pipeline
+    under that namespace, which `pipeline_registry` adds)."""
     return Pipeline(
         [
-            Pipeline(
-                data_processing.create_pipeline(),
-                namespace=SOURCE,
-                parameters={"params:data_processing"},  # the same cleaning rules
-            ),
             Node(
                 nodes.align_source_items,
                 inputs=["item_features", f"{SOURCE}.item_features", "params:transfer"],

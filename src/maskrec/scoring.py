@@ -18,23 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from maskrec.devices import autocast
+from maskrec.model_input import EvalSet, RatingSet, history_set
 from maskrec.models.baselines import Baseline
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.progress import Progress
-from maskrec.training.data import EvalSet, RatingSet, history_set
 
 logger = logging.getLogger(__name__)
 
 Model = SequenceRecModel | Baseline
-
-
-def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on CUDA when asked; a no-op context elsewhere."""
-    return torch.autocast(
-        device_type=device.type,
-        dtype=torch.bfloat16,
-        enabled=bf16 and device.type == "cuda",
-    )
 
 
 def exclude_seen(

@@ -1,0 +1,48 @@
+"""The project's own Kedro commands: `kedro serve` (Kedro adds the commands of a
+project's `cli.py` to `kedro`, beside `kedro run`). `maskrec serve` is the same command.
+
+    kedro serve --port 8000              # the recommendation service, after a run
+    kedro serve --env ml100k --model sasrec
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group(name="maskrec")
+def cli() -> None:
+    """maskrec's project commands."""
+
+
+@cli.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")  # fmt: skip
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--env", "-e", default=None, help="Kedro environment to read the catalog with (as kedro run --env)")  # fmt: skip
+@click.option("--model", default="best", show_default=True,
+              help="a model name from maskrec/registry.py, or 'best' (by validation NDCG@10)")  # fmt: skip
+@click.option("--project", default=None, type=click.Path(exists=True, file_okay=False),
+              help="the project folder whose trained models to serve (default: this project)")  # fmt: skip
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
+              help="torch threads for scoring; the server's own thread needs a core too")  # fmt: skip
+@click.pass_obj
+def serve(metadata, host: str, port: int, env: str | None, model: str, project: str | None, threads: int) -> None:  # fmt: skip
+    """Serve recommendations from a trained model: POST /recommend, GET /items, GET /health,
+    and a page at /. Run `kedro run` (or `make run`) first."""
+    import torch
+    import uvicorn
+
+    from maskrec.service import create_app, load_recommender
+
+    # One scoring thread by default: concurrent requests are batched (a batch of 32
+    # histories costs ~4x one), and torch's threads spinning against the event loop on
+    # a small machine cost 50x (docs/benchmarks.md, "Serving").
+    torch.set_num_threads(threads)
+
+    # under `kedro`, Kedro passes the project's metadata; `maskrec serve` runs where it is
+    default = getattr(metadata, "project_path", None) or Path.cwd()
+    recommender = load_recommender(Path(project or default).resolve(), env, model)
+    click.echo(f"serving {recommender.name} on http://{host}:{port}/", err=True)
+    uvicorn.run(create_app(recommender), host=host, port=port, log_level="warning")

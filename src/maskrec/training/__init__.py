@@ -1,0 +1,1 @@
+"""Training: the one loop (`loop.fit`), its objectives, data and distributed plumbing."""
