@@ -28,15 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    machine,
-    parse_params,
+    dotlist,
     peak_rss_mib,
     print_table,
     source,
     write_json,
 )
-
-from maskrec.params import merge  # noqa: E402
 
 BASELINES = {  # model: its node in the baselines pipeline
     "most_popular": "fit_most_popular_node",
@@ -46,12 +43,14 @@ BASELINES = {  # model: its node in the baselines pipeline
 }
 
 
-def run_params(args: argparse.Namespace) -> dict:
-    params = {"source": source(args.data), "data_split": {"cold_user_fraction": 0.0}}
-    if args.targets:
-        params["data_split"]["strategy"] = "given"
-        params["split_targets"] = str(Path(args.targets).resolve())
-    return merge(params, parse_params(args.params))
+def run_params(args: argparse.Namespace) -> str:
+    """The benchmark's settings, then --params (later keys win), as `kedro run --params`."""
+    split = {
+        "cold_user_fraction": 0.0,
+        **({"strategy": "given"} if args.targets else {}),
+    }
+    given = {"split_targets": str(Path(args.targets).resolve())} if args.targets else {}
+    return ",".join(p for p in (dotlist(source=source(args.data), data_split=split, **given), args.params) if p)  # fmt: skip
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -106,7 +105,7 @@ def main() -> None:
     print(f"\nclassic baselines on {args.data}, validation split (data steps {data_seconds:.0f} s)")  # fmt: skip
     print_table(rows, list(rows[0]))
     write_json(args.json, {
-        "command": " ".join(sys.argv), "machine": machine(), "data": args.data,
+        "data": args.data,
         "data_seconds": data_seconds, "nodes": runs, "selections": selections,
     })  # fmt: skip
 

@@ -4,8 +4,12 @@ Every benchmark trains and scores models by running the project's own pipelines 
 slices of them, by node name) in a `ScratchProject`: a copy of conf/ and pyproject.toml
 under benchmarks/results/, run with `KedroSession` exactly as `kedro run --env <env>
 --params ...` would be, so parameters come from Kedro's config loader and the project's
-settings, and data, models and checkpoints stay out of the working tree. A benchmark adds
-only what a run does not do itself: repeating over seeds, timing stages, aggregating.
+settings, and data, models and checkpoints stay out of the working tree. A benchmark
+changes parameters only as `kedro run --params` does: a `--params` string, parsed by
+Kedro's own parser (`kedro_params`), its settings first and the user's after (later
+keys win). A benchmark adds only what a run does not do itself: repeating over seeds,
+timing stages, aggregating. Every JSON it writes records the code commit, the command
+and the machine (`write_json`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import pickle
 import platform
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,8 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-
-from maskrec.params import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -52,26 +55,36 @@ def source(data: str) -> str:
     return str(Path(data).resolve()) if Path(data).exists() else data
 
 
-def parse_params(text: str) -> dict[str, Any]:
-    """`kedro run --params` syntax ("a.b=1,c=x") as a nested dict."""
-    if not text:
-        return {}
-    items, depth, start = [], 0, 0
-    for i, char in enumerate(text + ","):  # commas inside [...] belong to a list value
-        depth += {"[": 1, "]": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            items.append(text[start:i])
-            start = i + 1
-    # Kedro's; imported here because the GPU machines run some scripts without it
-    from omegaconf import OmegaConf
+def kedro_params(*texts: str) -> dict[str, Any]:
+    """`--params` strings ("a.b=1,c=x") as `kedro run --params` reads them (Kedro's own
+    parser), joined in order, so a later key overrides an earlier one. (Kedro splits at
+    every comma: a list value cannot be given this way, as on the command line.)"""
+    import click
+    from kedro.framework.cli.utils import _split_params
 
-    return OmegaConf.to_container(OmegaConf.from_dotlist(items))
+    text = ",".join(t for t in texts if t)
+    context = click.Context(click.Command("benchmark"))
+    return _split_params(context, click.Option(["--params"]), text) if text else {}
+
+
+def dotlist(**groups: Any) -> str:
+    """Settings as a `--params` string: `dotlist(training={"seed": 1}, source="x")` is
+    "training.seed=1,source=x"."""
+
+    def leaves(value: Any, prefix: str) -> list[str]:
+        if isinstance(value, dict):
+            return [item for key, inner in value.items() for item in leaves(inner, f"{prefix}.{key}")]  # fmt: skip
+        return [f"{prefix}={'null' if value is None else value}"]
+
+    return ",".join(
+        item for key, value in groups.items() for item in leaves(value, key)
+    )
 
 
 class ScratchProject:
     """The project's configuration copied into `folder`, run through Kedro sessions.
 
-    `params` are runtime parameters (as `--params`) for every run; `run` can add more.
+    `params`, a `--params` string, holds for every run; `run` can add more after it.
     Outputs persist between runs, so a benchmark can run the data pipelines once and the
     training slices many times; `fresh=False` reopens a scratch project another process
     made (a stage timed in its own process).
@@ -81,10 +94,10 @@ class ScratchProject:
         self,
         folder: Path,
         env: str | None = None,
-        params: dict | None = None,
+        params: str = "",
         fresh: bool = True,
     ) -> None:
-        self.folder, self.env, self.params = Path(folder).resolve(), env, params or {}
+        self.folder, self.env, self.params = Path(folder).resolve(), env, params
         if env and not (ROOT / "conf" / env).is_dir():
             raise SystemExit(f"--env {env}: no folder {ROOT / 'conf' / env}")
         os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
@@ -101,7 +114,7 @@ class ScratchProject:
             self.folder / "src"
         ).mkdir()  # bootstrap wants it; the installed package is used
 
-    def _session(self, params: dict | None):
+    def _session(self, params: str):
         from kedro.framework.session import KedroSession
         from kedro.framework.startup import bootstrap_project
 
@@ -109,14 +122,14 @@ class ScratchProject:
         return KedroSession.create(
             project_path=self.folder,
             env=self.env,
-            runtime_params=merge(self.params, params or {}),
+            runtime_params=kedro_params(self.params, params),
         )
 
     def run(
         self,
         pipelines: list[str],
         nodes: list[str] | None = None,
-        params: dict | None = None,
+        params: str = "",
     ) -> float:
         """Run pipelines (or the named nodes of them); return the wall seconds. The run's
         free outputs (those no node consumes and the catalog does not persist) are left
@@ -134,20 +147,18 @@ class ScratchProject:
             os.chdir(cwd)
         return time.perf_counter() - started
 
-    def load(self, *datasets: str, params: dict | None = None) -> Any:
+    def load(self, *datasets: str, params: str = "") -> Any:
         """Datasets as the catalog loads them (one value, or a tuple for several names)."""
         with self._session(params) as session:
             catalog = session.load_context().catalog
             values = tuple(catalog.load(name) for name in datasets)
         return values[0] if len(values) == 1 else values
 
-    def parameters(self, params: dict | None = None) -> dict:
+    def parameters(self, params: str = "") -> dict:
         """The validated parameter groups a run with `params` uses."""
-        from maskrec.params import load_parameters
+        from maskrec.config import load_parameters
 
-        return load_parameters(
-            self.folder / "conf", self.env or "local", merge(self.params, params or {})
-        )
+        return load_parameters(self.folder / "conf", self.env or "local", kedro_params(self.params, params))  # fmt: skip
 
 
 class FinishedSeeds:
@@ -267,8 +278,26 @@ def _has_tabulate() -> bool:
     return True
 
 
+def provenance() -> dict[str, Any]:
+    """What a result needs to be checked: the code commit (and whether src/, conf/ or
+    benchmarks/ had uncommitted changes), the command, the machine and the date."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
+        return done.stdout.strip() if done.returncode == 0 else "unknown (no git here)"
+
+    changed = git("status", "--porcelain", "--", "src", "conf", "benchmarks/*.py")
+    return {
+        "commit": git("rev-parse", "HEAD"), "uncommitted_changes": changed not in ("", "unknown (no git here)"),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }  # fmt: skip
+
+
 def write_json(path: str | None, payload: dict) -> None:
+    """The results, with their `provenance` first."""
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2, default=str))
+        record = {"provenance": provenance(), **payload}
+        Path(path).write_text(json.dumps(record, indent=2, default=str))
         print(f"wrote {path}", file=sys.stderr)

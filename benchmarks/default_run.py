@@ -27,14 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    machine,
-    parse_params,
+    dotlist,
     print_table,
     source,
     write_json,
 )
-
-from maskrec.params import merge  # noqa: E402
 
 PIPELINES = ("data_processing", "data_split", "pretraining", "fine_tuning", "baselines",
              "evaluation", "reporting", "inference")  # fmt: skip
@@ -44,7 +41,7 @@ def main() -> None:
     parser = arguments(__doc__, "default_run", env="")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    params = merge({"source": source(args.data)}, parse_params(args.params))
+    params = ",".join(p for p in (dotlist(source=source(args.data)), args.params) if p)
     if args.child:
         project = ScratchProject(Path(args.workdir), args.env or None, params, fresh=False)  # fmt: skip
         project.run([args.child])
@@ -68,7 +65,7 @@ def main() -> None:
     print(f"\nthe default kedro run on {args.data} {args.params}")
     print_table(rows, ["pipeline", "seconds", "peak_rss_mib"])
     print("\n" + summary)
-    write_json(args.json, {"command": " ".join(sys.argv), "machine": machine(), "rows": rows,
+    write_json(args.json, {"rows": rows,
                            "summary_md": summary, "model_stats": json.loads(json.dumps(project.load("model_stats"), default=float))})  # fmt: skip
 
 

@@ -17,8 +17,10 @@ Data: one sequence per user, lengths log-normal around the mean the sizes imply 
 5 events), items by a Zipf law (`common.synthetic_sequences`); the last event is the
 validation target. Shapes decide the cost, not the content, so quality is not reported.
 
-Parameters: conf/base with --params overrides, resolved by Kedro's loader. A machine without
-Kedro (the lent GPU machines) reads them from a JSON that `--write-params` wrote here.
+Parameters: conf/base with this script's settings (device, seed, epochs and the
+ML-20M batch) and --params after them, as `kedro run --params` reads them, resolved by the
+project's loader. A machine without Kedro (the lent GPU machines) reads them from a JSON
+that `--write-params` wrote here (with the same --device, --seed and --epochs).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from common import (  # noqa: E402
 
 STAGES = ("pretraining", "fine_tuning")
 # issue 11's setting for ML-20M: batch 128 x length 200, no per-epoch checkpoint files
-DEFAULT_PARAMS = "model.max_len=200,pretraining.batch_size=128,fine_tuning.batch_size=128,training.checkpoint_dir=null"  # fmt: skip
+DEFAULT_PARAMS = "model.max_len=200,schedule.batch_size=128,pretraining.schedule.batch_size=128,training.checkpoint_dir=null"  # fmt: skip
 
 
 def parameters(args: argparse.Namespace) -> dict:
@@ -55,12 +57,13 @@ def parameters(args: argparse.Namespace) -> dict:
     if args.params_json:
         raw = json.loads(Path(args.params_json).read_text())
         return {group: GROUPS[group](**values) for group, values in raw.items()}
-    from common import parse_params
+    from common import dotlist, kedro_params
 
-    from maskrec.params import load_parameters
+    from maskrec.config import load_parameters
 
-    overrides = parse_params(",".join(p for p in (DEFAULT_PARAMS, args.params) if p))
-    return load_parameters(ROOT / "conf", "local", overrides)
+    run = {stage: {"schedule": {"epochs": args.epochs, "patience": args.epochs + 1}} for stage in STAGES}  # fmt: skip
+    settings = dotlist(training={"device": args.device, "seed": args.seed}, **run)
+    return load_parameters(ROOT / "conf", "local", kedro_params(DEFAULT_PARAMS, settings, args.params))  # fmt: skip
 
 
 def lengths_for(users: int, ratings: int, rng: np.random.Generator) -> np.ndarray:
@@ -82,12 +85,10 @@ def run_stages(args: argparse.Namespace, groups: dict) -> list[dict]:
     generated = time.perf_counter() - started
     print(f"generated {args.users:,} users, {args.items:,} items, "
           f"{int(train['item_ids'].map(len).sum() + len(valid)):,} events in {generated:.0f} s", file=sys.stderr)  # fmt: skip
-    training = groups["training"].model_copy(
-        update={"device": args.device, "seed": args.seed}
-    )
-    rows, model = [], init_model(items, groups["model"], training)
+    training = groups["training"]
+    rows, model = [], init_model(items, groups["pretraining"])
     for stage in args.stages:
-        params = groups[stage].model_copy(update={"epochs": args.epochs, "patience": args.epochs + 1})  # fmt: skip
+        params = groups[stage]
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         clock = time.perf_counter()
@@ -100,7 +101,7 @@ def run_stages(args: argparse.Namespace, groups: dict) -> list[dict]:
         epochs = history[history["epoch"] >= (2 if args.epochs > 1 else 1)]
         row = {
             "stage": stage, "processes": int(os.environ.get("WORLD_SIZE", "1")),
-            "batch": params.batch_size, "loss": params.loss, "epochs": args.epochs,
+            "batch": params.schedule.batch_size, "loss": params.loss.softmax, "epochs": args.epochs,
             "stage_seconds": time.perf_counter() - clock,
             "train_seconds_per_epoch": float(epochs["train_seconds"].median()),
             "valid_seconds_per_epoch": float((epochs["seconds"] - epochs["train_seconds"]).median()),
@@ -158,7 +159,7 @@ def main() -> None:
     )
     print_table(rows, [c for c in ("stage", "processes", "batch", "loss", "train_seconds_per_epoch", "valid_seconds_per_epoch",
                                    "sequences_per_second", "gpu_peak_allocated_gib", "host_peak_rss_gib") if c in rows[0]])  # fmt: skip
-    write_json(args.json, {"command": " ".join(sys.argv), "machine": machine(), "settings": vars(args), "rows": rows})  # fmt: skip
+    write_json(args.json, {"settings": vars(args), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
         --json benchmarks/results/loss_quality_ml1m_subset.json
 
 The project's own `kedro run` in a scratch folder (common.ScratchProject): data_processing
-and data_split once, then, per loss and stage, the stage's node with `<stage>.loss` set
+and data_split once, then, per loss and stage, the stage's node with `<stage>.loss.softmax` set
 (`--params` adds overrides): SASRec (`train_sasrec_node`: every position labelled) and,
 with `--stages pretraining`, Cloze pretraining (`pretrain_node`). Each trains to its early
 stop; printed: the best validation NDCG@10 and HR@10, the epoch it came at, seconds per
@@ -27,15 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    machine,
-    parse_params,
+    dotlist,
     print_table,
     source,
     trained_seconds,
     write_json,
 )
-
-from maskrec.params import merge  # noqa: E402
 
 STAGES = {  # stage: (parameter group, nodes, history)
     "sasrec": ("sasrec", ["train_sasrec_node"], "sasrec_history"),
@@ -51,12 +48,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     args = parser.parse_args()
 
-    params = {"source": source(args.data), "data_split": {"cold_user_fraction": 0.0},
-              "training": {"device": args.device, "checkpoint_dir": None}}  # fmt: skip
-    if args.targets:
-        params["data_split"]["strategy"] = "given"
-        params["split_targets"] = str(Path(args.targets).resolve())
-    params = merge(params, parse_params(args.params))
+    split = {
+        "cold_user_fraction": 0.0,
+        **({"strategy": "given"} if args.targets else {}),
+    }
+    given = {"split_targets": str(Path(args.targets).resolve())} if args.targets else {}
+    settings = dotlist(source=source(args.data), data_split=split, training={"device": args.device, "checkpoint_dir": None}, **given)  # fmt: skip
+    params = ",".join(p for p in (settings, args.params) if p)
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     groups = project.parameters()  # a bad value stops here
     project.run(["data_processing", "data_split"])
@@ -66,13 +64,15 @@ def main() -> None:
     for stage in args.stages:
         group, nodes, history_name = STAGES[stage]
         for loss in args.losses:
-            seconds = project.run(["__default__"], nodes, {group: {"loss": loss}})
+            seconds = project.run(
+                ["__default__"], nodes, f"{group}.loss.softmax={loss}"
+            )
             timing = trained_seconds(project.load(history_name))
             runs.append(
                 {"stage": stage, "loss": loss, "node_seconds": seconds, **timing}
             )
             r = runs[-1]
-            negatives = f" ({getattr(groups[group], 'negatives', 0):,} negatives)" if loss == "sampled" else ""  # fmt: skip
+            negatives = f" ({groups[group].loss.negatives:,} negatives)" if loss == "sampled" else ""  # fmt: skip
             rows.append({
                 "stage": stage, "loss": loss + negatives,
                 "valid NDCG@10": f"{r['valid_ndcg@10']:.4f}", "valid HR@10": f"{r['valid_hr@10']:.4f}",
@@ -82,7 +82,7 @@ def main() -> None:
             print(rows[-1], file=sys.stderr, flush=True)
     print(f"\nitem softmax variants on {args.data} ({n_items:,} items), validation split")  # fmt: skip
     print_table(rows, list(rows[0]))
-    write_json(args.json, {"command": " ".join(sys.argv), "machine": machine(), "data": args.data,
+    write_json(args.json, {"data": args.data,
                            "n_items": n_items, "runs": runs})  # fmt: skip
 
 

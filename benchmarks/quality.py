@@ -21,8 +21,8 @@ from common import (  # noqa: E402
     ROOT,
     ScratchProject,
     arguments,
+    dotlist,
     machine,
-    parse_params,
     peak_rss_mib,
     source,
     write_json,
@@ -48,7 +48,7 @@ def main() -> None:
     parser.set_defaults(json=str(RESULTS / "quality.json"))
     args = parser.parse_args()
 
-    params = {"source": source(args.data), **parse_params(args.params)}
+    params = ",".join(p for p in (dotlist(source=source(args.data)), args.params) if p)
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     seconds = project.run(["__default__"])
     summary, metrics, report = project.load("summary_markdown", "evaluation_metrics", "data_quality_report")  # fmt: skip
@@ -62,7 +62,7 @@ def main() -> None:
     body = summary.split("\n", 2)[2].strip()  # the run's summary.md without its title
     section = header + "\n\n" + body
     print(section)
-    write_json(args.json, {"machine": info, "command": command, "seconds": seconds, "peak_rss_mib": peak_rss_mib(), "metrics": metrics})  # fmt: skip
+    write_json(args.json, {"seconds": seconds, "peak_rss_mib": peak_rss_mib(), "metrics": metrics})  # fmt: skip
     if args.write_docs:
         write_docs(section)
 

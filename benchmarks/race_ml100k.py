@@ -56,9 +56,8 @@ from common import (  # noqa: E402
     FinishedSeeds,
     ScratchProject,
     arguments,
+    dotlist,
     machine,
-    merge,
-    parse_params,
     peak_rss_mib,
     print_table,
     source,
@@ -87,9 +86,6 @@ TRANSFER_STAGES = {
 }
 EVALUATION = ["evaluate_models_node", "summarise_evaluation_node"]
 SOURCE_DATA = ["align_source_items_node", "map_source_sequences_node"]
-COMPARISONS = [["pretrained", "scratch"], ["fine_tuned", "scratch"], ["fine_tuned", "sasrec"], ["fine_tuned", "ease"]]  # fmt: skip
-TRANSFER_COMPARISONS = [["transfer", "fine_tuned"], ["transfer", "sasrec"], ["transfer", "joint_sasrec"],
-                        ["transfer", "transfer_pretrained"], ["transfer", "ease"], ["fine_tuned", "scratch"]]  # fmt: skip
 RECBOLE = {  # RecBole 1.2.1 on this task (issue 5): test HR@10, NDCG@10, MRR@10
     "EASE": (0.1347, 0.0706, 0.0513), "BPR": (0.1241, 0.0673, 0.0502), "ItemKNN": (0.1145, 0.0628, 0.0472),
     "SASRec (len 200)": (0.1315, 0.0613, 0.0405), "SASRec (len 50)": (0.1220, 0.0589, 0.0402),
@@ -102,7 +98,7 @@ def one_seed(
 ) -> dict:
     """Train and evaluate every model with one seed; stage wall times and peak RSS too.
     With `curve`, also the data-efficiency fractions (the `data_efficiency` run)."""
-    params = {"training": {"seed": seed}, "baselines": {"seed": seed}}
+    params = dotlist(training={"seed": seed}, baselines={"seed": seed})
     pipeline = [
         "data_efficiency" if curve else "transfer" if transfer else "__default__"
     ]
@@ -207,21 +203,15 @@ def main() -> None:
         raise SystemExit("--data-efficiency compares source pretraining with none: it needs --pretrain-data")  # fmt: skip
 
     transfer = args.pretrain_data is not None
-    split = {"cold_user_fraction": 0.0}
-    if args.targets:
-        split["strategy"] = "given"
-    comparisons = TRANSFER_COMPARISONS if transfer else COMPARISONS
-    params = {
+    settings = {
         "source": source(args.data),
-        "data_split": split,
-        "training": {"device": args.device, "checkpoint_dir": None, "eval_batch_size": args.eval_batch},
-        "evaluation": {"batch_size": args.eval_batch, "comparisons": comparisons},
+        "data_split": {"cold_user_fraction": 0.0, **({"strategy": "given"} if args.targets else {})},
+        "training": {"device": args.device, "checkpoint_dir": None, "scoring_batch_size": args.eval_batch},
+        **({"split_targets": str(Path(args.targets).resolve())} if args.targets else {}),
+        **({"pretraining_source": source(args.pretrain_data)} if transfer else {}),
     }  # fmt: skip
-    if args.targets:
-        params["split_targets"] = str(Path(args.targets).resolve())
-    if transfer:
-        params["pretraining_source"] = source(args.pretrain_data)
-    params = merge(params, parse_params(args.params))
+    # the race's settings, then --params (Kedro's own parser: later keys win)
+    params = ",".join(p for p in (dotlist(**settings), args.params) if p)
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     evaluation = project.parameters()["evaluation"]  # a bad value stops here
     pipeline = ["transfer" if transfer else "__default__"]

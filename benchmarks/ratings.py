@@ -25,9 +25,7 @@ from common import (  # noqa: E402
     FinishedSeeds,
     ScratchProject,
     arguments,
-    machine,
-    merge,
-    parse_params,
+    dotlist,
     peak_rss_mib,
     print_table,
     source,
@@ -45,7 +43,7 @@ SURPRISE = {
 
 def one_seed(project: ScratchProject, seed: int) -> dict:
     started = time.perf_counter()
-    project.run(["rating_prediction"], None, {"ratings": {"seed": seed}})
+    project.run(["rating_prediction"], None, f"ratings.seed={seed}")
     history = project.load("rating_history")
     stages = history.groupby("model").agg(best_epoch=("best_epoch", "first"), seconds=("seconds", "sum"))  # fmt: skip
     kind = stages.index.to_series().str.extract(r"_(pretrained|fine_tuned|scratch)$")[0].to_numpy()  # fmt: skip
@@ -59,7 +57,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--fresh", action="store_true", help="retrain seeds an earlier run of the same command finished")  # fmt: skip
     args = parser.parse_args()
-    params = merge({"source": source(args.data)}, parse_params(args.params))
+    params = ",".join(p for p in (dotlist(source=source(args.data)), args.params) if p)
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     project.parameters()  # a bad value stops here
     kept = FinishedSeeds(Path(args.workdir), {**vars(args), "seeds": None, "json": None}, args.fresh)  # fmt: skip
@@ -114,7 +112,7 @@ def main() -> None:
                     ["stage", "best epoch", "seconds"])  # fmt: skip
     seconds = [r["seconds"] for r in runs]
     print(f"\nseconds per seed: {', '.join(f'{s:.0f}' for s in seconds)}; peak RSS {peak_rss_mib():.0f} MiB")  # fmt: skip
-    write_json(args.json, {"machine": machine(), "data": args.data, "env": args.env, "runtime_params": params,
+    write_json(args.json, {"data": args.data, "env": args.env, "runtime_params": params,
                            "seeds": args.seeds, "rows": rows, "paired_tests_seed0": tests, "paired_tests_by_seed": every_seed,
                            "seconds_per_seed": seconds,
                            "sequence_stages_seed0": stages,

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ScratchProject, machine, print_table, write_json  # noqa: E402
+from common import RESULTS, ScratchProject, print_table, write_json  # noqa: E402
 
 # Shaped like the releases: ML-100K, ML-1M, ML-10M, ML-32M (users, items, ratings).
 SIZES = {
@@ -78,7 +78,7 @@ def worker(stage: str, folder: Path) -> None:
     from maskrec.sample import SampleSpec, write_sample
 
     data, extra = folder / "data", {}
-    project = ScratchProject(folder / "project", params={"source": str(data)}, fresh=False)  # fmt: skip
+    project = ScratchProject(folder / "project", params=f"source={data}", fresh=False)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     if stage == "generate":
@@ -101,7 +101,7 @@ def train(project: ScratchProject, processes: int, data: Path) -> dict:
     (its split tables come from the `split` stage); the history's throughput."""
     import pandas as pd
 
-    params = f"source={data},pretraining.epochs={TRAIN_EPOCHS},training.device=cpu,training.checkpoint_dir=null"  # fmt: skip
+    params = f"source={data},pretraining.schedule.epochs={TRAIN_EPOCHS},training.device=cpu,training.checkpoint_dir=null"  # fmt: skip
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
                "-m", "kedro", "run", "--pipelines", "pretraining", "--params", params]  # fmt: skip
     subprocess.run(command, cwd=project.folder, check=True)
@@ -178,7 +178,7 @@ def main() -> None:
         print(f"\nCloze pretraining, {TRAIN_EPOCHS} epochs, CPU (peak RSS: the largest process)")  # fmt: skip
         print_table(training, ["size", "processes", "train_seconds_per_epoch", "sequences_per_second", "peak_rss_mib"])  # fmt: skip
     figure(rows, args.figure)
-    write_json(args.json, {"machine": machine(), "rows": rows})
+    write_json(args.json, {"rows": rows})
 
 
 if __name__ == "__main__":

@@ -33,14 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    machine,
-    parse_params,
+    dotlist,
     print_table,
     source,
     write_json,
 )
-
-from maskrec.params import merge  # noqa: E402
 
 
 def trained_project(args) -> Path:
@@ -51,7 +48,7 @@ def trained_project(args) -> Path:
     if (folder / "data" / "08_reporting" / "model_stats.json").is_file():
         print(f"reusing the trained project {folder}", file=sys.stderr)
         return folder
-    params = merge({"source": source(args.data), "training": {"checkpoint_dir": None}}, parse_params(args.params))  # fmt: skip
+    params = ",".join(p for p in (dotlist(source=source(args.data), training={"checkpoint_dir": None}), args.params) if p)  # fmt: skip
     project = ScratchProject(folder, args.env or None, params)
     seconds = project.run(["__default__"])
     print(f"trained {folder} in {seconds:.0f} s", file=sys.stderr)
@@ -187,7 +184,7 @@ def main() -> None:
     print(f"\nmaskrec serve ({served['model']}, {served['items']} items), {len(histories)} test-user histories, {args.seconds:g} s per level")  # fmt: skip
     print_table(rows, ["clients", "requests", "requests_per_second", "p50_ms", "p95_ms", "p99_ms", "errors"])  # fmt: skip
     print(f"server peak RSS {rss:.0f} MiB; answering /health after the load: {alive}")
-    write_json(args.json, {"command": " ".join(sys.argv), "machine": machine(), "model": served, "seconds": args.seconds,
+    write_json(args.json, {"model": served, "seconds": args.seconds,
                            "histories": len(histories), "rows": rows, "server_peak_rss_mib": rss, "alive_after": alive})  # fmt: skip
 
 

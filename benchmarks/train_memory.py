@@ -30,7 +30,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine, print_table, synthetic_sequences, write_json  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    dotlist,
+    kedro_params,
+    print_table,
+    synthetic_sequences,
+    write_json,
+)
 
 LOSSES = ("full", "chunked", "sampled")
 OBJECTIVES = ("pretraining", "sasrec")
@@ -42,7 +49,7 @@ def child(args: argparse.Namespace) -> dict:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     import numpy as np
 
-    from maskrec.params import load_parameters
+    from maskrec.config import load_parameters
     from maskrec.training.setup import init_model
     from maskrec.training.stages import pretrain, train_sasrec
 
@@ -53,19 +60,17 @@ def child(args: argparse.Namespace) -> dict:
     )  # `length` training events and a validation target
     items, train_sequences, valid = synthetic_sequences(args.items, lengths, rng)
     valid = valid.head(16)
-    stage = {"loss": args.loss, "epochs": 1, "batch_size": args.batch, "patience": 1}
-    groups = load_parameters(ROOT / "conf", "local", {
-        "model": {"max_len": length},
-        "training": {"device": "cpu", "checkpoint_dir": None, "seed": args.seed},
-        "pretraining": stage, "sasrec": stage,
-    })  # fmt: skip
-    model_params, training = groups["model"], groups["training"]
+    stage = {"schedule": {"epochs": 1, "batch_size": args.batch, "patience": 1}}
+    settings = dotlist(model={"max_len": length}, loss={"softmax": args.loss}, pretraining=stage, sasrec=stage,
+                       training={"device": "cpu", "checkpoint_dir": None, "seed": args.seed})  # fmt: skip
+    groups = load_parameters(ROOT / "conf", "local", kedro_params(settings))
+    training = groups["training"]
     before = _rss_mib()
     if args.objective == "pretraining":  # the pipelines' own stage functions
-        model = init_model(items, model_params, training)
+        model = init_model(items, groups["pretraining"])
         _, history = pretrain(model, train_sequences, valid, groups["pretraining"], training, "pretraining")  # fmt: skip
     else:
-        _, history = train_sasrec(items, train_sequences, valid, model_params, groups["sasrec"], training, "sasrec")  # fmt: skip
+        _, history = train_sasrec(items, train_sequences, valid, groups["sasrec"], training, "sasrec")  # fmt: skip
     epoch = history[history["epoch"] == 1].iloc[0]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"rss_before_mib": before, "peak_rss_mib": peak, "step_seconds": float(epoch["train_seconds"])}  # fmt: skip
@@ -121,7 +126,7 @@ def main() -> None:
     } for r in rows]  # fmt: skip
     print(f"\none training step: {args.items:,} items, batch {args.batch} x length {args.length}, CPU")  # fmt: skip
     print_table(table, list(table[0]))
-    write_json(args.json, {"command": " ".join(sys.argv), "machine": machine(), "settings": vars(args), "runs": rows})  # fmt: skip
+    write_json(args.json, {"settings": vars(args), "runs": rows})
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
         --variants default no_packing --json benchmarks/results/train_speed.json
     python benchmarks/train_speed.py --data sample --params "sample.n_users=6040,sample.n_items=3700,sample.n_ratings=1000000,sample.seed=1"
 
-A variant is a set of runtime parameters of the real code (`training.packing`, each
-stage's `loss`; the device is --device), nothing patched in.
+A variant is a set of runtime parameters of the real code (`training.packing`, the item
+softmax `loss.softmax`; the device is --device), given as `kedro run --params` gives them.
 Each variant runs in a fresh process (the allocator setting `fit` makes is process-wide):
 the project's pretraining pipeline, `fine_tune_pretrained_node` and `train_sasrec_node`
 for --epochs epochs each (early stopping off), in a scratch copy of the project, with
@@ -34,22 +34,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    machine,
-    merge,
-    parse_params,
+    dotlist,
     peak_rss_mib,
     print_table,
     source,
     write_json,
 )
 
-VARIANTS = {
-    "default": {},
-    "no_packing": {"training": {"packing": False}},
+VARIANTS = {  # --params strings
+    "default": "",
+    "no_packing": "training.packing=false",
     # the item softmax of every training stage (models/losses.py); `default` is full
-    **{f"{kind}_loss": {g: {"loss": kind} for g in ("pretraining", "fine_tuning", "sasrec")}
-       for kind in ("chunked", "sampled")},
-}  # fmt: skip
+    **{f"{kind}_loss": f"loss.softmax={kind}" for kind in ("chunked", "sampled")},
+}
 STAGES = {  # model: (pipelines, nodes)
     "pretrained": (["pretraining"], None),
     "fine_tuned": (["fine_tuning"], ["train_teacher_node", "fine_tune_pretrained_node"]),
@@ -59,10 +56,11 @@ STAGES = {  # model: (pipelines, nodes)
 
 def child(args: argparse.Namespace) -> dict:
     """One variant: train each stage for --epochs epochs and read its history."""
-    epochs = args.epochs
-    schedule = {"epochs": epochs, "patience": epochs + 1}
-    params = merge(args.base_params, VARIANTS[args.child])
-    params = merge(params, {group: schedule for group in ("pretraining", "fine_tuning", "sasrec")})  # fmt: skip
+    schedule = {"schedule": {"epochs": args.epochs, "patience": args.epochs + 1}}
+    every = dotlist(
+        schedule=schedule["schedule"], pretraining=schedule, sasrec=schedule
+    )
+    params = ",".join(p for p in (args.base_params, VARIANTS[args.child], every) if p)
     project = ScratchProject(Path(args.workdir) / args.child, args.env or None, params)
     project.run(["data_processing", "data_split"])
     stages = {}
@@ -81,7 +79,7 @@ def child(args: argparse.Namespace) -> dict:
     train = project.load("train_sequences")["item_ids"].tolist()
     settings = project.parameters()
     return {"variant": args.child, "stages": stages, "peak_rss_mib": peak_rss_mib(),
-            "masking": masking_comparison(train, settings["model"].max_len),
+            "masking": masking_comparison(train, settings["pretraining"].model.max_len),
             "layout": layout_report(train, settings)}  # fmt: skip
 
 
@@ -93,8 +91,8 @@ def layout_report(sequences: list, settings: dict) -> dict:
     from maskrec.models.packing import SequenceBatch, pack
     from maskrec.training.objectives import CausalObjective, ClozeObjective
 
-    max_len = settings["model"].max_len
-    batch_size = settings["pretraining"].batch_size
+    max_len = settings["pretraining"].model.max_len
+    batch_size = settings["pretraining"].schedule.batch_size
     objectives = {
         "cloze": ClozeObjective(0.2, 10**6, 10**6 - 1),
         "causal": CausalObjective(),
@@ -154,13 +152,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.epochs < 2:
         raise SystemExit("--epochs must be at least 2 (the first epoch is not timed)")
-    args.base_params = merge(
-        {
-            "source": source(args.data),
-            "training": {"device": args.device, "checkpoint_dir": None},
-        },
-        parse_params(args.params),
-    )
+    settings = dotlist(source=source(args.data), training={"device": args.device, "checkpoint_dir": None})  # fmt: skip
+    args.base_params = ",".join(p for p in (settings, args.params) if p)
     if args.child:
         Path(args.child_json).write_text(json.dumps(child(args)))
         return
@@ -196,7 +189,7 @@ def main() -> None:
     print_table([{"objective": k, **{c: round(v, 3) for c, v in row.items()}} for k, row in layout.items()],
                 ["objective", *next(iter(layout.values()))])  # fmt: skip
     print(f"{time.perf_counter() - started:.0f} s in all")
-    write_json(args.json, {"machine": machine(), "command": " ".join(sys.argv), "epochs": args.epochs, "runs": runs})  # fmt: skip
+    write_json(args.json, {"epochs": args.epochs, "runs": runs})
 
 
 if __name__ == "__main__":

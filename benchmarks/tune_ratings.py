@@ -1,15 +1,16 @@
-"""Choosing the rating head's settings on validation: one protocol and fold, each setting's
-validation RMSE (what to choose by), its test RMSE (printed, never used to choose) and
-seconds.
+"""Choosing the rating head's settings on validation: one protocol and fold, each
+setting's best validation RMSE (what to choose by), its epoch and seconds. No test
+rating is scored: the fold's prediction nodes are not run.
 
     python benchmarks/tune_ratings.py --data ../shared/data/ml-100k --env ml100k \\
-        --grid '[{"epochs": 15}, {"learning_rate": 0.002, "epochs": 20}]' \\
+        --grid "ratings.head.schedule.epochs=15" "ratings.head.schedule.learning_rate=0.001" \\
         --json benchmarks/results/tune_ratings.json
 
-Each grid entry overrides `ratings.sequence` (merged onto --env and --params). The data
-steps run once, in a scratch project (`kedro run --pipelines data_processing`); each setting
-then trains what `kedro run --pipelines rating_prediction` trains for that protocol and fold
-(`nodes.sequence_fold`: per-fold Cloze pretraining, the rating head on it and from scratch).
+Each grid entry is a `kedro run --params` string, applied after --params. The data steps
+run once, in a scratch project (`kedro run --pipelines data_processing`); each setting then
+runs the fold's namespace of `kedro run --pipelines rating_prediction` up to its trained
+models (the rating models' Cloze pretraining on the fold's fitted ratings, the rating head
+on it and from scratch) and reads their validation curves.
 """
 
 from __future__ import annotations
@@ -19,63 +20,54 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    machine,
-    merge,
-    parse_params,
+    dotlist,
     print_table,
     source,
     write_json,
 )
 
+from maskrec.pipeline_registry import register_pipelines  # noqa: E402
+from maskrec.pipelines.rating_prediction.pipeline import FOLDS  # noqa: E402
+
+# the fold's nodes that train; the test questions are built, but nothing scores them
+TRAINING = ("select_fold_node", "rating_model_input_node", "init_pretraining_model_node", "init_scratch_model_node",
+            "pretrain_node", "add_rating_head_to_pretrained_node", "add_rating_head_to_scratch_node",
+            "fine_tune_pretrained_node", "fine_tune_scratch_node")  # fmt: skip
+KINDS = ("pretrained", "fine_tuned", "scratch")
+
 
 def main() -> None:
     parser = arguments(__doc__, "tune_ratings_run", env="ml100k")
-    parser.add_argument("--grid", required=True, help="a JSON list of ratings.sequence overrides")  # fmt: skip
-    parser.add_argument("--protocol", default="random_folds", choices=["random_folds", "next_in_time"])  # fmt: skip
-    parser.add_argument("--fold", type=int, default=0)
-    parser.add_argument("--kinds", default="fine_tuned,scratch", help="which sequence models to train")  # fmt: skip
+    parser.add_argument("--grid", nargs="+", default=[""], help="settings to try, each a `--params` string")  # fmt: skip
+    parser.add_argument("--fold", default="rating_fold_0", choices=list(FOLDS), help="the protocol and fold (a namespace)")  # fmt: skip
     args = parser.parse_args()
-    grid = json.loads(args.grid)
-    params = merge({"source": source(args.data)}, parse_params(args.params))
+    params = ",".join(p for p in (dotlist(source=source(args.data)), args.params) if p)
     project = ScratchProject(Path(args.workdir), args.env or None, params)
-    kinds = args.kinds.split(",")
-    settings = [project.parameters({"ratings": {"sequence": g}}) for g in grid]
-    from maskrec.pipelines.rating_prediction import nodes
-
+    for setting in args.grid:
+        project.parameters(setting)  # a bad value stops here, before any training
     project.run(["data_processing"])
-    interactions, items = project.load("interactions", "item_features")
+    project.run(["rating_prediction"], ["split_ratings_node"])
+    nodes = [n.name for n in register_pipelines()["rating_prediction"].nodes if n.namespace == args.fold and n.name.split(".", 1)[1] in TRAINING]  # fmt: skip
     rows = []
-    for overrides, groups in zip(grid, settings, strict=True):
-        # only the sequence models asked for (the pipeline itself always trains fine_tuned)
-        ratings = groups["ratings"].model_copy(update={"models": kinds})
-        splits = nodes.split_ratings(interactions, ratings)
-        protocol, fold, train, test = next(
-            s for s in nodes.protocol_splits(splits, ratings) if s[:2] == (args.protocol, args.fold)
-        )  # fmt: skip
+    for setting in args.grid:
         started = time.perf_counter()
-        predictions, history, _ = nodes.sequence_fold(
-            protocol, fold, train, test, items, groups["model"], groups["pretraining"], ratings, groups["training"]
-        )  # fmt: skip
-        row = {"settings": json.dumps(overrides), "seconds": round(time.perf_counter() - started)}  # fmt: skip
-        for kind, mine in predictions.groupby("model"):
-            stage = history[history["model"].str.endswith(f"_{kind}")]
-            row[f"{kind} valid RMSE"] = round(float(stage["rmse"].min()), 4)
-            row[f"{kind} best epoch"] = int(stage["best_epoch"].iloc[0])
-            row[f"{kind} test RMSE"] = round(float(np.sqrt(((mine["prediction"] - mine["rating"]) ** 2).mean())), 4)  # fmt: skip
+        project.run(["rating_prediction"], nodes, setting)
+        row = {"settings": setting or "(as configured)", "seconds": round(time.perf_counter() - started)}  # fmt: skip
+        for kind in KINDS:
+            curve = project.load(f"{args.fold}.{kind}_curve")
+            chosen = curve[curve["epoch"] == curve["best_epoch"].iloc[0]].iloc[0]
+            metric = "rmse" if kind != "pretrained" else "ndcg@10"
+            row[f"{kind} valid {metric.upper()}"] = round(float(chosen[metric]), 4)
+            row[f"{kind} best epoch"] = int(chosen["epoch"])
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(
-        f"\n{args.protocol} fold {args.fold} on {args.data} (choose by validation RMSE):"
-    )
+    print(f"\n{args.fold} on {args.data}, validation only (choose by the lowest RMSE):")
     print_table(rows, list(rows[0]))
-    write_json(args.json, {"machine": machine(), "data": args.data, "env": args.env, "protocol": args.protocol,
-                           "fold": args.fold, "runtime_params": params, "rows": rows})  # fmt: skip
+    write_json(args.json, {"data": args.data, "env": args.env, "fold": args.fold, "runtime_params": params, "rows": rows})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -105,7 +105,9 @@ def copy_project(root: Path, notebooks: bool = False) -> Path:
     return root
 
 
-def run(project: Path, pipelines: list[str], params: dict | None = None) -> None:
+def run(
+    project: Path, pipelines: list[str], params: dict | None = None, **options
+) -> None:
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -113,7 +115,7 @@ def run(project: Path, pipelines: list[str], params: dict | None = None) -> None
     with KedroSession.create(
         project_path=project, runtime_params=params or {}
     ) as session:
-        session.run(pipeline_names=pipelines)
+        session.run(pipeline_names=pipelines, **options)
 
 
 @pytest.fixture(scope="session")
@@ -125,9 +127,9 @@ def full_run(tmp_path_factory) -> Path:
     # and short training go in a conf/local override rather than in runtime params.
     (root / "conf" / "local" / "parameters.yml").write_text(
         "training: {device: cpu, checkpoint_dir: null}\n"
-        "pretraining: {epochs: 2}\n"
-        "fine_tuning: {epochs: 2}\n"
-        "sasrec: {epochs: 2}\n"
+        "schedule: {epochs: 2}\n"
+        "pretraining: {schedule: {epochs: 2}}\n"
+        "sasrec: {schedule: {epochs: 2}}\n"
         "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0], mf_alpha: [5.0]}\n"
         "evaluation: {bootstrap_samples: 200, permutation_resamples: 199}\n"
     )

@@ -4,13 +4,16 @@ through the project's own nodes."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 import pandas as pd
 
+from maskrec.config import load_parameters
 from maskrec.datasets.split_targets import SplitTargetsDataset
-from maskrec.params import load_parameters, merge
 from maskrec.pipelines.data_processing import nodes as processing
 from maskrec.pipelines.data_split.nodes import split_interactions
 from maskrec.sample import SampleSpec, generate_sample
@@ -18,14 +21,20 @@ from tests.conftest import PROJECT_ROOT
 
 
 @cache
-def _configured() -> dict:
-    return load_parameters(PROJECT_ROOT / "conf", env="local")
+def _configured(overrides: str) -> dict:
+    return load_parameters(PROJECT_ROOT / "conf", "local", json.loads(overrides))
+
+
+def configured(**overrides: Any) -> dict:
+    """Every parameter group as `kedro run --params` with `overrides` (nested dicts, as
+    Kedro's --params gives them) sees it: resolved and validated."""
+    return _configured(json.dumps(overrides, sort_keys=True))
 
 
 def params(group: str, **overrides: Any):
-    """Parameter group `group` as conf/ sets it, with `overrides` (nested dicts merge)."""
-    configured = _configured()[group]
-    return type(configured)(**merge(configured.model_dump(), overrides))
+    """Parameter group `group` as conf/ sets it, with `overrides` applied to the group
+    the way `--params group.key=value` applies them (so a stage resolves them too)."""
+    return configured(**({group: overrides} if overrides else {}))[group]
 
 
 def no_given_targets() -> pd.DataFrame:
@@ -83,16 +92,23 @@ def run_pipeline(pipeline, inputs: dict[str, Any], caplog=None) -> dict[str, Any
 
 QUICK_MODEL = {"max_len": 20, "hidden_size": 32, "intermediate_size": 64}
 QUICK_SCHEDULE = {"epochs": 1, "batch_size": 64}
+# every stage small and short: the shared blocks, and the stages that set their own epochs
+QUICK = {"model": QUICK_MODEL, "schedule": QUICK_SCHEDULE, "training": {"device": "cpu", "checkpoint_dir": None},
+         **{stage: {"schedule": QUICK_SCHEDULE} for stage in ("pretraining", "sasrec", "transfer_pretraining")}}  # fmt: skip
+
+
+def quick(group: str, **overrides: Any):
+    """A group with every stage small and short (`QUICK`), plus `overrides` to it."""
+    return configured(**(QUICK | {group: QUICK.get(group, {}) | overrides}))[group]
 
 
 def quick_parameters() -> dict[str, Any]:
     """Every group the training, evaluation and inference pipelines read, small and fast."""
     return {
-        "params:model": params("model", **QUICK_MODEL),
-        "params:training": params("training", device="cpu", checkpoint_dir=None),
-        "params:pretraining": params("pretraining", **QUICK_SCHEDULE),
-        "params:fine_tuning": params("fine_tuning", **QUICK_SCHEDULE),
-        "params:sasrec": params("sasrec", **QUICK_SCHEDULE),
+        "params:training": quick("training"),
+        "params:pretraining": quick("pretraining"),
+        "params:fine_tuning": quick("fine_tuning"),
+        "params:sasrec": quick("sasrec"),
         "params:baselines": params(
             "baselines", item_knn_neighbours=[20], item_knn_shrink=[10.0],
             ease_l2=[100.0], mf_factors=[8], mf_l2=[10.0], mf_alpha=[5.0], mf_iterations=3,
@@ -117,3 +133,23 @@ def train_every_model() -> dict[str, Any]:
     outputs = run_pipeline(pretraining.create_pipeline(), inputs)
     outputs |= run_pipeline(fine_tuning.create_pipeline(), {"pretrained_model": outputs["pretrained_model"], **inputs})  # fmt: skip
     return outputs | run_pipeline(baselines.create_pipeline(), inputs)
+
+
+@contextmanager
+def stopped_after(epoch: int, error: type[BaseException] = KeyboardInterrupt, name: str | None = None) -> Iterator[None]:  # fmt: skip
+    """Every `fit` (or the one training `name`) stops, as a person stopping the run, once
+    it has written the checkpoint of `epoch`."""
+    from maskrec.training import loop
+
+    save = loop._Checkpoint.save
+
+    def save_then_stop(self, state, *args) -> None:
+        save(self, state, *args)
+        if state.epoch == epoch and self.path is not None and name in (None, self.name):
+            raise error
+
+    loop._Checkpoint.save = save_then_stop
+    try:
+        yield
+    finally:
+        loop._Checkpoint.save = save

@@ -7,30 +7,48 @@ import pytest
 import torch
 
 from maskrec.hooks import check_parameters, check_pretraining_source, check_runner
-from tests.helpers import params
+from tests.helpers import configured, params
 
 
 def groups(**overrides):
-    names = ("model", "training", "pretraining", "fine_tuning", "sasrec", "data_split")
+    names = ("training", "pretraining", "fine_tuning", "sasrec", "data_split")
     return {name: params(name, **overrides.get(name, {})) for name in names}
 
 
 def test_freeze_layers_beyond_the_model_is_rejected():
-    with pytest.raises(ValueError, match=r"fine_tuning.freeze_layers \(3\) exceeds model.num_layers \(2\)"):  # fmt: skip
-        check_parameters(groups(fine_tuning={"freeze_layers": 3}))
+    with pytest.raises(ValueError, match=r"(?s)fine_tuning: .*regularizers.freeze_layers \(3\) exceeds model.num_layers \(2\)"):  # fmt: skip
+        configured(fine_tuning={"regularizers": {"freeze_layers": 3}})
 
 
 def test_teacher_width_must_suit_the_heads():
-    bad = {"objective": "next_item", "distillation": {"weight": 0.5, "teacher_hidden_size": 30}}  # fmt: skip
-    with pytest.raises(ValueError, match="model.num_heads .* must divide fine_tuning.distillation.teacher_hidden_size"):  # fmt: skip
-        check_parameters(
-            groups(model={"num_heads": 4, "hidden_size": 64}, fine_tuning=bad)
-        )
+    teacher = {"model": {"hidden_size": 30}}
+    bad = {
+        "objective": "next_item",
+        "distillation": {"weight": 0.5, "teacher": teacher},
+    }
+    with pytest.raises(ValueError, match=r"(?s)fine_tuning: .*distillation.teacher.model.*num_heads \(4\) must divide hidden_size \(30\)"):  # fmt: skip
+        configured(model={"num_heads": 4}, fine_tuning=bad)
 
 
 def test_sasrec_heads_must_divide_the_hidden_size():
-    with pytest.raises(ValueError, match=r"sasrec.num_heads \(3\) must divide model.hidden_size \(64\)"):  # fmt: skip
-        check_parameters(groups(sasrec={"num_heads": 3}))
+    with pytest.raises(ValueError, match=r"(?s)sasrec: .*num_heads \(3\) must divide hidden_size \(64\)"):  # fmt: skip
+        configured(sasrec={"model": {"num_heads": 3}})
+
+
+def test_a_stage_that_continues_weights_keeps_their_architecture():
+    with pytest.raises(ValueError, match="fine_tuning.model must be pretraining.model apart from dropout"):  # fmt: skip
+        configured(fine_tuning={"model": {"hidden_size": 32}})
+    with pytest.raises(ValueError, match="ratings.head.model must be ratings.pretraining.model"):  # fmt: skip
+        configured(ratings={"head": {"model": {"num_layers": 1}}})
+    dropout = configured(
+        fine_tuning={"model": {"hidden_dropout": 0.3}}
+    )  # no weights: free
+    assert dropout["fine_tuning"].model.hidden_dropout == 0.3
+
+
+def test_a_schedule_key_outside_its_block_says_where_it_belongs():
+    with pytest.raises(ValueError, match=r"fine_tuning.epochs: a stage sets epochs in its schedule block \(fine_tuning.schedule.epochs\)"):  # fmt: skip
+        configured(fine_tuning={"epochs": 3})
 
 
 @pytest.mark.skipif(
@@ -51,7 +69,7 @@ def test_given_split_needs_targets_and_targets_need_the_given_split():
 
 
 def test_consistent_parameters_pass():
-    check_parameters(groups(fine_tuning={"freeze_layers": 2}))
+    check_parameters(groups(fine_tuning={"regularizers": {"freeze_layers": 2}}))
     check_parameters({})  # a run that uses none of the groups
 
 

@@ -16,7 +16,7 @@ from maskrec.models.sequence import SequenceRecModel
 from maskrec.progress import Progress
 from maskrec.training.loop import fit
 from maskrec.training.objectives import CausalObjective
-from tests.models.test_sequence import cyclic_data, schedule, tiny_config, training
+from tests.models.test_sequence import cyclic_data, stage, tiny_config, training
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_training_logs_steps_within_each_epoch_and_validation_scoring(
     model = SequenceRecModel(tiny_config())
     with caplog.at_level(logging.INFO, "maskrec"):
         fit(model, CausalObjective(), training_windows(train, 9), eval_set(valid, 8),
-            schedule(epochs=2, batch_size=16), training(), "steps")  # fmt: skip
+            stage(epochs=2, batch_size=16), training(), "steps")  # fmt: skip
     lines = [r.getMessage() for r in caplog.records if " of 3 steps " in r.getMessage()]
     # 40 windows in batches of 16: 3 steps an epoch, each reported with the running loss
     assert [line.split(",")[0] for line in lines] == [

@@ -80,7 +80,8 @@ TRANSFER = {
     "pretraining_source": "sample",
     "pretraining_sample": {"n_users": 400, "n_items": 300, "n_ratings": 12000, "seed": 3},
     "training": {"device": "cpu", "checkpoint_dir": None},
-    **{group: {"epochs": 2} for group in ("pretraining", "transfer_pretraining", "fine_tuning", "sasrec")},
+    "schedule": {"epochs": 2},
+    **{group: {"schedule": {"epochs": 2}} for group in ("pretraining", "transfer_pretraining", "sasrec")},
     "evaluation": {"bootstrap_samples": 200, "permutation_resamples": 199},
 }  # fmt: skip
 
@@ -89,7 +90,7 @@ TRANSFER = {
 def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
     """`data_efficiency` is the transfer run plus the per-fraction models: one run checks
     both (each training 1 epoch here)."""
-    quick = {group: {"epochs": 1} for group in ("pretraining", "transfer_pretraining", "fine_tuning", "sasrec")}  # fmt: skip
+    quick = {"schedule": {"epochs": 1}, **{group: {"schedule": {"epochs": 1}} for group in ("pretraining", "transfer_pretraining", "sasrec")}}  # fmt: skip
     run(project, ["data_efficiency"], {**TRANSFER, **quick})
     report = json.loads(
         (project / "data/08_reporting/item_alignment_report.json").read_text()
@@ -135,6 +136,62 @@ def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
     assert (project / "data/06_models/users_10pct.transfer_model/config.json").is_file()
     plot = project / "data/08_reporting/data_efficiency_plot.json"
     assert json.loads(plot.read_text())["data"]
+
+
+def rating_run(project: Path) -> dict:
+    return {**SMALL_SAMPLE, "training": {"device": "cpu", "checkpoint_dir": str(project / "checkpoints")},
+            "ratings": {"classic_models": ["global_mean", "biases"], "model": {"max_len": 16},
+                        "pretraining": {"schedule": {"epochs": 2}}, "head": {"schedule": {"epochs": 2}},
+                        "comparisons": [["fine_tuned", "scratch"], ["biases", "global_mean"]]},
+            "evaluation": {"bootstrap_samples": 200, "permutation_resamples": 199}}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_stopped_rating_run_resumes_at_the_fold_it_was_in(project, monkeypatch):
+    """`kedro run --pipelines rating_prediction` stopped in its third fold (Kedro runs
+    the folds side by side, stage by stage: stopped in the third fold's pretraining, once
+    it wrote its first epoch's checkpoint): the same command with
+    `--only-missing-outputs` trains nothing the stopped run finished, resumes the third
+    fold's pretraining after that epoch, and ends with every fold evaluated."""
+    from maskrec.pipeline_registry import register_pipelines
+    from maskrec.training import loop, setup
+    from tests.helpers import stopped_after
+
+    pipeline, params = register_pipelines()["rating_prediction"], rating_run(project)
+    folds = [n.namespace for n in pipeline.nodes if n.name.endswith(".pretrain_node")]
+    with pytest.raises(KeyboardInterrupt), stopped_after(1, name=f"{folds[2]}_pretrained"):  # fmt: skip
+        run(project, ["rating_prediction"], params)
+    saved = project / "data/06_models/rating_folds"
+    assert sorted(p.parent.name for p in saved.glob("*/pretrained")) == sorted(
+        folds[:2]
+    )
+    assert not (project / "data/08_reporting/rating_metrics.json").exists()
+
+    trained, resumed = [], []
+    fit, resume = setup.fit, loop._Checkpoint.resume
+
+    def recorded_fit(
+        model, objective, windows, valid, stage, training, name, **options
+    ):
+        trained.append(name)
+        return fit(model, objective, windows, valid, stage, training, name, **options)
+
+    def recorded_resume(self, state, *args):
+        if resume(self, state, *args):
+            resumed.append((self.name, state.epoch))
+            return True
+        return False
+
+    monkeypatch.setattr(setup, "fit", recorded_fit)
+    monkeypatch.setattr(loop._Checkpoint, "resume", recorded_resume)
+    run(project, ["rating_prediction"], params, only_missing_outputs=True)
+    again = {f"{ns}_pretrained" for ns in folds[2:]} | {f"{ns}_{kind}" for ns in folds for kind in ("fine_tuned", "scratch")}  # fmt: skip
+    assert sorted(trained) == sorted(again)  # the first two pretrainings are not redone
+    assert resumed == [(f"{folds[2]}_pretrained", 1)]
+    metrics = json.loads((project / "data/08_reporting/rating_metrics.json").read_text())  # fmt: skip
+    assert set(metrics["protocols"]) == {"next_in_time", "random_folds"}
+    assert set(metrics["protocols"]["random_folds"]) == {"global_mean", "biases", "fine_tuned", "scratch"}  # fmt: skip
+    assert (project / "data/06_models/rating_model/config.json").is_file()
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from maskrec.params import load_parameters
+from maskrec.config import load_parameters
 from maskrec.tracking import (
     evaluation_metrics,
     flatten,
@@ -25,7 +25,10 @@ def test_parameter_groups_flatten_to_dotted_keys():
     params = load_parameters(PROJECT_ROOT / "conf", env="local")
     flat = flatten(params["fine_tuning"], "fine_tuning")
     assert flat["fine_tuning.distillation.weight"] == 0.0
-    assert flat["fine_tuning.learning_rate"] == params["fine_tuning"].learning_rate
+    assert (
+        flat["fine_tuning.schedule.learning_rate"]
+        == params["fine_tuning"].schedule.learning_rate
+    )
     assert flatten({"a": {"b": [1, 2]}, "c": None}) == {"a.b": [1, 2], "c": None}
 
 
@@ -88,7 +91,10 @@ def test_a_default_run_is_recorded_with_parameters_curves_metrics_figures_and_mo
         recorded.data.tags,
     )
     assert recorded.info.status == "FINISHED"
-    assert params["training.device"] == "cpu" and params["pretraining.epochs"] == "2"
+    assert (
+        params["training.device"] == "cpu"
+        and params["pretraining.schedule.epochs"] == "2"
+    )
     assert params["baselines.ease_l2"] == "[100.0, 500.0]"
     assert tags["source"] == "sample" and tags["kedro_env"] == "local"
     curve = client.get_metric_history(

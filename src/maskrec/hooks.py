@@ -16,7 +16,7 @@ from kedro.framework.hooks import hook_impl
 from maskrec.datasets.movielens import NO_SOURCE
 from maskrec.devices import resolve_device
 from maskrec.models.baselines import dense_skip_reason
-from maskrec.params import GROUPS, check_heads
+from maskrec.params import GROUPS, check_stages
 from maskrec.training import distributed
 from maskrec.training.loop import serve_training_jobs
 
@@ -59,10 +59,9 @@ def check_pretraining_source(
 
 def check_parameters(params: dict[str, Any], split_targets_given: bool = False) -> None:
     """Raise ValueError naming the parameters when groups disagree. `params` holds the
-    validated groups the run uses, by name; absent groups are not checked."""
-    model, training = params.get("model"), params.get("training")
-    fine_tuning, sasrec = params.get("fine_tuning"), params.get("sasrec")
-    split = params.get("data_split")
+    validated groups the run uses, by name; absent groups are not checked. (Within a
+    group, and within each resolved training stage, pydantic has checked already.)"""
+    training, split = params.get("training"), params.get("data_split")
     if training is not None:
         try:
             resolve_device(training.device)
@@ -76,24 +75,7 @@ def check_parameters(params: dict[str, Any], split_targets_given: bool = False) 
             else f"split_targets is only read with data_split.strategy=given (it is "
             f"{split.strategy!r})"
         )
-    if model is None:
-        return
-    if sasrec is not None:
-        check_heads(model.hidden_size, sasrec.num_heads, "model.hidden_size", "sasrec.num_heads")  # fmt: skip
-    if fine_tuning is None:
-        return
-    if fine_tuning.freeze_layers > model.num_layers:
-        raise ValueError(
-            f"fine_tuning.freeze_layers ({fine_tuning.freeze_layers}) exceeds model.num_layers ({model.num_layers})"
-        )
-    teacher = fine_tuning.distillation
-    if teacher.weight > 0:
-        check_heads(
-            teacher.teacher_hidden_size,
-            model.num_heads,
-            "fine_tuning.distillation.teacher_hidden_size",
-            "model.num_heads",
-        )
+    check_stages(params)
 
 
 def announce_skipped_baselines(raw: Any, params: Any) -> str | None:

@@ -2,7 +2,7 @@
 (rating errors use the same statistics).
 
 A rank is 0-based: the number of items scored strictly higher than the target once the
-user's already-seen items are excluded (`evaluation.target_ranks`).
+user's already-seen items are excluded (`scoring.target_ranks`).
 
 Statistics are scipy's, with memory bounded by the number of users:
 - intervals: percentile bootstrap of the mean, resampling users (`scipy.stats.bootstrap`),
@@ -16,8 +16,11 @@ Statistics are scipy's, with memory bounded by the number of users:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 KS = (5, 10, 20)
@@ -42,6 +45,59 @@ def ranking_metrics(ranks: np.ndarray, k: int) -> dict[str, np.ndarray]:
 def mean_metrics(ranks: np.ndarray, k: int = 10) -> dict[str, float]:
     """The mean of each `ranking_metrics` column (what validation reports per epoch)."""
     return {name: float(v.mean()) for name, v in ranking_metrics(ranks, k).items()}
+
+
+def error_metrics(errors: np.ndarray) -> dict[str, float]:
+    """RMSE and MAE of prediction errors (predicted - true), as rating validation and the
+    rating protocols report them."""
+    errors = np.asarray(errors, dtype=float)
+    return {"rmse": float(np.sqrt(np.mean(errors**2))), "mae": float(np.mean(np.abs(errors)))}  # fmt: skip
+
+
+def bucket_labels(edges: list[int]) -> list[str]:
+    """Labels of the history-length buckets whose left edges are `edges`: "1-9", ..., "200+"."""
+    return [f"{lo}-{hi - 1}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)] + [f"{edges[-1]}+"]  # fmt: skip
+
+
+def history_buckets(lengths: pd.Series, edges: list[int]) -> pd.Series:
+    """Each user's history-length bucket (`bucket_labels`), the breakdown every summary
+    reports (ranking and rating alike)."""
+    return pd.cut(lengths, bins=[*edges, np.inf], right=False, labels=bucket_labels(edges))  # fmt: skip
+
+
+def paired_tests(
+    wide: pd.DataFrame,
+    pairs: list[tuple[str, str]],
+    groups: Mapping[str, np.ndarray],
+    metric: str,
+    settings: Any,
+) -> list[dict[str, Any]]:
+    """Each (model, competitor) of `pairs` compared on the same users (`wide`: one row per
+    user, one column per model, values of `metric`), within each group of users (boolean
+    masks over `wide`'s rows; an empty group is left out), by `paired_comparison`. The
+    p-values are not adjusted yet: `with_fdr` adjusts every row reported together. Pairs
+    naming a model `wide` lacks are left out. `settings`: bootstrap_samples, permutation_resamples,
+    confidence and seed (`params.EvaluationParams`)."""
+    tests = []
+    for model, competitor in pairs:
+        if model not in wide or competitor not in wide:
+            continue
+        for group, mask in groups.items():
+            both = wide.loc[np.asarray(mask, dtype=bool), [model, competitor]].dropna()
+            if not len(both):  # e.g. no cold-start users or items in this split
+                continue
+            result = paired_comparison(
+                both[model].to_numpy(), both[competitor].to_numpy(), settings.bootstrap_samples,
+                settings.permutation_resamples, settings.confidence, settings.seed,
+            )  # fmt: skip
+            tests.append({"model": model, "competitor": competitor, "group": group, "metric": metric, **result})  # fmt: skip
+    return tests
+
+
+def with_fdr(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`tests` with `p_adjusted`: Benjamini-Hochberg over every row given together."""
+    adjusted = fdr_adjust([t["p_value"] for t in tests])
+    return [{**t, "p_adjusted": p} for t, p in zip(tests, adjusted, strict=True)]
 
 
 def _batch(rows: int) -> int:

@@ -39,6 +39,19 @@ def sequence_table(events: pd.DataFrame, ratings: bool = False) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def events_from_end(user_ids: np.ndarray) -> np.ndarray:
+    """Each event's place counted back from its user's last event (0 = the last), for
+    events grouped by user in time order: the one rule behind every leave-one-out hold-out
+    (the ranking split, the next-rating protocol, the transfer source's held-out items)."""
+    user_ids = np.asarray(user_ids)
+    if not len(user_ids):
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]])
+    ends = np.r_[starts[1:], len(user_ids)]
+    last = np.repeat(ends - 1, ends - starts)
+    return last - np.arange(len(user_ids))
+
+
 def right_aligned(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
     """Pack sequences into a (len(sequences), length) LongTensor, keeping the last `length`
     items of each and left-padding with 0."""

@@ -1,16 +1,27 @@
-"""Typed parameter groups, one per `conf/base/parameters_<pipeline>.yml` key.
+"""Typed parameter groups, and the one place where a training stage's settings are
+resolved into the complete spec its nodes receive.
 
 The YAML files are the one source of values: these models hold types and constraints and
 no defaults, so a key missing from the configuration is an error that names it rather
-than a value silently taken from here. Kedro 1.7 validates a `params:<group>` input
-against the type its node declares when the run starts, before any node executes;
-`extra="forbid"` turns a misspelt key into an error. Constraints between groups are
-checked by `hooks.ParameterChecks`.
+than a value silently taken from here. `extra="forbid"` turns a misspelt key into an
+error; every model is frozen.
+
+Training stages. What every sequence model trains with is written once, in four shared
+groups: `model` (architecture), `schedule` (optimisation), `loss` (the item softmax and
+label smoothing) and `regularizers`. A stage's own group (`pretraining`, `fine_tuning`,
+`sasrec`, ...) states its objective and, in `model:`, `schedule:`, `loss:` and
+`regularizers:` blocks, only what differs from the shared values (`STAGES` says which
+groups a stage builds on). `resolve` turns the configuration into complete stages; the
+project's config loader (`config.ProjectConfigLoader`) applies it after Kedro has merged
+the environments and `--params`, so `params:<stage>` is already complete, frozen and
+validated (Kedro validates each `params:<group>` against the type its node declares
+when a run starts, before any node executes). No node patches a parameter.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import copy
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -67,8 +78,11 @@ class SplitParams(_Params):
         return self
 
 
-class ModelParams(_Params):
-    """Architecture of the sequence model (pretrained, fine-tuned and scratch share it)."""
+# --- what a training stage is made of ----------------------------------------------
+
+
+class Architecture(_Params):
+    """The sequence model's architecture (`SequenceRecConfig` takes every field)."""
 
     hidden_size: int = Field(ge=8)
     num_layers: int = Field(ge=1)
@@ -84,26 +98,20 @@ class ModelParams(_Params):
     title_buckets: int = Field(ge=0)
 
     @model_validator(mode="after")
-    def _heads_divide_hidden(self) -> ModelParams:
+    def _heads_divide_hidden(self) -> Architecture:
         check_heads(self.hidden_size, self.num_heads, "hidden_size", "num_heads")
         if self.title_buckets == 1:
             raise ValueError("title_buckets must be 0 (no title words) or at least 2")
         return self
 
-
-class TrainingParams(_Params):
-    """How every training run executes (pretraining, fine-tuning, the scratch model, the
-    teacher and SASRec alike): device, precision, batch layout, seed, checkpoints."""
-
-    device: Literal["auto", "cpu", "cuda", "mps"]
-    bf16: bool
-    packing: bool | Literal["auto"]
-    seed: int
-    eval_batch_size: int = Field(ge=1)
-    checkpoint_dir: str | None
+    def same_weights_as(self, other: Architecture) -> bool:
+        """Whether weights of `other` fit this architecture (dropout may differ: it has
+        no weights)."""
+        free = {"hidden_dropout", "attention_dropout"}
+        return self.model_dump(exclude=free) == other.model_dump(exclude=free)
 
 
-class ScheduleParams(_Params):
+class Schedule(_Params):
     """The optimisation of one training stage."""
 
     epochs: int = Field(ge=1)
@@ -113,30 +121,64 @@ class ScheduleParams(_Params):
     warmup_ratio: float = Field(ge=0.0, lt=1.0)
     grad_clip: float = Field(gt=0.0)
     patience: int = Field(ge=1)
-    loss: Literal["full", "chunked", "sampled"]  # the item softmax (models/losses.py)
+
+
+class Loss(_Params):
+    """How a training step's item predictions are scored (`models/losses.py`)."""
+
+    softmax: Literal["full", "chunked", "sampled"]  # the item softmax
     negatives: int = Field(ge=1)  # items drawn per batch by the sampled softmax
+    label_smoothing: float = Field(ge=0.0, lt=1.0)
+    genre_weight: float = Field(ge=0.0)  # the masked-genre auxiliary loss (0 = off)
 
 
-class PretrainingParams(ScheduleParams):
-    """Masked-item (Cloze) pretraining."""
+class Regularizers(_Params):
+    """What keeps a stage close to its starting weights (each off at its neutral value)."""
+
+    encoder_lr_scale: float = Field(gt=0.0, le=1.0)  # encoder lr = this x learning_rate
+    freeze_layers: int = Field(ge=0)  # the embeddings and this many lowest layers
+    fgm_epsilon: float = Field(ge=0.0)  # adversarial item-embedding noise (FGM)
+
+
+class Stage(_Params):
+    """Everything one training stage trains with, complete (`resolve` builds it): the
+    architecture, the schedule, the loss, the regularizers and the seed of its initial
+    weights, batches and dropout."""
+
+    model: Architecture
+    schedule: Schedule
+    loss: Loss
+    regularizers: Regularizers
+    seed: int
+
+    @model_validator(mode="after")
+    def _freezable(self) -> Stage:
+        if self.regularizers.freeze_layers > self.model.num_layers:
+            raise ValueError(
+                f"regularizers.freeze_layers ({self.regularizers.freeze_layers}) exceeds "
+                f"model.num_layers ({self.model.num_layers})"
+            )
+        return self
+
+
+class ClozeStage(Stage):
+    """Masked-item (Cloze) training: pretraining, and the distillation teacher."""
 
     mask_prob: float = Field(gt=0.0, lt=1.0)
     bert_replacement: bool
-    genre_loss_weight: float = Field(ge=0.0)
 
 
-class DistillationParams(_Params):
-    """A larger teacher, Cloze-trained on the same data, whose soft targets guide fine-tuning."""
+class Distillation(_Params):
+    """A larger teacher, Cloze-trained on the same data, whose soft targets guide
+    fine-tuning (weight 0: off, and the teacher is not trained)."""
 
     weight: float = Field(ge=0.0, le=1.0)
     temperature: float = Field(gt=0.0)
-    teacher_hidden_size: int = Field(ge=8)
-    teacher_num_layers: int = Field(ge=1)
-    teacher_epochs: int = Field(ge=1)
+    teacher: ClozeStage
 
 
-class FineTuningParams(ScheduleParams):
-    """Next-item fine-tuning with its regularizers (each one off at its neutral value).
+class FineTuningStage(Stage):
+    """Next-item fine-tuning with its regularizers.
 
     `objective` says how the model learns to predict the next item:
     - `causal`: the pretrained weights read each sequence left to right and every position
@@ -148,37 +190,52 @@ class FineTuningParams(ScheduleParams):
     objective: Literal["causal", "next_item"]
     prefixes_per_sequence: int = Field(ge=1)
     cloze_weight: float = Field(ge=0.0)
-    mask_prob: float = Field(gt=0.0, lt=1.0)
-    label_smoothing: float = Field(ge=0.0, lt=1.0)
-    hidden_dropout: float | None = Field(ge=0.0, lt=1.0)
-    attention_dropout: float | None = Field(ge=0.0, lt=1.0)
-    encoder_lr_scale: float = Field(gt=0.0, le=1.0)
-    freeze_layers: int = Field(ge=0)
-    fgm_epsilon: float = Field(ge=0.0)
-    distillation: DistillationParams
+    mask_prob: float = Field(gt=0.0, lt=1.0)  # of the mixed-in Cloze loss
+    distillation: Distillation
 
     @model_validator(mode="after")
-    def _distillation_needs_next_item(self) -> FineTuningParams:
+    def _distillation_needs_next_item(self) -> FineTuningStage:
         if self.objective == "causal" and self.distillation.weight > 0:
             raise ValueError(
                 "fine_tuning.distillation.weight > 0 needs fine_tuning.objective: next_item "
                 "(the teacher is a bidirectional [MASK] model; it has no causal predictions)"
             )
-        if self.loss != "full" and self.distillation.weight > 0:
+        if self.loss.softmax != "full" and self.distillation.weight > 0:
             raise ValueError(
-                f"fine_tuning.distillation.weight > 0 needs fine_tuning.loss: full (got {self.loss!r}): "
-                "distillation compares the student's and the teacher's full softmax"
+                f"fine_tuning.distillation.weight > 0 needs fine_tuning.loss.softmax: full "
+                f"(got {self.loss.softmax!r}): distillation compares the student's and the "
+                "teacher's full softmax"
             )
         return self
 
 
-class SASRecParams(ScheduleParams):
-    """SASRec: the shared architecture with causal attention, every position predicting the
-    next item, trained from scratch by the same loop."""
+class SASRecStage(Stage):
+    """SASRec: the shared architecture with causal attention, every position predicting
+    the next item, trained from scratch by the same loop."""
 
-    num_heads: int = Field(ge=1)
-    hidden_dropout: float = Field(ge=0.0, lt=1.0)
-    attention_dropout: float = Field(ge=0.0, lt=1.0)
+
+class RatingHeadStage(Stage):
+    """The rating head's fine-tuning: every item of a window shown, `mask_prob` of its
+    ratings hidden and predicted. Its loss block has no effect (no item softmax)."""
+
+    mask_prob: float = Field(gt=0.0, lt=1.0)
+
+
+# --- the other groups -----------------------------------------------------------------
+
+
+class TrainingParams(_Params):
+    """How every model runs (every training stage, scoring, inference and the service):
+    device, precision, batch layout, seed, the scoring batch, checkpoints."""
+
+    device: Literal["auto", "cpu", "cuda", "mps"]
+    bf16: bool
+    packing: bool | Literal["auto"]
+    seed: int
+    scoring_batch_size: int = Field(
+        ge=1
+    )  # users (or rating questions) per scoring batch
+    checkpoint_dir: str | None
 
 
 class TransferParams(_Params):
@@ -208,7 +265,6 @@ class EvaluationParams(_Params):
     """How the test split is scored and summarised."""
 
     ks: list[int] = Field(min_length=1)
-    batch_size: int = Field(ge=1)
     bootstrap_samples: int = Field(ge=100)
     permutation_resamples: int = Field(ge=99)
     interval_metrics: list[str]
@@ -232,63 +288,35 @@ class EvaluationParams(_Params):
         return self
 
 
-class RatingHeadParams(ScheduleParams):
-    """The rating head on the sequence encoder (`fine_tuned`: from the Cloze weights
-    pretrained on each fold's training ratings; `scratch`: from the same initial weights):
-    its Cloze pretraining's length, the hidden-rating share and the fine-tuning
-    regularizers (as `FineTuningParams`, each off at its neutral value)."""
-
-    # The rating head has no item softmax: these two ScheduleParams fields do not apply.
-    loss: Literal["full"] = "full"
-    negatives: int = 1
-    valid_fraction: float = Field(
-        gt=0.0, lt=1.0
-    )  # random_folds: ratings held out to stop on
-    pretraining_epochs: int = Field(
-        ge=1
-    )  # Cloze pretraining per fold (`pretraining` otherwise)
-    pretraining_patience: int = Field(ge=1)
-    mask_prob: float = Field(
-        gt=0.0, lt=1.0
-    )  # ratings hidden (and predicted) per window
-    context_length: int = Field(
-        ge=2
-    )  # the rating models' max_len (`model.max_len` otherwise)
-    hidden_dropout: float | None = Field(ge=0.0, lt=1.0)
-    attention_dropout: float | None = Field(ge=0.0, lt=1.0)
-    encoder_lr_scale: float = Field(gt=0.0, le=1.0)
-    freeze_layers: int = Field(ge=0)
-    fgm_epsilon: float = Field(ge=0.0)
-
-
 class RatingParams(_Params):
-    """Rating prediction: the protocols, the models and their settings, the comparisons."""
+    """Rating prediction: the classic models and their settings, the sequence models'
+    two stages, the comparisons. The sequence models (`fine_tuned`, and `scratch`, its
+    control) always run: `pretraining` is Cloze on each fold's training ratings, the
+    `fine_tuned` model's start, and `head` the rating head's fine-tuning, from those
+    weights and from scratch."""
 
-    protocols: list[Literal["next_in_time", "random_folds"]] = Field(min_length=1)
-    folds: int = Field(ge=2)
-    seed: int
-    models: list[
-        Literal["global_mean", "biases", "svd", "svdpp", "fine_tuned", "scratch"]
-    ] = Field(min_length=1)
+    seed: int  # the random folds, and the rating models' seed
+    classic_models: list[Literal["global_mean", "biases", "svd", "svdpp"]]
     biases: dict[str, int | float]  # scikit-surprise's BaselineOnly ALS options
     svd: dict[str, int | float]  # scikit-surprise's SVD arguments
     svdpp: dict[str, int | float]  # scikit-surprise's SVDpp arguments
-    sequence: RatingHeadParams
+    valid_fraction: float = Field(gt=0.0, lt=1.0)  # random folds: held out to stop on
+    pretraining: ClozeStage
+    head: RatingHeadStage
     comparisons: list[tuple[str, str]]
 
     @model_validator(mode="after")
     def _compared_models_run(self) -> RatingParams:
-        if "fine_tuned" not in self.models:
-            raise ValueError(
-                "models: 'fine_tuned' is required (the rating pipeline saves it as "
-                "`rating_model`, the model inference predicts ratings with)"
-            )
+        models = [*self.classic_models, "fine_tuned", "scratch"]
         for pair in self.comparisons:
-            missing = [m for m in pair if m not in self.models]
+            missing = [m for m in pair if m not in models]
             if missing:
-                raise ValueError(
-                    f"comparisons: {missing[0]!r} is not among models {self.models}"
-                )
+                raise ValueError(f"comparisons: {missing[0]!r} is not among the models {models}")  # fmt: skip
+        if not self.head.model.same_weights_as(self.pretraining.model):
+            raise ValueError(
+                "ratings.head.model must be ratings.pretraining.model apart from dropout: "
+                "the head fine-tunes the pretrained weights"
+            )
         return self
 
 
@@ -298,7 +326,6 @@ class InferenceParams(_Params):
     top_k: int = Field(ge=1)
     model: str
     history: list[int]
-    batch_size: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _known_model(self) -> InferenceParams:
@@ -311,17 +338,20 @@ class InferenceParams(_Params):
         return self
 
 
-# Every parameter group, by its key in conf/base/parameters_<pipeline>.yml.
+# Every parameter group, by its key in conf/base/parameters_<pipeline>.yml (resolved).
 GROUPS: dict[str, type[_Params]] = {
     "data_processing": DataProcessingParams,
     "data_split": SplitParams,
-    "model": ModelParams,
+    "model": Architecture,
+    "schedule": Schedule,
+    "loss": Loss,
+    "regularizers": Regularizers,
     "training": TrainingParams,
-    "pretraining": PretrainingParams,
-    "fine_tuning": FineTuningParams,
-    "sasrec": SASRecParams,
+    "pretraining": ClozeStage,
+    "fine_tuning": FineTuningStage,
+    "sasrec": SASRecStage,
     "transfer": TransferParams,
-    "transfer_pretraining": PretrainingParams,
+    "transfer_pretraining": ClozeStage,
     "baselines": BaselineParams,
     "evaluation": EvaluationParams,
     "inference": InferenceParams,
@@ -329,32 +359,97 @@ GROUPS: dict[str, type[_Params]] = {
 }
 
 
-def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Nested parameter dicts merged key by key, the way Kedro merges `--params` into the
-    configuration (OmegaConf)."""
-    from omegaconf import OmegaConf
+# --- resolution -------------------------------------------------------------------------
 
-    return OmegaConf.to_container(OmegaConf.merge(base, overrides))
+SHARED = ("model", "schedule", "loss", "regularizers")  # the blocks every stage has
+BLOCK_KEYS = {
+    block: set(kind.model_fields)
+    for block, kind in zip(SHARED, (Architecture, Schedule, Loss, Regularizers), strict=True)
+}  # fmt: skip
+# Every training stage, by where its complete spec lands in the parameters, and the
+# groups it builds on over the shared blocks, in order (later ones win). A group's keys
+# outside the blocks are the stage's objective (mask_prob, ...). Outer stages come
+# before the stages nested in them.
+STAGES: dict[str, tuple[str, ...]] = {
+    "pretraining": ("pretraining",),
+    "fine_tuning": ("fine_tuning",),
+    "sasrec": ("sasrec",),
+    # Cloze on the source: the target's pretraining unless it says otherwise
+    "transfer_pretraining": ("pretraining", "transfer_pretraining"),
+    # a wider model, Cloze-trained like pretraining
+    "fine_tuning.distillation.teacher": ("pretraining", "fine_tuning.distillation.teacher"),
+    # the rating models share `ratings.model`; their Cloze is pretraining's
+    "ratings.pretraining": ("pretraining", "ratings.model", "ratings.pretraining"),
+    "ratings.head": ("ratings.model", "ratings.head"),
+}  # fmt: skip
+# Where a stage's seed comes from (default: training.seed)
+SEEDS = {"ratings.pretraining": "ratings.seed", "ratings.head": "ratings.seed"}
 
 
-def load_parameters(
-    conf_source: str | Path,
-    env: str | None = None,
-    runtime_params: dict[str, Any] | None = None,
-) -> dict[str, _Params]:
-    """Every parameter group as `kedro run --env <env> --params ...` sees it, validated:
-    Kedro's own `OmegaConfigLoader` with the project's settings (an environment overrides
-    single keys of `base`). For benchmarks, tests and notebooks that need the parameters
-    without a run."""
-    from kedro.config import OmegaConfigLoader
+def _get(raw: Mapping[str, Any], path: str) -> Any:
+    value: Any = raw
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            return None
+        value = value[key]
+    return value
 
-    from maskrec.config import CONFIG_LOADER_ARGS
 
-    loader = OmegaConfigLoader(
-        str(conf_source),
-        env=env,
-        runtime_params=runtime_params or {},
-        **CONFIG_LOADER_ARGS,
-    )
-    raw = loader["parameters"]
-    return {group: kind(**raw[group]) for group, kind in GROUPS.items() if group in raw}
+def _stage(raw: Mapping[str, Any], stage: str) -> dict[str, Any]:
+    """One stage's complete spec: the shared blocks, then each of its groups' blocks
+    (key by key) and objective keys over them."""
+    spec: dict[str, Any] = {block: dict(raw[block]) for block in SHARED}
+    spec["seed"] = _get(raw, SEEDS.get(stage, "training.seed"))
+    for path in STAGES[stage]:
+        layer = _get(raw, path) or {}
+        if path.endswith(".model"):  # a group's shared architecture block
+            layer = {"model": layer}
+        for key, value in layer.items():
+            if key in SHARED:
+                if not isinstance(value, Mapping):
+                    raise ValueError(f"{path}.{key} must be a block of {key} settings, got {value!r}")  # fmt: skip
+                spec[key] = {**spec[key], **value}
+            elif misplaced := [b for b, keys in BLOCK_KEYS.items() if key in keys]:
+                raise ValueError(
+                    f"{path}.{key}: a stage sets {key} in its {misplaced[0]} block "
+                    f"({path}.{misplaced[0]}.{key}); `{misplaced[0]}` holds the value every stage shares"
+                )  # fmt: skip
+            else:
+                spec[key] = copy.deepcopy(
+                    value
+                )  # the objective; nested stages come later
+    return spec
+
+
+def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters with every training stage made complete (plain values, which Kedro,
+    or `load_parameters`, validates into the `GROUPS` types). A configuration without
+    the shared blocks, or without a stage's group, is returned as it is there."""
+    resolved = copy.deepcopy(dict(raw))
+    if any(not isinstance(raw.get(block), Mapping) for block in SHARED):
+        return resolved
+    for stage, groups in STAGES.items():
+        if _get(raw, groups[-1]) is None:
+            continue
+        *outer, last = stage.split(".")
+        node = resolved
+        for key in outer:
+            node = node[key]
+        node[last] = _stage(raw, stage)
+    if isinstance(resolved.get("ratings"), dict):
+        resolved["ratings"].pop("model", None)  # it is in both rating stages now
+    return resolved
+
+
+def check_stages(params: Mapping[str, Any]) -> None:
+    """Constraints between stages: a stage that continues another's weights must have its
+    architecture (dropout may differ). `params` holds validated groups by name; absent
+    ones are not checked."""
+    pretraining = params.get("pretraining")
+    for name in ("fine_tuning", "transfer_pretraining"):
+        stage = params.get(name)
+        if pretraining is not None and stage is not None and not stage.model.same_weights_as(pretraining.model):  # fmt: skip
+            raise ValueError(
+                f"{name}.model must be pretraining.model apart from dropout: {name} "
+                "continues the pretrained weights"
+            )

@@ -95,7 +95,7 @@ class Ranking:
 def rank(
     model: Model,
     data: EvalSet,
-    batch_size: int = 512,
+    batch_size: int,
     top_k: int = 0,
     device: torch.device | None = None,
     bf16: bool = False,
@@ -122,7 +122,7 @@ def rank(
 
 
 def recommend(
-    model: Model, histories: list[list[int]], top_k: int, batch_size: int = 512
+    model: Model, histories: list[list[int]], top_k: int, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k unseen items and their scores for each history (model item ids, oldest first)."""
     length = model.config.max_len if isinstance(model, SequenceRecModel) else 1
@@ -140,7 +140,7 @@ def recommend(
 def rate(
     model: SequenceRecModel,
     data: RatingSet,
-    batch_size: int = 512,
+    batch_size: int,
     device: torch.device | None = None,
     bf16: bool = False,
 ) -> np.ndarray:

@@ -22,4 +22,7 @@ WORKER_DISABLED_PLUGINS = (
 IS_WORKER = int(os.environ.get("RANK", "0")) > 0
 DISABLE_HOOKS_FOR_PLUGINS = WORKER_DISABLED_PLUGINS if IS_WORKER else ()
 
+# Kedro's OmegaConfigLoader, with each training stage resolved into its complete spec
+# (params.resolve) once the environments and --params are merged (config.py).
+CONFIG_LOADER_CLASS = config.ProjectConfigLoader
 CONFIG_LOADER_ARGS = config.CONFIG_LOADER_ARGS

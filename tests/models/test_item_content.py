@@ -9,12 +9,14 @@ import torch
 
 from maskrec.datasets import ModelFolderDataset
 from maskrec.model_input import right_aligned
+from maskrec.models.losses import LossSettings
 from maskrec.models.packing import IGNORE
-from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
-from maskrec.training.loop import LossSettings, batch_loss
+from maskrec.models.sequence import SequenceRecModel
+from maskrec.training.loop import batch_loss
 from maskrec.training.objectives import Part
 from maskrec.training.setup import title_words, train
 from tests.helpers import params
+from tests.models.test_sequence import tiny_config
 
 N = 8
 TITLES = ["Red Star", "Red Star II", "Blue Moon", "Blue Moon Rising", "Green Field", "Dark Star", "Red Moon", "Quiet Field"]  # fmt: skip
@@ -22,9 +24,8 @@ TITLES = ["Red Star", "Red Star II", "Blue Moon", "Blue Moon Rising", "Green Fie
 
 def content_model(**overrides) -> SequenceRecModel:
     torch.manual_seed(0)
-    config = SequenceRecConfig(
-        n_items=N, hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
-        hidden_dropout=0.0, attention_dropout=0.0, max_len=6, n_genres=3,
+    config = tiny_config(
+        n_items=N, hidden_size=16, intermediate_size=32, max_len=6, n_genres=3,
         item_genres=[[i % 3] for i in range(N)], item_years=[1990 + i for i in range(N)],
         item_content=True, title_buckets=64, item_title_words=[title_words(t, 64) for t in TITLES],
         **overrides,
@@ -94,7 +95,9 @@ def test_training_marks_the_items_it_trains_on_and_unknown_ids_do_not_move():
     model = content_model()
     sequences = pd.DataFrame({"user_id": [0, 1], "item_ids": [[1, 2, 3, 4], [2, 3, 4, 5]], "timestamps": [[1, 2, 3, 4]] * 2})  # fmt: skip
     valid = pd.DataFrame({"user_id": [0, 1], "context": [[1, 2, 3, 4], [2, 3, 4, 5]], "target_item": [5, 1]})  # fmt: skip
-    schedule = params("pretraining", epochs=2, batch_size=2, mask_prob=0.5)
+    schedule = params(
+        "pretraining", schedule={"epochs": 2, "batch_size": 2}, mask_prob=0.5
+    )
     from maskrec.training.objectives import ClozeObjective
 
     trained, _ = train(model, ClozeObjective(0.5, N + 1, N), sequences, valid, schedule,

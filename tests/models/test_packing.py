@@ -8,18 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maskrec.model_input import right_aligned
+from maskrec.models.losses import LossSettings
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
-from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
-from maskrec.training.loop import LossSettings, batch_loss
+from maskrec.models.sequence import SequenceRecModel
+from maskrec.training.loop import batch_loss
 from maskrec.training.objectives import CausalObjective, Part, cloze_mask
+from tests.models.test_sequence import tiny_config
 
 WIDTH = 10
 
 
 def _model(causal: bool) -> SequenceRecModel:
     torch.manual_seed(0)
-    config = SequenceRecConfig(n_items=60, hidden_size=16, num_heads=2, intermediate_size=32, max_len=WIDTH,
-                               hidden_dropout=0.0, attention_dropout=0.0, causal=causal)  # fmt: skip
+    config = tiny_config(n_items=60, hidden_size=16, num_layers=2, intermediate_size=32, max_len=WIDTH, causal=causal)  # fmt: skip
     return SequenceRecModel(config).eval()
 
 
@@ -131,8 +132,9 @@ def test_padded_output_rows_change_no_loss():
     model = _model(causal=True)
     inputs = _batch([4, 7, 6])
     labels = torch.where(inputs != 0, inputs, torch.full_like(inputs, IGNORE))
-    logits, hidden = model(inputs, labels)
-    targets = labels[labels != IGNORE]
+    out = model(inputs, labels)  # the model's own loss, the Hugging Face way
+    logits, hidden, targets = out.logits, out.hidden_states, labels[labels != IGNORE]
     assert logits.shape[0] == repeating_size(17) == 18 and hidden.shape[0] == 17
     expected = torch.nn.functional.cross_entropy(logits[:17], targets - 1)
     assert torch.allclose(masked_cross_entropy(logits, targets), expected)
+    assert torch.allclose(out.loss, expected)

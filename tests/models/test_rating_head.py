@@ -11,12 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from maskrec.model_input import rating_set, right_aligned, sequence_table
+from maskrec.models.losses import LossSettings
 from maskrec.models.packing import IGNORE
 from maskrec.models.rating_tokens import RATING_CODES, rated_tokens, split_tokens
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.scoring import rate
 from maskrec.training import distributed
-from maskrec.training.loop import LossSettings, batch_loss
+from maskrec.training.loop import batch_loss
 from maskrec.training.objectives import Part, RatingObjective
 from maskrec.training.stages import fine_tune_ratings
 from tests.helpers import params
@@ -119,7 +120,7 @@ def test_a_rating_head_keeps_the_weights_it_is_put_on_and_starts_at_the_mean():
     for name, value in base.state_dict().items():
         assert torch.equal(rater.state_dict()[name], value), name
     asked = rating_set(HISTORY, HISTORY.assign(timestamp=9), length=8)
-    np.testing.assert_allclose(rate(rater, asked), 3.6, atol=1e-6)
+    np.testing.assert_allclose(rate(rater, asked, 512), 3.6, atol=1e-6)
 
 
 def test_the_rating_loss_is_the_squared_error_of_predictions_made_by_hand():
@@ -174,11 +175,11 @@ def test_fit_teaches_the_head_to_read_a_users_ratings_and_keeps_the_lowest_rmse_
     fitted, valid = data[~last], data[last]
     torch.manual_seed(0)
     model = SequenceRecModel(tiny_config(max_len=16)).with_rating_head(fitted["rating"].mean(), (1.0, 5.0))  # fmt: skip
-    head = params("ratings").sequence.model_copy(update={
-        "epochs": 12, "batch_size": 16, "learning_rate": 0.005, "patience": 12, "warmup_ratio": 0.0, "mask_prob": 0.3})  # fmt: skip
+    head = params("ratings", head={"mask_prob": 0.3, "schedule": {
+        "epochs": 12, "batch_size": 16, "learning_rate": 0.005, "patience": 12, "warmup_ratio": 0.0}}).head  # fmt: skip
     questions = rating_set(fitted, valid, 16)
     model, history = fine_tune_ratings(model, sequence_table(fitted, ratings=True), questions, head, training(), "taste")  # fmt: skip
-    error = rate(model, questions) - valid["rating"].to_numpy()
+    error = rate(model, questions, 512) - valid["rating"].to_numpy()
     rmse = float(np.sqrt(np.mean(error**2)))
     # an independent predictor that knows each item's mean rating but not the user's taste
     item_mean = fitted.groupby("item_id")["rating"].mean()
@@ -201,7 +202,7 @@ def test_a_saved_rating_model_predicts_the_same_after_loading(tmp_path):
     model.save_pretrained(tmp_path)
     loaded = SequenceRecModel.from_pretrained(tmp_path).eval()
     asked = rating_set(HISTORY, HISTORY.assign(timestamp=9), length=8)
-    np.testing.assert_array_equal(rate(model, asked), rate(loaded, asked))
+    np.testing.assert_array_equal(rate(model, asked, 512), rate(loaded, asked, 512))
     assert loaded.config.rating_range == (1.0, 5.0)
 
 

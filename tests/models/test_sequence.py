@@ -13,7 +13,7 @@ from maskrec.scoring import rank
 from maskrec.training import loop
 from maskrec.training.loop import fit
 from maskrec.training.objectives import CausalObjective, NextItemObjective
-from tests.helpers import params
+from tests.helpers import params, stopped_after
 
 N_ITEMS = 30
 
@@ -36,14 +36,16 @@ def cyclic_data(n_users: int = 240, length: int = 12, seed: int = 0):
 
 def tiny_config(**overrides) -> SequenceRecConfig:
     settings = {"n_items": N_ITEMS, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64,
-                "hidden_dropout": 0.0, "attention_dropout": 0.0, "max_len": 8} | overrides  # fmt: skip
+                "hidden_dropout": 0.0, "attention_dropout": 0.0, "max_len": 8, "recency_bias": True,
+                "use_genres": False, "use_years": False, "item_content": False, "title_buckets": 0} | overrides  # fmt: skip
     return SequenceRecConfig(**settings)
 
 
-def schedule(**overrides):
+def stage(**schedule):
+    """A stage spec (pretraining's, from conf) with a quick schedule, `schedule` over it."""
     settings = {"epochs": 12, "batch_size": 32, "learning_rate": 0.01, "patience": 12,
-                "warmup_ratio": 0.0} | overrides  # fmt: skip
-    return params("pretraining", **settings)
+                "warmup_ratio": 0.0} | schedule  # fmt: skip
+    return params("pretraining", schedule=settings)
 
 
 def training(**overrides):
@@ -70,7 +72,7 @@ def test_model_learns_a_deterministic_sequence_to_near_perfect_accuracy(causal):
         objective,
         training_windows(train, length),
         eval_set(valid, model.config.max_len),
-        schedule(),
+        stage(),
         training(),
         "cyclic",
     )
@@ -139,37 +141,20 @@ def test_loading_a_missing_model_says_what_to_do(tmp_path):
 def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
     train, valid = cyclic_data(n_users=120)
     windows, data = training_windows(train, 8), eval_set(valid, 8)
-    run_schedule = schedule(epochs=5, learning_rate=0.003)
+    run_stage = stage(epochs=5, learning_rate=0.003)
     run_training = training(checkpoint_dir=str(tmp_path / "ckpt"))
 
-    def run(on_epoch_end=None):
+    def run():
         torch.manual_seed(0)
         model = SequenceRecModel(tiny_config(hidden_dropout=0.2))
         objective = NextItemObjective(
             model.config.mask_id, N_ITEMS, prefixes_per_sequence=2, cloze_weight=0.5
         )
-        return fit(
-            model,
-            objective,
-            windows,
-            data,
-            run_schedule,
-            run_training,
-            "resume-test",
-            on_epoch_end=on_epoch_end,
-        )
+        return fit(model, objective, windows, data, run_stage, run_training, "resume-test")  # fmt: skip
 
     reference, reference_history = run()
-
-    class Interrupt(Exception):
-        pass
-
-    def stop_after_two(record):
-        if record["epoch"] == 2:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        run(stop_after_two)
+    with pytest.raises(KeyboardInterrupt), stopped_after(2):
+        run()
     assert (tmp_path / "ckpt" / "resume-test.pt").is_file()
     resumed, resumed_history = run()
     assert not (
@@ -190,7 +175,7 @@ def test_early_stopping_restores_the_best_epoch():
     objective = NextItemObjective(model.config.mask_id, N_ITEMS)
     # A learning rate this high wrecks the model after a good start.
     model, history = fit(model, objective, training_windows(train, 8), eval_set(valid, 8),
-                         schedule(epochs=8, patience=2, learning_rate=0.5), training(), "unstable")  # fmt: skip
+                         stage(epochs=8, patience=2, learning_rate=0.5), training(), "unstable")  # fmt: skip
     best = max(history, key=lambda r: r["ndcg@10"])
     assert all(r["best_epoch"] == best["epoch"] for r in history)
     assert validation_ndcg(model, eval_set(valid, 8)) == pytest.approx(best["ndcg@10"])
@@ -211,7 +196,7 @@ def _scripted_fit(
     start = {k: v.clone() for k, v in model.state_dict().items()}
     model, history = fit(
         model, CausalObjective(), training_windows(train, 9), eval_set(valid, 8),
-        schedule(epochs=len(scores), patience=patience), training(), "scripted",
+        stage(epochs=len(scores), patience=patience), training(), "scripted",
         start_is_candidate=start_is_candidate,
     )  # fmt: skip
     return model, history, start
@@ -275,7 +260,7 @@ def test_cuda_bf16_training_path():
         model.config.mask_id, N_ITEMS, prefixes_per_sequence=4
     )
     model, history = fit(model, objective, training_windows(train, 8), eval_set(valid, 8),
-                         schedule(), training(device="cuda", bf16=True), "cuda")  # fmt: skip
+                         stage(), training(device="cuda", bf16=True), "cuda")  # fmt: skip
     assert next(model.parameters()).device.type == "cpu"  # handed back on the CPU
     assert history[-1]["ndcg@10"] > 0.9
 

@@ -10,7 +10,7 @@ from maskrec.models.baselines import Baseline
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.pipelines import pretraining
 from maskrec.registry import models
-from tests.helpers import run_pipeline, training_inputs
+from tests.helpers import quick, run_pipeline, training_inputs
 
 
 def test_pretraining_pipeline_runs_and_records_its_epochs(caplog):
@@ -22,14 +22,12 @@ def test_pretraining_pipeline_runs_and_records_its_epochs(caplog):
 
 @pytest.mark.parametrize("loss", ["chunked", "sampled"])
 def test_pretraining_trains_with_the_memory_bounded_losses(loss):
-    """`pretraining.loss` reaches the training step: the chunked loss records the same
-    training loss as the full one; the sampled one (20 logQ-corrected negatives, an
+    """`pretraining.loss.softmax` reaches the training step: the chunked loss records the
+    same training loss as the full one; the sampled one (20 logQ-corrected negatives, an
     estimate of the partition function) a different, finite one."""
     inputs = training_inputs()
     full = run_pipeline(pretraining.create_pipeline(), inputs)["pretrained_history"]
-    group = inputs["params:pretraining"].model_copy(
-        update={"loss": loss, "negatives": 20}
-    )
+    group = quick("pretraining", loss={"softmax": loss, "negatives": 20})
     other = run_pipeline(pretraining.create_pipeline(), {**inputs, "params:pretraining": group})["pretrained_history"]  # fmt: skip
     if loss == "chunked":
         assert other["train_loss"].iloc[0] == pytest.approx(full["train_loss"].iloc[0], rel=1e-4)  # fmt: skip

@@ -75,7 +75,7 @@ class CountingRecommender(Recommender):
 def tiny_recommender() -> CountingRecommender:
     torch.manual_seed(0)
     titles = [f"Film {i} ({1950 + i})" for i in range(N_ITEMS)]
-    recommender = CountingRecommender(SequenceRecModel(tiny_config()).eval(), "tiny", small_catalogue(titles))  # fmt: skip
+    recommender = CountingRecommender(SequenceRecModel(tiny_config()).eval(), "tiny", small_catalogue(titles), 512)  # fmt: skip
     recommender.calls = []
     return recommender
 
@@ -96,7 +96,7 @@ def test_concurrent_requests_are_scored_together_with_the_same_results():
     answers = asyncio.run(all_at_once())
     assert recommender.calls == [16, 8]  # two batches, not 24 calls
     for history, k, (items, scores) in zip(histories, ks, answers, strict=True):
-        alone_items, alone_scores = recommend(recommender.model, [history], k)
+        alone_items, alone_scores = recommend(recommender.model, [history], k, 512)
         assert items.tolist() == alone_items[0].tolist()
         np.testing.assert_allclose(scores, alone_scores[0], rtol=1e-5, atol=1e-6)
         assert not set(items.tolist()) & set(history)
@@ -135,7 +135,7 @@ def test_a_history_gets_k_unseen_films_with_titles_from_the_best_model(
     assert scores == sorted(scores, reverse=True)
     # the one scoring path: what inference would recommend for the same history
     ids = recommender.catalogue.resolve(history)
-    expected, _ = recommend(recommender.model, [ids], 7)
+    expected, _ = recommend(recommender.model, [ids], 7, 512)
     originals = films.loc[expected[0], "original_item_id"].tolist()
     assert [f["item_id"] for f in body["items"]] == originals
 
@@ -300,7 +300,9 @@ def test_kedro_serve_is_a_project_command(full_run):
     kedro = str(Path(sys.executable).with_name("kedro"))
     help_text = subprocess.run([kedro, "serve", "--help"], cwd=full_run, capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "--env" in help_text and "--model" in help_text
-    process, url = start([kedro, "serve", "--env", "local", "--model", "sasrec"], full_run)
+    process, url = start(
+        [kedro, "serve", "--env", "local", "--model", "sasrec"], full_run
+    )
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
             assert json.loads(response.read())["model"] == "sasrec"

@@ -18,10 +18,11 @@ from maskrec.model_input import eval_set, training_windows
 from maskrec.models import SequenceRecModel
 from maskrec.models.packing import IGNORE
 from maskrec.training import distributed
-from maskrec.training.loop import LossSettings, fit, serve_training_jobs
+from maskrec.training.loop import fit, serve_training_jobs
 from maskrec.training.objectives import CausalObjective, Part
 from tests.conftest import copy_project
-from tests.models.test_sequence import cyclic_data, schedule, tiny_config, training
+from tests.helpers import params, stopped_after
+from tests.models.test_sequence import cyclic_data, tiny_config, training
 
 EPOCHS = 3
 # Float tolerance between N processes and one: the same sums in another order (a global
@@ -44,17 +45,18 @@ def run_fit(checkpoint_dir: str | None, interrupt_after: int | None = None):
     model = SequenceRecModel(tiny_config(causal=True))
     objective = CausalObjective(cloze_weight=0.5, mask_prob=0.3, mask_id=model.config.mask_id)  # fmt: skip
 
-    def stop(record: dict) -> None:
-        if record["epoch"] == interrupt_after:
-            raise KeyboardInterrupt  # as a person stopping the run
-
-    return fit(
-        model, objective, training_windows(train, 9), eval_set(valid, 8),
-        schedule(epochs=EPOCHS, batch_size=16, learning_rate=0.003),
-        training(checkpoint_dir=checkpoint_dir), "ddp-test",
-        loss=LossSettings(fgm_epsilon=0.1, label_smoothing=0.1),
-        on_epoch_end=stop if interrupt_after else None,
+    stage = params(
+        "fine_tuning", schedule={"epochs": EPOCHS, "batch_size": 16, "learning_rate": 0.003, "warmup_ratio": 0.0},
+        loss={"label_smoothing": 0.1}, regularizers={"fgm_epsilon": 0.1},
     )  # fmt: skip
+    run = lambda: fit(  # noqa: E731
+        model, objective, training_windows(train, 9), eval_set(valid, 8), stage,
+        training(checkpoint_dir=checkpoint_dir), "ddp-test",
+    )  # fmt: skip
+    if interrupt_after is None:
+        return run()
+    with stopped_after(interrupt_after):  # as a person stopping the run
+        return run()
 
 
 def process(rank: int, size: int, port: int, out: str, checkpoint_dir: str | None, interrupt_after: int | None) -> None:  # fmt: skip
@@ -164,7 +166,7 @@ def test_an_interrupted_two_process_run_resumes_to_the_uninterrupted_weights(tmp
 def test_under_torchrun_kedro_runs_the_pipeline_once_and_only_rank_0_writes(tmp_path):
     copy_project(tmp_path)
     params = ("sample.n_users=120,sample.n_items=200,sample.n_ratings=3000,"
-              "pretraining.epochs=2,training.device=cpu")  # fmt: skip
+              "pretraining.schedule.epochs=2,training.device=cpu")  # fmt: skip
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                "-m", "kedro", "run", "--pipelines", "data_processing,data_split,pretraining", "--params", params]  # fmt: skip

@@ -11,24 +11,24 @@ import torch
 import torch.nn.functional as F
 
 from maskrec.model_input import right_aligned
+from maskrec.models.losses import LossSettings
 from maskrec.models.packing import IGNORE
-from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
+from maskrec.models.sequence import SequenceRecModel
 from maskrec.training.loop import (
-    LossSettings,
     _adversarial_step,
     batch_loss,
     parameter_groups,
 )
 from maskrec.training.objectives import Part
+from tests.models.test_sequence import tiny_config
 
 N_ITEMS = 40
 
 
 def tiny(seed: int = 0, hidden: int = 16, **overrides) -> SequenceRecModel:
     torch.manual_seed(seed)
-    config = SequenceRecConfig(
-        n_items=N_ITEMS, hidden_size=hidden, num_layers=1, num_heads=2, intermediate_size=32,
-        hidden_dropout=0.0, attention_dropout=0.0, max_len=8, n_genres=3,
+    config = tiny_config(
+        n_items=N_ITEMS, hidden_size=hidden, intermediate_size=32, n_genres=3,
         item_genres=[[i % 3] for i in range(N_ITEMS)], **overrides,
     )  # fmt: skip
     model = SequenceRecModel(config).eval()
@@ -86,13 +86,13 @@ def test_distillation_term_is_the_tempered_kl_to_the_teacher(weight):
     kl = (t_prob * (t_prob.log() - torch.log_softmax(s_logits / temperature, -1))).sum(-1).mean()  # fmt: skip
     ce = F.cross_entropy(s_logits, targets)
     expected = (1 - weight) * ce + weight * temperature**2 * kl
-    settings = LossSettings(teacher=teacher, distill_weight=weight, temperature=temperature)  # fmt: skip
-    torch.testing.assert_close(batch_loss(student, [p], settings), expected, atol=1e-5, rtol=1e-5)  # fmt: skip
+    settings = LossSettings(distill_weight=weight, temperature=temperature)
+    torch.testing.assert_close(batch_loss(student, [p], settings, teacher), expected, atol=1e-5, rtol=1e-5)  # fmt: skip
 
 
 def test_distillation_moves_the_student_toward_the_teacher():
     student, teacher, p = tiny(0), tiny(1, hidden=32), part()
-    settings = LossSettings(teacher=teacher, distill_weight=1.0, temperature=1.0)
+    settings = LossSettings(distill_weight=1.0, temperature=1.0)
 
     def divergence() -> float:
         with torch.no_grad():
@@ -105,14 +105,14 @@ def test_distillation_moves_the_student_toward_the_teacher():
     optimizer = torch.optim.Adam(student.parameters(), lr=1e-2)
     for _ in range(30):
         optimizer.zero_grad()
-        batch_loss(student, [p], settings).backward()
+        batch_loss(student, [p], settings, teacher).backward()
         optimizer.step()
     assert divergence() < 0.5 * before
 
 
 def test_fgm_adds_the_gradient_at_perturbed_embeddings_and_restores_them():
     model, p = tiny(), part()
-    settings = LossSettings(fgm_epsilon=0.5)
+    settings = LossSettings()
     weights = model.item_embedding.weight.detach().clone()
     batch_loss(model, [p], settings).backward()
     clean = {

@@ -37,7 +37,7 @@ LossKind = Literal["full", "chunked", "sampled"]
 CHUNK_ELEMENTS = 1 << 24  # logits per block of the chunked loss (64 MiB in fp32)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ItemLoss:
     """How `item_loss` computes the softmax (see the module docstring).
 
@@ -49,6 +49,19 @@ class ItemLoss:
     kind: LossKind = "full"
     negatives: int = 0
     proposal: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """Everything a training step's loss is made of (`SequenceRecModel.forward`): the
+    item softmax, label smoothing, the masked-genre loss's weight, and distillation's
+    weight and temperature (the teacher itself is a `forward` argument)."""
+
+    item: ItemLoss = ItemLoss()
+    label_smoothing: float = 0.0
+    genre_weight: float = 0.0
+    distill_weight: float = 0.0
+    temperature: float = 2.0
 
 
 def masked_cross_entropy(

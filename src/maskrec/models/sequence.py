@@ -16,13 +16,16 @@ It is a `PreTrainedModel`, so `save_pretrained` writes config.json + model.safet
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel, PretrainedConfig, PreTrainedModel
+from transformers.utils import ModelOutput
 
 from maskrec.models import cpu_dropout
-from maskrec.models.losses import repeating_size
+from maskrec.models.losses import LossSettings, item_loss, repeating_size
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
 from maskrec.models.rating_tokens import RATING_CODES, split_tokens
 
@@ -49,30 +52,35 @@ class SequenceRecConfig(PretrainedConfig):
 
     def __init__(
         self,
-        n_items: int = 1,
-        hidden_size: int = 64,
-        num_layers: int = 2,
-        num_heads: int = 2,
-        intermediate_size: int = 256,
-        hidden_dropout: float = 0.2,
-        attention_dropout: float = 0.2,
-        max_len: int = 50,
+        *,
+        n_items: int,
+        hidden_size: int,
+        num_layers: int,
+        num_heads: int,
+        intermediate_size: int,
+        hidden_dropout: float,
+        attention_dropout: float,
+        max_len: int,
+        recency_bias: bool,
+        use_genres: bool,
+        use_years: bool,
+        item_content: bool,
+        title_buckets: int,
         causal: bool = False,
-        recency_bias: bool = True,
         n_genres: int = 0,
-        use_genres: bool = False,
-        use_years: bool = False,
         item_ids: list[int] | None = None,
         item_genres: list[list[int]] | None = None,
         item_years: list[int] | None = None,
-        item_content: bool = False,
-        title_buckets: int = 0,
         item_title_words: list[list[int]] | None = None,
         rating_buckets: int = 0,
         rating_mean: float = 0.0,
         rating_range: tuple[float, float] = (0.5, 5.0),
         **kwargs,
     ) -> None:
+        # The architecture has no defaults here: its values are the configuration's
+        # (conf/base `model`, resolved per stage; `training.setup.model_config`), the
+        # one place they are written. The catalogue comes from the data; a reading
+        # direction, and a rating head, are set by training.
         self.n_items = n_items
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -123,6 +131,18 @@ class SequenceRecConfig(PretrainedConfig):
             # SDPA, with a cheaper attention dropout on the CPU (models/cpu_dropout.py)
             attn_implementation=cpu_dropout.ATTENTION,
         )
+
+
+@dataclass
+class SequenceRecOutput(ModelOutput):
+    """What `SequenceRecModel.forward` returns: the loss when it was given targets, the
+    item logits (labelled positions, or the next item), their states, and predicted
+    stars for rating targets."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: torch.Tensor | None = None
+    ratings: torch.Tensor | None = None
 
 
 YEAR_BUCKETS = 16  # decades from 1900 (index 0 means unknown)
@@ -423,24 +443,63 @@ class SequenceRecModel(PreTrainedModel):
         self,
         input_ids: torch.Tensor,
         labels: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
+        *,
         causal: bool | None = None,
         positions: torch.Tensor | None = None,
         segments: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Item logits (`item_logits`: column j is item j + 1) only where `labels` is not
-        -100, or at the last position if there are no labels.
+        ratings: torch.Tensor | None = None,
+        rating_labels: torch.Tensor | None = None,
+        loss: LossSettings | None = None,
+        teacher: SequenceRecModel | None = None,
+    ) -> SequenceRecOutput:
+        """The model's outputs and, given targets, its own loss (the Hugging Face way):
 
-        Scoring only labelled positions keeps the (positions x items) product small.
-        Returns (logits (M', N), hidden states at those positions (M, H)). With labels,
-        M' is M rounded up (`repeating_size`) and the extra rows score zero states:
-        `masked_cross_entropy` ignores them.
+        - `labels` (item ids, -100 where there is no target): the item softmax at the
+          labelled positions as `loss` says (full, chunked or sampled; label smoothing),
+          plus the masked-genre loss and distillation from `teacher` where `loss` weights
+          them; `logits` are those positions' (`labelled_logits`, full softmax only);
+        - `rating_labels` (rating buckets, -100 elsewhere; `ratings` shows the others):
+          the squared error of the predicted stars;
+        - neither: the logits of the item after the last position.
+
+        `causal`, `positions` and `segments` say how the batch is read and laid out
+        (`encode`). Only labelled positions are scored, which keeps the (positions x
+        items) product small.  # (B, L) -> loss (), logits (M', N)
         """
-        hidden = self.encode(input_ids, inputs_embeds, causal, positions, segments)
+        hidden = self.encode(
+            input_ids, None, causal, positions, segments, ratings
+        )  # (B, L, H)
+        if rating_labels is not None:
+            asked = rating_labels != IGNORE
+            predicted = self.predict_ratings(hidden[asked], input_ids[asked])  # (M,)
+            error = F.mse_loss(predicted.float(), rating_labels[asked].float() / 2)
+            return SequenceRecOutput(loss=error, ratings=predicted)
         if labels is None:
-            return self.item_logits(hidden[:, -1]), hidden[:, -1]
-        selected = hidden[labels != IGNORE]
-        return self.labelled_logits(selected), selected
+            last = hidden[:, -1]  # (B, H)
+            return SequenceRecOutput(logits=self.item_logits(last), hidden_states=last)
+        selected = labels != IGNORE
+        states, targets = hidden[selected], labels[selected]  # (M, H), (M,)
+        settings = loss or LossSettings()
+        value, logits = item_loss(self, states, targets, settings.item, settings.label_smoothing)  # fmt: skip
+        if teacher is not None and settings.distill_weight > 0:
+            with torch.no_grad():
+                taught = teacher.encode(input_ids, None, causal, positions, segments)
+                teacher_logits = teacher.labelled_logits(taught[selected])
+            t = settings.temperature
+            kl = F.kl_div(
+                F.log_softmax(logits[: len(targets)].float() / t, dim=-1),
+                F.log_softmax(teacher_logits[: len(targets)].float() / t, dim=-1),
+                log_target=True,
+                reduction="batchmean",
+            )
+            value = (1 - settings.distill_weight) * value + settings.distill_weight * t * t * kl  # fmt: skip
+        genre_logits = self.genre_logits(states) if settings.genre_weight > 0 else None
+        if genre_logits is not None:
+            genre_targets = (self.item_genres[targets] > 0).float()
+            value = value + settings.genre_weight * F.binary_cross_entropy_with_logits(
+                genre_logits.float(), genre_targets
+            )
+        return SequenceRecOutput(loss=value, logits=logits, hidden_states=states)
 
     def labelled_logits(self, states: torch.Tensor) -> torch.Tensor:
         """`item_logits` of training states (M, H), rows padded to M' = `repeating_size`(M)

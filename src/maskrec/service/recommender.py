@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from maskrec.alignment import normalise_title
-from maskrec.params import InferenceParams
+from maskrec.params import InferenceParams, TrainingParams
 from maskrec.registry import chosen
 from maskrec.scoring import Model, recommend
 
@@ -132,7 +132,7 @@ class Recommender:
     model: Model
     name: str
     catalogue: Catalogue
-    batch_size: int = 256
+    batch_size: int
 
     def top(self, histories: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k unseen items (model ids) and scores per history: `evaluation.recommend`."""
@@ -153,15 +153,20 @@ def load_recommender(project: Path, env: str | None = None, model: str = "best")
                 f"{project}: no evaluated models to serve (model_stats is missing); run "
                 "`kedro run` (or `make run`) in this project first"
             )
-        stats, trained, features, params = (
-            catalog.load(name) for name in ("model_stats", "trained_models", "item_features", "params:inference")
+        stats, trained, features, params, training = (
+            catalog.load(name) for name in ("model_stats", "trained_models", "item_features", "params:inference", "params:training")
         )  # fmt: skip
-    configured = params.model_dump() if isinstance(params, InferenceParams) else params
+    configured = _group(params, InferenceParams).model_dump()
     params = InferenceParams(**{**configured, "model": model})  # validates the name
     name = chosen(stats, params.model)
     # the most-popular baseline's counts are the training popularity of every item
     popularity = trained["most_popular"]().arrays["counts"][1:]
-    return Recommender(trained[name](), name, Catalogue.from_tables(features, popularity), params.batch_size)  # fmt: skip
+    return Recommender(trained[name](), name, Catalogue.from_tables(features, popularity), _group(training, TrainingParams).scoring_batch_size)  # fmt: skip
+
+
+def _group(value: Any, kind: type) -> Any:
+    """A parameter group as the catalog loads it outside a run (a dict), validated."""
+    return value if isinstance(value, kind) else kind(**value)
 
 
 class Batcher:

@@ -1,6 +1,6 @@
 """What every training node needs around `fit`, in one place: the model's config and
-seeded initial weights from parameters and item features, the training windows and the
-validation set from the split tables, and the history table afterwards.
+seeded initial weights from a stage's spec and the item features, the training windows
+and the validation set from the split tables, and the history table afterwards.
 
 Nodes call `init_model` and `train`; nothing else builds windows, evaluation sets or
 model configs.
@@ -17,42 +17,29 @@ import torch
 from maskrec.alignment import normalise_title
 from maskrec.model_input import RatingSet, eval_set, training_windows
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
-from maskrec.params import ModelParams, ScheduleParams, TrainingParams
+from maskrec.params import Architecture, ClozeStage, Stage, TrainingParams
 from maskrec.training.loop import fit
 from maskrec.training.objectives import Objective
 
 
 def model_config(
-    item_features: pd.DataFrame, params: ModelParams, **overrides
+    item_features: pd.DataFrame, architecture: Architecture
 ) -> SequenceRecConfig:
-    """The architecture from parameters (any field overridable) plus the catalogue (ids,
-    genres, years) from the item features."""
+    """The architecture (every field, as the stage's spec resolved it) plus the catalogue
+    (ids, genres, years, title words) from the item features."""
     features = item_features.sort_values("item_id")
     genre_columns = [c for c in features.columns if c.startswith("genre_")]
     genres = features[genre_columns].to_numpy()
-    settings = params.model_dump() | overrides
+    settings = architecture.model_dump()
+    titles = settings["item_content"] and settings["title_buckets"]
     return SequenceRecConfig(
         n_items=len(features),
-        hidden_size=settings["hidden_size"],
-        num_layers=settings["num_layers"],
-        num_heads=settings["num_heads"],
-        intermediate_size=settings["intermediate_size"],
-        hidden_dropout=settings["hidden_dropout"],
-        attention_dropout=settings["attention_dropout"],
-        max_len=settings["max_len"],
-        causal=settings.get("causal", False),
-        recency_bias=settings["recency_bias"],
+        **(settings | {"use_genres": settings["use_genres"] and bool(genre_columns)}),
         n_genres=len(genre_columns),
-        use_genres=settings["use_genres"] and bool(genre_columns),
-        use_years=settings["use_years"],
         item_ids=features["original_item_id"].astype(int).tolist(),
         item_genres=[row.nonzero()[0].tolist() for row in genres],
         item_years=features["year"].astype("Int64").fillna(0).astype(int).tolist(),
-        item_content=settings["item_content"],
-        title_buckets=settings["title_buckets"],
-        item_title_words=[title_words(t, settings["title_buckets"]) for t in features["title"]]
-        if settings["item_content"] and settings["title_buckets"]
-        else None,
+        item_title_words=[title_words(t, settings["title_buckets"]) for t in features["title"]] if titles else None,
     )  # fmt: skip
 
 
@@ -63,18 +50,18 @@ def title_words(title: str, buckets: int, most: int = 16) -> list[int]:
     return [zlib.crc32(word.encode()) % (buckets - 1) + 1 for word in words]
 
 
-def init_model(
-    item_features: pd.DataFrame,
-    model: ModelParams,
-    training: TrainingParams,
-    seed_offset: int = 0,
-    **overrides,
-) -> SequenceRecModel:
-    """Fresh weights seeded by `training.seed` (+ `seed_offset`): the pretrained and the
-    scratch model start from the very same weights, so the ablation differs only in
-    pretraining."""
-    torch.manual_seed(training.seed + seed_offset)
-    return SequenceRecModel(model_config(item_features, model, **overrides))
+def fresh_model(item_features: pd.DataFrame, stage: Stage) -> SequenceRecModel:
+    """Fresh weights of the stage's architecture, seeded by the stage's seed."""
+    torch.manual_seed(stage.seed)
+    return SequenceRecModel(model_config(item_features, stage.model))
+
+
+def init_model(item_features: pd.DataFrame, stage: ClozeStage) -> SequenceRecModel:
+    """The node that starts a Cloze-trained model (`fresh_model`): the pretrained and the
+    scratch model start from the very same weights (both from the `pretraining` spec),
+    so the ablation differs only in pretraining. (Typed as the Cloze stage its nodes
+    give it, so Kedro validates `params:pretraining` as one type in every pipeline.)"""
+    return fresh_model(item_features, stage)
 
 
 def train(
@@ -82,7 +69,7 @@ def train(
     objective: Objective,
     train_sequences: pd.DataFrame,
     valid: pd.DataFrame | RatingSet,
-    schedule: ScheduleParams,
+    stage: Stage,
     training: TrainingParams,
     name: str,
     **options,
@@ -101,7 +88,7 @@ def train(
         objective,
         training_windows(tokens, objective.window_length(max_len)),
         valid if isinstance(valid, RatingSet) else eval_set(valid, max_len),
-        schedule,
+        stage,
         training,
         name,
         **options,

@@ -217,6 +217,7 @@ def test_ease_on_a_too_large_catalogue_is_skipped_with_the_reason_and_saved_as_s
         pd.DataFrame(),  # no validation needed: nothing is fitted
         items,
         params("baselines", max_dense_items=20),
+        params("training"),
     )
     assert isinstance(model, Skipped) and selection["model"] == "ease"
     assert "30 items, above baselines.max_dense_items=20" in selection["skipped"]

@@ -18,10 +18,10 @@ def test_one_scoring_pass_ranks_with_and_without_seen_items_and_lists_unseen():
     data = eval_set(
         pd.DataFrame({"user_id": [0], "context": [[1, 2]], "target_item": [3]}), 4
     )
-    ranking = rank(model, data, top_k=2)
+    ranking = rank(model, data, 512, top_k=2)
     assert ranking.ranks.tolist() == [0] and ranking.top_items.tolist() == [[3, 4]]
     assert ranking.ranks_seen_included.tolist() == [2]
-    items, scores = recommend(model, [[1, 2], [], [4]], top_k=2)  # histories directly
+    items, scores = recommend(model, [[1, 2], [], [4]], 2, 512)  # histories directly
     assert items.tolist() == [[3, 4], [1, 2], [1, 2]]
     assert (np.diff(scores, axis=1) <= 0).all()
 

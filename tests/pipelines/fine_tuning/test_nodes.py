@@ -16,10 +16,10 @@ from maskrec.pipelines.fine_tuning.nodes import (
 from maskrec.training import stages
 from maskrec.training.objectives import CausalObjective, NextItemObjective
 from maskrec.training.setup import init_model
-from tests.helpers import params, small_split
+from tests.helpers import configured, params, small_split
 
-QUICK = {"epochs": 2, "batch_size": 64}
-TRAINING = {"device": "cpu", "checkpoint_dir": None}
+QUICK = {"model": {"max_len": 20, "hidden_size": 32, "intermediate_size": 64},
+         "schedule": {"epochs": 2, "batch_size": 64}, "training": {"device": "cpu", "checkpoint_dir": None}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -27,22 +27,26 @@ def data():
     return small_split()
 
 
-def _model(data, **overrides):
-    model = {"max_len": 20, "hidden_size": 32, "intermediate_size": 64} | overrides
-    return init_model(data["item_features"], params("model", **model), params("training", **TRAINING))  # fmt: skip
+def _model(data):
+    return init_model(data["item_features"], configured(**QUICK)["pretraining"])
 
 
-def _tune(model, data, teacher=None, **settings):
+def _stage(**settings):
+    """Fine-tuning's spec, quick, with `settings` in `--params fine_tuning.<key>` form."""
+    return configured(**QUICK, fine_tuning=settings)["fine_tuning"]
+
+
+def _tune(start, data, teacher=None, **settings):
     return fine_tune_pretrained(
-        model, teacher or Teacher(), data["train"], data["valid"],
-        params("fine_tuning", **(QUICK | settings)), params("training", **TRAINING),
+        start, teacher or Teacher(), data["train"], data["valid"], _stage(**settings),
+        configured(**QUICK)["training"],
     )  # fmt: skip
 
 
 def test_frozen_layers_do_not_move(data):
     model = _model(data)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    tuned, history = _tune(model, data, freeze_layers=1, epochs=3, learning_rate=0.005)
+    tuned, history = _tune(model, data, regularizers={"freeze_layers": 1}, schedule={"epochs": 3, "learning_rate": 0.005})  # fmt: skip
     assert history["best_epoch"].iloc[0] > 0  # a trained epoch was kept
     after = tuned.state_dict()
     for frozen in ("bert.embeddings.word_embeddings.weight", "bert.encoder.layer.0.attention.self.query.weight"):  # fmt: skip
@@ -56,7 +60,7 @@ def test_frozen_layers_do_not_move(data):
 
 def test_dropout_override_reaches_every_dropout_module(data):
     model = _model(data)
-    _tune(model, data, hidden_dropout=0.3, attention_dropout=0.15)
+    _tune(model, data, model={"hidden_dropout": 0.3, "attention_dropout": 0.15})
     probabilities = {
         m.p
         for name, m in model.named_modules()
@@ -80,10 +84,9 @@ def test_epoch_zero_is_the_starting_model(data):
 
 
 def test_scratch_branch_is_the_same_fine_tuning_under_its_own_name(data):
-    a, history_a = fine_tune_pretrained(_model(data), Teacher(), data["train"], data["valid"],
-                                        params("fine_tuning", **QUICK), params("training", **TRAINING))  # fmt: skip
-    b, history_b = fine_tune_scratch(_model(data), Teacher(), data["train"], data["valid"],
-                                     params("fine_tuning", **QUICK), params("training", **TRAINING))  # fmt: skip
+    training = configured(**QUICK)["training"]
+    a, history_a = fine_tune_pretrained(_model(data), Teacher(), data["train"], data["valid"], _stage(), training)  # fmt: skip
+    b, history_b = fine_tune_scratch(_model(data), Teacher(), data["train"], data["valid"], _stage(), training)  # fmt: skip
     assert (history_b["model"] == "scratch").all()
     for name, tensor in a.state_dict().items():  # same start, same fine-tuning
         assert torch.equal(tensor, b.state_dict()[name]), name
@@ -92,10 +95,10 @@ def test_scratch_branch_is_the_same_fine_tuning_under_its_own_name(data):
 @pytest.mark.parametrize(
     ("settings", "check"),
     [
-        ({"label_smoothing": 0.2}, lambda call: call["loss"].label_smoothing == 0.2),
-        ({"fgm_epsilon": 0.5}, lambda call: call["loss"].fgm_epsilon == 0.5),
-        ({"encoder_lr_scale": 0.1}, lambda call: call["encoder_lr_scale"] == 0.1),
-        ({"freeze_layers": 1}, lambda call: call["freeze_layers"] == 1),
+        ({"loss": {"label_smoothing": 0.2}}, lambda call: call["stage"].loss.label_smoothing == 0.2),
+        ({"regularizers": {"fgm_epsilon": 0.5}}, lambda call: call["stage"].regularizers.fgm_epsilon == 0.5),
+        ({"regularizers": {"encoder_lr_scale": 0.1}}, lambda call: call["stage"].regularizers.encoder_lr_scale == 0.1),
+        ({"regularizers": {"freeze_layers": 1}}, lambda call: call["stage"].regularizers.freeze_layers == 1),
         ({"cloze_weight": 0.5}, lambda call: isinstance(call["objective"], CausalObjective) and call["objective"].cloze_weight == 0.5),
         ({"objective": "next_item", "prefixes_per_sequence": 3}, lambda call: isinstance(call["objective"], NextItemObjective)
          and call["objective"].prefixes_per_sequence == 3),
@@ -106,8 +109,8 @@ def test_each_regularizer_reaches_the_training_it_controls(
 ):
     calls = []
 
-    def spy(model, objective, *args, **options):
-        calls.append({"objective": objective, **options})
+    def spy(model, objective, sequences, valid, stage, training, name, **options):
+        calls.append({"objective": objective, "stage": stage, **options})
         return model, None
 
     monkeypatch.setattr(stages, "train", spy)
@@ -117,21 +120,20 @@ def test_each_regularizer_reaches_the_training_it_controls(
 
 
 def test_distillation_trains_a_wider_teacher_and_fine_tunes_with_it(data):
-    settings = params(
-        "fine_tuning", objective="next_item", **QUICK,
-        distillation={"weight": 0.5, "teacher_hidden_size": 48, "teacher_epochs": 1},
-    )  # fmt: skip
-    teacher = train_teacher(
-        data["item_features"], data["train"], data["valid"],
-        params("model", max_len=20, hidden_size=32), settings, params("training", **TRAINING),
-    )  # fmt: skip
+    distillation = {"weight": 0.5, "teacher": {"model": {"hidden_size": 48, "intermediate_size": 96}, "schedule": {"epochs": 1}}}  # fmt: skip
+    settings = _stage(objective="next_item", distillation=distillation)
+    training = configured(**QUICK)["training"]
+    teacher = train_teacher(data["item_features"], data["train"], data["valid"], settings, training)  # fmt: skip
     assert teacher.model is not None and teacher.model.config.hidden_size == 48
+    assert (
+        teacher.weight == 0.5
+        and teacher.temperature == settings.distillation.temperature
+    )
     off = params("fine_tuning")
     assert off.distillation.weight == 0
-    none = train_teacher(data["item_features"], data["train"], data["valid"], params("model"), off, params("training"))  # fmt: skip
+    none = train_teacher(data["item_features"], data["train"], data["valid"], off, training)  # fmt: skip
     assert none.model is None
-    _, history = _tune(_model(data), data, teacher, objective="next_item",
-                       distillation={"weight": 0.5, "teacher_hidden_size": 48})  # fmt: skip
+    _, history = _tune(_model(data), data, teacher, objective="next_item", distillation=distillation)  # fmt: skip
     assert history["train_loss"].iloc[1:].notna().all()
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from maskrec.models.baselines import MostPopular, interaction_matrix
-from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
+from maskrec.models.sequence import SequenceRecModel
 from maskrec.pipelines.inference.nodes import (
     Rater,
     load_chosen_model,
@@ -16,6 +16,7 @@ from maskrec.pipelines.inference.nodes import (
     recommend_for_requests,
 )
 from tests.helpers import params
+from tests.models.test_sequence import tiny_config
 
 ITEMS = pd.DataFrame(
     {
@@ -30,6 +31,7 @@ INTERACTIONS = pd.DataFrame(
 )
 USERS = pd.DataFrame({"user_id": [0, 1], "original_user_id": [100, 200]})
 POPULAR = MostPopular.fit(interaction_matrix([[1, 2, 3], [1, 2], [1]], n_items=4))
+TRAINING = params("training")
 
 
 def test_only_the_chosen_model_is_loaded():
@@ -69,6 +71,7 @@ def test_recommendations_for_everyone_skip_what_they_have_seen():
         "most_popular",
         Rater(),
         params("inference", top_k=2),
+        TRAINING,
     )
     assert recs["predicted_rating"].isna().all()  # no rating model trained
     assert recs[recs["user_id"] == 100]["item_id"].tolist() == [30, 40]
@@ -81,17 +84,21 @@ def test_recommendations_for_everyone_skip_what_they_have_seen():
 
 def test_recommendations_for_a_given_history():
     recs = recommend_for_history(
-        ITEMS, POPULAR, "most_popular", params("inference", top_k=1, history=[10, 30])
+        ITEMS,
+        POPULAR,
+        "most_popular",
+        params("inference", top_k=1, history=[10, 30]),
+        TRAINING,
     )
     assert recs["item_id"].tolist() == [20]
     assert recommend_for_history(
-        ITEMS, POPULAR, "most_popular", params("inference")
+        ITEMS, POPULAR, "most_popular", params("inference"), TRAINING
     ).empty
 
 
 def test_unknown_items_and_models_are_named():
     with pytest.raises(ValueError, match=r"item ids \[99\]"):
-        recommend_for_history(ITEMS, POPULAR, "most_popular", params("inference", history=[10, 99]))  # fmt: skip
+        recommend_for_history(ITEMS, POPULAR, "most_popular", params("inference", history=[10, 99]), TRAINING)  # fmt: skip
     with pytest.raises(ValueError, match="model='nope' is not 'best' or one of"):
         params("inference", model="nope")
 
@@ -99,22 +106,23 @@ def test_unknown_items_and_models_are_named():
 def test_recommendations_for_each_history_of_a_file_by_request():
     requests = pd.DataFrame({"request_id": ["x", "y"], "history": [[10, 30], [20]],
                              "where": ["h.csv, line 2", "h.csv, line 3"]})  # fmt: skip
-    recs = recommend_for_requests(requests, ITEMS, POPULAR, "most_popular", params("inference", top_k=2))  # fmt: skip
+    recs = recommend_for_requests(requests, ITEMS, POPULAR, "most_popular", params("inference", top_k=2), TRAINING)  # fmt: skip
     assert recs.loc[recs["request_id"] == "x", "item_id"].tolist() == [20, 40]
     assert recs.loc[recs["request_id"] == "y", "item_id"].tolist() == [10, 30]
     assert recs["rank"].tolist() == [1, 2, 1, 2]
     empty = requests.iloc[:0]
-    assert recommend_for_requests(empty, ITEMS, POPULAR, "most_popular", params("inference")).empty  # fmt: skip
+    assert recommend_for_requests(empty, ITEMS, POPULAR, "most_popular", params("inference"), TRAINING).empty  # fmt: skip
     bad = requests.assign(history=[[10], [20, 77]])
     with pytest.raises(ValueError, match=r"h.csv, line 3: item ids \[77\]"):
-        recommend_for_requests(bad, ITEMS, POPULAR, "most_popular", params("inference"))
+        recommend_for_requests(
+            bad, ITEMS, POPULAR, "most_popular", params("inference"), TRAINING
+        )
 
 
 def rating_model(item_ids: list[int]) -> SequenceRecModel:
     """A rating head whose predictions depend on the item (item biases 0.1 x id)."""
     torch.manual_seed(0)
-    config = SequenceRecConfig(n_items=len(item_ids), hidden_size=8, num_layers=1, num_heads=2,
-                               intermediate_size=16, max_len=4, item_ids=item_ids)  # fmt: skip
+    config = tiny_config(n_items=len(item_ids), hidden_size=8, intermediate_size=16, max_len=4, item_ids=item_ids)  # fmt: skip
     model = SequenceRecModel(config).with_rating_head(3.0, (1.0, 5.0)).eval()
     with torch.no_grad():
         model.rating_item_bias.weight[:, 0] = 0.1 * torch.arange(len(item_ids) + 2)
@@ -123,7 +131,7 @@ def rating_model(item_ids: list[int]) -> SequenceRecModel:
 
 def test_each_recommendation_carries_the_rating_models_prediction():
     rater = load_rating_model({"rating": lambda: rating_model([10, 20, 30, 40])}, ITEMS)
-    recs = recommend_for_all_users(INTERACTIONS, ITEMS, USERS, POPULAR, "most_popular", rater, params("inference", top_k=2))  # fmt: skip
+    recs = recommend_for_all_users(INTERACTIONS, ITEMS, USERS, POPULAR, "most_popular", rater, params("inference", top_k=2), TRAINING)  # fmt: skip
     # the head's last layer starts at zero: 3.0 + the item's bias
     expected = 3.0 + 0.1 * recs["item_id"].map({10: 1, 20: 2, 30: 3, 40: 4})
     np.testing.assert_allclose(recs["predicted_rating"], expected, atol=1e-6)

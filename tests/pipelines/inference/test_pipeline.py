@@ -16,7 +16,7 @@ def test_recommendations_come_from_the_model_best_on_validation(models_folder, c
               "model_stats": stats, "trained_models": TrainedModelsDataset(path=str(models_folder)).load(),
               "history_requests": pd.DataFrame({"request_id": ["a", "b"], "where": ["f, line 2", "f, line 3"],
                                                 "history": [known[:3], known[3:4]]}),
-              "params:inference": quick_parameters()["params:inference"]}  # fmt: skip
+              "params:inference": quick_parameters()["params:inference"], "params:training": quick_parameters()["params:training"]}  # fmt: skip
     from maskrec.pipelines.inference import create_pipeline
 
     out = run_pipeline(create_pipeline(), inputs, caplog)

@@ -1,5 +1,6 @@
 """Rating prediction: the protocols' splits, the classic models against independent
-computations, and RMSE / MAE against scikit-learn's."""
+computations, RMSE / MAE against scikit-learn's, and each fold a namespace a stopped run
+resumes at."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
 from maskrec.models.rating_baselines import fit_predict
 from maskrec.pipelines.rating_prediction import create_pipeline, nodes
-from maskrec.pipelines.rating_prediction.nodes import (
-    protocol_splits,
-    split_ratings,
-)
-from tests.helpers import params, quick_parameters, run_pipeline, small_split
+from maskrec.pipelines.rating_prediction.nodes import select_fold, split_ratings
+from maskrec.pipelines.rating_prediction.pipeline import FOLDS
+from tests.helpers import QUICK, configured, params, run_pipeline, small_split
 
-QUICK = {"models": ["global_mean", "biases", "svd", "fine_tuned", "scratch"], "svd": {"n_factors": 8, "n_epochs": 10},
-         "sequence": {"pretraining_epochs": 1, "epochs": 2, "batch_size": 64, "context_length": 16},
-         "comparisons": [["svd", "biases"], ["biases", "global_mean"], ["fine_tuned", "scratch"]]}  # fmt: skip
+RATINGS = {"classic_models": ["global_mean", "biases", "svd"], "svd": {"n_factors": 8, "n_epochs": 10},
+           "model": {"max_len": 16}, "pretraining": {"schedule": {"epochs": 1}},
+           "head": {"schedule": {"epochs": 2, "batch_size": 64}},
+           "comparisons": [["svd", "biases"], ["biases", "global_mean"], ["fine_tuned", "scratch"]]}  # fmt: skip
+MODELS = ["global_mean", "biases", "svd", "fine_tuned", "scratch"]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def interactions() -> pd.DataFrame:
 
 
 def test_each_protocol_holds_out_what_it_says(interactions):
-    splits = split_ratings(interactions, params("ratings", folds=5, seed=3))
+    splits = split_ratings(interactions, params("ratings", seed=3))
     assert len(splits) == len(interactions)
     last = splits.groupby("user_id").tail(1)
     assert (last["time_part"] == "test").all() and (splits["time_part"] == "test").sum() == len(last)  # fmt: skip
@@ -35,11 +36,11 @@ def test_each_protocol_holds_out_what_it_says(interactions):
     assert (before_last["time_part"] == "valid").all()
     sizes = splits["fold"].value_counts()
     assert sorted(sizes.index) == [0, 1, 2, 3, 4] and sizes.max() - sizes.min() <= 1
-    again = split_ratings(interactions, params("ratings", folds=5, seed=3))
+    again = split_ratings(interactions, params("ratings", seed=3))
     assert again["fold"].tolist() == splits["fold"].tolist()  # seeded
-    folds = list(protocol_splits(splits, params("ratings", folds=5)))
-    assert [(p, f) for p, f, *_ in folds] == [("next_in_time", 0)] + [("random_folds", k) for k in range(5)]  # fmt: skip
-    for _, _, train, test in folds:
+    assert list(FOLDS.values()) == [("next_in_time", 0)] + [("random_folds", k) for k in range(5)]  # fmt: skip
+    for protocol, fold in FOLDS.values():
+        train, test = select_fold(splits, protocol, fold)
         assert not set(train.index) & set(test.index) and len(train) + len(test) == len(splits)  # fmt: skip
 
 
@@ -47,7 +48,7 @@ def test_biases_are_surprises_alternating_least_squares(interactions):
     """An independent numpy version of BaselineOnly's ALS: item biases, then user biases,
     each a regularised mean of what the other leaves unexplained."""
     splits = split_ratings(interactions, params("ratings"))
-    _, _, train, test = next(protocol_splits(splits, params("ratings")))
+    train, test = select_fold(splits, "next_in_time", 0)
     settings = {"n_epochs": 10, "reg_u": 15, "reg_i": 10}
     mu = train["rating"].mean()
     users = {u: i for i, u in enumerate(train["user_id"].unique())}
@@ -66,6 +67,10 @@ def test_biases_are_surprises_alternating_least_squares(interactions):
         fit_predict("knn", train, test, {}, 0)
 
 
+def quick_ratings() -> dict:
+    return configured(**QUICK, ratings=RATINGS)
+
+
 @pytest.fixture(scope="module")
 def outputs(interactions) -> dict:
     """The whole pipeline, with every training stage's data recorded on the way."""
@@ -73,32 +78,35 @@ def outputs(interactions) -> dict:
 
     def recording(stage):
         def recorded(model, sequences, valid, *args):
-            seen.append((stage.__name__, sequences, valid))
+            seen.append(
+                (args[-1], stage.__name__, sequences, valid)
+            )  # (fit's name, ...)
             return stage(model, sequences, valid, *args)
 
         return recorded
 
-    quick = quick_parameters()
+    groups = quick_ratings()
     with pytest.MonkeyPatch.context() as patch:
         for stage in (nodes.pretrain, nodes.fine_tune_ratings):
             patch.setattr(nodes, stage.__name__, recording(stage))
         result = run_pipeline(create_pipeline(), {
             "interactions": interactions, "item_features": small_split()["item_features"],
-            "params:ratings": params("ratings", **QUICK), "params:model": quick["params:model"],
-            "params:pretraining": quick["params:pretraining"], "params:training": quick["params:training"],
+            "params:ratings": groups["ratings"], "params:training": groups["training"],
             "params:evaluation": params("evaluation", bootstrap_samples=200, permutation_resamples=199)})  # fmt: skip
     return result | {"seen": seen}
 
 
 def test_no_test_rating_reaches_any_training_or_validation(outputs, interactions):
-    """Per protocol and fold (in `protocol_splits` order): a pretraining, then the two
+    """Per protocol and fold (a namespace each): a pretraining, then the two
     fine-tunings; none of their sequences or validation questions holds a test rating."""
     splits = outputs["rating_splits"]
-    folds = list(protocol_splits(splits, params("ratings", **QUICK)))
-    assert len(outputs["seen"]) == 3 * len(folds)
-    for (_, _, _, test), seen in zip(folds, np.split(np.array(outputs["seen"], dtype=object), len(folds)), strict=True):  # fmt: skip
+    assert len(outputs["seen"]) == 3 * len(FOLDS)
+    for namespace, (protocol, fold) in FOLDS.items():
+        _, test = select_fold(splits, protocol, fold)
         held = set(zip(test["user_id"], test["item_id"], strict=True))
-        for stage, sequences, valid in seen:
+        seen = [s for s in outputs["seen"] if s[0].startswith(namespace + "_")]
+        assert [s[1] for s in seen] == ["pretrain", "fine_tune_ratings", "fine_tune_ratings"]  # fmt: skip
+        for _, stage, sequences, valid in seen:
             trained = {(u, i) for u, items in zip(sequences["user_id"], sequences["item_ids"], strict=True) for i in items}  # fmt: skip
             assert not trained & held, stage
             if stage == "pretrain":  # next-item validation: targets and contexts
@@ -107,27 +115,21 @@ def test_no_test_rating_reaches_any_training_or_validation(outputs, interactions
                 assert not (asked | context) & held
             else:  # rating questions: the same fitted ratings, plus validation items
                 assert len(valid) and not np.isnan(valid.targets.numpy()).any()
-        assert seen[1][1] is seen[2][1]  # fine_tuned and scratch train on the same data
+        assert seen[1][2] is seen[2][2]  # fine_tuned and scratch train on the same data
 
 
 def test_errors_are_sklearns_rmse_and_mae_with_intervals_and_paired_tests(
     outputs, interactions
 ):
-    predictions = pd.concat([outputs["classic_rating_predictions"], outputs["sequence_rating_predictions"]])  # fmt: skip
+    predictions = pd.concat([outputs[f"{ns}.rating_predictions"] for ns in FOLDS])
     metrics = outputs["rating_metrics"]
     for protocol in ("next_in_time", "random_folds"):
-        for model in QUICK["models"]:
-            mine = predictions[
-                (predictions["protocol"] == protocol) & (predictions["model"] == model)
-            ]
+        for model in MODELS:
+            mine = predictions[(predictions["protocol"] == protocol) & (predictions["model"] == model)]  # fmt: skip
             entry = metrics["protocols"][protocol][model]["all"]
             assert entry["rmse"]["mean"] == pytest.approx(root_mean_squared_error(mine["rating"], mine["prediction"]))  # fmt: skip
             assert entry["mae"]["mean"] == pytest.approx(mean_absolute_error(mine["rating"], mine["prediction"]))  # fmt: skip
-            assert (
-                entry["rmse"]["ci_low"]
-                <= entry["rmse"]["mean"]
-                <= entry["rmse"]["ci_high"]
-            )
+            assert entry["rmse"]["ci_low"] <= entry["rmse"]["mean"] <= entry["rmse"]["ci_high"]  # fmt: skip
             assert entry["ratings"] == len(mine)
     # every rating is predicted once per model in the random folds
     for model in ("svd", "fine_tuned", "scratch"):
@@ -135,30 +137,21 @@ def test_errors_are_sklearns_rmse_and_mae_with_intervals_and_paired_tests(
         assert len(folds) == len(interactions)
         assert folds["prediction"].between(1.0, 5.0).all()
     # ratings follow taste in the generated data: personal models beat the global mean
-    rmse = {
-        m: metrics["protocols"]["random_folds"][m]["all"]["rmse"]["mean"]
-        for m in QUICK["models"]
-    }
+    rmse = {m: metrics["protocols"]["random_folds"][m]["all"]["rmse"]["mean"] for m in MODELS}  # fmt: skip
     assert rmse["biases"] < rmse["global_mean"] and rmse["svd"] < rmse["global_mean"]
-    tests = {
-        (t["protocol"], t["model"], t["competitor"], t["group"])
-        for t in metrics["paired_tests"]
-    }
+    tests = {(t["protocol"], t["model"], t["competitor"], t["group"]) for t in metrics["paired_tests"]}  # fmt: skip
     assert ("random_folds", "biases", "global_mean", "all") in tests
     assert ("next_in_time", "fine_tuned", "scratch", "history<=30") in tests
     assert outputs[
         "rating_model"
     ].config.rating_buckets  # next_in_time's fine-tuned head
-    assert set(outputs["rating_history"]["protocol"]) == {
-        "next_in_time",
-        "random_folds",
-    }
+    history = outputs["rating_history"]
+    assert set(history["protocol"]) == {"next_in_time", "random_folds"}
+    assert set(history["model"]) == {f"{ns}_{kind}" for ns in FOLDS for kind in ("pretrained", "fine_tuned", "scratch")}  # fmt: skip
     assert all(0 <= t["p_adjusted"] <= 1 for t in metrics["paired_tests"] if t["users"])
     assert outputs["rating_errors_plot"].data  # one bar trace per protocol
 
 
 def test_comparisons_must_name_models_that_run():
-    with pytest.raises(ValueError, match="'svdpp' is not among models"):
-        params("ratings", models=["svd", "fine_tuned"], comparisons=[["svdpp", "svd"]])
-    with pytest.raises(ValueError, match="'fine_tuned' is required"):
-        params("ratings", models=["svd", "biases"], comparisons=[])
+    with pytest.raises(ValueError, match="'svdpp' is not among the models"):
+        params("ratings", classic_models=["svd"], comparisons=[["svdpp", "svd"]])

@@ -23,7 +23,7 @@ from maskrec.models.baselines import (
     dense_skip_reason,
     interaction_matrix,
 )
-from maskrec.params import BaselineParams
+from maskrec.params import BaselineParams, TrainingParams
 from maskrec.scoring import rank
 from maskrec.training.stages import named, train_sasrec
 
@@ -34,6 +34,7 @@ def _grid_search(
     name: str,
     candidates: Iterator[tuple[dict, Baseline]],
     valid_targets: pd.DataFrame,
+    batch_size: int,
 ) -> tuple[Baseline, dict]:
     """Keep the best of the (settings, model) candidates by validation NDCG@10. Each
     trial's `fit_seconds` is the time its candidate took to arrive (a baseline that fits
@@ -43,7 +44,7 @@ def _grid_search(
     started = time.perf_counter()
     for settings, model in candidates:
         seconds = time.perf_counter() - started
-        ndcg = mean_metrics(rank(model, valid).ranks)["ndcg@10"]
+        ndcg = mean_metrics(rank(model, valid, batch_size).ranks)["ndcg@10"]
         trials.append({**settings, "valid_ndcg@10": ndcg, "fit_seconds": seconds})
         logger.info("%s %s: valid NDCG@10 %.4f (fit %.1f s)", name, settings, ndcg, seconds)  # fmt: skip
         if ndcg > best[0]:
@@ -76,6 +77,7 @@ def fit_item_knn(
     valid_targets: pd.DataFrame,
     item_features: pd.DataFrame,
     params: BaselineParams,
+    training: TrainingParams,
 ) -> tuple[Baseline, dict]:
     train = _train_matrix(train_sequences, item_features)
 
@@ -86,7 +88,9 @@ def fit_item_knn(
         for (neighbours, shrink), model in models.items():
             yield {"neighbours": neighbours, "shrink": shrink}, model
 
-    return _grid_search("item_knn", candidates(), valid_targets)
+    return _grid_search(
+        "item_knn", candidates(), valid_targets, training.scoring_batch_size
+    )
 
 
 def fit_ease(
@@ -94,6 +98,7 @@ def fit_ease(
     valid_targets: pd.DataFrame,
     item_features: pd.DataFrame,
     params: BaselineParams,
+    training: TrainingParams,
 ) -> tuple[Baseline, dict]:
     reason = dense_skip_reason(len(item_features), params.max_dense_items)
     if reason:
@@ -103,9 +108,7 @@ def fit_ease(
         )
         return skipped, {"model": "ease", "skipped": reason}
     train = _train_matrix(train_sequences, item_features)
-    return _grid_search(
-        "ease", _each(EASE.fit, train, {"l2": params.ease_l2}), valid_targets
-    )
+    return _grid_search("ease", _each(EASE.fit, train, {"l2": params.ease_l2}), valid_targets, training.scoring_batch_size)  # fmt: skip
 
 
 def fit_matrix_factorization(
@@ -113,13 +116,12 @@ def fit_matrix_factorization(
     valid_targets: pd.DataFrame,
     item_features: pd.DataFrame,
     params: BaselineParams,
+    training: TrainingParams,
 ) -> tuple[Baseline, dict]:
     train = _train_matrix(train_sequences, item_features)
     grid = {"factors": params.mf_factors, "l2": params.mf_l2, "alpha": params.mf_alpha,
             "iterations": [params.mf_iterations], "seed": [params.seed]}  # fmt: skip
-    return _grid_search(
-        "mf_als", _each(MatrixFactorization.fit, train, grid), valid_targets
-    )
+    return _grid_search("mf_als", _each(MatrixFactorization.fit, train, grid), valid_targets, training.scoring_batch_size)  # fmt: skip
 
 
 def collect_baseline_selection(*selections: dict) -> list[dict]:

@@ -4,7 +4,13 @@ from maskrec.pipelines.baselines import nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    searched = ["train_sequences", "valid_targets", "item_features", "params:baselines"]
+    searched = [
+        "train_sequences",
+        "valid_targets",
+        "item_features",
+        "params:baselines",
+        "params:training",
+    ]
     return Pipeline(
         [
             Node(
@@ -37,7 +43,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "item_features",
                     "train_sequences",
                     "valid_targets",
-                    "params:model",
                     "params:sasrec",
                     "params:training",
                 ],

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from maskrec.figures import line
 from maskrec.params import SplitParams
 from maskrec.registry import label
 
@@ -57,18 +58,7 @@ def plot_data_efficiency(data_efficiency: dict[str, Any]) -> go.Figure:
     for model, points in data_efficiency["curve"].items():
         stats = [p["ndcg@10"] for p in points]
         figure.add_trace(
-            go.Scatter(
-                name=label(model),
-                x=[100 * p["fraction"] for p in points],
-                y=[s["mean"] for s in stats],
-                mode="lines+markers",
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [s["ci_high"] - s["mean"] for s in stats],
-                    "arrayminus": [s["mean"] - s["ci_low"] for s in stats],
-                },
-            )
+            line(label(model), [100 * p["fraction"] for p in points], stats)
         )
     figure.update_layout(
         title="Test NDCG@10 by share of the target's training users (95% intervals)",

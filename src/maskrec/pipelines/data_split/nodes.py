@@ -21,7 +21,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from maskrec.model_input import sequence_table
+from maskrec.model_input import events_from_end, sequence_table
 from maskrec.params import SplitParams
 
 logger = logging.getLogger(__name__)
@@ -89,8 +89,8 @@ def _targets_with_context(
 
 def _leave_one_out(frame: pd.DataFrame, cold: pd.Series):
     warm_ok = ~cold & (frame["length"] >= 3)
-    last = frame["position"] == frame["length"] - 1
-    second = frame["position"] == frame["length"] - 2
+    from_end = events_from_end(frame["user_id"].to_numpy())
+    last, second = from_end == 0, from_end == 1
     valid_rows = warm_ok & second
     test_rows = (warm_ok | (cold & (frame["length"] >= 2))) & last
     train_rows = ~cold & ~valid_rows & ~test_rows

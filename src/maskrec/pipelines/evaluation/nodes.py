@@ -16,11 +16,12 @@ import pandas as pd
 from maskrec.devices import resolve_device
 from maskrec.metrics import (
     bootstrap_intervals,
-    fdr_adjust,
+    history_buckets,
     mean_metrics,
-    paired_comparison,
     ranking_metrics,
+    with_fdr,
 )
+from maskrec.metrics import paired_tests as metric_tests
 from maskrec.model_input import eval_set
 from maskrec.models.baselines import Baseline, Skipped
 from maskrec.models.sequence import SequenceRecModel
@@ -53,7 +54,7 @@ def evaluate_models(
     and for sequence models the test metrics with seen items included (RecBole's way).
     A baseline the run skipped is not scored; its stats say why (`skipped`).
 
-    Scoring runs in batches of `params.batch_size` users on the training device
+    Scoring runs in batches of `training.scoring_batch_size` users on the training device
     (`training.device`, bf16 as `training.bf16`), as validation did during training."""
     skipped = {n: m for n, m in models.items() if isinstance(m, Skipped)}
     models = {n: m for n, m in models.items() if n not in skipped}
@@ -75,7 +76,7 @@ def evaluate_models(
     for name, model in models.items():
         if isinstance(model, SequenceRecModel):
             model.to(device)
-        score = functools.partial(rank, batch_size=params.batch_size, device=device, bf16=training.bf16)  # fmt: skip
+        score = functools.partial(rank, batch_size=training.scoring_batch_size, device=device, bf16=training.bf16)  # fmt: skip
         ranking = score(model, test, top_k=max(params.ks))
         validation = mean_metrics(score(model, valid).ranks)
         if isinstance(model, SequenceRecModel):
@@ -110,12 +111,6 @@ def evaluate_models(
     return pd.concat(frames, ignore_index=True), stats
 
 
-def _bucket_labels(edges: list[int]) -> list[str]:
-    return [f"{lo}-{hi - 1}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)] + [
-        f"{edges[-1]}+"
-    ]
-
-
 def summarise_evaluation(
     per_user: pd.DataFrame, model_stats: dict[str, Any], params: EvaluationParams
 ) -> dict[str, Any]:
@@ -141,11 +136,8 @@ def summarise_evaluation(
         return out
 
     edges = params.history_buckets
-    labels = _bucket_labels(edges)
     warm = per_user[~per_user["is_cold"]]
-    bucket = pd.cut(
-        warm["history_length"], bins=[*edges, np.inf], right=False, labels=labels
-    )
+    bucket = history_buckets(warm["history_length"], edges)
     skipped = {m: s["skipped"] for m, s in model_stats.items() if "skipped" in s}
     model_stats = scored(model_stats)
     baselines = {m: s for m, s in model_stats.items() if s["kind"] == "baseline"}
@@ -190,40 +182,16 @@ def paired_tests(
     per_user: pd.DataFrame, best_baseline: str | None, params: EvaluationParams
 ) -> list[dict[str, Any]]:
     """NDCG@10 of each (model, competitor) in `params.comparisons` on the same users, for
-    all users, sparse users and cold users. `p_value` is the sign-flip permutation test
-    of one comparison; `p_adjusted` is Benjamini-Hochberg across every row returned."""
+    all users, sparse users, cold users and users whose target is a cold item
+    (`metrics.paired_tests`); `p_adjusted` is Benjamini-Hochberg across every row."""
     wide = per_user.pivot(index="user_id", columns="model", values="ndcg@10")
     users = per_user.drop_duplicates("user_id").set_index("user_id").loc[wide.index]
-    sparse = ~users["is_cold"] & (
-        users["history_length"] <= params.sparse_user_max_history
-    )
+    sparse = ~users["is_cold"] & (users["history_length"] <= params.sparse_user_max_history)  # fmt: skip
     groups = {
         "all": np.ones(len(wide), dtype=bool),
         f"history<={params.sparse_user_max_history}": sparse.to_numpy(),
         "cold": users["is_cold"].to_numpy(),
-        "cold_items": users.get(
-            "is_cold_item", pd.Series(False, index=users.index)
-        ).to_numpy(),  # fmt: skip
-    }
-    tests = []
-    for model, competitor in params.comparisons:
-        other = best_baseline if competitor == "best_baseline" else competitor
-        if model not in wide or other not in wide:
-            continue
-        for group, mask in groups.items():
-            if not mask.any():  # e.g. no cold-start users or items in this split
-                continue
-            result = paired_comparison(
-                wide.loc[mask, model].to_numpy(),
-                wide.loc[mask, other].to_numpy(),
-                params.bootstrap_samples,
-                params.permutation_resamples,
-                params.confidence,
-                params.seed,
-            )
-            tests.append({"model": model, "competitor": other, "group": group,
-                          "metric": "ndcg@10", **result})  # fmt: skip
-    adjusted = fdr_adjust([t["p_value"] for t in tests])
-    for test, p in zip(tests, adjusted, strict=True):
-        test["p_adjusted"] = p
-    return tests
+        "cold_items": users.get("is_cold_item", pd.Series(False, index=users.index)).to_numpy(),
+    }  # fmt: skip
+    pairs = [(m, best_baseline if c == "best_baseline" else c) for m, c in params.comparisons]  # fmt: skip
+    return with_fdr(metric_tests(wide, pairs, groups, "ndcg@10", params))

@@ -14,7 +14,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "item_features",
                     "train_sequences",
                     "valid_targets",
-                    "params:model",
                     "params:fine_tuning",
                     "params:training",
                 ],
@@ -29,7 +28,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 init_model,
-                inputs=["item_features", "params:model", "params:training"],
+                # the pretrained model's architecture and seed: the same initial weights
+                inputs=["item_features", "params:pretraining"],
                 outputs="scratch_initial_model",
                 name="init_scratch_model_node",
             ),

@@ -14,7 +14,7 @@ import pandas as pd
 
 from maskrec.model_input import rating_set
 from maskrec.models.sequence import SequenceRecModel
-from maskrec.params import InferenceParams
+from maskrec.params import InferenceParams, TrainingParams
 from maskrec.registry import RATING_MODEL, chosen
 from maskrec.scoring import Model, rate, recommend
 
@@ -96,15 +96,17 @@ def recommend_for_all_users(
     chosen_model_name: str,
     rater: Rater,
     params: InferenceParams,
+    training: TrainingParams,
 ) -> pd.DataFrame:
     """Every user's top-K unseen items from their whole known history (original ids),
-    with the rating the rating model predicts for each (`predicted_rating`)."""
+    with the rating the rating model predicts for each (`predicted_rating`); scored in
+    batches of `training.scoring_batch_size`."""
     histories = interactions.groupby("user_id", sort=True)["item_id"].agg(list)
-    items, scores = recommend(chosen_model, histories.tolist(), params.top_k, params.batch_size)  # fmt: skip
+    items, scores = recommend(chosen_model, histories.tolist(), params.top_k, training.scoring_batch_size)  # fmt: skip
     users = user_map.set_index("user_id").loc[histories.index, "original_user_id"]
     frame = _frame(users.to_numpy(), items, scores, item_features, chosen_model_name)
     questions = pd.DataFrame({"user_id": np.repeat(histories.index.to_numpy(), items.shape[1]), "item_id": items.ravel()})  # fmt: skip
-    return frame.assign(predicted_rating=predicted_ratings(rater, interactions, questions, params.batch_size))  # fmt: skip
+    return frame.assign(predicted_rating=predicted_ratings(rater, interactions, questions, training.scoring_batch_size))  # fmt: skip
 
 
 def recommend_for_history(
@@ -112,10 +114,11 @@ def recommend_for_history(
     chosen_model: Model,
     chosen_model_name: str,
     params: InferenceParams,
+    training: TrainingParams,
 ) -> pd.DataFrame:
     """Top-K for the history in `inference.history` (original item ids, oldest first)."""
     requests = pd.DataFrame({"request_id": ["0"], "history": [params.history], "where": ["inference.history"]})  # fmt: skip
-    frame = _recommend_histories(requests[: 1 if params.history else 0], item_features, chosen_model, chosen_model_name, params)  # fmt: skip
+    frame = _recommend_histories(requests[: 1 if params.history else 0], item_features, chosen_model, chosen_model_name, params, training)  # fmt: skip
     return frame.rename(columns={"request_id": "user_id"}).assign(user_id=0)
 
 
@@ -125,10 +128,11 @@ def recommend_for_requests(
     chosen_model: Model,
     chosen_model_name: str,
     params: InferenceParams,
+    training: TrainingParams,
 ) -> pd.DataFrame:
     """Top-K for every history of the file `inference_histories` names (one per row;
     `HistoriesDataset`), by request_id; empty when no file is given."""
-    return _recommend_histories(history_requests, item_features, chosen_model, chosen_model_name, params)  # fmt: skip
+    return _recommend_histories(history_requests, item_features, chosen_model, chosen_model_name, params, training)  # fmt: skip
 
 
 def _recommend_histories(
@@ -137,6 +141,7 @@ def _recommend_histories(
     chosen_model: Model,
     chosen_model_name: str,
     params: InferenceParams,
+    training: TrainingParams,
 ) -> pd.DataFrame:
     """Histories of original ids (request_id, history, where) -> top-K frame; an id the
     catalogue lacks is an error naming its request, before anything is scored."""
@@ -150,6 +155,8 @@ def _recommend_histories(
                 f"{where}: item ids {unknown[:10]} are not in the catalogue the models were trained on"
             )
     histories = [[known[i] for i in history] for history in requests["history"]]
-    items, scores = recommend(chosen_model, histories, params.top_k, params.batch_size)
+    items, scores = recommend(
+        chosen_model, histories, params.top_k, training.scoring_batch_size
+    )
     frame = _frame(requests["request_id"].to_numpy(), items, scores, item_features, chosen_model_name)  # fmt: skip
     return frame.rename(columns={"user_id": "request_id"})

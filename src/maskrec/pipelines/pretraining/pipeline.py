@@ -9,7 +9,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 init_model,
-                inputs=["item_features", "params:model", "params:training"],
+                inputs=["item_features", "params:pretraining"],
                 outputs="pretrained_initial_model",
                 name="init_pretraining_model_node",
             ),

@@ -1,7 +1,9 @@
-"""Rating prediction: how much will this user like this film? The protocols, the models'
-predictions on held-out ratings, and RMSE / MAE with intervals and paired tests.
+"""Rating prediction: how much will this user like this film? The protocols, every model's
+predictions of held-out ratings, and RMSE / MAE with intervals and paired tests.
 
-Two protocols over the same cleaned interactions:
+Two protocols over the same cleaned interactions, each fold its own namespaced instance
+of one modular pipeline (`pipeline.py`: kedro viz shows each, and an interrupted run
+resumes at the fold it was in):
 - `next_in_time`: each user's last rating is the test, the one before it validation (as
   the ranking split does); models without choices to make train on everything before
   the test rating.
@@ -13,14 +15,13 @@ question's item in its place in time, its rating hidden (`model_input.rating_set
 They choose their epoch on validation ratings held out of each fold's training ratings
 (next_in_time: each user's rating before the test one; random_folds: a seeded
 `valid_fraction` of the fold's training ratings), and `fine_tuned`'s Cloze pretraining
-runs per protocol and fold on that fold's training ratings only: no test rating, nor
-the fact that it exists, reaches any training.
+runs per fold on that fold's training ratings only: no test rating, nor the fact that it
+exists, reaches any training.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -28,80 +29,89 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
-from maskrec.metrics import fdr_adjust, paired_comparison, ratio_intervals
-from maskrec.model_input import rating_set, sequence_table
-from maskrec.models.rating_baselines import KINDS as CLASSIC
+from maskrec.figures import bars
+from maskrec.metrics import (
+    error_metrics,
+    history_buckets,
+    paired_tests,
+    ratio_intervals,
+    with_fdr,
+)
+from maskrec.model_input import events_from_end, rating_set, sequence_table
 from maskrec.models.rating_baselines import fit_predict
 from maskrec.models.sequence import SequenceRecModel
-from maskrec.params import (
-    EvaluationParams,
-    ModelParams,
-    PretrainingParams,
-    RatingParams,
-    TrainingParams,
-)
+from maskrec.params import EvaluationParams, RatingParams, TrainingParams
 from maskrec.scoring import rate
 from maskrec.training.setup import init_model
 from maskrec.training.stages import fine_tune_ratings, pretrain
 
 logger = logging.getLogger(__name__)
 COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
+FOLDS = 5  # Surprise's protocol; a fold is a namespace (pipeline structure, not a parameter)
+SEQUENCE_MODELS = ("fine_tuned", "scratch")
 
 
 def split_ratings(interactions: pd.DataFrame, params: RatingParams) -> pd.DataFrame:
     """Every rating once, with its place in each protocol: `time_part` (train, valid or
-    test: a user's last rating is test, the one before valid) and `fold` (0..folds-1, a
+    test: a user's last rating is test, the one before valid) and `fold` (0..FOLDS-1, a
     seeded random partition of all ratings into near-equal parts)."""
     ratings = interactions[COLUMNS].reset_index(drop=True)  # sorted by user, then time
-    from_end = ratings.groupby("user_id").cumcount(ascending=False).to_numpy()
+    from_end = events_from_end(ratings["user_id"].to_numpy())
     part = np.where(from_end == 0, "test", np.where(from_end == 1, "valid", "train"))
     rng = np.random.default_rng(params.seed)
     fold = np.empty(len(ratings), dtype=np.int64)
-    fold[rng.permutation(len(ratings))] = np.arange(len(ratings)) % params.folds
+    fold[rng.permutation(len(ratings))] = np.arange(len(ratings)) % FOLDS
     return ratings.assign(time_part=part, fold=fold)
 
 
-def protocol_splits(
-    rating_splits: pd.DataFrame, params: RatingParams
-) -> Iterator[tuple[str, int, pd.DataFrame, pd.DataFrame]]:
-    """(protocol, fold, train, test) for every protocol and fold the parameters ask for."""
-    if "next_in_time" in params.protocols:
-        before = rating_splits["time_part"] != "test"
-        yield "next_in_time", 0, rating_splits[before], rating_splits[~before]
-    if "random_folds" in params.protocols:
-        for fold in range(params.folds):
-            held = rating_splits["fold"] == fold
-            yield "random_folds", fold, rating_splits[~held], rating_splits[held]
+def select_fold(
+    rating_splits: pd.DataFrame, protocol: str, fold: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One protocol's (training, test) ratings: next_in_time holds out each user's last
+    rating, random fold k holds out fold k."""
+    held = (
+        rating_splits["time_part"] == "test"
+        if protocol == "next_in_time"
+        else rating_splits["fold"] == fold
+    )
+    return rating_splits[~held], rating_splits[held]
 
 
 def predict_with_classic_models(
-    rating_splits: pd.DataFrame, params: RatingParams
+    train: pd.DataFrame, test: pd.DataFrame, params: RatingParams
 ) -> pd.DataFrame:
-    """Every classic model's prediction of every test rating of every protocol and fold
-    (they have no choice to make on validation, so they train on all but the test)."""
+    """Every classic model's prediction of every test rating (they have no choice to make
+    on validation, so they train on all but the test)."""
     frames = []
-    for protocol, fold, train, test in protocol_splits(rating_splits, params):
-        for kind in (m for m in params.models if m in CLASSIC):
-            settings = getattr(params, kind, {}) if kind != "global_mean" else {}
-            predicted = fit_predict(kind, train, test, dict(settings), params.seed)
-            frames.append(test[["user_id", "item_id", "rating"]].assign(
-                protocol=protocol, fold=fold, model=kind, prediction=predicted))  # fmt: skip
-            rmse = float(np.sqrt(np.mean((predicted - test["rating"].to_numpy()) ** 2)))
-            logger.info("%s fold %d: %s RMSE %.4f", protocol, fold, kind, rmse)
+    for kind in params.classic_models:
+        settings = getattr(params, kind, {}) if kind != "global_mean" else {}
+        predicted = fit_predict(kind, train, test, dict(settings), params.seed)
+        frames.append(_predictions(test, kind, predicted))
     return pd.concat(frames, ignore_index=True)
 
 
-def _held_out(
-    protocol: str, train: pd.DataFrame, params: RatingParams
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A protocol's training ratings as (fitted, validation): the `valid` time part for
-    next_in_time, a seeded random `sequence.valid_fraction` for the random folds."""
+def rating_model_input(
+    train: pd.DataFrame, test: pd.DataFrame, params: RatingParams, protocol: str
+) -> tuple[pd.DataFrame, pd.DataFrame, Any, Any, dict[str, Any]]:
+    """What the sequence models train, stop and are tested on: validation ratings held
+    out of `train` (the `valid` time part for next_in_time, a seeded
+    `valid_fraction` for the random folds); the fitted ratings as rated sequences;
+    pretraining's next-item validation; the validation and test rating questions; and
+    the fitted ratings' mean and range, where the rating head starts."""
     if protocol == "next_in_time":
         valid = train["time_part"] == "valid"
     else:
-        rng = np.random.default_rng(params.seed + 1)
-        valid = rng.random(len(train)) < params.sequence.valid_fraction
-    return train[~valid], train[valid]
+        valid = np.random.default_rng(params.seed + 1).random(len(train)) < params.valid_fraction  # fmt: skip
+    fitted, held = train[~valid], train[valid]
+    length = params.head.model.max_len
+    scale = {"mean": float(fitted["rating"].mean()), "range": (float(fitted["rating"].min()), float(fitted["rating"].max()))}  # fmt: skip
+    return (
+        sequence_table(fitted, ratings=True),
+        next_item_targets(fitted, held),
+        rating_set(fitted, held, length),
+        rating_set(train, test, length),
+        scale,
+    )
 
 
 def next_item_targets(fitted: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame:
@@ -115,89 +125,94 @@ def next_item_targets(fitted: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame
                          "target_item": latest.loc[contexts.index, "item_id"].to_numpy()})  # fmt: skip
 
 
-def predict_with_sequence_models(
-    rating_splits: pd.DataFrame,
-    item_features: pd.DataFrame,
-    model: ModelParams,
-    pretraining: PretrainingParams,
+def init_rating_model(item_features: pd.DataFrame, params: RatingParams) -> SequenceRecModel:  # fmt: skip
+    """Fresh weights of the rating models' architecture, seeded by `ratings.seed`: the
+    pretrained and the scratch model start from the same weights."""
+    return init_model(item_features, params.pretraining)
+
+
+def pretrain_on_fold(
+    initial_model: SequenceRecModel,
+    rated_sequences: pd.DataFrame,
+    valid_targets: pd.DataFrame,
     params: RatingParams,
     training: TrainingParams,
-) -> tuple[pd.DataFrame, pd.DataFrame, SequenceRecModel]:
-    """The rating head's predictions of every test rating of every protocol and fold
-    (`sequence_fold`). Returns the predictions, the training histories (every stage,
-    protocol and fold) and the fine-tuned model of next_in_time (else of fold 0), which
-    inference rates with."""
-    frames, histories, kept = [], [], None
-    for protocol, fold, train, test in protocol_splits(rating_splits, params):
-        predictions, history, tuned = sequence_fold(
-            protocol, fold, train, test, item_features, model, pretraining, params, training
-        )  # fmt: skip
-        frames.append(predictions)
-        histories.append(history)
-        kept = kept if kept is not None else tuned.get("fine_tuned")
-    return pd.concat(frames, ignore_index=True), pd.concat(histories, ignore_index=True), kept  # fmt: skip
+    name: str,
+) -> tuple[SequenceRecModel, pd.DataFrame]:
+    """Cloze pretraining on the fold's fitted ratings (`ratings.pretraining`)."""
+    return pretrain(initial_model, rated_sequences, valid_targets, params.pretraining, training, name)  # fmt: skip
 
 
-def sequence_fold(
+def add_rating_head(
+    model: SequenceRecModel, rating_scale: dict[str, Any], params: RatingParams
+) -> SequenceRecModel:
+    """`model`'s weights plus a new rating head starting at the fitted ratings' mean; the
+    head's random parts are drawn from `ratings.seed`, so the pretrained and the scratch
+    model get the same head."""
+    torch.manual_seed(params.seed)
+    return model.with_rating_head(rating_scale["mean"], rating_scale["range"])
+
+
+def fine_tune_on_fold(
+    model: SequenceRecModel,
+    rated_sequences: pd.DataFrame,
+    valid_questions: Any,
+    params: RatingParams,
+    training: TrainingParams,
+    name: str,
+) -> tuple[SequenceRecModel, pd.DataFrame]:
+    """The rating head fine-tuned on the fold's fitted ratings (`ratings.head`),
+    early-stopped on the validation questions' RMSE."""
+    return fine_tune_ratings(model, rated_sequences, valid_questions, params.head, training, name)  # fmt: skip
+
+
+def predict_with_sequence_models(
+    test: pd.DataFrame,
+    test_questions: Any,
+    fine_tuned: SequenceRecModel,
+    scratch: SequenceRecModel,
+    training: TrainingParams,
+) -> pd.DataFrame:
+    """Both rating heads' predictions of the fold's test ratings (`scoring.rate`)."""
+    return pd.concat(
+        [
+            _predictions(
+                test, kind, rate(model, test_questions, training.scoring_batch_size)
+            )  # fmt: skip
+            for kind, model in zip(SEQUENCE_MODELS, (fine_tuned, scratch), strict=True)
+        ],
+        ignore_index=True,
+    )
+
+
+def collect_fold(
+    classic: pd.DataFrame,
+    sequence: pd.DataFrame,
+    pretrained_history: pd.DataFrame,
+    fine_tuned_history: pd.DataFrame,
+    scratch_history: pd.DataFrame,
     protocol: str,
     fold: int,
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    item_features: pd.DataFrame,
-    model: ModelParams,
-    pretraining: PretrainingParams,
-    params: RatingParams,
-    training: TrainingParams,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, SequenceRecModel]]:
-    """One protocol and fold: validation ratings held out of `train`, `fine_tuned` from
-    Cloze weights pretrained on the rest (the fitted ratings), `scratch` from the same
-    initial weights (seed `ratings.seed`), both fine-tuned alike and asked for `test`'s
-    ratings. Returns the predictions, the histories and the fine-tuned models by kind."""
-    head = params.sequence
-    model = model.model_copy(update={"max_len": head.context_length})
-    seeded = training.model_copy(update={"seed": params.seed})
-    cloze = pretraining.model_copy(update={"epochs": head.pretraining_epochs, "patience": head.pretraining_patience})  # fmt: skip
-    fitted, valid = _held_out(protocol, train, params)
-    sequences = sequence_table(fitted, ratings=True)
-    questions = {"valid": rating_set(fitted, valid, head.context_length),
-                 "test": rating_set(train, test, head.context_length)}  # fmt: skip
-    scale = (float(fitted["rating"].min()), float(fitted["rating"].max()))
-    prefix = f"rating_{protocol}_{fold}"
-    starts, histories, frames, tuned = {}, [], [], {}
-    if "fine_tuned" in params.models:
-        starts["fine_tuned"], history = pretrain(
-            init_model(item_features, model, seeded), sequences,
-            next_item_targets(fitted, valid), cloze, seeded, f"{prefix}_pretrained",
-        )  # fmt: skip
-        histories.append(history)
-    if "scratch" in params.models:
-        starts["scratch"] = init_model(item_features, model, seeded)
-    for kind, start in starts.items():
-        # the head's initial weights: the same for both
-        torch.manual_seed(params.seed)
-        rater = start.with_rating_head(fitted["rating"].mean(), scale)
-        tuned[kind], history = fine_tune_ratings(rater, sequences, questions["valid"], head, seeded, f"{prefix}_{kind}")  # fmt: skip
-        histories.append(history)
-        predicted = rate(tuned[kind], questions["test"], training.eval_batch_size)
-        frames.append(test[["user_id", "item_id", "rating"]].assign(
-            protocol=protocol, fold=fold, model=kind, prediction=predicted.astype(float)))  # fmt: skip
-        rmse = float(np.sqrt(np.mean((predicted - test["rating"].to_numpy()) ** 2)))
-        logger.info("%s fold %d: %s RMSE %.4f", protocol, fold, kind, rmse)
-    history = pd.concat(histories, ignore_index=True).assign(
-        protocol=protocol, fold=fold
-    )
-    return pd.concat(frames, ignore_index=True), history, tuned
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The fold's predictions (every model) and its training histories (every stage),
+    labelled with the protocol and fold; each fold's pair is saved, so a resumed run
+    (`--only-missing-outputs`) skips the folds that finished."""
+    predictions = pd.concat([classic, sequence], ignore_index=True).assign(protocol=protocol, fold=fold)  # fmt: skip
+    for model in predictions["model"].unique():
+        mine = predictions[predictions["model"] == model]
+        rmse = error_metrics(mine["prediction"] - mine["rating"])["rmse"]
+        logger.info("%s fold %d: %s RMSE %.4f", protocol, fold, model, rmse)
+    history = pd.concat([pretrained_history, fine_tuned_history, scratch_history], ignore_index=True)  # fmt: skip
+    return predictions, history.assign(protocol=protocol, fold=fold)
 
 
-def _per_user(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Squared and absolute errors summed per (protocol, model, user), with counts."""
-    errors = predictions.assign(
-        squared=(predictions["prediction"] - predictions["rating"]) ** 2,
-        absolute=(predictions["prediction"] - predictions["rating"]).abs(),
-    )
-    return errors.groupby(["protocol", "model", "user_id"], sort=True).agg(
-        squared=("squared", "sum"), absolute=("absolute", "sum"), ratings=("rating", "size")
-    ).reset_index()  # fmt: skip
+def _predictions(test: pd.DataFrame, model: str, predicted: np.ndarray) -> pd.DataFrame:
+    return test[["user_id", "item_id", "rating"]].assign(model=model, prediction=np.asarray(predicted, dtype=float))  # fmt: skip
+
+
+def collect_histories(**histories: pd.DataFrame) -> pd.DataFrame:
+    """Every fold's training histories as one table (protocol and fold columns)."""
+    return pd.concat(histories.values(), ignore_index=True)
 
 
 def _errors(group: pd.DataFrame, evaluation: EvaluationParams) -> dict[str, Any]:
@@ -214,51 +229,46 @@ def _errors(group: pd.DataFrame, evaluation: EvaluationParams) -> dict[str, Any]
 
 
 def evaluate_ratings(
-    classic_rating_predictions: pd.DataFrame,
-    sequence_rating_predictions: pd.DataFrame,
     rating_splits: pd.DataFrame,
     params: RatingParams,
     evaluation: EvaluationParams,
+    **fold_predictions: pd.DataFrame,
 ) -> dict[str, Any]:
     """Per protocol and model: RMSE and MAE with 95% intervals on all users, on users with
     at most `evaluation.sparse_user_max_history` training ratings and by training-history
     length; and paired tests of per-user mean squared error for `params.comparisons`,
     adjusted together for the false discovery rate."""
-    history = (
-        rating_splits[rating_splits["time_part"] != "test"].groupby("user_id").size()
+    history = rating_splits[rating_splits["time_part"] != "test"].groupby("user_id").size()  # fmt: skip
+    predictions = pd.concat(fold_predictions.values(), ignore_index=True)
+    errors = predictions.assign(
+        squared=(predictions["prediction"] - predictions["rating"]) ** 2,
+        absolute=(predictions["prediction"] - predictions["rating"]).abs(),
     )
-    predictions = pd.concat([classic_rating_predictions, sequence_rating_predictions])
-    per_user = _per_user(predictions)
+    per_user = errors.groupby(["protocol", "model", "user_id"], sort=True).agg(
+        squared=("squared", "sum"), absolute=("absolute", "sum"), ratings=("rating", "size")
+    ).reset_index()  # fmt: skip
     per_user["history"] = history.reindex(per_user["user_id"]).fillna(0).to_numpy()
-    edges = evaluation.history_buckets
-    labels = [f"{lo}-{hi - 1}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)] + [f"{edges[-1]}+"]  # fmt: skip
-    per_user["bucket"] = pd.cut(per_user["history"], [*edges, np.inf], right=False, labels=labels)  # fmt: skip
+    per_user["bucket"] = history_buckets(
+        per_user["history"], evaluation.history_buckets
+    )
+    sparse_name = f"history<={evaluation.sparse_user_max_history}"
     sparse = per_user["history"] <= evaluation.sparse_user_max_history
     result: dict[str, Any] = {"protocols": {}, "paired_tests": []}
     for protocol, rows in per_user.groupby("protocol", sort=False):
         models = {}
         for model, group in rows.groupby("model", sort=False):
-            mine = sparse[group.index]
             models[model] = {
                 "all": _errors(group, evaluation),
-                f"history<={evaluation.sparse_user_max_history}": _errors(group[mine], evaluation),
+                sparse_name: _errors(group[sparse[group.index]], evaluation),
                 "by_history_length": {str(b): _errors(g, evaluation) for b, g in group.groupby("bucket", observed=True)},
             }  # fmt: skip
         result["protocols"][protocol] = models
         mse = rows.assign(mse=rows["squared"] / rows["ratings"]).pivot(index="user_id", columns="model", values="mse")  # fmt: skip
-        sparse_users = rows.loc[sparse[rows.index], "user_id"].unique()
-        for model, competitor in params.comparisons:
-            for group_name, users in (("all", mse.index), (f"history<={evaluation.sparse_user_max_history}", sparse_users)):  # fmt: skip
-                both = mse.loc[users, [model, competitor]].dropna()
-                test = paired_comparison(
-                    both[model], both[competitor], evaluation.bootstrap_samples,
-                    evaluation.permutation_resamples, evaluation.confidence, evaluation.seed,
-                )  # fmt: skip
-                result["paired_tests"].append({"protocol": protocol, "model": model, "competitor": competitor,
-                                               "group": group_name, "metric": "user mse", **test})  # fmt: skip
-    adjusted = fdr_adjust([t["p_value"] for t in result["paired_tests"]])
-    for test, p in zip(result["paired_tests"], adjusted, strict=True):
-        test["p_adjusted"] = p
+        sparse_users = mse.index.isin(rows.loc[sparse[rows.index], "user_id"])
+        groups = {"all": np.ones(len(mse), dtype=bool), sparse_name: sparse_users}
+        tests = paired_tests(mse, params.comparisons, groups, "user mse", evaluation)
+        result["paired_tests"] += [{"protocol": protocol, **t} for t in tests]
+    result["paired_tests"] = with_fdr(result["paired_tests"])
     return result
 
 
@@ -266,13 +276,7 @@ def plot_rating_errors(rating_metrics: dict[str, Any]) -> go.Figure:
     """RMSE with its 95% interval per model, one group of bars per protocol."""
     figure = go.Figure()
     for protocol, models in rating_metrics["protocols"].items():
-        rmse = [m["all"]["rmse"] for m in models.values()]
-        figure.add_trace(go.Bar(
-            name=protocol, x=list(models), y=[r["mean"] for r in rmse],
-            error_y={"type": "data", "symmetric": False,
-                     "array": [r["ci_high"] - r["mean"] for r in rmse],
-                     "arrayminus": [r["mean"] - r["ci_low"] for r in rmse]},
-        ))  # fmt: skip
+        figure.add_trace(bars(protocol, list(models), [m["all"]["rmse"] for m in models.values()]))  # fmt: skip
     figure.update_layout(title="Rating prediction: test RMSE (95% interval over users; lower is better)",
                          yaxis_title="RMSE", barmode="group")  # fmt: skip
     return figure

@@ -8,22 +8,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from maskrec.figures import bars
 from maskrec.registry import BY_NAME, label, ordered
-
-
-def _bars(name: str, x: list[str], stats: list[dict[str, float]]) -> go.Bar:
-    """A bar per entry at its mean, with its asymmetric bootstrap interval as error bar."""
-    return go.Bar(
-        name=name,
-        x=x,
-        y=[s["mean"] for s in stats],
-        error_y={
-            "type": "data",
-            "symmetric": False,
-            "array": [s["ci_high"] - s["mean"] for s in stats],
-            "arrayminus": [s["mean"] - s["ci_low"] for s in stats],
-        },
-    )
 
 
 def plot_model_comparison(evaluation_metrics: dict[str, Any]) -> go.Figure:
@@ -32,7 +18,7 @@ def plot_model_comparison(evaluation_metrics: dict[str, Any]) -> go.Figure:
     figure = go.Figure()
     for metric in ("ndcg@10", "hr@10", "mrr@10"):
         stats = [evaluation_metrics["models"][m]["all"][metric] for m in models]
-        figure.add_trace(_bars(metric.upper(), [label(m) for m in models], stats))
+        figure.add_trace(bars(metric.upper(), [label(m) for m in models], stats))
     figure.update_layout(
         barmode="group",
         title="Test metrics by model (95% bootstrap intervals)",
@@ -73,9 +59,7 @@ def plot_history_buckets(evaluation_metrics: dict[str, Any]) -> go.Figure:
         buckets = evaluation_metrics["models"][model]["by_history_length"]
         labels = [b for b in buckets if buckets[b]["users"] > 0]
         x = [f"{b} ({buckets[b]['users']})" for b in labels]
-        figure.add_trace(
-            _bars(label(model), x, [buckets[b]["ndcg@10"] for b in labels])
-        )
+        figure.add_trace(bars(label(model), x, [buckets[b]["ndcg@10"] for b in labels]))
     figure.update_layout(
         barmode="group",
         title="Test NDCG@10 by training-history length (users)",
@@ -93,7 +77,7 @@ def plot_cold_vs_warm(evaluation_metrics: dict[str, Any]) -> go.Figure:
         stats = [evaluation_metrics["models"][m][group]["ndcg@10"] for m in models]
         users = evaluation_metrics["models"][models[0]][group]["users"]
         figure.add_trace(
-            _bars(f"{group} ({users} users)", [label(m) for m in models], stats)
+            bars(f"{group} ({users} users)", [label(m) for m in models], stats)
         )
     figure.update_layout(
         barmode="group",

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from maskrec.alignment import align_items
-from maskrec.model_input import sequence_table
+from maskrec.model_input import events_from_end, sequence_table
 from maskrec.params import TransferParams
 from maskrec.training.stages import fine_tune, named, pretrain, train_sasrec
 
@@ -53,22 +53,20 @@ def map_source_sequences(
         index=item_alignment["source_item_id"].to_numpy(),
     )
     mapped = source_interactions.assign(item_id=source_interactions["item_id"].map(to_target))  # fmt: skip
-    kept = mapped.dropna(subset=["item_id"]).astype({"item_id": "int64"})
-    sequences = sequence_table(kept)
-    sequences = sequences[sequences["item_ids"].map(len) >= params.min_source_events].reset_index(drop=True)  # fmt: skip
-    valid = pd.DataFrame(
-        {"user_id": sequences["user_id"], "context": sequences["item_ids"].map(lambda s: s[:-1]),
-         "target_item": sequences["item_ids"].map(lambda s: s[-1])}
-    )  # fmt: skip
-    sequences = sequences.assign(
-        item_ids=sequences["item_ids"].map(lambda s: s[:-1]),
-        timestamps=sequences["timestamps"].map(lambda s: s[:-1]),
-    )
+    shared = mapped.dropna(subset=["item_id"]).astype({"item_id": "int64"})
+    events = shared.groupby("user_id")["item_id"].transform("size").to_numpy()
+    kept = shared[
+        events >= params.min_source_events
+    ]  # in (user, time) order, as cleaned
+    held = events_from_end(kept["user_id"].to_numpy()) == 0
+    sequences = sequence_table(kept[~held])
+    valid = pd.DataFrame({"user_id": sequences["user_id"], "context": sequences["item_ids"],
+                          "target_item": kept.loc[held, "item_id"].to_numpy()})  # fmt: skip
     target_events = np.concatenate(train_sequences["item_ids"].to_numpy()) if len(train_sequences) else np.zeros(0)  # fmt: skip
     report = {
         **alignment_counts,
         "source_events": int(len(source_interactions)),
-        "source_events_on_shared_items": int(len(kept)),
+        "source_events_on_shared_items": int(len(shared)),
         "source_users_kept": int(len(sequences)),
         "source_events_kept": int(sequences["item_ids"].map(len).sum() + len(valid)),
         "target_training_events_on_shared_items": float(

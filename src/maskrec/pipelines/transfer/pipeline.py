@@ -36,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),  # fmt: skip
             Node(
                 init_model,
-                inputs=["item_features", "params:model", "params:training"],
+                inputs=["item_features", "params:transfer_pretraining"],
                 outputs="source_pretrained_initial_model",
                 name="init_transfer_model_node",
             ),
@@ -89,7 +89,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "item_features",
                     "joint_train_sequences",
                     "valid_targets",
-                    "params:model",
                     "params:sasrec",
                     "params:training",
                 ],
