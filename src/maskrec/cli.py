@@ -38,7 +38,7 @@ def serve(metadata, host: str, port: int, env: str | None, model: str, project: 
 
     # One scoring thread by default: concurrent requests are batched (a batch of 32
     # histories costs ~4x one), and torch's threads spinning against the event loop on
-    # a small machine cost 50x (docs/benchmarks.md, "Serving").
+    # a small machine cost 50x (measured for issue 13: `git show 949a0af:docs/benchmarks.md`).
     torch.set_num_threads(threads)
 
     # under `kedro`, Kedro passes the project's metadata; `maskrec serve` runs where it is

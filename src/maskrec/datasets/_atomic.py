@@ -1,4 +1,6 @@
-"""Write a folder so that readers see either the old complete version or the new one."""
+"""Model folders: a folder per trained model, written so that readers see either the old
+complete version or the new one (`replace_folder`), and what the folder datasets share
+(`FolderDataset`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,9 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
 
 
 def replace_folder(path: Path, write: Callable[[Path], None]) -> None:
@@ -27,3 +32,29 @@ def replace_folder(path: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(retired, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+class FolderDataset(AbstractDataset):
+    """A trained model's folder, holding a `config.json` beside its weights."""
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(filepath)
+        self.metadata = metadata
+
+    @property
+    def path(self) -> Path:
+        """The model's folder (what run tracking logs as artifacts)."""
+        return self._path
+
+    def _config(self, what: str) -> Path:
+        """The folder's config.json, or an error saying what to run."""
+        config = self._path / "config.json"
+        if not config.is_file():
+            raise DatasetError(f"{self._path}: no saved {what} here (config.json missing); run the pipeline that trains it first")  # fmt: skip
+        return config
+
+    def _exists(self) -> bool:
+        return (self._path / "config.json").is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._path)}

@@ -7,31 +7,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import DatasetError
 from safetensors.numpy import load_file, save_file
 
-from maskrec.datasets._atomic import replace_folder
+from maskrec.datasets._atomic import FolderDataset, replace_folder
 from maskrec.models.baselines import BASELINES, Baseline
 
 
-class ArrayModelDataset(AbstractDataset[Baseline, Baseline]):
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._path = Path(filepath)
-        self.metadata = metadata
-
-    @property
-    def path(self) -> Path:
-        """The model's folder (what run tracking logs as artifacts)."""
-        return self._path
-
+class ArrayModelDataset(FolderDataset):
     def load(self) -> Baseline:
-        meta_path = self._path / "config.json"
-        if not meta_path.is_file():
-            raise DatasetError(
-                f"{self._path}: no saved baseline here (config.json missing); run the baselines pipeline first"
-            )
+        meta_path = self._config("baseline")
         meta = json.loads(meta_path.read_text())
         if meta["kind"] not in BASELINES:
             raise DatasetError(
@@ -53,9 +39,3 @@ class ArrayModelDataset(AbstractDataset[Baseline, Baseline]):
             save_file(dict(model.arrays), folder / "arrays.safetensors")
 
         replace_folder(self._path, write)
-
-    def _exists(self) -> bool:
-        return (self._path / "config.json").is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._path)}

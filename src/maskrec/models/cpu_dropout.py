@@ -3,8 +3,8 @@
 Why: torch's CPU dropout draws one Bernoulli sample per element (`bernoulli_`), and the
 attention probabilities need batch x heads x L x L of them per layer; in a profile of CPU
 fine-tuning that was the largest single cost of a step. Here one 64-bit random draw gives
-four 16-bit uniforms, several times cheaper per element (docs/benchmarks.md, "Training
-speed").
+four 16-bit uniforms, several times cheaper per element (`git show
+949a0af:docs/benchmarks.md`, "Training speed").
 
 The drop probability becomes p rounded to a multiple of 1/65536 (0.1 -> 0.100006) and the
 survivors are scaled by 1 / (1 - that p), so activations keep their expectation. The bits

@@ -191,7 +191,7 @@ def repeating_size(count: int) -> int:
     training step, and the number of labelled positions differs in every batch. With
     every size different, glibc could not reuse freed blocks and a CPU process kept
     growing epoch after epoch; with sizes from a short repeating list it stays flat, and
-    is a little faster (docs/benchmarks.md, "Where the memory goes").
+    is a little faster (`git show 949a0af:docs/benchmarks.md`, "Where the memory goes").
     """
     step = 1 << max(count.bit_length() - 4, 0)
     return -(-count // step) * step

@@ -3,7 +3,8 @@
 Why: histories differ widely in length, so much of a right-aligned batch is padding (over
 half of it at max_len 200 on MovieLens 100K). Trimming the all-padding columns would
 remove none of it, because almost every batch holds one full-length row (measured, with
-length bucketing, which did not pay either: docs/benchmarks.md, "Training speed").
+length bucketing, which did not pay either: `git show 949a0af:docs/benchmarks.md`,
+"Training speed"; the result files were not kept).
 Packing puts several short sequences side by side in one row (first-fit decreasing), so
 the transformer's (rows x length) and (rows x length x length) work shrinks with the
 number of rows.

@@ -528,8 +528,8 @@ def keep_freed_memory() -> bool:
 
     Why: a CPU training step frees and re-allocates tens of MiB of activations. With
     glibc's adaptive defaults those blocks could be mapped and unmapped (or the heap top
-    trimmed and re-grown) step after step, re-faulting pages each time (docs/benchmarks.md,
-    "CPU training speed"). Kept, they are reused; the step's tensor sizes repeat
+    trimmed and re-grown) step after step, re-faulting pages each time (measured before
+    issue 24: `git show 949a0af:docs/benchmarks.md`, "CPU training speed"). Kept, they are reused; the step's tensor sizes repeat
     (`repeating_size`), so the process does not grow either.
     """
     try:
