@@ -44,6 +44,7 @@ from common import (  # noqa: E402
 VARIANTS = {  # --params strings
     "default": "",
     "no_packing": "training.packing=false",
+    "no_recency_bias": "model.recency_bias=false",  # what the ALiBi-style bias costs
     # the item softmax of every training stage (models/losses.py); `default` is full
     **{f"{kind}_loss": f"loss.softmax={kind}" for kind in ("chunked", "sampled")},
 }
@@ -78,9 +79,65 @@ def child(args: argparse.Namespace) -> dict:
         }  # fmt: skip
     train = project.load("train_sequences")["item_ids"].tolist()
     settings = project.parameters()
-    return {"variant": args.child, "stages": stages, "peak_rss_mib": peak_rss_mib(),
+    n_items = len(project.load("item_features"))
+    peak = matmul_peak()
+    packing = settings["training"].packing if isinstance(settings["training"].packing, bool) else args.device == "cpu"  # fmt: skip
+    for name, work in epoch_flops(train, settings, n_items, packing).items():
+        achieved = work["flops_per_epoch"] / stages[name]["train_seconds_per_epoch"]
+        stages[name] |= work | {"achieved_flop_per_s": achieved, "share_of_matmul_peak": achieved / peak}  # fmt: skip
+    return {"variant": args.child, "stages": stages, "peak_rss_mib": peak_rss_mib(), "matmul_peak_flop_per_s": peak,
             "masking": masking_comparison(train, settings["pretraining"].model.max_len),
             "layout": layout_report(train, settings)}  # fmt: skip
+
+
+def matmul_peak(size: int = 2048, repeats: int = 8) -> float:
+    """What this machine's fp32 matrix product reaches (FLOP/s), with torch's threads:
+    the ceiling a training step's FLOP/s is compared with."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+def epoch_flops(sequences: list, settings: dict, n_items: int, packing: bool) -> dict[str, dict]:  # fmt: skip
+    """Each stage's FLOPs in one training epoch, from the model's shapes and the epoch's
+    real batches (as `fit` lays them out: packed on the CPU): per layer and token, the
+    projections 8 d^2 and the feed-forward 4 d f, per pair of positions in a row 4 d
+    (scores and the weighted sum); per labelled position the head 2 d^2 and the item
+    softmax 2 d N; the backward pass twice the forward. An estimate: LayerNorm, dropout,
+    the softmax's exponentials and the optimizer are left out."""
+    from types import SimpleNamespace
+
+    from maskrec.model_input import training_windows
+    from maskrec.models.packing import IGNORE, SequenceBatch, pack
+    from maskrec.training.objectives import CausalObjective, ClozeObjective
+    from maskrec.training.stages import fine_tuning_objective
+
+    config = SimpleNamespace(mask_id=n_items + 1, n_items=n_items)
+    pretraining, fine_tuning = settings["pretraining"], settings["fine_tuning"]
+    stages = {
+        "pretrained": (pretraining, ClozeObjective(pretraining.mask_prob, n_items + 1, n_items, pretraining.bert_replacement)),
+        "fine_tuned": (fine_tuning, fine_tuning_objective(config, fine_tuning)),
+        "sasrec": (settings["sasrec"], CausalObjective()),
+    }  # fmt: skip
+    work = {}
+    for name, (spec, objective) in stages.items():
+        model, length = spec.model, spec.model.max_len
+        windows = training_windows(sequences, objective.window_length(length))
+        tokens = pairs = labelled = 0
+        for parts in objective.batches(windows, spec.schedule.batch_size, torch.Generator().manual_seed(0)):  # fmt: skip
+            for part in parts:
+                batch = SequenceBatch(part.inputs, part.labels)
+                batch = pack(batch, length) if packing else batch
+                rows, width = batch.inputs.shape
+                tokens, pairs = tokens + rows * width, pairs + rows * width * width
+                labelled += int((part.labels != IGNORE).sum())
+        d, f = model.hidden_size, model.intermediate_size
+        forward = model.num_layers * (tokens * (8 * d * d + 4 * d * f) + pairs * 4 * d) + labelled * (2 * d * d + 2 * d * n_items)  # fmt: skip
+        work[name] = {"flops_per_epoch": 3 * forward, "tokens_per_epoch": tokens, "labelled_per_epoch": labelled}  # fmt: skip
+    return work
 
 
 def layout_report(sequences: list, settings: dict) -> dict:
@@ -176,9 +233,14 @@ def main() -> None:
                          "train s/epoch": round(result["train_seconds_per_epoch"], 2),
                          "vs first": round(first / result["train_seconds_per_epoch"], 2),
                          "seq/s": round(result["sequences_per_second"]),
+                         "GFLOP/epoch": round(result["flops_per_epoch"] / 1e9, 1),
+                         "GFLOP/s": round(result["achieved_flop_per_s"] / 1e9, 1),
+                         "of matmul peak": f"{result['share_of_matmul_peak']:.0%}",
                          "validation s/epoch": round(result["validation_seconds_per_epoch"], 2),
                          "peak RSS MiB": round(run["peak_rss_mib"])})  # fmt: skip
     print_table(rows, list(rows[0]))
+    print(f"\nfp32 matrix-product peak of this machine (2048 x 2048, torch's threads): "
+          f"{runs[0]['matmul_peak_flop_per_s'] / 1e9:.0f} GFLOP/s")  # fmt: skip
     masking = runs[0]["masking"]
     print(f"\nCloze batch preparation, one epoch of {masking['windows']} windows: vectorised {masking['vectorised_s']:.4f} s, "
           f"per-sequence loop {masking['per_sequence_loop_s']:.3f} s ({masking['speedup']:.1f}x)")  # fmt: skip

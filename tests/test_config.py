@@ -155,7 +155,7 @@ def _changed(path: str, value: Any) -> Any:
         return value * 2 if path.rsplit(".", maxsplit=1)[-1] in DOUBLED else value + 2
     if isinstance(value, float):
         return round(value / 2 + 0.01, 6)
-    return {"full": "chunked", "causal": "next_item"}[value]
+    return {"full": "chunked", "causal": "next_item", "linear": "cosine"}[value]
 
 
 OBJECTS = {"model": "config", "schedule": "schedule", "loss": "loss", "regularizers": "regularizers"}  # fmt: skip
@@ -226,7 +226,7 @@ def test_every_conf_value_reaches_the_config_schedule_or_loss_it_must():
     training_groups = {"model", "schedule", "loss", "regularizers", "pretraining", "fine_tuning", "sasrec", "transfer_pretraining"}  # fmt: skip
     checked = 0
     for path, value in _leaves({k: v for k, v in base.items() if k in training_groups | {"training", "ratings"}}):  # fmt: skip
-        if isinstance(value, (list, dict)) or value is None or isinstance(value, str) and value not in ("full", "chunked", "causal", "next_item"):  # fmt: skip
+        if isinstance(value, (list, dict)) or value is None or isinstance(value, str) and value not in ("full", "causal", "linear"):  # fmt: skip
             continue
         if path.startswith("training.") and path != "training.seed":
             continue

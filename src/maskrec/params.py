@@ -112,15 +112,21 @@ class Architecture(_Params):
 
 
 class Schedule(_Params):
-    """The optimisation of one training stage."""
+    """The optimisation of one training stage, and when it stops."""
 
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     learning_rate: float = Field(gt=0.0)
+    decay: Literal[
+        "linear", "cosine"
+    ]  # the learning rate after warm-up, down to 0 at `epochs`
     weight_decay: float = Field(ge=0.0)
     warmup_ratio: float = Field(ge=0.0, lt=1.0)
     grad_clip: float = Field(gt=0.0)
     patience: int = Field(ge=1)
+    # an epoch counts as progress (resets patience) only if it beats the best trained
+    # epoch by this fraction of it (0: any gain); the best epoch is kept either way
+    min_improvement: float = Field(ge=0.0, lt=1.0)
 
 
 class Loss(_Params):

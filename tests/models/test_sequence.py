@@ -182,7 +182,12 @@ def test_early_stopping_restores_the_best_epoch():
 
 
 def _scripted_fit(
-    monkeypatch, scores: list[float], patience: int, start_is_candidate=True, rmse=False
+    monkeypatch,
+    scores: list[float],
+    patience: int,
+    start_is_candidate=True,
+    rmse=False,
+    **schedule,
 ):
     """`fit` with validation NDCG@10 (or, with `rmse`, validation RMSE) read from `scores`
     (epoch 0 first when the start is a candidate): the early-stopping rule itself,
@@ -196,7 +201,7 @@ def _scripted_fit(
     start = {k: v.clone() for k, v in model.state_dict().items()}
     model, history = fit(
         model, CausalObjective(), training_windows(train, 9), eval_set(valid, 8),
-        stage(epochs=len(scores), patience=patience), training(), "scripted",
+        stage(epochs=len(scores), patience=patience, **schedule), training(), "scripted",
         start_is_candidate=start_is_candidate,
     )  # fmt: skip
     return model, history, start
@@ -232,6 +237,31 @@ def test_rating_validation_keeps_the_lowest_rmse_and_counts_patience_above_one(
     _, history, _ = _scripted_fit(monkeypatch, [1.4, 1.3, 1.2, 1.1, 1.15, 1.12, 0.5], patience=2, rmse=True)  # fmt: skip
     assert [r["epoch"] for r in history] == [0, 1, 2, 3, 4, 5]
     assert {r["best_epoch"] for r in history} == {3}
+
+
+def test_progress_must_beat_the_best_trained_epoch_by_the_relative_margin(monkeypatch):
+    # min_improvement 0.1: after 0.10, only a score above 0.11 is progress. 0.105 and 0.109
+    # are better but not by enough (patience 2 runs out after epoch 3); the best weights
+    # are still epoch 3's.
+    _, history, _ = _scripted_fit(monkeypatch, [0.10, 0.105, 0.109, 0.9], patience=2, start_is_candidate=False, min_improvement=0.1)  # fmt: skip
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert {r["best_epoch"] for r in history} == {3}
+    # the same margin on RMSE (minimised): from 1.0, 0.95 is not 10% better, 0.85 is
+    _, history, _ = _scripted_fit(monkeypatch, [1.0, 0.95, 0.85, 0.84, 0.83, 0.2], patience=2, start_is_candidate=False, rmse=True, min_improvement=0.1)  # fmt: skip
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
+    assert {r["best_epoch"] for r in history} == {5}
+
+
+@pytest.mark.parametrize("decay", ["linear", "cosine"])
+def test_the_learning_rate_decays_after_warm_up_as_the_schedule_says(
+    monkeypatch, decay
+):
+    _, history, _ = _scripted_fit(monkeypatch, [0.1, 0.2, 0.3, 0.4], patience=4, start_is_candidate=False, decay=decay)  # fmt: skip
+    lr = 0.01  # stage(): no warm-up
+    expected = {"linear": [0.75, 0.5, 0.25, 0.0], "cosine": [0.8536, 0.5, 0.1464, 0.0]}[
+        decay
+    ]
+    assert [r["lr"] / lr for r in history] == pytest.approx(expected, abs=1e-3)
 
 
 def test_without_a_start_candidate_patience_and_best_are_over_trained_epochs(

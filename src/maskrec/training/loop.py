@@ -34,7 +34,10 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
+from transformers import (
+    get_cosine_schedule_with_warmup,
+    get_linear_schedule_with_warmup,
+)
 
 from maskrec.devices import autocast, resolve_device
 from maskrec.metrics import error_metrics, mean_metrics
@@ -96,10 +99,11 @@ def fit(
       reading of the chosen epoch, so choosing epoch 0 restores its reading too.
     - Freezing: the embeddings and the `regularizers.freeze_layers` lowest layers get no
       gradient.
-    - Patience: training stops after `schedule.patience` epochs in a row without a better
-      validation score than the best *trained* epoch so far. Epoch 0 can win but does
-      not count for patience: a new objective (or reading) usually starts below the model
-      it starts from, and gets `patience` epochs to improve on itself.
+    - Patience: training stops after `schedule.patience` epochs in a row without progress:
+      a validation score better than the best *trained* epoch's by at least
+      `schedule.min_improvement` of it. Epoch 0 can win but does not count for patience:
+      a new objective (or reading) usually starts below the model it starts from, and
+      gets `patience` epochs to improve on itself.
 
     Under torchrun every process trains (`training/distributed.py`): rank 0 sends the
     call to the others, which run it too; `schedule.batch_size` is the global batch.
@@ -139,7 +143,8 @@ def fit(
     )
     steps_per_epoch = math.ceil(objective.samples_per_epoch(len(windows)) / schedule.batch_size)  # fmt: skip
     total_steps = steps_per_epoch * schedule.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(schedule.warmup_ratio * total_steps), total_steps)  # fmt: skip
+    decay = get_cosine_schedule_with_warmup if schedule.decay == "cosine" else get_linear_schedule_with_warmup  # fmt: skip
+    scheduler = decay(optimizer, int(schedule.warmup_ratio * total_steps), total_steps)
 
     state = _State(best_state=None, best_causal=model.config.causal)
     checkpoint = _Checkpoint.for_run(training, group, name, run_id)
@@ -191,7 +196,9 @@ def fit(
             "train_seconds": train_seconds, "sequences_per_second": seen / max(train_seconds, 1e-9),
         }  # fmt: skip
         state.history.append(record)
-        state.epoch_done(epoch, selection_metric(metrics), model)
+        state.epoch_done(
+            epoch, selection_metric(metrics), model, schedule.min_improvement
+        )
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in _LOGGED)
         progress.update(1)
         progress.set_postfix_str(f"loss {record['train_loss']:.3f}, {shown}")
@@ -354,10 +361,13 @@ class _State:
         self.best_metric, self.best_epoch = metric, epoch
         self.best_state, self.best_causal = copy_state(model), model.config.causal
 
-    def epoch_done(self, epoch: int, metric: float, model: SequenceRecModel) -> None:
-        """Patience counts trained epochs only; any epoch (0 too) can be the best."""
+    def epoch_done(self, epoch: int, metric: float, model: SequenceRecModel, min_improvement: float = 0.0) -> None:  # fmt: skip
+        """Patience counts trained epochs only: an epoch is progress if it beats the best
+        trained epoch by `min_improvement` of it (a relative margin, so it means the same
+        for NDCG@10 and for RMSE); any epoch (0 too) can be the best."""
         self.epoch = epoch
-        if metric > self.best_trained:
+        margin = min_improvement * abs(self.best_trained) if math.isfinite(self.best_trained) else 0.0  # fmt: skip
+        if metric > self.best_trained + margin:
             self.best_trained, self.bad_epochs = metric, 0
         else:
             self.bad_epochs += 1
