@@ -28,10 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    dotlist,
     peak_rss_mib,
     print_table,
-    source,
+    run_params,
     write_json,
 )
 
@@ -43,19 +42,19 @@ BASELINES = {  # model: its node in the baselines pipeline
 }
 
 
-def run_params(args: argparse.Namespace) -> str:
+def baselines_params(args: argparse.Namespace) -> str:
     """The benchmark's settings, then --params (later keys win), as `kedro run --params`."""
     split = {
         "cold_user_fraction": 0.0,
         **({"strategy": "given"} if args.targets else {}),
     }
     given = {"split_targets": str(Path(args.targets).resolve())} if args.targets else {}
-    return ",".join(p for p in (dotlist(source=source(args.data), data_split=split, **given), args.params) if p)  # fmt: skip
+    return run_params(args, data_split=split, **given)
 
 
 def worker(args: argparse.Namespace) -> None:
     """One baseline's node in this fresh process: its seconds, peak RSS and grid, as JSON."""
-    project = ScratchProject(Path(args.workdir), args.env or None, run_params(args), fresh=False)  # fmt: skip
+    project = ScratchProject(Path(args.workdir), args.env or None, baselines_params(args), fresh=False)  # fmt: skip
     node = args.worker
     seconds = project.run(["__default__"], [node])
     selection = next((v for k, v in project.outputs.items() if k.endswith("_selection")), None)  # fmt: skip
@@ -69,7 +68,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    project = ScratchProject(Path(args.workdir), args.env or None, run_params(args))
+    project = ScratchProject(
+        Path(args.workdir), args.env or None, baselines_params(args)
+    )
     project.parameters()  # a bad value stops here
     data_seconds = project.run(["data_processing", "data_split"])
 

@@ -62,9 +62,20 @@ def kedro_params(*texts: str) -> dict[str, Any]:
     import click
     from kedro.framework.cli.utils import _split_params
 
-    text = ",".join(t for t in texts if t)
+    text = join_params(*texts)
     context = click.Context(click.Command("benchmark"))
     return _split_params(context, click.Option(["--params"]), text) if text else {}
+
+
+def join_params(*texts: str) -> str:
+    """`--params` strings as one, in order (so later keys win when Kedro parses it)."""
+    return ",".join(t for t in texts if t)
+
+
+def run_params(args: argparse.Namespace, **settings: Any) -> str:
+    """The `--params` a benchmark runs with: --data as `source`, the benchmark's own
+    `settings` (as `dotlist`), then the user's --params, which win."""
+    return join_params(dotlist(source=source(args.data), **settings), args.params)
 
 
 def dotlist(**groups: Any) -> str:

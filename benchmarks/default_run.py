@@ -27,9 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    dotlist,
     print_table,
-    source,
+    run_params,
     write_json,
 )
 
@@ -41,7 +40,7 @@ def main() -> None:
     parser = arguments(__doc__, "default_run", env="")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    params = ",".join(p for p in (dotlist(source=source(args.data)), args.params) if p)
+    params = run_params(args)
     if args.child:
         project = ScratchProject(Path(args.workdir), args.env or None, params, fresh=False)  # fmt: skip
         project.run([args.child])

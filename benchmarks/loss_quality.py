@@ -27,9 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    dotlist,
     print_table,
-    source,
+    run_params,
     trained_seconds,
     write_json,
 )
@@ -53,8 +52,7 @@ def main() -> None:
         **({"strategy": "given"} if args.targets else {}),
     }
     given = {"split_targets": str(Path(args.targets).resolve())} if args.targets else {}
-    settings = dotlist(source=source(args.data), data_split=split, training={"device": args.device, "checkpoint_dir": None}, **given)  # fmt: skip
-    params = ",".join(p for p in (settings, args.params) if p)
+    params = run_params(args, data_split=split, training={"device": args.device, "checkpoint_dir": None}, **given)  # fmt: skip
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     groups = project.parameters()  # a bad value stops here
     project.run(["data_processing", "data_split"])

@@ -21,10 +21,9 @@ from common import (  # noqa: E402
     ROOT,
     ScratchProject,
     arguments,
-    dotlist,
     machine,
     peak_rss_mib,
-    source,
+    run_params,
     write_json,
 )
 
@@ -48,7 +47,7 @@ def main() -> None:
     parser.set_defaults(json=str(RESULTS / "quality.json"))
     args = parser.parse_args()
 
-    params = ",".join(p for p in (dotlist(source=source(args.data)), args.params) if p)
+    params = run_params(args)
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     seconds = project.run(["__default__"])
     summary, metrics, report = project.load("summary_markdown", "evaluation_metrics", "data_quality_report")  # fmt: skip

@@ -60,6 +60,7 @@ from common import (  # noqa: E402
     machine,
     peak_rss_mib,
     print_table,
+    run_params,
     source,
     trained_seconds,
     write_json,
@@ -204,14 +205,12 @@ def main() -> None:
 
     transfer = args.pretrain_data is not None
     settings = {
-        "source": source(args.data),
         "data_split": {"cold_user_fraction": 0.0, **({"strategy": "given"} if args.targets else {})},
         "training": {"device": args.device, "checkpoint_dir": None, "scoring_batch_size": args.eval_batch},
         **({"split_targets": str(Path(args.targets).resolve())} if args.targets else {}),
         **({"pretraining_source": source(args.pretrain_data)} if transfer else {}),
     }  # fmt: skip
-    # the race's settings, then --params (Kedro's own parser: later keys win)
-    params = ",".join(p for p in (dotlist(**settings), args.params) if p)
+    params = run_params(args, **settings)  # the race's settings, then --params
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     evaluation = project.parameters()["evaluation"]  # a bad value stops here
     pipeline = ["transfer" if transfer else "__default__"]

@@ -25,10 +25,9 @@ from common import (  # noqa: E402
     FinishedSeeds,
     ScratchProject,
     arguments,
-    dotlist,
     peak_rss_mib,
     print_table,
-    source,
+    run_params,
     write_json,
 )
 
@@ -57,7 +56,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--fresh", action="store_true", help="retrain seeds an earlier run of the same command finished")  # fmt: skip
     args = parser.parse_args()
-    params = ",".join(p for p in (dotlist(source=source(args.data)), args.params) if p)
+    params = run_params(args)
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     project.parameters()  # a bad value stops here
     kept = FinishedSeeds(Path(args.workdir), {**vars(args), "seeds": None, "json": None}, args.fresh)  # fmt: skip

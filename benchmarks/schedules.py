@@ -23,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    dotlist,
     print_table,
-    source,
+    run_params,
     write_json,
 )
 
@@ -49,8 +48,7 @@ def main() -> None:
     parser = arguments(__doc__, "schedules_run", env="")
     parser.add_argument("--grid", nargs="+", default=[""], help="settings to try, each a `--params` string")  # fmt: skip
     args = parser.parse_args()
-    settings = dotlist(source=source(args.data), training={"checkpoint_dir": None})
-    params = ",".join(p for p in (settings, args.params) if p)
+    params = run_params(args, training={"checkpoint_dir": None})
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     for setting in args.grid:
         project.parameters(setting)  # a bad value stops here, before any training

@@ -33,9 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    dotlist,
     print_table,
-    source,
+    run_params,
     write_json,
 )
 
@@ -48,7 +47,7 @@ def trained_project(args) -> Path:
     if (folder / "data" / "08_reporting" / "model_stats.json").is_file():
         print(f"reusing the trained project {folder}", file=sys.stderr)
         return folder
-    params = ",".join(p for p in (dotlist(source=source(args.data), training={"checkpoint_dir": None}), args.params) if p)  # fmt: skip
+    params = run_params(args, training={"checkpoint_dir": None})
     project = ScratchProject(folder, args.env or None, params)
     seconds = project.run(["__default__"])
     print(f"trained {folder} in {seconds:.0f} s", file=sys.stderr)

@@ -35,9 +35,10 @@ from common import (  # noqa: E402
     ScratchProject,
     arguments,
     dotlist,
+    join_params,
     peak_rss_mib,
     print_table,
-    source,
+    run_params,
     write_json,
 )
 
@@ -61,7 +62,7 @@ def child(args: argparse.Namespace) -> dict:
     every = dotlist(
         schedule=schedule["schedule"], pretraining=schedule, sasrec=schedule
     )
-    params = ",".join(p for p in (args.base_params, VARIANTS[args.child], every) if p)
+    params = join_params(args.base_params, VARIANTS[args.child], every)
     project = ScratchProject(Path(args.workdir) / args.child, args.env or None, params)
     project.run(["data_processing", "data_split"])
     stages = {}
@@ -209,8 +210,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.epochs < 2:
         raise SystemExit("--epochs must be at least 2 (the first epoch is not timed)")
-    settings = dotlist(source=source(args.data), training={"device": args.device, "checkpoint_dir": None})  # fmt: skip
-    args.base_params = ",".join(p for p in (settings, args.params) if p)
+    args.base_params = run_params(args, training={"device": args.device, "checkpoint_dir": None})  # fmt: skip
     if args.child:
         Path(args.child_json).write_text(json.dumps(child(args)))
         return

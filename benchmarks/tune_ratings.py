@@ -24,9 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
     arguments,
-    dotlist,
     print_table,
-    source,
+    run_params,
     write_json,
 )
 
@@ -45,7 +44,7 @@ def main() -> None:
     parser.add_argument("--grid", nargs="+", default=[""], help="settings to try, each a `--params` string")  # fmt: skip
     parser.add_argument("--fold", default="rating_fold_0", choices=list(FOLDS), help="the protocol and fold (a namespace)")  # fmt: skip
     args = parser.parse_args()
-    params = ",".join(p for p in (dotlist(source=source(args.data)), args.params) if p)
+    params = run_params(args)
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     for setting in args.grid:
         project.parameters(setting)  # a bad value stops here, before any training

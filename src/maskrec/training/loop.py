@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +148,8 @@ def fit(
 
     state = _State(best_state=None, best_causal=model.config.causal)
     checkpoint = _Checkpoint.for_run(training, group, name, run_id)
-    if checkpoint.resume(state, model, optimizer, scheduler, group):
-        pass
-    elif start_is_candidate:
+    resumed = checkpoint.resume(state, model, optimizer, scheduler, group)
+    if start_is_candidate and not resumed:
         metrics = validate(model, valid, training, device)
         state.history.append({"epoch": 0, "train_loss": float("nan"), **metrics, "lr": 0.0,
                               "seconds": 0.0, "sequences_per_second": 0.0})  # fmt: skip
@@ -352,10 +351,7 @@ class _State:
     best_trained: float = -math.inf
     bad_epochs: int = 0
     epoch: int = 0
-    history: list[dict] | None = None
-
-    def __post_init__(self) -> None:
-        self.history = [] if self.history is None else self.history
+    history: list[dict] = field(default_factory=list)
 
     def keep_best(self, metric: float, epoch: int, model: SequenceRecModel) -> None:
         self.best_metric, self.best_epoch = metric, epoch
