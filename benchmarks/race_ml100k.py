@@ -39,8 +39,11 @@ interruption, on the same code, resumes at the first unfinished seed; --fresh re
     python benchmarks/race_ml100k.py --data ../shared/data/ml-100k --seeds 3 \
         --targets ../shared/data/ml-100k/recbole_loo_targets.csv \
         --pretrain-data ../shared/data/ml-1m-users-1-2999 \
-        --json benchmarks/results/transfer_ml1m_to_ml100k_details.json \
+        --json /tmp/transfer_ml1m_to_ml100k_details.json \
         --summary-json benchmarks/results/transfer_ml1m_to_ml100k.json
+
+The summary is the committed figure (docs/benchmarks.md cites it); the per-user details
+go to a scratch path and are not kept.
 """
 
 from __future__ import annotations
