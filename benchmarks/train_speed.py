@@ -46,6 +46,7 @@ VARIANTS = {  # --params strings
     "default": "",
     "no_packing": "training.packing=false",
     "no_recency_bias": "model.recency_bias=false",  # what the ALiBi-style bias costs
+    "fixed_recency_slopes": "model.recency_slopes=fixed",  # ... when its slopes are not learned
     # the item softmax of every training stage (models/losses.py); `default` is full
     **{f"{kind}_loss": f"loss.softmax={kind}" for kind in ("chunked", "sampled")},
 }

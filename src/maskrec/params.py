@@ -92,6 +92,7 @@ class Architecture(_Params):
     attention_dropout: float = Field(ge=0.0, lt=1.0)
     max_len: int = Field(ge=2)
     recency_bias: bool
+    recency_slopes: Literal["learned", "fixed"]  # the bias's per-head slopes
     use_genres: bool
     use_years: bool
     item_content: bool
@@ -127,6 +128,10 @@ class Schedule(_Params):
     # an epoch counts as progress (resets patience) only if it beats the best trained
     # epoch by this fraction of it (0: any gain); the best epoch is kept either way
     min_improvement: float = Field(ge=0.0, lt=1.0)
+    # an epoch ends after this many steps (0: a full pass over the windows): on large data
+    # validation, patience and checkpoints then come every N steps, each epoch a fresh
+    # random subset of the windows
+    max_steps_per_epoch: int = Field(ge=0)
 
 
 class Loss(_Params):

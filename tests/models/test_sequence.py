@@ -264,6 +264,27 @@ def test_the_learning_rate_decays_after_warm_up_as_the_schedule_says(
     assert [r["lr"] / lr for r in history] == pytest.approx(expected, abs=1e-3)
 
 
+def test_a_capped_epoch_trains_its_steps_on_a_fresh_subset_and_the_schedule_spans_them(
+    monkeypatch,
+):
+    """`max_steps_per_epoch`: 40 windows in batches of 16 are 3 steps; capped at 2, an epoch
+    trains 32 windows, a different 32 each epoch, and the learning rate reaches 0 at the
+    last capped step (the schedule counts the steps that are trained)."""
+    seen: list[int] = []
+    parts = CausalObjective.parts
+
+    def recording(self, rows, sample, generator):
+        seen.extend(rows[:, -1].tolist())  # a window's last item names it here
+        return parts(self, rows, sample, generator)
+
+    monkeypatch.setattr(CausalObjective, "parts", recording)
+    _, history, _ = _scripted_fit(monkeypatch, [0.1, 0.2, 0.3, 0.4], patience=4, start_is_candidate=False, batch_size=16, max_steps_per_epoch=2)  # fmt: skip
+    assert len(seen) == 4 * 32  # uncapped: 4 x 40
+    epochs = [sorted(seen[i : i + 32]) for i in range(0, len(seen), 32)]
+    assert len({tuple(epoch) for epoch in epochs}) > 1
+    assert [r["lr"] / 0.01 for r in history] == pytest.approx([0.75, 0.5, 0.25, 0.0])
+
+
 def test_without_a_start_candidate_patience_and_best_are_over_trained_epochs(
     monkeypatch,
 ):
@@ -311,6 +332,30 @@ def test_recency_bias_controls_how_far_attention_reaches():
         assert not torch.allclose(
             model.encode(a)[0, -1], model.encode(far)[0, -1], atol=1e-4
         )
+
+
+def test_fixed_recency_slopes_are_alibis_and_never_trained(tmp_path):
+    """Fixed slopes: the geometric ALiBi slopes, saved with the model, outside the
+    optimizer, and no gradient through the attention mask (the cheaper SDPA path)."""
+    torch.manual_seed(0)
+    learned = SequenceRecModel(tiny_config(num_heads=4))
+    fixed = SequenceRecModel(tiny_config(num_heads=4, recency_slopes="fixed"))
+    assert torch.allclose(
+        fixed.recency_log_slopes.exp(), torch.tensor([1.0, 0.25, 1 / 16, 1 / 64])
+    )
+    assert torch.equal(fixed.recency_log_slopes, learned.recency_log_slopes.detach())
+    names = {name for name, _ in fixed.named_parameters()}
+    assert "recency_log_slopes" in {name for name, _ in learned.named_parameters()}
+    assert "recency_log_slopes" not in names
+    ids = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 31]])
+    assert learned.attention_bias(ids, torch.float32).requires_grad
+    assert not fixed.attention_bias(ids, torch.float32).requires_grad
+    fixed.save_pretrained(tmp_path)
+    again = SequenceRecModel.from_pretrained(tmp_path)
+    assert again.config.recency_slopes == "fixed"
+    assert torch.equal(again.recency_log_slopes, fixed.recency_log_slopes)
+    with pytest.raises(ValueError, match="recency_slopes"):
+        tiny_config(recency_slopes="trained")
 
 
 @pytest.mark.parametrize("causal", [False, True])

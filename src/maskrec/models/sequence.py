@@ -75,6 +75,7 @@ class SequenceRecConfig(PretrainedConfig):
         rating_buckets: int = 0,
         rating_mean: float = 0.0,
         rating_range: tuple[float, float] = (0.5, 5.0),
+        recency_slopes: str = "learned",  # what models saved before the field existed used
         **kwargs,
     ) -> None:
         # The architecture has no defaults here: its values are the configuration's
@@ -91,6 +92,11 @@ class SequenceRecConfig(PretrainedConfig):
         self.max_len = max_len
         self.causal = causal
         self.recency_bias = recency_bias
+        if recency_slopes not in ("learned", "fixed"):
+            raise ValueError(
+                f"recency_slopes must be 'learned' or 'fixed', not {recency_slopes!r}"
+            )
+        self.recency_slopes = recency_slopes
         self.n_genres = n_genres
         self.use_genres = use_genres
         self.use_years = use_years
@@ -197,7 +203,13 @@ class SequenceRecModel(PreTrainedModel):
             self.rating_offset = nn.Parameter(torch.tensor(float(config.rating_mean)))
         if config.recency_bias:
             # log-slopes of a per-head attention penalty -slope * |i - j| (ALiBi-style).
-            self.recency_log_slopes = nn.Parameter(torch.zeros(config.num_heads))
+            # Fixed slopes (ALiBi's own choice) leave the attention mask without a gradient,
+            # which keeps SDPA on its fused path (docs/benchmarks.md, issue 25).
+            log_slopes = torch.zeros(config.num_heads)
+            if config.recency_slopes == "learned":
+                self.recency_log_slopes = nn.Parameter(log_slopes)
+            else:
+                self.register_buffer("recency_log_slopes", log_slopes)
         self._register_side_information(config)
         self.post_init()
 
@@ -347,8 +359,8 @@ class SequenceRecModel(PreTrainedModel):
         segments: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Additive attention mask: padding keys, (causal) future keys and, in a packed
-        batch, keys of other sequences blocked, plus the learnable recency penalty when the
-        config has one.  # (B, L) -> (B, heads|1, L, L)
+        batch, keys of other sequences blocked, plus the recency penalty (learned or fixed slopes)
+        when the config has one.  # (B, L) -> (B, heads|1, L, L)
 
         Why: with only learned absolute positions, the [MASK] at the end starts by attending
         uniformly and takes many epochs to find its neighbours (BERT4Rec's slow start);

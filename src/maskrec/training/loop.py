@@ -21,6 +21,7 @@ import ctypes
 import functools
 import hashlib
 import inspect
+import itertools
 import json
 import logging
 import math
@@ -104,6 +105,9 @@ def fit(
       `schedule.min_improvement` of it. Epoch 0 can win but does not count for patience:
       a new objective (or reading) usually starts below the model it starts from, and
       gets `patience` epochs to improve on itself.
+    - Epoch length: a full pass over the windows, or its first `schedule.max_steps_per_epoch`
+      batches (each epoch draws its own order, so successive epochs see fresh subsets):
+      on large data validation and patience then come every N steps, not every pass.
 
     Under torchrun every process trains (`training/distributed.py`): rank 0 sends the
     call to the others, which run it too; `schedule.batch_size` is the global batch.
@@ -142,6 +146,10 @@ def fit(
         fused=device.type == "cuda",  # one kernel for the whole update
     )
     steps_per_epoch = math.ceil(objective.samples_per_epoch(len(windows)) / schedule.batch_size)  # fmt: skip
+    if (
+        schedule.max_steps_per_epoch
+    ):  # an epoch is then the first N batches of its order
+        steps_per_epoch = min(steps_per_epoch, schedule.max_steps_per_epoch)
     total_steps = steps_per_epoch * schedule.epochs
     decay = get_cosine_schedule_with_warmup if schedule.decay == "cosine" else get_linear_schedule_with_warmup  # fmt: skip
     scheduler = decay(optimizer, int(schedule.warmup_ratio * total_steps), total_steps)
@@ -170,7 +178,7 @@ def fit(
         started, seen, batches = time.perf_counter(), 0, 0
         loss_sum = torch.zeros((), device=device)
         steps = Progress(logger, f"{name} epoch {epoch}", steps_per_epoch, "steps")
-        for batch in objective.batches(windows, schedule.batch_size, generator):
+        for batch in itertools.islice(objective.batches(windows, schedule.batch_size, generator), steps_per_epoch):  # fmt: skip
             seen += len(batch[0].inputs)
             parts = batch if group is None else distributed.share(batch, group.rank, group.size)  # fmt: skip
             with autocast(device, training.bf16):
