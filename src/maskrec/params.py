@@ -350,6 +350,72 @@ class InferenceParams(_Params):
 
 
 # Every parameter group, by its key in conf/base/parameters_<pipeline>.yml (resolved).
+TUNED_MODELS = ("fine_tuned", "scratch", "sasrec")  # what the tuning pipeline compares
+# the stage groups a model's trial trains with (and its search space may set)
+TUNED_STAGES = {"fine_tuned": ("pretraining", "fine_tuning"), "scratch": ("fine_tuning",), "sasrec": ("sasrec",)}  # fmt: skip
+
+
+class Dimension(_Params):
+    """One axis of a search space: the resolved stage keys it sets (one value, several
+    keys: a pretrained model's heads are its pretraining's and its fine-tuning's), and a
+    range (`low`..`high`, on a log scale with `log`) or a list of `choices`."""
+
+    keys: list[str] = Field(min_length=1)
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: list[float | int | str | bool] | None = None
+
+    @model_validator(mode="after")
+    def _range_or_choices(self) -> Dimension:
+        if (self.choices is None) == (self.low is None or self.high is None):
+            raise ValueError("give either low and high, or choices")
+        if self.choices is None and not self.low < self.high:  # type: ignore[operator]
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.choices is None and self.low <= 0:  # type: ignore[operator]
+            raise ValueError("a log-scale range needs low > 0")
+        return self
+
+
+class Pruner(_Params):
+    """Optuna's median pruner on the per-epoch validation NDCG@10 `fit` computes."""
+
+    startup_trials: int = Field(ge=0)  # trials that are never pruned
+    warmup_epochs: int = Field(ge=0)  # epochs of a trial before it can be pruned
+
+
+class TuningParams(_Params):
+    """Equal-budget hyper-parameter search (the `tuning` pipeline): every model gets the
+    same number of trials and the same epoch cap over its documented space."""
+
+    study: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    trials: int = Field(ge=1)
+    epochs: int = Field(ge=1)  # every stage of a trial, pretraining included
+    seed: int
+    startup_trials: int = Field(ge=0)  # random trials before TPE models the space
+    pruner: Pruner
+    models: list[Literal["fine_tuned", "scratch", "sasrec"]] = Field(min_length=1)
+    space: dict[str, dict[str, Dimension]]
+
+    @model_validator(mode="after")
+    def _space_sets_each_model_s_own_stages(self) -> TuningParams:
+        for model in self.models:
+            if model not in self.space:
+                raise ValueError(f"space.{model}: no search space for a tuned model")
+        for model, dimensions in self.space.items():
+            if model not in TUNED_STAGES:
+                raise ValueError(f"space.{model}: not a tuned model (one of {', '.join(TUNED_MODELS)})")  # fmt: skip
+            for name, dimension in dimensions.items():
+                for key in dimension.keys:
+                    if key.split(".")[0] not in TUNED_STAGES[model]:
+                        raise ValueError(
+                            f"space.{model}.{name}.keys: {key} is not a setting of "
+                            f"{model}'s stages ({', '.join(TUNED_STAGES[model])})"
+                        )
+        return self
+
+
 GROUPS: dict[str, type[_Params]] = {
     "data_processing": DataProcessingParams,
     "data_split": SplitParams,
@@ -367,6 +433,7 @@ GROUPS: dict[str, type[_Params]] = {
     "evaluation": EvaluationParams,
     "inference": InferenceParams,
     "ratings": RatingParams,
+    "tuning": TuningParams,
 }
 
 
@@ -464,3 +531,20 @@ def check_stages(params: Mapping[str, Any]) -> None:
                 f"{name}.model must be pretraining.model apart from dropout: {name} "
                 "continues the pretrained weights"
             )
+
+
+def at_point(stage: Stage, settings: Mapping[str, Any]) -> Stage:
+    """`stage` with `settings` (keys inside the stage: `schedule.learning_rate`,
+    `cloze_weight`) set and the result validated as the stage's type: a tuning trial's
+    point. A key the stage does not have is an error naming it."""
+    spec = stage.model_dump()
+    for key, value in settings.items():
+        node, *path, last = [spec, *key.split(".")]
+        for part in path:
+            if not isinstance(node.get(part), dict):
+                raise ValueError(f"{key}: the stage has no block {part!r}")
+            node = node[part]
+        if last not in node:
+            raise ValueError(f"{key}: the stage has no setting {last!r}")
+        node[last] = value
+    return type(stage).model_validate(spec)

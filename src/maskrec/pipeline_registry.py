@@ -21,6 +21,7 @@ from maskrec.pipelines import (
     rating_prediction,
     reporting,
     transfer,
+    tuning,
 )
 from maskrec.registry import BY_NAME, models
 
@@ -54,6 +55,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["data_efficiency"] = pipelines[
         "transfer"
     ] + data_efficiency.create_pipeline(fraction_retraining(pipelines))
+    # equal-budget tuning of the compared models, on training and validation data only
+    pipelines["tuning"] = pipelines["data_processing"] + pipelines["data_split"] + tuning.create_pipeline()  # fmt: skip
     # how much a user will like a film (RMSE), from the same cleaned interactions
     pipelines["rating_prediction"] = pipelines["data_processing"] + rating_prediction.create_pipeline()  # fmt: skip
     return pipelines

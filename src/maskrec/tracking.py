@@ -46,7 +46,8 @@ MODEL_DATASETS = {model.dataset: model.name for model in MODELS} | {
 HISTORY_DATASETS = {model.history: model.name for model in MODELS if model.history} | {
     "rating_history": "rating"
 }
-DOCUMENTS = {"data_quality_report", "summary_markdown", "summary_table", "baseline_selection",
+TRIALS_PREFIX = "tuning_trials_"  # a study's trials table (the tuning pipeline)
+DOCUMENTS = {"tuning_summary", "data_quality_report", "summary_markdown", "summary_table", "baseline_selection",
              "item_alignment_report", "data_efficiency"}  # fmt: skip
 
 
@@ -249,6 +250,8 @@ class RunTracking:
                 mlflow.log_text(data, f"reports/{dataset_name}.md")
             else:
                 mlflow.log_dict(data, f"reports/{dataset_name}.json")
+        elif name.startswith(TRIALS_PREFIX):
+            log_trials(data)
         elif name in MODEL_DATASETS:
             self.saved_models.append(dataset_name)
 
@@ -267,3 +270,21 @@ class RunTracking:
         # the next session in this process (which would then log into it). Close it here.
         while (run := mlflow.active_run()) and run.info.run_id == self.run_id != self.outer_run:  # fmt: skip
             mlflow.end_run()
+
+
+def log_trials(trials: Any) -> None:
+    """Each tuning trial as a child run of the open run: its point as parameters,
+    its best validation NDCG@10, epochs and seconds as metrics, its state as a tag."""
+    import mlflow
+    import pandas as pd
+
+    for row in trials.to_dict("records"):
+        name = f"{row['model']} trial {row['trial']}"
+        with mlflow.start_run(run_name=name, nested=True):
+            mlflow.log_params({k.removeprefix("param."): v for k, v in row.items()
+                               if k.startswith("param.") and not pd.isna(v)})  # fmt: skip
+            mlflow.log_metrics({metric_key(k): float(v) for k, v in row.items()
+                                if k in ("valid_ndcg@10", "epochs", "seconds") and not pd.isna(v)})  # fmt: skip
+            mlflow.set_tags(
+                {"tuning.model": row["model"], "tuning.state": row["state"]}
+            )

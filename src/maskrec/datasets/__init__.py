@@ -1,4 +1,5 @@
-"""Custom Kedro datasets: MovieLens sources, trained model folders, fitted baselines."""
+"""Custom Kedro datasets: MovieLens sources, trained model folders, fitted baselines,
+tuning studies."""
 
 from maskrec.datasets.array_model import ArrayModelDataset
 from maskrec.datasets.histories import HistoriesDataset
@@ -6,6 +7,7 @@ from maskrec.datasets.model_folder import ModelFolderDataset
 from maskrec.datasets.movielens import MovieLensDataset
 from maskrec.datasets.sequence_table import SequenceTableDataset
 from maskrec.datasets.split_targets import SplitTargetsDataset
+from maskrec.datasets.study import OptunaStorageDataset
 from maskrec.datasets.trained_models import TrainedModelsDataset
 
 __all__ = [
@@ -13,6 +15,7 @@ __all__ = [
     "HistoriesDataset",
     "ModelFolderDataset",
     "MovieLensDataset",
+    "OptunaStorageDataset",
     "SequenceTableDataset",
     "SplitTargetsDataset",
     "TrainedModelsDataset",

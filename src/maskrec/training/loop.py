@@ -65,6 +65,9 @@ _NO_BUFFER_SYNC = (
     else {"broadcast_buffers": False}
 )
 
+# what `fit` calls after each trained epoch: (epoch, validation metrics)
+EpochCallback = Callable[[int, dict[str, float]], None]
+
 
 @dataclass
 class Teacher:
@@ -87,6 +90,7 @@ def fit(
     *,
     teacher: Teacher | None = None,
     start_is_candidate: bool = False,
+    on_epoch: EpochCallback | None = None,
 ) -> tuple[SequenceRecModel, list[dict]]:
     """Train `model` on `windows` with `objective` as `stage` says, early-stopping on
     validation NDCG@10 (on validation RMSE when `valid` holds rating questions).
@@ -108,6 +112,9 @@ def fit(
     - Epoch length: a full pass over the windows, or its first `schedule.max_steps_per_epoch`
       batches (each epoch draws its own order, so successive epochs see fresh subsets):
       on large data validation and patience then come every N steps, not every pass.
+    - `on_epoch(epoch, metrics)`, when given, sees each trained epoch's validation metrics
+      (a tuning trial's pruner); if it raises, the run's checkpoint is removed (a pruned
+      trial is not resumed) and the exception goes on.
 
     Under torchrun every process trains (`training/distributed.py`): rank 0 sends the
     call to the others, which run it too; `schedule.batch_size` is the global batch.
@@ -212,6 +219,12 @@ def fit(
         logger.info("%s epoch %d: loss %.4f, valid %s, %.1fs (%.0f seq/s)", name, epoch,
                     record["train_loss"], shown, record["seconds"], record["sequences_per_second"])  # fmt: skip
         checkpoint.save(state, model, optimizer, scheduler)
+        if on_epoch is not None:
+            try:
+                on_epoch(epoch, metrics)
+            except Exception:
+                checkpoint.finish()
+                raise
     progress.close()
 
     for module in frozen:

@@ -22,7 +22,7 @@ from maskrec.params import (
     SASRecStage,
     TrainingParams,
 )
-from maskrec.training.loop import Teacher
+from maskrec.training.loop import EpochCallback, Teacher
 from maskrec.training.objectives import (
     CausalObjective,
     ClozeObjective,
@@ -91,14 +91,15 @@ def fine_tune(
     stage: FineTuningStage,
     training: TrainingParams,
     name: str,
+    on_epoch: EpochCallback | None = None,
 ) -> tuple[SequenceRecModel, pd.DataFrame]:
     """Fine-tune `model` as `stage` says (its dropout, schedule, loss and regularizers);
     its starting weights are epoch 0 and are kept if no fine-tuned epoch beats them on
-    validation."""
+    validation. `on_epoch`: see `fit`."""
     model.set_dropout(stage.model.hidden_dropout, stage.model.attention_dropout)
     return train(
         model, fine_tuning_objective(model.config, stage), train_sequences, valid_targets,
-        stage, training, name, teacher=teacher, start_is_candidate=True,
+        stage, training, name, teacher=teacher, start_is_candidate=True, on_epoch=on_epoch,
     )  # fmt: skip
 
 
@@ -127,8 +128,10 @@ def train_sasrec(
     stage: SASRecStage,
     training: TrainingParams,
     name: str,
+    on_epoch: EpochCallback | None = None,
 ) -> tuple[SequenceRecModel, pd.DataFrame]:
     """SASRec from scratch: the shared architecture made causal, next-item targets at every
-    position, early-stopped on validation NDCG@10 like every other model."""
+    position, early-stopped on validation NDCG@10 like every other model. `on_epoch`: see
+    `fit`."""
     sasrec = fresh_model(item_features, stage)
-    return train(sasrec, CausalObjective(), train_sequences, valid_targets, stage, training, name)  # fmt: skip
+    return train(sasrec, CausalObjective(), train_sequences, valid_targets, stage, training, name, on_epoch=on_epoch)  # fmt: skip

@@ -1,0 +1,251 @@
+"""Equal-budget tuning: for each compared model an Optuna study (TPE sampler, median
+pruner on the per-epoch validation NDCG@10 that `fit` computes) of `tuning.trials`
+trials, every stage of a trial capped at `tuning.epochs` epochs. A trial trains with the
+project's own stages (`training.stages`) at the trial's point of the search space
+(`params.at_point`) and scores the validation split only; the test split is not an
+input of this pipeline.
+
+Resuming: the studies live in the project's SQLite storage (`OptunaStorageDataset`), a
+trial written as it ends. A rerun counts the finished (complete or pruned) trials
+towards the budget and first retries, at the same point, a trial that an interruption
+or an error cut short.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from maskrec.params import (
+    TUNED_STAGES,
+    ClozeStage,
+    Dimension,
+    FineTuningStage,
+    SASRecStage,
+    Stage,
+    TrainingParams,
+    TuningParams,
+    at_point,
+)
+from maskrec.training.setup import init_model
+from maskrec.training.stages import fine_tune, pretrain, train_sasrec, train_teacher
+
+logger = logging.getLogger(__name__)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+COLUMNS = [
+    "model",
+    "trial",
+    "state",
+    "valid_ndcg@10",
+    "epochs",
+    "seconds",
+]  # then param.<name>
+_RETRY_OF = "retry_of"  # user attribute of a trial that retries a cut-short one
+
+
+def trial_stages(
+    model: str,
+    specs: Mapping[str, Stage],
+    dimensions: Mapping[str, Dimension],
+    values: Mapping[str, Any],
+    epochs: int,
+) -> dict[str, Stage]:
+    """The stages `model` trains with at the point `values` (one per dimension), each
+    capped at `epochs` epochs."""
+    stages = {}
+    for stage in TUNED_STAGES[model]:
+        settings: dict[str, Any] = {"schedule.epochs": epochs}
+        for name, dimension in dimensions.items():
+            for key in dimension.keys:
+                group, _, inner = key.partition(".")
+                if group == stage:
+                    settings[inner] = values[name]
+        stages[stage] = at_point(specs[stage], settings)
+    return stages
+
+
+def suggest(trial: optuna.Trial, name: str, dimension: Dimension) -> Any:
+    """The trial's value on one dimension."""
+    if dimension.choices is not None:
+        return trial.suggest_categorical(name, dimension.choices)
+    if dimension.integer:
+        return trial.suggest_int(name, int(dimension.low), int(dimension.high), log=dimension.log)  # type: ignore[arg-type]  # fmt: skip
+    return trial.suggest_float(name, dimension.low, dimension.high, log=dimension.log)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _first_point(dimensions: Mapping[str, Dimension]) -> dict[str, Any]:
+    return {
+        name: d.choices[0] if d.choices is not None else d.low
+        for name, d in dimensions.items()
+    }
+
+
+def _train(
+    model: str,
+    stages: Mapping[str, Stage],
+    item_features: pd.DataFrame,
+    train_sequences: pd.DataFrame,
+    valid_targets: pd.DataFrame,
+    training: TrainingParams,
+    pretraining: ClozeStage,
+    on_epoch,
+) -> pd.DataFrame:
+    """Train `model` as the pipelines do (the pretrained model: pretraining, then
+    fine-tuning; scratch: the same fine-tuning from the initial weights pretraining
+    starts from; SASRec) and return the history of its last stage."""
+    data = (train_sequences, valid_targets)
+    if model == "sasrec":
+        return train_sasrec(item_features, *data, stages["sasrec"], training, "sasrec", on_epoch)[1]  # fmt: skip
+    fine_tuning = stages["fine_tuning"]
+    start = init_model(item_features, stages.get("pretraining", pretraining))  # type: ignore[arg-type]
+    if model == "fine_tuned":
+        start, _ = pretrain(start, *data, stages["pretraining"], training, "pretrained")
+    teacher = train_teacher(item_features, *data, fine_tuning, training)
+    return fine_tune(start, teacher, *data, fine_tuning, training, model, on_epoch)[1]
+
+
+def tune(
+    storage: optuna.storages.BaseStorage,
+    item_features: pd.DataFrame,
+    train_sequences: pd.DataFrame,
+    valid_targets: pd.DataFrame,
+    tuning: TuningParams,
+    pretraining: ClozeStage,
+    fine_tuning: FineTuningStage,
+    sasrec: SASRecStage,
+    training: TrainingParams,
+    *,
+    model: str,
+) -> pd.DataFrame:
+    """Run `model`'s study to `tuning.trials` finished trials; returns every trial (its
+    point, state, best validation NDCG@10, epochs trained and seconds)."""
+    if model not in tuning.models:
+        return pd.DataFrame(columns=COLUMNS)
+    specs = {"pretraining": pretraining, "fine_tuning": fine_tuning, "sasrec": sasrec}
+    dimensions = tuning.space[model]
+    # every key of the space is checked on its stage before any training
+    trial_stages(model, specs, dimensions, _first_point(dimensions), tuning.epochs)
+    study = optuna.create_study(
+        study_name=f"{tuning.study}.{model}",
+        storage=storage,
+        direction="maximize",
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(
+            seed=tuning.seed, n_startup_trials=tuning.startup_trials
+        ),  # fmt: skip
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=tuning.pruner.startup_trials,
+            n_warmup_steps=tuning.pruner.warmup_epochs,
+        ),
+    )
+    _retry_cut_short(study)
+    finished = sum(t.state in FINISHED for t in study.trials)
+
+    def objective(trial: optuna.Trial) -> float:
+        values = {name: suggest(trial, name, d) for name, d in dimensions.items()}
+        stages = trial_stages(model, specs, dimensions, values, tuning.epochs)
+
+        def report(epoch: int, metrics: dict[str, float]) -> None:
+            trial.report(metrics["ndcg@10"], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        history = _train(model, stages, item_features, train_sequences, valid_targets, training, pretraining, report)  # fmt: skip
+        trained = history[history["epoch"] >= 1]
+        trial.set_user_attr("epochs", len(trained))
+        trial.set_user_attr("best_epoch", int(history["best_epoch"].iloc[0]))
+        best = history.loc[history["epoch"] == history["best_epoch"], "ndcg@10"]
+        return float(best.iloc[0])
+
+    remaining = max(tuning.trials - finished, 0)
+    logger.info("tuning %s: %d of %d trials done, %d to run", model, finished, tuning.trials, remaining)  # fmt: skip
+    if remaining:
+        study.optimize(objective, n_trials=remaining)
+    return trials_table(study, model)
+
+
+def _retry_cut_short(study: optuna.Study) -> None:
+    """A trial left running by a killed process, or failed by an interruption or an error,
+    is marked failed and its point enqueued once (the retry names it: `retry_of`), so the
+    rerun tries that point first."""
+    retried = {t.user_attrs.get(_RETRY_OF) for t in study.trials}
+    for trial in study.trials:
+        if trial.state == TrialState.RUNNING:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        elif trial.state != TrialState.FAIL:
+            continue
+        if trial.number not in retried and trial.params:
+            study.enqueue_trial(trial.params, user_attrs={_RETRY_OF: trial.number})
+
+
+def trials_table(study: optuna.Study, model: str) -> pd.DataFrame:
+    """One row per trial: model, number, state, value (best validation NDCG@10), its point
+    (`param.<name>`), epochs trained and seconds."""
+    rows = []
+    for trial in study.trials:
+        seconds = trial.duration.total_seconds() if trial.duration is not None else None
+        rows.append(
+            {"model": model, "trial": trial.number, "state": trial.state.name,
+             "valid_ndcg@10": trial.value, "epochs": trial.user_attrs.get("epochs"),
+             "seconds": seconds, **{f"param.{k}": v for k, v in trial.params.items()}}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def tuned_parameters(
+    tuning: TuningParams, *tables: pd.DataFrame
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The winners as a Kedro environment's parameters (each tuned stage's keys, its epoch
+    cap, and the `tuning` block that names the study and its budget), and a summary per
+    model: best validation NDCG@10, its point, trials by state, epochs and seconds.
+
+    The scratch model trains with the fine-tuning spec, so the environment takes the
+    pretrained model's winner for it (the ablation then differs from the fine-tuned model
+    in pretraining only); scratch's own winner is in the summary."""
+    trials = pd.concat(tables, ignore_index=True)
+    environment: dict[str, Any] = {
+        "tuning": {
+            "study": tuning.study,
+            "trials": tuning.trials,
+            "epochs": tuning.epochs,
+        }
+    }
+    summary: dict[str, Any] = {}
+    for model, rows in trials.groupby("model", sort=False):
+        complete = rows[rows["state"] == "COMPLETE"]
+        counts = rows["state"].value_counts().to_dict()
+        entry = {"trials": {str(k): int(v) for k, v in counts.items()},
+                 "epochs": int(rows["epochs"].fillna(0).sum()),
+                 "seconds": float(rows["seconds"].fillna(0).sum())}  # fmt: skip
+        if len(complete):
+            best = complete.loc[complete["valid_ndcg@10"].idxmax()]
+            point = {name: _plain(best[f"param.{name}"]) for name in tuning.space[str(model)]}  # fmt: skip
+            entry |= {"valid_ndcg@10": float(best["valid_ndcg@10"]), "trial": int(best["trial"]), "point": point}  # fmt: skip
+            if model != "scratch":
+                _set_point(environment, tuning, str(model), point)
+        summary[str(model)] = entry
+    return environment, summary
+
+
+def _set_point(
+    environment: dict, tuning: TuningParams, model: str, point: dict
+) -> None:
+    for stage in TUNED_STAGES[model]:
+        environment.setdefault(stage, {}).setdefault("schedule", {})["epochs"] = tuning.epochs  # fmt: skip
+    for name, dimension in tuning.space[model].items():
+        for key in dimension.keys:
+            node = environment
+            *path, last = key.split(".")
+            for part in path:
+                node = node.setdefault(part, {})
+            node[last] = point[name]
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python values (YAML and JSON take only these)."""
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,227 @@
+"""The tuning pipeline: equal budgets on validation only, resumable studies, and winners
+that make a valid Kedro environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import AbstractDataset, DatasetError
+from mlflow.tracking import MlflowClient
+
+from maskrec.config import load_parameters
+from maskrec.params import TuningParams, at_point
+from maskrec.pipeline_registry import register_pipelines
+from maskrec.pipelines.tuning import nodes
+from tests.conftest import SMALL_SAMPLE, copy_project, run
+from tests.helpers import params
+
+SPACE = {
+    "fine_tuned": {
+        "mask_prob": {"keys": ["pretraining.mask_prob"], "low": 0.2, "high": 0.5},
+        "cloze_weight": {"keys": ["fine_tuning.cloze_weight"], "choices": [0.0, 1.0]},
+    },
+    "scratch": {
+        "cloze_weight": {"keys": ["fine_tuning.cloze_weight"], "choices": [0.0, 1.0]}
+    },  # fmt: skip
+    "sasrec": {
+        "learning_rate": {
+            "keys": ["sasrec.schedule.learning_rate"],
+            "low": 1e-3,
+            "high": 1e-2,
+            "log": True,
+        },  # fmt: skip
+        "heads": {"keys": ["sasrec.model.num_heads"], "choices": [1, 2]},
+    },
+}
+
+
+class WriteOnlyDataset(AbstractDataset):
+    """Takes what a node saves; loading it fails the run (the test split here)."""
+
+    def __init__(self, filepath: str = "") -> None:
+        self.saved = False
+
+    def load(self) -> Any:
+        raise DatasetError("the tuning pipeline loaded the test split")
+
+    def save(self, data: Any) -> None:
+        self.saved = True
+
+    def _describe(self) -> dict[str, Any]:
+        return {}
+
+
+def tuning_run_params(**tuning: Any) -> dict:
+    settings = {"trials": 2, "epochs": 2, "startup_trials": 1, "space": SPACE,
+                "pruner": {"startup_trials": 1, "warmup_epochs": 1}} | tuning  # fmt: skip
+    return {**SMALL_SAMPLE, "tuning": settings}
+
+
+def test_the_tuning_pipeline_reads_no_test_data():
+    tuning = register_pipelines()["tuning"]
+    read = set().union(*(node.inputs for node in tuning.nodes))
+    assert not {name for name in read if "test" in name or "cold" in name}
+
+
+@pytest.mark.slow
+def test_tuning_runs_equal_budgets_without_loading_the_test_split_and_resumes(tmp_path):
+    project = copy_project(tmp_path)
+    # the test split: written by data_split as always, impossible to load
+    (project / "conf/local/catalog.yml").write_text(
+        yaml.safe_dump({"test_targets": {"type": f"{__name__}.WriteOnlyDataset"}})
+    )
+    run(project, ["tuning"], tuning_run_params(models=["sasrec", "fine_tuned"]))
+    sasrec = pd.read_csv(project / "data/09_tuning/trials_sasrec.csv")
+    fine_tuned = pd.read_csv(project / "data/09_tuning/trials_fine_tuned.csv")
+    assert len(sasrec) == len(fine_tuned) == 2  # the same budget
+    assert set(sasrec["state"]) <= {"COMPLETE", "PRUNED"}
+    assert (sasrec["epochs"].dropna() <= 2).all()  # the epoch cap
+    assert (
+        len(pd.read_csv(project / "data/09_tuning/trials_scratch.csv")) == 0
+    )  # not asked for
+
+    environment = yaml.safe_load((project / "conf/tuned/parameters.yml").read_text())
+    assert environment["tuning"] == {"study": "sample", "trials": 2, "epochs": 2}
+    assert environment["sasrec"]["model"]["num_heads"] in (1, 2)
+    tuned = load_parameters(project / "conf", "tuned")  # a valid environment
+    assert tuned["sasrec"].schedule.epochs == 2
+    # every trial is a child run of the kedro run in MLflow, with its point and score
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    children = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                  "tags.`tuning.model` = 'sasrec'")  # fmt: skip
+    assert len(children) == 2
+    assert {float(r.data.params["learning_rate"]) for r in children} == set(sasrec["param.learning_rate"])  # fmt: skip
+    assert {r.data.metrics["valid_ndcg_at_10"] for r in children} == set(sasrec["valid_ndcg@10"].dropna())  # fmt: skip
+
+    # Resume: a larger budget keeps the finished trials and runs only the new one.
+    run(project, ["tuning"], tuning_run_params(models=["sasrec"], trials=3))
+    again = pd.read_csv(project / "data/09_tuning/trials_sasrec.csv")
+    assert len(again) == 3
+    pd.testing.assert_frame_equal(again.iloc[:2][["trial", "valid_ndcg@10"]], sasrec[["trial", "valid_ndcg@10"]])  # fmt: skip
+
+
+def test_a_cut_short_trial_is_retried_once_at_the_same_point():
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)  # then the process dies: the trial stays RUNNING
+    point = study.trials[0].params
+    nodes._retry_cut_short(study)
+    nodes._retry_cut_short(study)  # a second resume does not enqueue it again
+    states = [t.state.name for t in study.trials]
+    assert states == ["FAIL", "WAITING"]
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+    assert study.trials[1].params == point
+
+
+def test_winners_become_an_environment_that_loads(tmp_path):
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"space": SPACE, "epochs": 7})  # fmt: skip
+    table = lambda model, rows: pd.DataFrame(  # noqa: E731
+        [{"model": model, "trial": i, "state": s, "valid_ndcg@10": v, "epochs": 3, "seconds": 1.0,
+          **{f"param.{k}": x for k, x in p.items()}} for i, (s, v, p) in enumerate(rows)]
+    )  # fmt: skip
+    fine_tuned = table("fine_tuned", [("COMPLETE", 0.30, {"mask_prob": 0.3, "cloze_weight": 1.0}),
+                                      ("COMPLETE", 0.35, {"mask_prob": 0.4, "cloze_weight": 0.0}),
+                                      ("PRUNED", None, {"mask_prob": 0.2, "cloze_weight": 0.0})])  # fmt: skip
+    scratch = table("scratch", [("COMPLETE", 0.25, {"cloze_weight": 1.0})])
+    sasrec = table("sasrec", [("COMPLETE", 0.33, {"learning_rate": 0.004, "heads": 1})])
+    environment, summary = nodes.tuned_parameters(tuning, fine_tuned, scratch, sasrec)
+
+    assert environment["pretraining"] == {"mask_prob": 0.4, "schedule": {"epochs": 7}}
+    assert environment["fine_tuning"] == {
+        "cloze_weight": 0.0,
+        "schedule": {"epochs": 7},
+    }
+    assert environment["sasrec"] == {"model": {"num_heads": 1}, "schedule": {"epochs": 7, "learning_rate": 0.004}}  # fmt: skip
+    assert summary["fine_tuned"]["trials"] == {"COMPLETE": 2, "PRUNED": 1}
+    assert summary["scratch"]["point"] == {"cloze_weight": 1.0}  # reported, not written
+    assert summary["sasrec"]["valid_ndcg@10"] == 0.33
+
+    conf = copy_project(tmp_path) / "conf"
+    (conf / "tuned").mkdir()
+    (conf / "tuned/parameters.yml").write_text(yaml.safe_dump(environment))
+    tuned = load_parameters(conf, "tuned")
+    assert (
+        tuned["fine_tuning"].cloze_weight == 0.0
+        and tuned["pretraining"].mask_prob == 0.4
+    )
+    assert tuned["sasrec"].model.num_heads == 1 and tuned["sasrec"].schedule.learning_rate == 0.004  # fmt: skip
+    assert tuned["fine_tuning"].schedule.epochs == 7
+
+
+def test_a_trial_point_sets_the_stage_keys_and_names_a_wrong_one():
+    stage = params("fine_tuning")
+    tuned = at_point(stage, {"schedule.learning_rate": 0.002, "cloze_weight": 0.0})
+    assert tuned.schedule.learning_rate == 0.002 and tuned.cloze_weight == 0.0
+    assert tuned.model == stage.model  # the rest as it was
+    with pytest.raises(ValueError, match="schedule.learnig_rate"):
+        at_point(stage, {"schedule.learnig_rate": 0.002})
+    with pytest.raises(ValueError, match="hidden_dropout"):
+        at_point(stage, {"model.hidden_dropout": 1.5})  # validated as the stage's type
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        (
+            {
+                "sasrec": {
+                    "lr": {
+                        "keys": ["fine_tuning.schedule.learning_rate"],
+                        "low": 0.1,
+                        "high": 0.2,
+                    }
+                }
+            },
+            "not a setting of sasrec",
+        ),  # fmt: skip
+        (
+            {
+                "sasrec": {
+                    "lr": {
+                        "keys": ["sasrec.schedule.learning_rate"],
+                        "low": 0.2,
+                        "high": 0.1,
+                    }
+                }
+            },
+            "must be below",
+        ),  # fmt: skip
+        (
+            {"sasrec": {"lr": {"keys": ["sasrec.schedule.learning_rate"], "low": 0.1}}},
+            "either low and high, or choices",
+        ),  # fmt: skip
+        (
+            {
+                "sasrec": {
+                    "lr": {
+                        "keys": ["sasrec.schedule.learning_rate"],
+                        "low": 0.0,
+                        "high": 0.1,
+                        "log": True,
+                    }
+                }
+            },
+            "log-scale",
+        ),  # fmt: skip
+    ],
+)
+def test_a_bad_search_space_is_refused_with_its_key(space, message):
+    settings = params("tuning").model_dump() | {"models": ["sasrec"], "space": space}
+    with pytest.raises(ValueError, match=message):
+        TuningParams.model_validate(settings)
+
+
+def test_a_key_the_stage_lacks_stops_the_study_before_training(tmp_path: Path):
+    space = {
+        "sasrec": {"x": {"keys": ["sasrec.schedule.warmup"], "low": 0.0, "high": 0.1}}
+    }
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"models": ["sasrec"], "space": space})  # fmt: skip
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'studies.db'}")
+    with pytest.raises(ValueError, match="schedule.warmup"):
+        nodes.tune(storage, None, None, None, tuning, params("pretraining"), params("fine_tuning"),
+                   params("sasrec"), params("training"), model="sasrec")  # fmt: skip
