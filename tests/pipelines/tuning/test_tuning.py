@@ -3,6 +3,7 @@ that make a valid Kedro environment."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ class WriteOnlyDataset(AbstractDataset):
 
 def tuning_run_params(**tuning: Any) -> dict:
     settings = {"trials": 2, "epochs": 2, "startup_trials": 1, "space": SPACE,
-                "pruner": {"startup_trials": 1, "warmup_epochs": 1}} | tuning  # fmt: skip
+                "pruner": {"startup_trials": 2, "warmup_epochs": 1}} | tuning  # fmt: skip
     return {**SMALL_SAMPLE, "tuning": settings}
 
 
@@ -84,6 +85,10 @@ def test_tuning_runs_equal_budgets_without_loading_the_test_split_and_resumes(tm
     assert (
         len(pd.read_csv(project / "data/09_tuning/trials_scratch.csv")) == 0
     )  # not asked for
+    summary = json.loads((project / "data/09_tuning/summary.json").read_text())
+    # runtime parameters merge into conf/base's space: its dimensions plus the test's
+    assert set(summary["sasrec"]["importance"]) == {"learning_rate", "heads", "hidden_dropout"}  # fmt: skip
+    assert sum(summary["sasrec"]["trials"].values()) == 2
 
     environment = yaml.safe_load((project / "conf/tuned/parameters.yml").read_text())
     assert environment["tuning"] == {"study": "sample", "trials": 2, "epochs": 2}
@@ -129,7 +134,11 @@ def test_winners_become_an_environment_that_loads(tmp_path):
                                       ("PRUNED", None, {"mask_prob": 0.2, "cloze_weight": 0.0})])  # fmt: skip
     scratch = table("scratch", [("COMPLETE", 0.25, {"cloze_weight": 1.0})])
     sasrec = table("sasrec", [("COMPLETE", 0.33, {"learning_rate": 0.004, "heads": 1})])
-    environment, summary = nodes.tuned_parameters(tuning, fine_tuned, scratch, sasrec)
+    storage = optuna.storages.InMemoryStorage()  # no study: no importance to measure
+    environment, summary = nodes.tuned_parameters(
+        storage, tuning, fine_tuned, scratch, sasrec
+    )
+    assert summary["sasrec"]["importance"].startswith("not measurable")
 
     assert environment["pretraining"] == {"mask_prob": 0.4, "schedule": {"epochs": 7}}
     assert environment["fine_tuning"] == {

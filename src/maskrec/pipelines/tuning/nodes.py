@@ -198,11 +198,12 @@ def trials_table(study: optuna.Study, model: str) -> pd.DataFrame:
 
 
 def tuned_parameters(
-    tuning: TuningParams, *tables: pd.DataFrame
+    storage: optuna.storages.BaseStorage, tuning: TuningParams, *tables: pd.DataFrame
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The winners as a Kedro environment's parameters (each tuned stage's keys, its epoch
     cap, and the `tuning` block that names the study and its budget), and a summary per
-    model: best validation NDCG@10, its point, trials by state, epochs and seconds.
+    model: best validation NDCG@10, its point, trials by state, epochs, seconds and the
+    importance of each dimension (fANOVA over the complete trials).
 
     The scratch model trains with the fine-tuning spec, so the environment takes the
     pretrained model's winner for it (the ablation then differs from the fine-tuned model
@@ -228,8 +229,22 @@ def tuned_parameters(
             entry |= {"valid_ndcg@10": float(best["valid_ndcg@10"]), "trial": int(best["trial"]), "point": point}  # fmt: skip
             if model != "scratch":
                 _set_point(environment, tuning, str(model), point)
+        entry["importance"] = importance(
+            storage, f"{tuning.study}.{model}", tuning.seed
+        )
         summary[str(model)] = entry
     return environment, summary
+
+
+def importance(storage: optuna.storages.BaseStorage, study: str, seed: int) -> dict[str, float] | str:  # fmt: skip
+    """Each dimension's share of the variance of validation NDCG@10 over the study's
+    complete trials (Optuna's fANOVA), or why there is none."""
+    try:
+        loaded = optuna.load_study(study_name=study, storage=storage)
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+        return {k: round(v, 4) for k, v in optuna.importance.get_param_importances(loaded, evaluator=evaluator).items()}  # fmt: skip
+    except (ValueError, RuntimeError, KeyError) as error:  # too few or identical trials
+        return f"not measurable: {error}"
 
 
 def _set_point(

@@ -27,7 +27,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             *studies,
             Node(
                 nodes.tuned_parameters,
-                inputs=["params:tuning", *(f"tuning_trials_{m}" for m in TUNED_MODELS)],
+                inputs=[
+                    "tuning_studies",
+                    "params:tuning",
+                    *(f"tuning_trials_{m}" for m in TUNED_MODELS),
+                ],  # fmt: skip
                 outputs=["tuned_parameters", "tuning_summary"],
                 name="tuned_parameters_node",
             ),
