@@ -109,10 +109,12 @@ class ScratchProject:
         fresh: bool = True,
     ) -> None:
         self.folder, self.env, self.params = Path(folder).resolve(), env, params
-        if env and not (ROOT / "conf" / env).is_dir():
-            raise SystemExit(f"--env {env}: no folder {ROOT / 'conf' / env}")
+        reopened = not fresh and (self.folder / "conf").is_dir()
+        conf = self.folder / "conf" if reopened else ROOT / "conf"  # where --env must be
+        if env and not (conf / env).is_dir():
+            raise SystemExit(f"--env {env}: no folder {conf / env}")
         os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
-        if not fresh and (self.folder / "conf").is_dir():
+        if reopened:
             return
         if self.folder.exists():
             shutil.rmtree(self.folder)
