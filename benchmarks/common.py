@@ -110,7 +110,9 @@ class ScratchProject:
     ) -> None:
         self.folder, self.env, self.params = Path(folder).resolve(), env, params
         reopened = not fresh and (self.folder / "conf").is_dir()
-        conf = self.folder / "conf" if reopened else ROOT / "conf"  # where --env must be
+        conf = (
+            self.folder / "conf" if reopened else ROOT / "conf"
+        )  # where --env must be
         if env and not (conf / env).is_dir():
             raise SystemExit(f"--env {env}: no folder {conf / env}")
         os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
