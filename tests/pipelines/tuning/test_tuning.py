@@ -234,3 +234,12 @@ def test_a_key_the_stage_lacks_stops_the_study_before_training(tmp_path: Path):
     with pytest.raises(ValueError, match="schedule.warmup"):
         nodes.tune(storage, None, None, None, tuning, params("pretraining"), params("fine_tuning"),
                    params("sasrec"), params("training"), model="sasrec")  # fmt: skip
+
+
+def test_tuning_refuses_to_run_under_torchrun(monkeypatch):
+    monkeypatch.setattr(
+        nodes.distributed, "current", object
+    )  # a group, as under torchrun
+    with pytest.raises(RuntimeError, match="one process"):
+        nodes.tune(None, None, None, None, params("tuning"), params("pretraining"), params("fine_tuning"),
+                   params("sasrec"), params("training"), model="sasrec")  # fmt: skip

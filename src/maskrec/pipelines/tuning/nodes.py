@@ -32,6 +32,7 @@ from maskrec.params import (
     TuningParams,
     at_point,
 )
+from maskrec.training import distributed
 from maskrec.training.setup import init_model
 from maskrec.training.stages import fine_tune, pretrain, train_sasrec, train_teacher
 
@@ -126,6 +127,8 @@ def tune(
     point, state, best validation NDCG@10, epochs trained and seconds)."""
     if model not in tuning.models:
         return pd.DataFrame(columns=COLUMNS)
+    if distributed.current() is not None:  # a pruned trial would stop rank 0 alone
+        raise RuntimeError("the tuning pipeline runs in one process: start it with kedro run, not torchrun")  # fmt: skip
     specs = {"pretraining": pretraining, "fine_tuning": fine_tuning, "sasrec": sasrec}
     dimensions = tuning.space[model]
     # every key of the space is checked on its stage before any training
