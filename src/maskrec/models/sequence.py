@@ -359,8 +359,8 @@ class SequenceRecModel(PreTrainedModel):
         segments: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Additive attention mask: padding keys, (causal) future keys and, in a packed
-        batch, keys of other sequences blocked, plus the recency penalty (learned or fixed slopes)
-        when the config has one.  # (B, L) -> (B, heads|1, L, L)
+        batch, keys of other sequences blocked, plus the recency penalty (learned or fixed
+        slopes) when the config has one.  # (B, L) -> (B, heads|1, L, L)
 
         Why: with only learned absolute positions, the [MASK] at the end starts by attending
         uniformly and takes many epochs to find its neighbours (BERT4Rec's slow start);

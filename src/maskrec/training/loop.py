@@ -153,9 +153,8 @@ def fit(
         fused=device.type == "cuda",  # one kernel for the whole update
     )
     steps_per_epoch = math.ceil(objective.samples_per_epoch(len(windows)) / schedule.batch_size)  # fmt: skip
-    if (
-        schedule.max_steps_per_epoch
-    ):  # an epoch is then the first N batches of its order
+    # a capped epoch is the first max_steps_per_epoch batches of its order
+    if schedule.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, schedule.max_steps_per_epoch)
     total_steps = steps_per_epoch * schedule.epochs
     decay = get_cosine_schedule_with_warmup if schedule.decay == "cosine" else get_linear_schedule_with_warmup  # fmt: skip
