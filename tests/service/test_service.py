@@ -21,6 +21,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from maskrec.catalogue import ItemCatalogue
 from maskrec.models import SequenceRecModel
 from maskrec.scoring import recommend
 from maskrec.service import Catalogue, Recommender, create_app, load_recommender
@@ -33,11 +34,10 @@ TITLES = ["Star Wars (1977)", "Star Trek (1979)", "Heat (1995)", "Heat (1986)", 
 
 def small_catalogue(titles=TITLES, popularity=None) -> Catalogue:
     n = len(titles)
-    features = pd.DataFrame({
-        "item_id": np.arange(1, n + 1), "original_item_id": np.arange(101, 101 + n),
-        "title": titles, "year": pd.array([int(t[-5:-1]) for t in titles], dtype="Int64"),
-    })  # fmt: skip
-    return Catalogue.from_tables(features, np.arange(n, 0, -1) if popularity is None else popularity)  # fmt: skip
+    counts = np.arange(n, 0, -1) if popularity is None else popularity
+    return Catalogue.from_model(ItemCatalogue(
+        list(range(101, 101 + n)), list(titles), [int(t[-5:-1]) for t in titles], list(counts),
+    ))  # fmt: skip
 
 
 def test_histories_are_resolved_by_id_or_title_and_every_bad_entry_is_named():
@@ -144,7 +144,10 @@ def test_a_history_gets_k_unseen_films_with_titles_from_the_best_model(
 def test_health_and_title_lookup(served):
     client, recommender = served
     health = client.get("/health").json()
-    assert health == {"status": "ok", "model": recommender.name, "items": len(recommender.catalogue.items)}  # fmt: skip
+    assert health == {"status": "ok", "model": recommender.name, "items": len(recommender.catalogue.items),
+                      "trained_on": recommender.trained_on}  # fmt: skip
+    # what the model was trained on, from its own folder
+    assert health["trained_on"]["n_items"] == health["items"] and len(health["trained_on"]["training_data"]) == 16  # fmt: skip
     word = recommender.catalogue.items["title"].iloc[0].split()[0]
     found = client.get("/items", params={"query": word, "limit": 5}).json()
     assert 1 <= len(found) <= 5 and all(
@@ -210,6 +213,31 @@ def malformed(known: int) -> list[tuple[str, str, dict, str]]:
             {"content": b"history=1", "headers": {"content-type": "text/plain"}},
             "body",
         ),  # fmt: skip
+        # JSON that Python's parser accepts and RFC 8259 does not
+        *[
+            (
+                "post",
+                "/recommend",
+                {"content": body, "headers": {"content-type": "application/json"}},
+                named,
+            )
+            for body, named in [
+                (b'{"history": [1], "k": NaN}', "NaN is not a JSON value"),
+                (b'{"history": [Infinity], "k": 5}', "Infinity is not a JSON value"),
+                (b'{"history": [1], "k": -Infinity}', "Infinity is not a JSON value"),
+                (b'{"history": [1e400], "k": 5}', "overflows a 64-bit float"),
+                (b'{"history": [1], "k": 5, "k": 6}', "duplicate key 'k'"),
+                (
+                    b'{"history": [1], "k": 5, "history": [2]}',
+                    "duplicate key 'history'",
+                ),
+                (
+                    b'{"history": ["Fargo \xff (1996)"], "k": 5}',
+                    "invalid UTF-8 at byte 20",
+                ),
+                (b'{"history": [1], "k": ' + b"9" * 5000 + b"}", "digits"),
+            ]
+        ],  # fmt: skip
         ("get", "/recommend", {}, "Method Not Allowed"),
         ("get", "/items", {}, "query"),
         ("get", "/items", {"params": {"query": ""}}, "query"),

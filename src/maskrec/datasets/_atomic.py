@@ -4,6 +4,7 @@ complete version or the new one (`replace_folder`), and what the folder datasets
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
+
+from maskrec.catalogue import ItemCatalogue
 
 
 def replace_folder(path: Path, write: Callable[[Path], None]) -> None:
@@ -52,6 +55,12 @@ class FolderDataset(AbstractDataset):
         if not config.is_file():
             raise DatasetError(f"{self._path}: no saved {what} here (config.json missing); run the pipeline that trains it first")  # fmt: skip
         return config
+
+    def catalogue(self) -> ItemCatalogue:
+        """The saved model's own catalogue, read from its config.json alone (no weights):
+        a sequence model keeps its fields at the top, a baseline under `catalogue`."""
+        config = json.loads(self._config("model").read_text())
+        return ItemCatalogue.from_fields(config.get("catalogue") or config)
 
     def _exists(self) -> bool:
         return (self._path / "config.json").is_file()

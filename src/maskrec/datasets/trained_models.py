@@ -1,51 +1,67 @@
 """`TrainedModelsDataset`: every registered model's folder, as loaders to call.
 
-Like `PartitionedDataset`'s lazy partitions: loading returns {model name: function that
-loads that model}, so the inference pipeline reads only the model it chooses (an
-items x items baseline can be gigabytes at ML-20M scale). Read-only; the training
+Like `PartitionedDataset`'s lazy partitions: loading returns {model name: `SavedModel`,
+which loads that model when called}, so the inference pipeline reads only the model it
+chooses (an items x items baseline can be gigabytes at ML-20M scale), and only after
+checking its catalogue against the data on disk. Read-only; the training
 pipelines write the folders through their own catalog entries, `{name}_model` and
 `{name}_baseline`, under the same folder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
+from maskrec.catalogue import ItemCatalogue
+from maskrec.datasets._atomic import FolderDataset
 from maskrec.datasets.array_model import ArrayModelDataset
 from maskrec.datasets.model_folder import ModelFolderDataset
-from maskrec.registry import MODELS, RATING_MODEL, RegisteredModel
+from maskrec.registry import MODELS, RATING_MODEL
 
 FOLDER_DATASETS = {"sequence": ModelFolderDataset, "baseline": ArrayModelDataset}
 
 
-class TrainedModelsDataset(AbstractDataset[None, dict[str, Callable[[], Any]]]):
+@dataclass(frozen=True)
+class SavedModel:
+    """One saved model: calling it loads the weights; `catalogue()` reads only what the
+    folder says about its items and training data, so a caller can check the model
+    against the data before it pays for the weights."""
+
+    dataset: FolderDataset
+    missing_ok: bool = False  # loading a missing model gives None instead of an error
+
+    def __call__(self) -> Any:
+        if self.missing_ok and not self.dataset.exists():
+            return None
+        return self.dataset.load()
+
+    def catalogue(self) -> ItemCatalogue:
+        return self.dataset.catalogue()
+
+    @property
+    def path(self) -> Path:
+        return self.dataset.path
+
+
+class TrainedModelsDataset(AbstractDataset[None, dict[str, SavedModel]]):
     def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         # `path`: Kedro makes it absolute, like every dataset's filepath.
         self._folder = Path(path)
         self.metadata = metadata
 
-    def _load_one(self, model: RegisteredModel) -> Any:
-        dataset = FOLDER_DATASETS[model.family](
-            filepath=str(self._folder / model.dataset)
-        )
-        return dataset.load()
-
-    def load(self) -> dict[str, Callable[[], Any]]:
+    def load(self) -> dict[str, SavedModel]:
         """Registered models by name, plus `rating`: the rating head `kedro run
-        --pipelines rating_prediction` saves (None when it has not run)."""
-        loaders = {model.name: partial(self._load_one, model) for model in MODELS}
-        return loaders | {RATING_MODEL: self._load_rating_model}
-
-    def _load_rating_model(self) -> Any:
-        folder = self._folder / f"{RATING_MODEL}_model"
-        return (
-            ModelFolderDataset(filepath=str(folder)).load() if folder.is_dir() else None
-        )
+        --pipelines rating_prediction` saves (loading gives None when it has not run)."""
+        saved = {
+            model.name: SavedModel(FOLDER_DATASETS[model.family](filepath=str(self._folder / model.dataset)))
+            for model in MODELS
+        }  # fmt: skip
+        rating = ModelFolderDataset(filepath=str(self._folder / f"{RATING_MODEL}_model"))  # fmt: skip
+        return saved | {RATING_MODEL: SavedModel(rating, missing_ok=True)}
 
     def save(self, data: Any) -> None:
         raise DatasetError(

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from maskrec.catalogue import ItemCatalogue
 from maskrec.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ class Baseline(ABC):
     n_items: int
     config: dict = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    # the items it ranks and what it was trained on (`maskrec.catalogue`); set by the
+    # node that keeps it, None in folders saved before models kept it
+    catalogue: ItemCatalogue | None = None
     personalises_new_users: ClassVar[bool] = True
 
     @abstractmethod

@@ -24,6 +24,7 @@ from torch import nn
 from transformers import BertConfig, BertModel, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from maskrec.catalogue import ItemCatalogue
 from maskrec.models import cpu_dropout
 from maskrec.models.losses import LossSettings, item_loss, repeating_size
 from maskrec.models.packing import IGNORE, SequenceBatch, pack
@@ -34,7 +35,9 @@ class SequenceRecConfig(PretrainedConfig):
     """Architecture plus the catalogue it was trained on.
 
     `item_ids[i]` is the original (MovieLens) id of model item `i + 1`, so a saved folder
-    alone maps scores back to movies. `item_genres` (per model item, genre indices) and
+    alone maps scores back to movies; with `item_titles`, `item_years`, `item_counts`
+    (training interactions) and `trained_on` (the fingerprint of the data and parameters)
+    it is the model's own catalogue (`maskrec.catalogue`). `item_genres` (per model item, genre indices) and
     `item_years` feed the optional side-information embeddings; `item_title_words`
     (hashed title words, 1..title_buckets-1) the title part of `item_content`.
 
@@ -72,6 +75,9 @@ class SequenceRecConfig(PretrainedConfig):
         item_genres: list[list[int]] | None = None,
         item_years: list[int] | None = None,
         item_title_words: list[list[int]] | None = None,
+        item_titles: list[str] | None = None,
+        item_counts: list[int] | None = None,
+        trained_on: dict | None = None,
         rating_buckets: int = 0,
         rating_mean: float = 0.0,
         rating_range: tuple[float, float] = (0.5, 5.0),
@@ -106,6 +112,9 @@ class SequenceRecConfig(PretrainedConfig):
         self.item_content = item_content
         self.title_buckets = title_buckets
         self.item_title_words = item_title_words or []
+        self.item_titles = item_titles  # None in folders saved before models kept them
+        self.item_counts = item_counts
+        self.trained_on = trained_on or {}
         self.rating_buckets = rating_buckets
         self.rating_mean = rating_mean
         self.rating_range = tuple(rating_range)
@@ -164,6 +173,11 @@ class SequenceRecModel(PreTrainedModel):
     config_class = SequenceRecConfig
     base_model_prefix = "bert"
     _supports_sdpa = True
+
+    @property
+    def catalogue(self) -> ItemCatalogue:
+        """The items this model ranks, as its config keeps them (`maskrec.catalogue`)."""
+        return ItemCatalogue.from_fields(self.config.to_dict())
 
     def __init__(self, config: SequenceRecConfig) -> None:
         super().__init__(config)

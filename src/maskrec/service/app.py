@@ -7,18 +7,24 @@
 
 Every malformed request gets a 4xx whose body names the field (FastAPI's validation
 format: {"detail": [{"loc": [...], "msg": ...}]}); nothing a client sends can stop the
-process. Bodies over `MAX_BODY_BYTES` are refused before they are read.
+process. Bodies over `MAX_BODY_BYTES` are refused before they are read. Bodies are read
+as RFC 8259 JSON, not as Python's `json` reads it: NaN, Infinity, numbers that overflow
+a float, duplicate keys and invalid UTF-8 are refused with a 422 naming the problem
+(`strict_json`).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from maskrec.service.recommender import Batcher, Recommender, UnknownItems
@@ -35,6 +41,70 @@ class RecommendRequest(BaseModel):
 
     history: list[StrictInt | StrictStr] = Field(min_length=1, max_length=MAX_HISTORY)
     k: StrictInt = Field(default=10, ge=1, le=MAX_K)
+
+
+class _NotJSON(ValueError):
+    """What RFC 8259 does not allow, found while parsing (`strict_json`)."""
+
+    def __init__(self, message: str, token: str = "") -> None:
+        super().__init__(message)
+        self.token = token
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJSON(f"{name} is not a JSON value (RFC 8259 has no NaN or Infinity)", name)  # fmt: skip
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NotJSON(f"the number {text[:40]} overflows a 64-bit float", text)
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _NotJSON(f"duplicate key {key!r} in an object", json.dumps(key))
+        seen[key] = value
+    return seen
+
+
+def strict_json(body: bytes) -> Any:
+    """`body` parsed as RFC 8259 JSON; what the standard does not allow raises
+    `json.JSONDecodeError` (which FastAPI answers with a 422 carrying its message)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise json.JSONDecodeError(f"invalid UTF-8 at byte {error.start}", body.decode("utf-8", "replace"), error.start) from None  # fmt: skip
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique_keys)  # fmt: skip
+    except _NotJSON as error:
+        raise json.JSONDecodeError(str(error), text, max(text.find(error.token), 0)) from None  # fmt: skip
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        if isinstance(error, json.JSONDecodeError):
+            raise
+        raise json.JSONDecodeError(str(error), text, 0) from None
+
+
+class StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = strict_json(await self.body())
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route whose JSON body is read by `strict_json`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict
 
 
 class BodyLimit:
@@ -73,6 +143,7 @@ def create_app(recommender: Recommender, max_batch: int = 64) -> FastAPI:
         await app.state.batcher.stop()
 
     app = FastAPI(title="maskrec", summary="Recommendations from a trained maskrec model", lifespan=lifespan)  # fmt: skip
+    app.router.route_class = StrictJSONRoute
     app.add_middleware(BodyLimit)
 
     @app.get("/health")
@@ -81,6 +152,7 @@ def create_app(recommender: Recommender, max_batch: int = 64) -> FastAPI:
             "status": "ok",
             "model": recommender.name,
             "items": len(catalogue.items),
+            "trained_on": recommender.trained_on,
         }
 
     @app.get("/items")

@@ -1,5 +1,5 @@
-"""The model side of the recommendation service: the chosen model and the catalogue,
-loaded once through the project's catalog, and the project's one scoring path
+"""The model side of the recommendation service: the chosen model and its own catalogue
+(kept in its folder: `maskrec.catalogue`), loaded once through the project's catalog, and the project's one scoring path
 (`evaluation.recommend`) batched across concurrent requests.
 
 Requests name films by original MovieLens id or by title; `Catalogue.resolve` turns them
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from maskrec.alignment import normalise_title
+from maskrec.catalogue import ItemCatalogue, check_catalogue
 from maskrec.params import InferenceParams, TrainingParams
 from maskrec.registry import chosen
 from maskrec.scoring import Model, recommend
@@ -66,13 +67,9 @@ class Catalogue:
         )  # fmt: skip
 
     @classmethod
-    def from_tables(
-        cls, item_features: pd.DataFrame, popularity: np.ndarray
-    ) -> Catalogue:
-        """`popularity[i]`: training count of model item i + 1."""
-        items = item_features.set_index("item_id").sort_index()[["original_item_id", "title", "year"]]  # fmt: skip
-        items["popularity"] = np.asarray(popularity, dtype=float)[: len(items)]
-        return cls(items)
+    def from_model(cls, catalogue: ItemCatalogue) -> Catalogue:
+        """The catalogue a model keeps in its folder (popularity: training counts)."""
+        return cls(catalogue.table().set_index("item_id"))
 
     def resolve(self, history: list[int | str]) -> list[int]:
         """Model ids of a history of original ids (int) or titles (str)."""
@@ -133,6 +130,7 @@ class Recommender:
     name: str
     catalogue: Catalogue
     batch_size: int
+    trained_on: dict[str, Any] = field(default_factory=dict)  # the data's fingerprint
 
     def top(self, histories: list[list[int]], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k unseen items (model ids) and scores per history: `evaluation.recommend`."""
@@ -140,8 +138,9 @@ class Recommender:
 
 
 def load_recommender(project: Path, env: str | None = None, model: str = "best") -> Recommender:  # fmt: skip
-    """The model `inference` would use (best by validation NDCG@10, or `model`) and the
-    catalogue, read through the project's catalog after a `kedro run`."""
+    """The model `inference` would use (best by validation NDCG@10, or `model`), read
+    through the project's catalog after a `kedro run`, with the catalogue it keeps in its
+    own folder: whatever pipeline ran since on other data, it answers as it was trained."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -153,15 +152,27 @@ def load_recommender(project: Path, env: str | None = None, model: str = "best")
                 f"{project}: no evaluated models to serve (model_stats is missing); run "
                 "`kedro run` (or `make run`) in this project first"
             )
-        stats, trained, features, params, training = (
-            catalog.load(name) for name in ("model_stats", "trained_models", "item_features", "params:inference", "params:training")
+        stats, trained, params, training = (
+            catalog.load(name) for name in ("model_stats", "trained_models", "params:inference", "params:training")
         )  # fmt: skip
-    configured = _group(params, InferenceParams).model_dump()
-    params = InferenceParams(**{**configured, "model": model})  # validates the name
-    name = chosen(stats, params.model)
-    # the most-popular baseline's counts are the training popularity of every item
-    popularity = trained["most_popular"]().arrays["counts"][1:]
-    return Recommender(trained[name](), name, Catalogue.from_tables(features, popularity), _group(training, TrainingParams).scoring_batch_size)  # fmt: skip
+        configured = _group(params, InferenceParams).model_dump()
+        params = InferenceParams(**{**configured, "model": model})  # validates the name
+        name = chosen(stats, params.model)
+        saved = trained[name]
+        own = saved.catalogue()
+        if own.titles is None:  # a folder saved before models kept their titles
+            own = _titled(name, own, catalog.load("item_features"))
+    return Recommender(saved(), name, Catalogue.from_model(own), _group(training, TrainingParams).scoring_batch_size, own.trained_on)  # fmt: skip
+
+
+def _titled(
+    name: str, own: ItemCatalogue, item_features: pd.DataFrame
+) -> ItemCatalogue:
+    """An older model folder's catalogue with the titles and years of the item features
+    on disk, which must be the ones it was trained on."""
+    check_catalogue(name, own, item_features, "item_features")
+    from_disk = ItemCatalogue.from_features(item_features)
+    return replace(own, titles=from_disk.titles, years=from_disk.years)
 
 
 def _group(value: Any, kind: type) -> Any:

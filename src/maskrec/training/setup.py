@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from maskrec.alignment import normalise_title
+from maskrec.catalogue import RETRAIN, CatalogueMismatch, item_counts, trained_on
 from maskrec.model_input import RatingSet, eval_set, training_windows
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
 from maskrec.params import Architecture, ClozeStage, Stage, TrainingParams
@@ -37,6 +38,7 @@ def model_config(
         **(settings | {"use_genres": settings["use_genres"] and bool(genre_columns)}),
         n_genres=len(genre_columns),
         item_ids=features["original_item_id"].astype(int).tolist(),
+        item_titles=features["title"].astype(str).tolist(),
         item_genres=[row.nonzero()[0].tolist() for row in genres],
         item_years=features["year"].astype("Int64").fillna(0).astype(int).tolist(),
         item_title_words=[title_words(t, settings["title_buckets"]) for t in features["title"]] if titles else None,
@@ -81,7 +83,14 @@ def train(
     max_len = model.config.max_len
     sequences = train_sequences["item_ids"].tolist()
     if len(sequences):  # the items this training gives interactions (content models)
-        model.mark_known(np.unique(np.concatenate(sequences)))
+        seen = np.unique(np.concatenate(sequences))
+        if seen[-1] > model.config.n_items:  # a model saved before the data changed
+            raise CatalogueMismatch(
+                f"{name}: the training data has item id {seen[-1]}, but the model it starts from "
+                f"knows {model.config.n_items} items: it was trained on other data. Retrain on "
+                f"this data: `{RETRAIN}`"
+            )
+        model.mark_known(seen)
     tokens = train_sequences["rating_codes"].tolist() if objective.reads_ratings else sequences  # fmt: skip
     model, history = fit(
         model,
@@ -93,4 +102,7 @@ def train(
         name,
         **options,
     )
+    # the model's own catalogue: what it was trained on, for scoring it alone later
+    model.config.item_counts = item_counts(train_sequences, model.config.n_items)
+    model.config.trained_on = trained_on(model.config.item_ids, train_sequences, stage.model_dump(), name)  # fmt: skip
     return model, pd.DataFrame(history).assign(model=name)

@@ -13,6 +13,7 @@ from functools import partial, update_wrapper
 
 import pandas as pd
 
+from maskrec.catalogue import check_catalogue
 from maskrec.model_input import RatingSet
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
 from maskrec.params import (
@@ -92,10 +93,14 @@ def fine_tune(
     training: TrainingParams,
     name: str,
     on_epoch: EpochCallback | None = None,
+    item_features: pd.DataFrame | None = None,
 ) -> tuple[SequenceRecModel, pd.DataFrame]:
     """Fine-tune `model` as `stage` says (its dropout, schedule, loss and regularizers);
     its starting weights are epoch 0 and are kept if no fine-tuned epoch beats them on
-    validation. `on_epoch`: see `fit`."""
+    validation. `on_epoch`: see `fit`. With `item_features` (the data on disk), a saved
+    starting model trained on another item map stops the run, saying what to rerun."""
+    if item_features is not None:
+        check_catalogue(f"the model {name} starts from", model.catalogue, item_features, "item_features")  # fmt: skip
     model.set_dropout(stage.model.hidden_dropout, stage.model.attention_dropout)
     return train(
         model, fine_tuning_objective(model.config, stage), train_sequences, valid_targets,

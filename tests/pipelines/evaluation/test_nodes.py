@@ -105,6 +105,7 @@ def test_evaluate_models_on_real_pipeline_outputs():
         data["test"],
         data["valid"],
         data["train"],
+        data["item_features"],
         params("evaluation"),
         params("training", device="cpu"),
         most_popular=popular,

@@ -10,7 +10,7 @@ from tests.helpers import quick_parameters, run_pipeline, small_split
 def test_every_model_is_scored_on_every_test_user(trained, caplog):
     data = small_split()
     inputs = {"test_targets": data["test"], "valid_targets": data["valid"], "train_sequences": data["train"],
-              "params:evaluation": quick_parameters()["params:evaluation"], "params:training": quick_parameters()["params:training"],
+              "item_features": data["item_features"], "params:evaluation": quick_parameters()["params:evaluation"], "params:training": quick_parameters()["params:training"],
               **{m.dataset: trained[m.dataset] for m in models()}}  # fmt: skip
     out = run_pipeline(create_pipeline(), inputs, caplog)
     per_user, metrics = out["per_user_metrics"], out["evaluation_metrics"]
@@ -28,7 +28,7 @@ def test_a_skipped_baseline_is_reported_not_scored_and_never_chosen(trained, cap
     data = small_split()
     skipped = Skipped(trained["ease_baseline"].n_items, config={"model": "ease", "reason": "too large"})  # fmt: skip
     inputs = {"test_targets": data["test"], "valid_targets": data["valid"], "train_sequences": data["train"],
-              "params:evaluation": quick_parameters()["params:evaluation"], "params:training": quick_parameters()["params:training"],
+              "item_features": data["item_features"], "params:evaluation": quick_parameters()["params:evaluation"], "params:training": quick_parameters()["params:training"],
               **{m.dataset: trained[m.dataset] for m in models()}, "ease_baseline": skipped}  # fmt: skip
     out = run_pipeline(create_pipeline(), inputs, caplog)
     metrics = out["evaluation_metrics"]

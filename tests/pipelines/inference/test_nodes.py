@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from maskrec.catalogue import CatalogueMismatch, ItemCatalogue
+from maskrec.datasets import ArrayModelDataset, ModelFolderDataset
+from maskrec.datasets.trained_models import SavedModel, TrainedModelsDataset
 from maskrec.models.baselines import MostPopular, interaction_matrix
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.pipelines.inference.nodes import (
@@ -15,6 +20,7 @@ from maskrec.pipelines.inference.nodes import (
     recommend_for_history,
     recommend_for_requests,
 )
+from maskrec.registry import BY_NAME, RegisteredModel
 from tests.helpers import params
 from tests.models.test_sequence import tiny_config
 
@@ -34,32 +40,55 @@ POPULAR = MostPopular.fit(interaction_matrix([[1, 2, 3], [1, 2], [1]], n_items=4
 TRAINING = params("training")
 
 
-def test_only_the_chosen_model_is_loaded():
+def saved_models(folder: Path, **models) -> dict[str, SavedModel]:
+    """`models` saved the way the catalog saves them, read back as inference reads them."""
+    for name, model in models.items():
+        kind = ModelFolderDataset if isinstance(model, SequenceRecModel) else ArrayModelDataset  # fmt: skip
+        kind(filepath=str(folder / BY_NAME.get(name, RegisteredModel(name, "", "sequence")).dataset)).save(model)  # fmt: skip
+    return TrainedModelsDataset(str(folder)).load()
+
+
+def popular(item_ids=(10, 20, 30, 40)) -> MostPopular:
+    """The most popular baseline with its own catalogue (as the baselines node keeps it)."""
+    model = MostPopular.fit(interaction_matrix([[1, 2, 3], [1, 2], [1]], n_items=len(item_ids)))  # fmt: skip
+    model.catalogue = ItemCatalogue(list(item_ids), [f"T{i}" for i in item_ids])
+    return model
+
+
+def test_only_the_chosen_model_is_loaded(tmp_path, monkeypatch):
+    models = saved_models(tmp_path, ease=popular(), most_popular=popular(), item_knn=popular())  # fmt: skip
     loaded = []
-
-    def loader(name):
-        def load():
-            loaded.append(name)
-            return POPULAR
-
-        return load
-
-    models = {name: loader(name) for name in ("ease", "most_popular", "sasrec")}
+    monkeypatch.setattr(ArrayModelDataset, "load", lambda self: loaded.append(self.path.name) or POPULAR)  # fmt: skip
     stats = {"ease": {"valid_ndcg@10": 0.3}, "most_popular": {"valid_ndcg@10": 0.1}}
-    model, name = load_chosen_model(stats, models, params("inference", model="best"))
-    assert (name, loaded) == ("ease", ["ease"])  # best on validation
-    _, name = load_chosen_model(stats, models, params("inference", model="sasrec"))
-    assert (name, loaded) == ("sasrec", ["ease", "sasrec"])
+    model, name = load_chosen_model(stats, models, ITEMS, params("inference", model="best"))  # fmt: skip
+    assert (name, loaded) == ("ease", ["ease_baseline"])  # best on validation
+    _, name = load_chosen_model(stats, models, ITEMS, params("inference", model="item_knn"))  # fmt: skip
+    assert (name, loaded) == ("item_knn", ["ease_baseline", "item_knn_baseline"])
 
 
-def test_a_skipped_model_is_never_chosen_and_naming_it_is_explained():
-    models = {name: (lambda: POPULAR) for name in ("ease", "most_popular")}
+def test_a_model_of_another_catalogue_stops_inference_before_its_weights_are_read(
+    tmp_path, monkeypatch
+):
+    models = saved_models(tmp_path, ease=popular((10, 20, 30, 99)))
+    monkeypatch.setattr(ArrayModelDataset, "load", lambda self: pytest.fail("weights read"))  # fmt: skip
+    stats = {"ease": {"valid_ndcg@10": 0.3}}
+    with pytest.raises(CatalogueMismatch, match=r"ease .* on another catalogue.*kedro run --pipelines pretraining,fine_tuning,baselines,evaluation") as caught:  # fmt: skip
+        load_chosen_model(stats, models, ITEMS, params("inference"))
+    assert "maskrec serve" in str(
+        caught.value
+    )  # the model can still be served as trained
+    # same size, other films: caught by the fingerprint, not only by the count
+    assert len(popular((10, 20, 30, 99)).catalogue.original_ids) == len(ITEMS)
+
+
+def test_a_skipped_model_is_never_chosen_and_naming_it_is_explained(tmp_path):
+    models = saved_models(tmp_path, ease=popular(), most_popular=popular())
     stats = {"ease": {"kind": "baseline", "skipped": "too large"}, "most_popular": {"valid_ndcg@10": 0.1}}  # fmt: skip
-    assert load_chosen_model(stats, models, params("inference", model="best"))[1] == "most_popular"  # fmt: skip
+    assert load_chosen_model(stats, models, ITEMS, params("inference", model="best"))[1] == "most_popular"  # fmt: skip
     with pytest.raises(
         ValueError, match="inference.model='ease' was skipped in this run"
     ):
-        load_chosen_model(stats, models, params("inference", model="ease"))
+        load_chosen_model(stats, models, ITEMS, params("inference", model="ease"))
 
 
 def test_recommendations_for_everyone_skip_what_they_have_seen():
@@ -129,15 +158,16 @@ def rating_model(item_ids: list[int]) -> SequenceRecModel:
     return model
 
 
-def test_each_recommendation_carries_the_rating_models_prediction():
-    rater = load_rating_model({"rating": lambda: rating_model([10, 20, 30, 40])}, ITEMS)
+def test_each_recommendation_carries_the_rating_models_prediction(tmp_path):
+    rater = load_rating_model(saved_models(tmp_path, rating=rating_model([10, 20, 30, 40])), ITEMS)  # fmt: skip
     recs = recommend_for_all_users(INTERACTIONS, ITEMS, USERS, POPULAR, "most_popular", rater, params("inference", top_k=2), TRAINING)  # fmt: skip
     # the head's last layer starts at zero: 3.0 + the item's bias
     expected = 3.0 + 0.1 * recs["item_id"].map({10: 1, 20: 2, 30: 3, 40: 4})
     np.testing.assert_allclose(recs["predicted_rating"], expected, atol=1e-6)
 
 
-def test_a_rating_model_of_another_catalogue_or_none_is_not_used(caplog):
-    assert load_rating_model({"rating": lambda: rating_model([10, 20, 30, 99])}, ITEMS).model is None  # fmt: skip
+def test_a_rating_model_of_another_catalogue_or_none_is_not_used(tmp_path, caplog):
+    other = saved_models(tmp_path / "other", rating=rating_model([10, 20, 30, 99]))
+    assert load_rating_model(other, ITEMS).model is None
     assert "another catalogue" in caplog.text
-    assert load_rating_model({"rating": lambda: None}, ITEMS).model is None
+    assert load_rating_model(saved_models(tmp_path / "none"), ITEMS).model is None

@@ -7,10 +7,13 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
 
 import pandas as pd
 import scipy.sparse as sp
 
+from maskrec.catalogue import ItemCatalogue, item_counts, trained_on
 from maskrec.metrics import mean_metrics
 from maskrec.model_input import eval_set
 from maskrec.models.baselines import (
@@ -66,10 +69,33 @@ def _train_matrix(train_sequences: pd.DataFrame, item_features: pd.DataFrame) ->
     return interaction_matrix(train_sequences["item_ids"].tolist(), len(item_features))
 
 
+def _kept(
+    chosen: tuple[Baseline, dict] | Baseline,
+    train_sequences: pd.DataFrame,
+    item_features: pd.DataFrame,
+) -> Any:
+    """The model a node keeps (alone or with its grid record), with its own catalogue:
+    the items, their training counts, and what data and settings it was fitted on."""
+    model = chosen[0] if isinstance(chosen, tuple) else chosen
+    items = ItemCatalogue.from_features(item_features)
+    model.catalogue = replace(
+        items,
+        counts=item_counts(train_sequences, len(items.original_ids)),
+        trained_on=trained_on(
+            items.original_ids,
+            train_sequences,
+            {"kind": model.kind, **model.config},
+            model.kind,
+        ),  # fmt: skip
+    )
+    return chosen
+
+
 def fit_most_popular(
     train_sequences: pd.DataFrame, item_features: pd.DataFrame
 ) -> Baseline:
-    return MostPopular.fit(_train_matrix(train_sequences, item_features))
+    model = MostPopular.fit(_train_matrix(train_sequences, item_features))
+    return _kept(model, train_sequences, item_features)
 
 
 def fit_item_knn(
@@ -88,9 +114,8 @@ def fit_item_knn(
         for (neighbours, shrink), model in models.items():
             yield {"neighbours": neighbours, "shrink": shrink}, model
 
-    return _grid_search(
-        "item_knn", candidates(), valid_targets, training.scoring_batch_size
-    )
+    chosen = _grid_search("item_knn", candidates(), valid_targets, training.scoring_batch_size)  # fmt: skip
+    return _kept(chosen, train_sequences, item_features)
 
 
 def fit_ease(
@@ -108,7 +133,8 @@ def fit_ease(
         )
         return skipped, {"model": "ease", "skipped": reason}
     train = _train_matrix(train_sequences, item_features)
-    return _grid_search("ease", _each(EASE.fit, train, {"l2": params.ease_l2}), valid_targets, training.scoring_batch_size)  # fmt: skip
+    chosen = _grid_search("ease", _each(EASE.fit, train, {"l2": params.ease_l2}), valid_targets, training.scoring_batch_size)  # fmt: skip
+    return _kept(chosen, train_sequences, item_features)
 
 
 def fit_matrix_factorization(
@@ -121,7 +147,8 @@ def fit_matrix_factorization(
     train = _train_matrix(train_sequences, item_features)
     grid = {"factors": params.mf_factors, "l2": params.mf_l2, "alpha": params.mf_alpha,
             "iterations": [params.mf_iterations], "seed": [params.seed]}  # fmt: skip
-    return _grid_search("mf_als", _each(MatrixFactorization.fit, train, grid), valid_targets, training.scoring_batch_size)  # fmt: skip
+    chosen = _grid_search("mf_als", _each(MatrixFactorization.fit, train, grid), valid_targets, training.scoring_batch_size)  # fmt: skip
+    return _kept(chosen, train_sequences, item_features)
 
 
 def collect_baseline_selection(*selections: dict) -> list[dict]:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from maskrec.catalogue import check_catalogue
 from maskrec.devices import resolve_device
 from maskrec.metrics import (
     bootstrap_intervals,
@@ -45,6 +46,7 @@ def evaluate_models(
     test_targets: pd.DataFrame,
     valid_targets: pd.DataFrame,
     train_sequences: pd.DataFrame,
+    item_features: pd.DataFrame,
     params: EvaluationParams,
     training: TrainingParams,
     **models: SequenceRecModel | Baseline,
@@ -52,12 +54,19 @@ def evaluate_models(
     """Per-user test metrics for every model, plus per-model validation NDCG@10 (for
     picking the best model), catalogue coverage and popularity of what is recommended,
     and for sequence models the test metrics with seen items included (RecBole's way).
-    A baseline the run skipped is not scored; its stats say why (`skipped`).
+    A baseline the run skipped is not scored; its stats say why (`skipped`). A model
+    trained on another item map than `item_features` (a data pipeline ran since) stops
+    the node, saying what to rerun.
 
     Scoring runs in batches of `training.scoring_batch_size` users on the training device
     (`training.device`, bf16 as `training.bf16`), as validation did during training."""
     skipped = {n: m for n, m in models.items() if isinstance(m, Skipped)}
     models = {n: m for n, m in models.items() if n not in skipped}
+    for name, model in models.items():  # each model's ids must mean this data's items
+        if (
+            model.catalogue is not None
+        ):  # (None: a baseline saved before models kept it)
+            check_catalogue(name, model.catalogue, item_features, "item_features")
     length = max(
         (m.config.max_len for m in models.values() if isinstance(m, SequenceRecModel)),
         default=1,

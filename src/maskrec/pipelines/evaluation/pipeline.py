@@ -18,6 +18,7 @@ def create_pipeline(
                     "test_targets": "test_targets",
                     "valid_targets": "valid_targets",
                     "train_sequences": "train_sequences",
+                    "item_features": "item_features",
                     "params": "params:evaluation",
                     "training": "params:training",
                     **{model.name: model.dataset for model in scored},

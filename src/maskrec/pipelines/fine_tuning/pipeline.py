@@ -22,7 +22,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.fine_tune_pretrained,
-                inputs=["pretrained_model", "teacher_model", *data],
+                inputs={
+                    "model": "pretrained_model",
+                    "teacher": "teacher_model",
+                    "train_sequences": "train_sequences",
+                    "valid_targets": "valid_targets",
+                    "stage": "params:fine_tuning",
+                    "training": "params:training",
+                    "item_features": "item_features",  # the saved start must match it
+                },
                 outputs=["fine_tuned_model", "fine_tuned_history"],
                 name="fine_tune_pretrained_node",
             ),

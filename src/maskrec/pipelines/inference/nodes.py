@@ -5,13 +5,14 @@ a user's recommendations, the rating the rating model predicts the user would gi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from maskrec.catalogue import CatalogueMismatch, check_catalogue
+from maskrec.datasets.trained_models import SavedModel
 from maskrec.model_input import rating_set
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import InferenceParams, TrainingParams
@@ -21,15 +22,24 @@ from maskrec.scoring import Model, rate, recommend
 logger = logging.getLogger(__name__)
 
 
+# where the item map inference scores against comes from (for what a mismatch names)
+ITEM_FEATURES = "item_features (data/04_feature/item_features.parquet)"
+
+
 def load_chosen_model(
     model_stats: dict[str, Any],
-    trained_models: dict[str, Callable[[], Model]],
+    trained_models: dict[str, SavedModel],
+    item_features: pd.DataFrame,
     params: InferenceParams,
 ) -> tuple[Model, str]:
-    """Load only the model inference uses (chosen on validation, never on test)."""
+    """Load only the model inference uses (chosen on validation, never on test), after
+    checking that it was trained on the item map of the data on disk (the users'
+    histories are in that map's ids)."""
     name = chosen(model_stats, params.model)
+    saved = trained_models[name]
+    check_catalogue(f"{name} ({saved.path})", saved.catalogue(), item_features, ITEM_FEATURES)  # fmt: skip
     logger.info("recommending with %s", name)
-    return trained_models[name](), name
+    return saved(), name
 
 
 @dataclass
@@ -41,19 +51,20 @@ class Rater:
 
 
 def load_rating_model(
-    trained_models: dict[str, Callable[[], Any]], item_features: pd.DataFrame
+    trained_models: dict[str, SavedModel], item_features: pd.DataFrame
 ) -> Rater:
     """The rating head `kedro run --pipelines rating_prediction` saved, if it was trained
     on this catalogue; otherwise none, and recommendations carry no predicted rating."""
-    model = trained_models[RATING_MODEL]()
-    if model is None:
+    saved = trained_models[RATING_MODEL]
+    if not saved.dataset.exists():
         logger.info("no rating model (kedro run --pipelines rating_prediction trains one): recommendations carry no predicted rating")  # fmt: skip
         return Rater()
-    catalogue = item_features.sort_values("item_id")["original_item_id"].astype(int).tolist()  # fmt: skip
-    if model.config.item_ids != catalogue:
-        logger.warning("the rating model was trained on another catalogue (another source?): recommendations carry no predicted rating")  # fmt: skip
+    try:
+        check_catalogue("the rating model", saved.catalogue(), item_features, ITEM_FEATURES)  # fmt: skip
+    except CatalogueMismatch as mismatch:
+        logger.warning("%s; recommendations carry no predicted rating (kedro run --pipelines rating_prediction retrains it)", mismatch)  # fmt: skip
         return Rater()
-    return Rater(model)
+    return Rater(saved())
 
 
 def predicted_ratings(

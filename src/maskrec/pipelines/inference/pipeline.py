@@ -9,7 +9,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 nodes.load_chosen_model,
-                inputs=["model_stats", "trained_models", "params:inference"],
+                inputs=[
+                    "model_stats",
+                    "trained_models",
+                    "item_features",
+                    "params:inference",
+                ],
                 outputs=chosen,
                 name="load_chosen_model_node",
             ),
