@@ -132,6 +132,7 @@ def full_run(tmp_path_factory) -> Path:
         "sasrec: {schedule: {epochs: 2}}\n"
         "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0], mf_alpha: [5.0]}\n"
         "evaluation: {bootstrap_samples: 200, permutation_resamples: 199}\n"
+        "inference: {register_as: maskrec-test}\n"
     )
     run(root, ["__default__"], SMALL_SAMPLE)
     return root

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -153,3 +154,10 @@ def stopped_after(epoch: int, error: type[BaseException] = KeyboardInterrupt, na
         yield
     finally:
         loop._Checkpoint.save = save
+
+
+def saved(path: Path) -> Path:
+    """Where a catalog entry's latest save is: `<path>/<version>/<name>` for a versioned
+    entry (models, histories, reports), `path` itself for one that is not."""
+    versions = sorted(path.glob(f"*/{path.name}")) if path.is_dir() else []
+    return versions[-1] if versions else path

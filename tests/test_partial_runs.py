@@ -53,12 +53,16 @@ def test_each_pipeline_alone_on_other_data_answers_or_says_what_to_rerun(
     # new data, models not retrained
     run(project, ["data_processing", "data_split"], OTHER_DATA)
     assert len(features(project)) != trained_items
-    served, body = served_answer(project)  # the service answers from the model's own catalogue
+    served, body = served_answer(
+        project
+    )  # the service answers from the model's own catalogue
     assert served == trained_items and len(body["items"]) == 5
     message = mismatch(project, ["inference"])
     assert f"{trained_items:,} items" in message and "item_features" in message
     mismatch(project, ["evaluation"])
-    assert "starts from" in mismatch(project, ["fine_tuning"])  # the saved pretrained model
+    assert "starts from" in mismatch(
+        project, ["fine_tuning"]
+    )  # the saved pretrained model
     assert served_answer(project)[0] == trained_items  # nothing good was overwritten
 
     # retrained one pipeline at a time, in the order the message gives

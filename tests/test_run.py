@@ -15,6 +15,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import SMALL_SAMPLE, copy_project, run
+from tests.helpers import saved
 
 
 @pytest.fixture
@@ -102,13 +103,15 @@ def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
     # the source stage early-stops on each source user's own last event, not the target's
     source_valid = pd.read_parquet(project / "data/05_model_input/pretraining_source_valid_targets.parquet")  # fmt: skip
     assert len(source_valid) == 400
-    assert (project / "data/06_models/source_pretrained_model/config.json").is_file()
+    assert (
+        saved(project / "data/06_models/source_pretrained_model") / "config.json"
+    ).is_file()
     source_report = json.loads((project / "data/08_reporting/pretraining_source_data_quality_report.json").read_text())  # fmt: skip
     assert (
         source_report["read"]["rows"] == 12000
     )  # the source went through data_processing
     metrics = json.loads(
-        (project / "data/08_reporting/evaluation_metrics.json").read_text()
+        (saved(project / "data/08_reporting/evaluation_metrics.json")).read_text()
     )
     assert {"transfer", "transfer_pretrained", "joint_sasrec", "fine_tuned", "sasrec"} <= set(metrics["models"])  # fmt: skip
     competitors = {
@@ -120,12 +123,12 @@ def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
         "joint_sasrec",
         "transfer_pretrained",
     }
-    history = pd.read_csv(project / "data/08_reporting/transfer_history.csv")
+    history = pd.read_csv(saved(project / "data/08_reporting/transfer_history.csv"))
     assert history["epoch"].tolist() == [
         0,
         1,
     ]  # fine-tuning starts from the source model
-    summary = (project / "data/08_reporting/summary.md").read_text()
+    summary = (saved(project / "data/08_reporting/summary.md")).read_text()
     assert "source-pretrained + fine-tuned" in summary
     assert (
         "items (100.0%) matched a source item (method: id" in summary
@@ -133,8 +136,10 @@ def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
     curve = json.loads((project / "data/08_reporting/data_efficiency.json").read_text())["curve"]  # fmt: skip
     assert set(curve) == {"transfer", "fine_tuned", "sasrec"}
     assert [p["fraction"] for p in curve["sasrec"]] == [0.05, 0.1, 0.25, 0.5, 1.0]
-    assert (project / "data/06_models/users_10pct.transfer_model/config.json").is_file()
-    plot = project / "data/08_reporting/data_efficiency_plot.json"
+    assert (
+        saved(project / "data/06_models/users_10pct.transfer_model") / "config.json"
+    ).is_file()
+    plot = saved(project / "data/08_reporting/data_efficiency_plot.json")
     assert json.loads(plot.read_text())["data"]
 
 
@@ -168,11 +173,11 @@ def test_a_stopped_rating_run_resumes_at_the_fold_it_was_in(project, monkeypatch
     # closes it, as a new process would not need to.
     while mlflow.active_run() is not None:
         mlflow.end_run(status="KILLED")
-    saved = project / "data/06_models/rating_folds"
-    assert sorted(p.parent.name for p in saved.glob("*/pretrained")) == sorted(
+    rating_folds = project / "data/06_models/rating_folds"
+    assert sorted(p.parent.name for p in rating_folds.glob("*/pretrained")) == sorted(
         folds[:2]
     )
-    assert not (project / "data/08_reporting/rating_metrics.json").exists()
+    assert not (saved(project / "data/08_reporting/rating_metrics.json")).exists()
 
     trained, resumed = [], []
     fit, resume = setup.fit, loop._Checkpoint.resume
@@ -195,10 +200,10 @@ def test_a_stopped_rating_run_resumes_at_the_fold_it_was_in(project, monkeypatch
     again = {f"{ns}_pretrained" for ns in folds[2:]} | {f"{ns}_{kind}" for ns in folds for kind in ("fine_tuned", "scratch")}  # fmt: skip
     assert sorted(trained) == sorted(again)  # the first two pretrainings are not redone
     assert resumed == [(f"{folds[2]}_pretrained", 1)]
-    metrics = json.loads((project / "data/08_reporting/rating_metrics.json").read_text())  # fmt: skip
+    metrics = json.loads((saved(project / "data/08_reporting/rating_metrics.json")).read_text())  # fmt: skip
     assert set(metrics["protocols"]) == {"next_in_time", "random_folds"}
     assert set(metrics["protocols"]["random_folds"]) == {"global_mean", "biases", "fine_tuned", "scratch"}  # fmt: skip
-    assert (project / "data/06_models/rating_model/config.json").is_file()
+    assert (saved(project / "data/06_models/rating_model") / "config.json").is_file()
 
 
 @pytest.mark.slow
@@ -231,7 +236,7 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
     from maskrec.datasets import ArrayModelDataset, ModelFolderDataset
 
     for name in ("pretrained", "fine_tuned", "scratch", "sasrec"):
-        folder = full_run / "data/06_models" / f"{name}_model"
+        folder = saved(full_run / "data/06_models" / f"{name}_model")
         assert (folder / "config.json").is_file() and (
             folder / "model.safetensors"
         ).is_file()
@@ -239,13 +244,13 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
     for name in ("most_popular", "item_knn", "ease", "mf_als"):
         assert (
             ArrayModelDataset(
-                filepath=str(full_run / "data/06_models" / f"{name}_baseline")
+                filepath=str(saved(full_run / "data/06_models" / f"{name}_baseline"))
             )
             .load()
             .kind
             == name
         )
-    history = pd.read_csv(full_run / "data/08_reporting/fine_tuned_history.csv")
+    history = pd.read_csv(saved(full_run / "data/08_reporting/fine_tuned_history.csv"))
     assert history["epoch"].tolist() == [
         0,
         1,
@@ -253,7 +258,7 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
     ]  # epoch 0 is the pretrained starting point
 
     metrics = json.loads(
-        (full_run / "data/08_reporting/evaluation_metrics.json").read_text()
+        (saved(full_run / "data/08_reporting/evaluation_metrics.json")).read_text()
     )
     assert set(metrics["models"]) == {
         "fine_tuned",
@@ -271,7 +276,9 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
         "history<=30",
         "cold",
     }
-    per_user = pd.read_parquet(full_run / "data/08_reporting/per_user_metrics.parquet")
+    per_user = pd.read_parquet(
+        saved(full_run / "data/08_reporting/per_user_metrics.parquet")
+    )
     assert len(per_user) == 8 * 150
     for plot in (
         "model_comparison",
@@ -280,12 +287,12 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
         "cold_vs_warm",
     ):
         figure = json.loads(
-            (full_run / f"data/08_reporting/{plot}_plot.json").read_text()
+            (saved(full_run / f"data/08_reporting/{plot}_plot.json")).read_text()
         )
         assert figure["data"], plot
     assert (
         "| pretrained + fine-tuned |"
-        in (full_run / "data/08_reporting/summary.md").read_text()
+        in (saved(full_run / "data/08_reporting/summary.md")).read_text()
     )
 
     recs = pd.read_parquet(full_run / "data/07_model_output/recommendations.parquet")

@@ -19,6 +19,7 @@ from maskrec.tracking import (
     metric_key,
 )
 from tests.conftest import PROJECT_ROOT, SMALL_SAMPLE, copy_project, run
+from tests.helpers import saved
 
 
 def test_parameter_groups_flatten_to_dotted_keys():
@@ -100,12 +101,12 @@ def test_a_default_run_is_recorded_with_parameters_curves_metrics_figures_and_mo
     curve = client.get_metric_history(
         recorded.info.run_id, "pretrained/valid_ndcg_at_10"
     )
-    history = pd.read_csv(full_run / "data/08_reporting/pretrained_history.csv")
+    history = pd.read_csv(saved(full_run / "data/08_reporting/pretrained_history.csv"))
     curve = sorted(curve, key=lambda m: m.step)
     assert [m.step for m in curve] == history["epoch"].tolist()
     assert [m.value for m in curve] == pytest.approx(history["ndcg@10"].tolist())
     evaluation = json.loads(
-        (full_run / "data/08_reporting/evaluation_metrics.json").read_text()
+        (saved(full_run / "data/08_reporting/evaluation_metrics.json")).read_text()
     )
     ndcg = evaluation["models"]["fine_tuned"]["all"]["ndcg@10"]
     assert metrics["test/fine_tuned/all/ndcg_at_10"] == pytest.approx(ndcg["mean"])
@@ -119,6 +120,43 @@ def test_a_default_run_is_recorded_with_parameters_curves_metrics_figures_and_mo
             "models/fine_tuned_model", "models/ease_baseline"} <= artifacts  # fmt: skip
     model_files = {a.path for a in client.list_artifacts(recorded.info.run_id, "models/fine_tuned_model")}  # fmt: skip
     assert {"models/fine_tuned_model/config.json", "models/fine_tuned_model/model.safetensors"} <= model_files  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_chosen_model_is_an_mlflow_model_that_ranks_as_the_project_does(full_run):
+    """Logged by the run, registered, loaded back by URI: the same top 10 as the
+    project's scoring path on the model's folder."""
+    import mlflow
+
+    from maskrec.datasets.mlflow_model import load_folder
+    from maskrec.registry import BY_NAME, chosen
+    from maskrec.scoring import recommend
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{full_run / 'mlflow.db'}")
+    (recorded,) = client.search_runs([client.get_experiment_by_name("maskrec").experiment_id])  # fmt: skip
+    stats = json.loads(
+        (saved(full_run / "data/08_reporting/model_stats.json")).read_text()
+    )
+    name = chosen(stats)
+    folder = saved(full_run / "data/06_models" / BY_NAME[name].dataset)
+    on_disk = load_folder(folder)
+    table = on_disk.catalogue.table()
+    histories = [table["original_item_id"].iloc[[0, 4, 9]].tolist(), table["original_item_id"].iloc[[20]].tolist()]  # fmt: skip
+    mlflow.set_tracking_uri(f"sqlite:///{full_run / 'mlflow.db'}")
+    (version,) = client.search_model_versions("name='maskrec-test'")
+    assert version.run_id == recorded.info.run_id
+    for uri in (f"runs:/{recorded.info.run_id}/model", "models:/maskrec-test/1"):
+        logged = mlflow.pyfunc.load_model(uri)
+        signature = logged.metadata.signature
+        assert signature.inputs.input_names() == ["history"] and "title" in signature.outputs.input_names()  # fmt: skip
+        answer = logged.predict(pd.DataFrame({"history": histories}), params={"k": 10})
+        expected, _ = recommend(on_disk, [[int(table.set_index("original_item_id").at[i, "item_id"]) for i in h] for h in histories], 10, 256)  # fmt: skip
+        originals = table.set_index("item_id").loc[expected.ravel(), "original_item_id"].tolist()  # fmt: skip
+        assert answer["item_id"].tolist() == originals
+        assert answer["request"].tolist() == [0] * 10 + [1] * 10
+        assert answer["title"].tolist() == table.set_index("item_id").loc[expected.ravel(), "title"].tolist()  # fmt: skip
+    with pytest.raises(Exception, match="not in"):
+        logged.predict(pd.DataFrame({"history": [[-5]]}))
 
 
 @pytest.mark.slow

@@ -3,6 +3,8 @@ project's `cli.py` to `kedro`, beside `kedro run`). `maskrec serve` is the same 
 
     kedro serve --port 8000              # the recommendation service, after a run
     kedro serve --env ml100k --model sasrec
+    kedro serve --model-uri models:/maskrec/3   # a model a tracked run logged (MLflow)
+    kedro serve --version 2026-12-04T03.40.12.345Z   # an earlier run's model
 """
 
 from __future__ import annotations
@@ -25,16 +27,22 @@ def cli() -> None:
               help="a model name from maskrec/registry.py, or 'best' (by validation NDCG@10)")  # fmt: skip
 @click.option("--project", default=None, type=click.Path(exists=True, file_okay=False),
               help="the project folder whose trained models to serve (default: this project)")  # fmt: skip
+@click.option("--version", default=None,
+              help="a run's timestamp in the versioned catalog (data/06_models/<model>/<version>/): serve that run's model")  # fmt: skip
+@click.option("--model-uri", default=None,
+              help="serve an MLflow model a tracked run logged instead: runs:/<run id>/model or models:/<name>/<version>")  # fmt: skip
+@click.option("--tracking-uri", default=None,
+              help="the MLflow store --model-uri is found in (default: the one the project's mlflow.yml names)")  # fmt: skip
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
               help="torch threads for scoring; the server's own thread needs a core too")  # fmt: skip
 @click.pass_obj
-def serve(metadata, host: str, port: int, env: str | None, model: str, project: str | None, threads: int) -> None:  # fmt: skip
+def serve(metadata, host: str, port: int, env: str | None, model: str, project: str | None, version: str | None, model_uri: str | None, tracking_uri: str | None, threads: int) -> None:  # fmt: skip
     """Serve recommendations from a trained model: POST /recommend, GET /items, GET /health,
     and a page at /. Run `kedro run` (or `make run`) first."""
     import torch
     import uvicorn
 
-    from maskrec.service import create_app, load_recommender
+    from maskrec.service import create_app, load_recommender, load_recommender_from_uri
 
     # One scoring thread by default: concurrent requests are batched (a batch of 32
     # histories costs ~4x one), and torch's threads spinning against the event loop on
@@ -43,6 +51,10 @@ def serve(metadata, host: str, port: int, env: str | None, model: str, project: 
 
     # under `kedro`, Kedro passes the project's metadata; `maskrec serve` runs where it is
     default = getattr(metadata, "project_path", None) or Path.cwd()
-    recommender = load_recommender(Path(project or default).resolve(), env, model)
+    folder = Path(project or default).resolve()
+    if model_uri:
+        recommender = load_recommender_from_uri(model_uri, folder, env, tracking_uri)
+    else:
+        recommender = load_recommender(folder, env, model, version)
     click.echo(f"serving {recommender.name} on http://{host}:{port}/", err=True)
     uvicorn.run(create_app(recommender), host=host, port=port, log_level="warning")

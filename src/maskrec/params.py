@@ -337,6 +337,9 @@ class InferenceParams(_Params):
     top_k: int = Field(ge=1)
     model: str
     history: list[int]
+    # a tracked run logs the chosen model as an MLflow model; with a name, also registers
+    # it under that name in the MLflow model registry (a new version each run)
+    register_as: str | None = None
 
     @model_validator(mode="after")
     def _known_model(self) -> InferenceParams:

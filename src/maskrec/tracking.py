@@ -16,7 +16,10 @@ group a node reads as one parameter. `RunTracking` adds, while that run is open:
   user group and the paired tests (`evaluation_metrics`), validation NDCG@10
   (`model_stats`), RMSE and MAE of the rating models (`rating_metrics`), the plotly
   figures, the data-quality report and the summary;
-- at the end, the folder of every model the run trained, as artifacts.
+- at the end, the folder of every model the run trained, as artifacts, and, where the
+  run evaluated models, the one inference would choose as an MLflow model (a pyfunc with
+  a signature: `maskrec.datasets.mlflow_model`), registered under
+  `inference.register_as` when that names one.
 
 MLflow metric names allow no '@': `ndcg@10` is logged as `ndcg_at_10`. A failure to log
 is a warning, never the end of the run it records.
@@ -35,7 +38,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from maskrec.registry import MODELS
+from maskrec.registry import BY_NAME, MODELS, chosen
 
 logger = logging.getLogger(__name__)
 _NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_\-. :/]")
@@ -148,6 +151,7 @@ class RunTracking:
     def __init__(self) -> None:
         self.catalog: Any = None
         self.saved_models: list[str] = []
+        self.model_stats: dict | None = None
         self.outer_run: str | None = (
             None  # a run opened before the session (an orchestrator's)
         )
@@ -197,6 +201,7 @@ class RunTracking:
         self, run_params: dict, pipeline: Any, catalog: Any
     ) -> None:
         self.catalog, self.saved_models, self.run_id = catalog, [], None
+        self.model_stats = None
         if not self._active():
             return
         import mlflow
@@ -241,6 +246,7 @@ class RunTracking:
         elif name == "rating_metrics":
             mlflow.log_metrics(rating_metrics(data))
         elif name == "model_stats" and not prefix:
+            self.model_stats = data
             mlflow.log_metrics({metric_key("valid", m, "ndcg@10"): float(s["valid_ndcg@10"])
                                 for m, s in data.items() if "valid_ndcg@10" in s})  # fmt: skip
         elif name.endswith("_plot"):
@@ -265,11 +271,28 @@ class RunTracking:
             folder = getattr(self.catalog.get(dataset_name), "path", None)
             if folder is not None and Path(folder).is_dir():
                 mlflow.log_artifacts(str(folder), f"models/{dataset_name}")
+        if self.model_stats is not None:
+            try:
+                self._log_chosen_model()
+            except Exception as error:  # noqa: BLE001 (tracking never ends the run it records)
+                logger.warning("MLflow: could not log the chosen model: %s", error)
         # kedro-mlflow reopens its run before every node; since MLflow 3.x each reopening
         # stacks the run once more, and its single end_run would leave the run active for
         # the next session in this process (which would then log into it). Close it here.
         while (run := mlflow.active_run()) and run.info.run_id == self.run_id != self.outer_run:  # fmt: skip
             mlflow.end_run()
+
+    def _log_chosen_model(self) -> None:
+        """The model inference would use, as an MLflow model (`models:/...` or
+        `runs:/<id>/model` serves it), registered if `inference.register_as` says so."""
+        from maskrec.datasets.mlflow_model import log_model
+
+        params = self.catalog.load("params:inference")
+        params = params if isinstance(params, dict) else params.model_dump()
+        name = chosen(self.model_stats, params.get("model", "best"))
+        folder = Path(self.catalog.get(BY_NAME[name].dataset).path)
+        info = log_model(folder, name, params.get("register_as"))
+        logger.info("MLflow: logged %s as %s%s", name, info.model_uri, f", registered as {params['register_as']}" if params.get("register_as") else "")  # fmt: skip
 
 
 def log_trials(trials: Any) -> None:

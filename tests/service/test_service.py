@@ -27,6 +27,7 @@ from maskrec.scoring import recommend
 from maskrec.service import Catalogue, Recommender, create_app, load_recommender
 from maskrec.service.app import MAX_BODY_BYTES
 from maskrec.service.recommender import Batcher, UnknownItems
+from tests.helpers import saved
 from tests.models.test_sequence import N_ITEMS, tiny_config
 
 TITLES = ["Star Wars (1977)", "Star Trek (1979)", "Heat (1995)", "Heat (1986)", "Fargo (1996)"]  # fmt: skip
@@ -117,7 +118,9 @@ def test_a_history_gets_k_unseen_films_with_titles_from_the_best_model(
     served, full_run
 ):
     client, recommender = served
-    stats = json.loads((full_run / "data/08_reporting/model_stats.json").read_text())
+    stats = json.loads(
+        (saved(full_run / "data/08_reporting/model_stats.json")).read_text()
+    )
     scored = {m: s for m, s in stats.items() if "skipped" not in s}
     assert recommender.name == max(scored, key=lambda m: scored[m]["valid_ndcg@10"])
     films = recommender.catalogue.items
@@ -327,13 +330,29 @@ def test_kedro_serve_is_a_project_command(full_run):
     `kedro`), serves the same model as `maskrec serve`, and takes --env."""
     kedro = str(Path(sys.executable).with_name("kedro"))
     help_text = subprocess.run([kedro, "serve", "--help"], cwd=full_run, capture_output=True, text=True, check=True).stdout  # fmt: skip
-    assert "--env" in help_text and "--model" in help_text
+    assert all(option in help_text for option in ("--env", "--model", "--version", "--model-uri"))
     process, url = start(
         [kedro, "serve", "--env", "local", "--model", "sasrec"], full_run
     )
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
             assert json.loads(response.read())["model"] == "sasrec"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_maskrec_serve_serves_a_registered_mlflow_model(full_run):
+    """`--model-uri models:/<name>/<version>`: the model a tracked run registered."""
+    process, url = start([sys.executable, "-m", "maskrec", "serve", "--project", str(full_run), "--model-uri", "models:/maskrec-test/1"], Path.cwd())  # fmt: skip
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            health = json.loads(response.read())
+        stats = json.loads((saved(full_run / "data/08_reporting/model_stats.json")).read_text())  # fmt: skip
+        from maskrec.registry import chosen
+
+        assert health["model"] == chosen(stats) and health["trained_on"]["n_items"] == health["items"]  # fmt: skip
     finally:
         process.terminate()
         process.wait(timeout=30)

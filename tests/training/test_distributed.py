@@ -21,7 +21,7 @@ from maskrec.training import distributed
 from maskrec.training.loop import fit, serve_training_jobs
 from maskrec.training.objectives import CausalObjective, Part
 from tests.conftest import copy_project
-from tests.helpers import params, stopped_after
+from tests.helpers import params, saved, stopped_after
 from tests.models.test_sequence import cyclic_data, tiny_config, training
 
 EPOCHS = 3
@@ -172,7 +172,9 @@ def test_under_torchrun_kedro_runs_the_pipeline_once_and_only_rank_0_writes(tmp_
                "-m", "kedro", "run", "--pipelines", "data_processing,data_split,pretraining", "--params", params]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert (tmp_path / "data/06_models/pretrained_model/model.safetensors").is_file()
+    assert (
+        saved(tmp_path / "data/06_models/pretrained_model") / "model.safetensors"
+    ).is_file()
     log = (tmp_path / "info.log").read_text()
     # the pipeline ran once (rank 0), and both processes trained the model
     assert log.count("Pipeline execution completed successfully") == 1

@@ -1,6 +1,6 @@
 """Model folders: a folder per trained model, written so that readers see either the old
 complete version or the new one (`replace_folder`), and what the folder datasets share
-(`FolderDataset`)."""
+(`FolderDataset`: fsspec paths and Kedro versioning)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
+import fsspec
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import get_filepath_str, get_protocol_and_path
 
 from maskrec.catalogue import ItemCatalogue
 
@@ -37,33 +39,103 @@ def replace_folder(path: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-class FolderDataset(AbstractDataset):
-    """A trained model's folder, holding a `config.json` beside its weights."""
+class FolderDataset(AbstractVersionedDataset):
+    """A trained model's folder, holding a `config.json` beside its weights, on any
+    fsspec filesystem (`s3://`, `gs://`, `memory://`, or a local path), versioned as
+    Kedro versions files when the catalog says `versioned: true`
+    (`<filepath>/<version>/<name>/`, so `--load-versions` reaches an earlier model).
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._path = Path(filepath)
+    Subclasses read and write a local folder (`_read`, `_write`); on a local filesystem
+    that is the folder itself, swapped in whole (`replace_folder`), elsewhere a temporary
+    copy moved up or down in one piece.
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        version: Version | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        protocol, path = get_protocol_and_path(str(filepath), version)
+        self._protocol = protocol
+        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
         self.metadata = metadata
+        super().__init__(
+            filepath=PurePosixPath(path),
+            version=version,
+            exists_function=self._fs.exists,
+            glob_function=self._fs.glob,
+        )
 
     @property
-    def path(self) -> Path:
-        """The model's folder (what run tracking logs as artifacts)."""
-        return self._path
+    def local(self) -> bool:
+        return self._protocol == "file"
 
-    def _config(self, what: str) -> Path:
+    @property
+    def path(self) -> Path | None:
+        """The local folder a load reads (what run tracking logs as artifacts); None on
+        another filesystem or where nothing is saved yet."""
+        if not self.local:
+            return None
+        try:
+            return Path(self._get_load_path())
+        except DatasetError:  # versioned, and no version saved yet
+            return None
+
+    def _where(self) -> str:
+        """The folder a load reads, as the filesystem names it."""
+        return get_filepath_str(self._get_load_path(), self._protocol)
+
+    def _config(self, what: str) -> dict[str, Any]:
         """The folder's config.json, or an error saying what to run."""
-        config = self._path / "config.json"
-        if not config.is_file():
-            raise DatasetError(f"{self._path}: no saved {what} here (config.json missing); run the pipeline that trains it first")  # fmt: skip
-        return config
+        try:
+            where = self._where()
+        except DatasetError:
+            where = None
+        if where is None or not self._fs.isfile(f"{where}/config.json"):
+            top = get_filepath_str(self._filepath, self._protocol)
+            if self._version is not None and self._fs.isfile(f"{top}/config.json"):
+                raise DatasetError(f"{top}: holds a {what} saved before model folders were versioned (config.json at its top); rerun the pipeline that trains it, or move its files into {top}/<any timestamp>/{self._filepath.name}/")  # fmt: skip
+            raise DatasetError(f"{where or self._filepath}: no saved {what} here (config.json missing); run the pipeline that trains it first")  # fmt: skip
+        with self._fs.open(f"{where}/config.json", "r") as file:
+            return json.load(file)
 
     def catalogue(self) -> ItemCatalogue:
         """The saved model's own catalogue, read from its config.json alone (no weights):
         a sequence model keeps its fields at the top, a baseline under `catalogue`."""
-        config = json.loads(self._config("model").read_text())
+        config = self._config("model")
         return ItemCatalogue.from_fields(config.get("catalogue") or config)
 
+    def _read(self, folder: Path, config: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _write(self, data: Any, folder: Path) -> None:
+        raise NotImplementedError
+
+    def load(self) -> Any:
+        config = self._config(self.what)
+        if self.local:
+            return self._read(Path(self._where()), config)
+        with tempfile.TemporaryDirectory() as copy:
+            self._fs.get(self._where() + "/", copy + "/", recursive=True)
+            return self._read(Path(copy), config)
+
+    def save(self, data: Any) -> None:
+        target = get_filepath_str(self._get_save_path(), self._protocol)
+        if self.local:
+            replace_folder(Path(target), lambda folder: self._write(data, folder))
+        else:
+            with tempfile.TemporaryDirectory() as copy:
+                self._write(data, Path(copy))
+                self._fs.put(copy + "/", target + "/", recursive=True)
+
     def _exists(self) -> bool:
-        return (self._path / "config.json").is_file()
+        try:
+            return self._fs.isfile(f"{self._where()}/config.json")
+        except DatasetError:
+            return False
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._path)}
+        return {"filepath": str(self._filepath), "protocol": self._protocol, "version": self._version}  # fmt: skip

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
+import fsspec
+from kedro.io import AbstractDataset, DatasetError, Version
+from kedro.io.core import get_protocol_and_path
 
 from maskrec.catalogue import ItemCatalogue
 from maskrec.datasets._atomic import FolderDataset
@@ -43,24 +45,37 @@ class SavedModel:
         return self.dataset.catalogue()
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Path | None:
         return self.dataset.path
 
 
 class TrainedModelsDataset(AbstractDataset[None, dict[str, SavedModel]]):
-    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
-        # `path`: Kedro makes it absolute, like every dataset's filepath.
-        self._folder = Path(path)
+    def __init__(
+        self,
+        path: str,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        # `path`: Kedro makes it absolute, like every dataset's filepath. `version`: the
+        # catalog gives one with `versioned: true` (the model folders are versioned too);
+        # its load version (`--load-versions trained_models:<version>`) picks every
+        # model of that run, none picks each model's latest.
+        self._folder = str(path).rstrip("/")  # a local path or any fsspec URL
+        self._version = version
         self.metadata = metadata
+
+    def _folder_dataset(self, kind: type[FolderDataset], name: str) -> FolderDataset:
+        version = None if self._version is None else Version(self._version.load, None)
+        return kind(filepath=f"{self._folder}/{name}", version=version)
 
     def load(self) -> dict[str, SavedModel]:
         """Registered models by name, plus `rating`: the rating head `kedro run
         --pipelines rating_prediction` saves (loading gives None when it has not run)."""
         saved = {
-            model.name: SavedModel(FOLDER_DATASETS[model.family](filepath=str(self._folder / model.dataset)))
+            model.name: SavedModel(self._folder_dataset(FOLDER_DATASETS[model.family], model.dataset))
             for model in MODELS
         }  # fmt: skip
-        rating = ModelFolderDataset(filepath=str(self._folder / f"{RATING_MODEL}_model"))  # fmt: skip
+        rating = self._folder_dataset(ModelFolderDataset, f"{RATING_MODEL}_model")
         return saved | {RATING_MODEL: SavedModel(rating, missing_ok=True)}
 
     def save(self, data: Any) -> None:
@@ -69,7 +84,8 @@ class TrainedModelsDataset(AbstractDataset[None, dict[str, SavedModel]]):
         )
 
     def _exists(self) -> bool:
-        return self._folder.is_dir()
+        protocol, path = get_protocol_and_path(self._folder)
+        return fsspec.filesystem(protocol).isdir(path)
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._folder)}
+        return {"path": str(self._folder), "version": self._version}

@@ -137,16 +137,23 @@ class Recommender:
         return recommend(self.model, histories, k, self.batch_size)
 
 
-def load_recommender(project: Path, env: str | None = None, model: str = "best") -> Recommender:  # fmt: skip
+def load_recommender(project: Path, env: str | None = None, model: str = "best", version: str | None = None) -> Recommender:  # fmt: skip
     """The model `inference` would use (best by validation NDCG@10, or `model`), read
     through the project's catalog after a `kedro run`, with the catalogue it keeps in its
-    own folder: whatever pipeline ran since on other data, it answers as it was trained."""
+    own folder: whatever pipeline ran since on other data, it answers as it was trained.
+    `version`: a run's timestamp (the versioned catalog's `<entry>/<version>/`): that run's
+    models and evaluation instead of the latest."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
-        catalog = session.load_context().catalog
+        context = session.load_context()
+        if version is None:
+            catalog = context.catalog
+        else:  # as `kedro run --load-versions` builds it (Kedro's catalog hook)
+            _check_version(context.catalog, version)
+            catalog = context._get_catalog(load_versions={"trained_models": version, "model_stats": version})  # fmt: skip
         if not catalog.exists("model_stats"):
             raise FileNotFoundError(
                 f"{project}: no evaluated models to serve (model_stats is missing); run "
@@ -163,6 +170,40 @@ def load_recommender(project: Path, env: str | None = None, model: str = "best")
         if own.titles is None:  # a folder saved before models kept their titles
             own = _titled(name, own, catalog.load("item_features"))
     return Recommender(saved(), name, Catalogue.from_model(own), _group(training, TrainingParams).scoring_batch_size, own.trained_on)  # fmt: skip
+
+
+def load_recommender_from_uri(uri: str, project: Path, env: str | None = None, tracking_uri: str | None = None) -> Recommender:  # fmt: skip
+    """The model an MLflow model URI names (`runs:/<run id>/model`,
+    `models:/<name>/<version>`), logged by a tracked run (`maskrec.tracking`), with its
+    own catalogue. The URI is resolved in `tracking_uri`, else in the store the project's
+    mlflow.yml names (its session sets it up, as for `kedro run`)."""
+    import mlflow
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from maskrec.datasets.mlflow_model import SCORING_BATCH
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env) as session:
+        session.load_context()  # kedro-mlflow points MLflow at the project's store
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+    logged = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    return Recommender(logged.model, logged.name, Catalogue.from_model(logged.catalogue), SCORING_BATCH, logged.catalogue.trained_on)  # fmt: skip
+
+
+def _check_version(catalog: Any, version: str) -> None:
+    """A version that no evaluated run saved is an error listing those that exist."""
+    evaluated = catalog.get("model_stats")
+    if not hasattr(evaluated, "list_versions"):
+        raise ValueError("--version: model_stats is not versioned in this project's catalog")  # fmt: skip
+    try:
+        versions = evaluated.list_versions(full_path=False)
+    except Exception:  # noqa: BLE001 (Kedro raises when there is no version at all)
+        versions = []
+    if version not in versions:
+        raise ValueError(f"--version {version}: no run saved evaluated models at that version; saved: {', '.join(versions[:10]) or 'none'}")  # fmt: skip
 
 
 def _titled(

@@ -1,0 +1,101 @@
+"""A saved maskrec model as an MLflow model (a pyfunc), so that it can be found again by
+run id or registered name and version, and served from there (`maskrec serve
+--model-uri runs:/<id>/model` or `models:/<name>/<version>`).
+
+The MLflow model holds the model's folder (weights, config and its own catalogue:
+`maskrec.catalogue`) as an artifact and scores through the project's one scoring path
+(`scoring.recommend`). Its signature: a `history` column of original item ids (oldest
+first) in, one row per recommendation out (`request`, `rank`, `item_id`, `title`,
+`year`, `score`); `k` is a parameter (default 10). The model is logged from code
+(`mlflow_entry.py`), nothing is pickled; loading it needs maskrec installed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from maskrec.catalogue import ItemCatalogue
+from maskrec.datasets.array_model import ArrayModelDataset
+from maskrec.datasets.model_folder import ModelFolderDataset
+from maskrec.scoring import Model, recommend
+
+ARTIFACT = "model"  # the folder's key among the MLflow model's artifacts
+DEFAULT_K = 10
+SCORING_BATCH = 256
+
+
+def load_folder(folder: Path) -> Model:
+    """A model folder of either family (a baseline's config.json names its `kind`)."""
+    config = json.loads((Path(folder) / "config.json").read_text())
+    kind = ArrayModelDataset if "kind" in config else ModelFolderDataset
+    return kind(filepath=str(folder)).load()
+
+
+class RecommenderModel(mlflow.pyfunc.PythonModel):
+    """Top-k unseen items, with titles and scores, for histories of original item ids."""
+
+    def load_context(self, context: Any) -> None:
+        self.model = load_folder(Path(context.artifacts[ARTIFACT]))
+        self.name = (context.model_config or {}).get("name", "model")
+        if self.model.catalogue is None:
+            raise ValueError(f"{context.artifacts[ARTIFACT]}: saved before models kept their catalogue; retrain it to log or serve it alone")  # fmt: skip
+        self.catalogue: ItemCatalogue = self.model.catalogue
+        self.table = self.catalogue.table()
+        self.by_original = dict(zip(self.table["original_item_id"], self.table["item_id"], strict=True))  # fmt: skip
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
+        k = int((params or {}).get("k", DEFAULT_K))
+        histories = []
+        for row, history in enumerate(model_input["history"]):
+            unknown = [int(i) for i in history if int(i) not in self.by_original]
+            if unknown:
+                raise ValueError(f"history of row {row}: item ids {unknown[:10]} are not in {self.name}'s catalogue")  # fmt: skip
+            histories.append([self.by_original[int(i)] for i in history])
+        items, scores = recommend(self.model, histories, k, SCORING_BATCH)
+        found = self.table.set_index("item_id").loc[items.ravel()]
+        return pd.DataFrame({
+            "request": np.repeat(np.arange(len(histories)), items.shape[1]),
+            "rank": np.tile(np.arange(1, items.shape[1] + 1), len(histories)),
+            "item_id": found["original_item_id"].to_numpy(dtype=np.int64),
+            "title": found["title"].to_numpy(dtype=object),
+            "year": found["year"].astype("float64").to_numpy(),
+            "score": scores.ravel().astype(np.float64),
+        })  # fmt: skip
+
+
+def log_model(folder: Path, name: str, registered_as: str | None = None) -> Any:
+    """Log the model folder as an MLflow pyfunc into the active run (and register it as
+    `registered_as` when given), with a signature inferred from a real prediction."""
+    from mlflow.models import infer_signature
+
+    model = RecommenderModel()
+    context = mlflow.pyfunc.PythonModelContext(artifacts={ARTIFACT: str(folder)}, model_config={"name": name})  # fmt: skip
+    model.load_context(context)
+    example = pd.DataFrame({"history": [model.table["original_item_id"].iloc[:3].astype(int).tolist()]})  # fmt: skip
+    signature = infer_signature(example, model.predict(context, example), params={"k": DEFAULT_K})  # fmt: skip
+    return mlflow.pyfunc.log_model(
+        name=ARTIFACT,
+        python_model=str(Path(__file__).with_name("mlflow_entry.py")),  # no pickle
+        artifacts={ARTIFACT: str(folder)},
+        model_config={"name": name},
+        signature=signature,
+        input_example=example,
+        pip_requirements=_requirements(),
+        registered_model_name=registered_as,
+    )
+
+
+def _requirements() -> list[str]:
+    """What loading needs besides maskrec itself, pinned as installed (given, so MLflow
+    does not infer them by importing the model in a subprocess)."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("mlflow", "torch", "transformers", "pandas", "numpy", "scipy", "safetensors")]  # fmt: skip
