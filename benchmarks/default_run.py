@@ -60,7 +60,9 @@ def main() -> None:
         print(f"{name}: {rows[-1]['seconds']:.0f} s, {rows[-1]['peak_rss_mib']:.0f} MiB", file=sys.stderr, flush=True)  # fmt: skip
     total = sum(r["seconds"] for r in rows)
     rows.append({"pipeline": "whole run", "seconds": total, "peak_rss_mib": max(r["peak_rss_mib"] for r in rows)})  # fmt: skip
-    summary = (Path(args.workdir) / "data" / "08_reporting" / "summary.md").read_text()
+    summary = project.load(
+        "summary_markdown"
+    )  # (versioned: the catalog finds the latest)
     print(f"\nthe default kedro run on {args.data} {args.params}")
     print_table(rows, ["pipeline", "seconds", "peak_rss_mib"])
     print("\n" + summary)

@@ -80,7 +80,8 @@ STAGES = {
     "scratch": ["train_teacher_node", "init_scratch_model_node", "fine_tune_scratch_node"],
     "sasrec": ["train_sasrec_node"],
     "baselines": ["fit_most_popular_node", "fit_item_knn_node", "fit_ease_node",
-                  "fit_matrix_factorization_node", "collect_baseline_selection_node"],
+                  "fit_matrix_factorization_node", "collect_baseline_selection_node",
+                  "fit_newest_first_node", "fit_genre_recency_node", "fit_random_node"],
 }  # fmt: skip
 TRANSFER_STAGES = {
     "source_pretraining": ["init_transfer_model_node", "pretrain_on_source_node"],
@@ -134,6 +135,21 @@ def one_seed(
             "stages": stages, "peak_rss_after_stage_mib": memory}  # fmt: skip
 
 
+def new_item_metrics(frames: list[pd.DataFrame]) -> dict:
+    """Targets without training interactions (issue 27), means over seeds: HR@10 and
+    NDCG@10 over the whole catalogue (`cold_*`) and among such items only
+    (`cold_only_*`), NDCG@10 of the other targets (`warm_ndcg@10`) and how many such items
+    their top 10 holds; empty where no target lacks interactions."""
+    if "among_untrained_ndcg10" not in frames[0] or frames[0]["among_untrained_ndcg10"].isna().all():  # fmt: skip
+        return {}
+    cold = [f[f["among_untrained_ndcg10"].notna()] for f in frames]
+    warm = [f[f["among_untrained_ndcg10"].isna()] for f in frames]
+    mean = lambda parts, column: float(np.mean([p[column].mean() for p in parts]))  # noqa: E731
+    return {"cold_users": len(cold[0]), "cold_hr@10": mean(cold, "hr@10"), "cold_ndcg@10": mean(cold, "ndcg@10"),
+            "cold_only_hr@10": mean(cold, "among_untrained_hr10"), "cold_only_ndcg@10": mean(cold, "among_untrained_ndcg10"),
+            "warm_ndcg@10": mean(warm, "ndcg@10"), "new_items_per_top10_warm": mean(warm, "untrained_in_top10")}  # fmt: skip
+
+
 def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
     """Per model: mean ± std over seeds of the test metrics, seen-included metrics and
     timings; and the evaluation summary of per-user metrics averaged over the seeds."""
@@ -155,6 +171,7 @@ def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
         cold = [r["per_user"].loc[(r["per_user"]["model"] == name) & r["per_user"]["is_cold_item"]] for r in runs]  # fmt: skip
         if len(cold[0]):  # test targets among the held-out newest items
             entry["cold_items"] = {"users": len(cold[0]), **{m: float(np.mean([c[m].mean() for c in cold])) for m in ("hr@10", "ndcg@10")}}  # fmt: skip
+        entry.update(new_item_metrics([r["per_user"][r["per_user"]["model"] == name] for r in runs]))  # fmt: skip
         stats = [r["stats"][name] for r in runs]
         entry["valid_ndcg@10"] = float(np.mean([s["valid_ndcg@10"] for s in stats]))
         if "test_ndcg@10_seen_included" in stats[0]:
@@ -165,7 +182,7 @@ def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
             for key in runs[0]["timing"][name]:
                 entry[key] = float(np.mean([r["timing"][name][key] for r in runs]))
         models[name] = entry
-    columns = [c for c in runs[0]["per_user"].columns if "@" in c or c == "rank"]
+    columns = [c for c in runs[0]["per_user"].columns if "@" in c or c == "rank" or "untrained" in c]  # fmt: skip
     per_user = pd.concat([r["per_user"] for r in runs]).groupby(["model", "user_id"], sort=False)  # fmt: skip
     averaged = per_user[columns].mean().join(per_user[["is_cold", "is_cold_item", "history_length"]].first()).reset_index()  # fmt: skip
     stats = {name: {**runs[0]["stats"][name], "valid_ndcg@10": models[name]["valid_ndcg@10"]} for name in models}  # fmt: skip

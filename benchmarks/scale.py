@@ -99,13 +99,14 @@ def worker(stage: str, folder: Path) -> None:
 def train(project: ScratchProject, processes: int, data: Path) -> dict:
     """Cloze pretraining under torchrun with `processes` processes, in the scratch project
     (its split tables come from the `split` stage); the history's throughput."""
-    import pandas as pd
 
     params = f"source={data},pretraining.schedule.epochs={TRAIN_EPOCHS},training.device=cpu,training.checkpoint_dir=null"  # fmt: skip
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
                "-m", "kedro", "run", "--pipelines", "pretraining", "--params", params]  # fmt: skip
     subprocess.run(command, cwd=project.folder, check=True)
-    history = pd.read_csv(project.folder / "data" / "08_reporting" / "pretrained_history.csv")  # fmt: skip
+    history = project.load(
+        "pretrained_history"
+    )  # (versioned: the catalog finds the latest)
     trained = history[history["epoch"] >= 1]
     return {"processes": processes, "train_seconds_per_epoch": float(trained["train_seconds"].mean()),
             "sequences_per_second": float(trained["sequences_per_second"].mean())}  # fmt: skip

@@ -251,8 +251,9 @@ def test_every_conf_value_reaches_the_config_schedule_or_loss_it_must():
             params = load_parameters(CONF, "local", override)
         except (
             ValueError
-        ) as error:  # a change that makes another stage's weights not fit
-            assert "apart from dropout" in str(error), (path, error)
+        ) as error:  # a change that makes another stage's weights not fit, or that
+            # needs another value (content dropout without item content)
+            assert "apart from dropout" in str(error) or "needs model.item_content" in str(error), (path, error)  # fmt: skip
             continue
         built = _built(params, item_features)
         changed = {(stage, what) for (stage, what, _), v in built.items() if v != reference[(stage, what, _)]}  # fmt: skip

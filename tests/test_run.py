@@ -122,6 +122,7 @@ def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
         "sasrec",
         "joint_sasrec",
         "transfer_pretrained",
+        "genre_recency",
     }
     history = pd.read_csv(saved(project / "data/08_reporting/transfer_history.csv"))
     assert history["epoch"].tolist() == [
@@ -241,7 +242,7 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
             folder / "model.safetensors"
         ).is_file()
         assert ModelFolderDataset(filepath=str(folder)).load().config.n_items > 0
-    for name in ("most_popular", "item_knn", "ease", "mf_als"):
+    for name in ("most_popular", "item_knn", "ease", "mf_als", "newest_first", "genre_recency", "random"):  # fmt: skip
         assert (
             ArrayModelDataset(
                 filepath=str(saved(full_run / "data/06_models" / f"{name}_baseline"))
@@ -269,6 +270,9 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
         "item_knn",
         "ease",
         "mf_als",
+        "newest_first",
+        "genre_recency",
+        "random",
     }
     assert metrics["models"]["fine_tuned"]["cold"]["users"] == 15
     assert {t["group"] for t in metrics["paired_tests"]} == {
@@ -279,12 +283,15 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
     per_user = pd.read_parquet(
         saved(full_run / "data/08_reporting/per_user_metrics.parquet")
     )
-    assert len(per_user) == 8 * 150
+    assert (
+        len(per_user) == 11 * 150
+    )  # 11 models (with the content baselines and random)
     for plot in (
         "model_comparison",
         "learning_curves",
         "history_length",
         "cold_vs_warm",
+        "new_items",
     ):
         figure = json.loads(
             (saved(full_run / f"data/08_reporting/{plot}_plot.json")).read_text()

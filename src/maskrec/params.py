@@ -97,6 +97,9 @@ class Architecture(_Params):
     use_years: bool
     item_content: bool
     title_buckets: int = Field(ge=0)
+    exact_years: (
+        bool  # with item_content: the release year itself too, not only its decade
+    )
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> Architecture:
@@ -149,6 +152,10 @@ class Regularizers(_Params):
     encoder_lr_scale: float = Field(gt=0.0, le=1.0)  # encoder lr = this x learning_rate
     freeze_layers: int = Field(ge=0)  # the embeddings and this many lowest layers
     fgm_epsilon: float = Field(ge=0.0)  # adversarial item-embedding noise (FGM)
+    # with model.item_content: the share of known items that a training step sees by
+    # their content alone (id part dropped, as DropoutNet), so content learns to score
+    # films never trained on against the others
+    content_dropout: float = Field(ge=0.0, lt=1.0)
 
 
 class Stage(_Params):
@@ -161,6 +168,12 @@ class Stage(_Params):
     loss: Loss
     regularizers: Regularizers
     seed: int
+
+    @model_validator(mode="after")
+    def _content_dropout_needs_content(self) -> Stage:
+        if self.regularizers.content_dropout > 0 and not self.model.item_content:
+            raise ValueError(f"regularizers.content_dropout ({self.regularizers.content_dropout}) needs model.item_content: true")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _freezable(self) -> Stage:

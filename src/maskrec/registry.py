@@ -46,6 +46,11 @@ MODELS: tuple[RegisteredModel, ...] = (
     RegisteredModel("item_knn", "ItemKNN", "baseline"),
     RegisteredModel("mf_als", "MF (ALS)", "baseline"),
     RegisteredModel("most_popular", "most popular", "baseline"),
+    # content alone (release year, genres) and chance: the references for films never
+    # trained on, which every interaction-trained model above can only rank by content
+    RegisteredModel("newest_first", "newest first (content)", "baseline"),
+    RegisteredModel("genre_recency", "genre match x recency (content)", "baseline"),
+    RegisteredModel("random", "random", "baseline"),
 )  # fmt: skip
 BY_NAME: dict[str, RegisteredModel] = {m.name: m for m in MODELS}
 # The rating head `kedro run --pipelines rating_prediction` saves (folder `rating_model`):

@@ -90,6 +90,7 @@ class Ranking:
     ranks: np.ndarray
     ranks_seen_included: np.ndarray
     top_items: np.ndarray
+    ranks_among: np.ndarray | None = None  # ranks among the `among` items only
 
 
 def rank(
@@ -99,10 +100,12 @@ def rank(
     top_k: int = 0,
     device: torch.device | None = None,
     bf16: bool = False,
+    among: torch.Tensor | None = None,
 ) -> Ranking:
     """Rank every user's target over the full catalogue (and list the top-k unseen items
-    when `top_k` > 0)."""
-    ranks, included, top = [], [], []
+    when `top_k` > 0); with `among` (a bool per id 0..N), also among those items only
+    (the target always competes: a rank among cold items is meaningful for cold targets)."""
+    ranks, included, top, within = [], [], [], []
     none = torch.zeros(0, dtype=torch.long)
     progress = Progress(logger, f"scoring {type(model).__name__}", len(data), "users")
     for users, scores, rows, items in scored_batches(model, data, batch_size, device, bf16):  # fmt: skip
@@ -110,6 +113,9 @@ def rank(
         targets = data.targets[users].to(scores.device)
         ranks.append(target_ranks(scores, targets, rows, items).cpu())
         included.append(target_ranks(scores, targets, none.to(scores.device), none.to(scores.device)).cpu())  # fmt: skip
+        if among is not None:
+            others = scores.masked_fill(~among.to(scores.device), -torch.inf)
+            within.append(target_ranks(others.scatter_(1, targets[:, None], scores.gather(1, targets[:, None])), targets, rows, items).cpu())  # fmt: skip
         if top_k:
             top.append(exclude_seen(scores, rows, items).topk(top_k, dim=1).indices.cpu())  # fmt: skip
     progress.close()
@@ -118,6 +124,7 @@ def rank(
         torch.cat(ranks).numpy() if ranks else empty,
         torch.cat(included).numpy() if included else empty,
         torch.cat(top).numpy() if top else np.zeros((0, top_k), dtype=np.int64),
+        (torch.cat(within).numpy() if within else empty) if among is not None else None,
     )
 
 

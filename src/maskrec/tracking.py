@@ -104,7 +104,7 @@ def evaluation_metrics(metrics: dict) -> dict[str, float]:
     for model, entry in metrics.get("models", {}).items():
         for group in ("all", "warm", "cold", "cold_items"):
             for metric, values in (entry.get(group) or {}).items():
-                if not isinstance(values, dict):
+                if not isinstance(values, dict) or metric == "among_untrained":
                     continue
                 for stat, value in values.items():
                     suffix = "" if stat == "mean" else f"_{stat}"
@@ -112,6 +112,13 @@ def evaluation_metrics(metrics: dict) -> dict[str, float]:
                         flat[metric_key("test", model, group, metric + suffix)] = float(
                             value
                         )
+        among = (entry.get("cold_items") or {}).get("among_untrained")
+        if among and among["users"]:  # targets without training interactions
+            for metric in ("hr@10", "ndcg@10"):
+                flat[metric_key("test", model, "new_items", metric)] = float(among["catalogue"][metric]["mean"])  # fmt: skip
+                flat[metric_key("test", model, "new_items", metric + "_among_new")] = float(among[metric]["mean"])  # fmt: skip
+        if entry.get("untrained_in_top10"):
+            flat[metric_key("test", model, "new_items_per_top10")] = float(entry["untrained_in_top10"]["trained_targets"])  # fmt: skip
     for test in metrics.get("paired_tests", []):
         if test.get("users"):
             key = metric_key("paired", f"{test['model']}_vs_{test['competitor']}", test["group"])  # fmt: skip

@@ -53,7 +53,9 @@ def test_a_model_folder_round_trips_through_a_non_local_filesystem(memory):
     assert torch.equal(scores(dataset.load()), scores(model))
     assert dataset.catalogue().titles[:2] == ["Film 101", "Film 102"]
 
-    baseline = ArrayModelDataset(filepath="memory:///bucket/models/most_popular_baseline")
+    baseline = ArrayModelDataset(
+        filepath="memory:///bucket/models/most_popular_baseline"
+    )
     baseline.save(popular())
     loaded = baseline.load()
     assert loaded.catalogue == popular().catalogue and loaded.arrays["counts"].tolist() == popular().arrays["counts"].tolist()  # fmt: skip

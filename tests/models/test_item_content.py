@@ -125,3 +125,46 @@ def test_title_words_hash_stably_and_share_buckets_across_titles():
     assert title_words("Red Star", 64) == title_words("red star!", 64)
     assert set(title_words("Red Star", 64)) & set(title_words("Red Moon", 64))
     assert all(1 <= b < 64 for b in title_words("A Long Title With Many Words", 64))
+
+
+def test_content_dropout_drops_known_ids_in_training_steps_only():
+    """DropoutNet: in a training forward a share of the known items is seen by content
+    alone (on the output side here); scoring (eval mode) always uses every known id."""
+    model = content_model()
+    model.mark_known(range(1, N + 1))
+    with torch.no_grad():
+        model.item_embedding.weight[1 : N + 1].fill_(1.0)
+    content = model.content(torch.arange(1, N + 1))
+    model.content_dropout = 0.5
+    torch.testing.assert_close(
+        model.output_items()[0], content + 1.0
+    )  # eval: nothing dropped
+    model.train()
+    torch.manual_seed(1)
+    dropped = [((model.output_items()[0] - content).abs().sum(-1) < 1e-6) for _ in range(200)]  # fmt: skip
+    share = torch.stack(dropped).float().mean()
+    assert 0.4 < float(share) < 0.6
+    model.content_dropout = 0.0
+    assert not (model.output_items()[0] - content).abs().sum(-1).lt(1e-6).any()
+
+
+def test_content_dropout_needs_item_content():
+    import pytest
+
+    with pytest.raises(ValueError, match="content_dropout .* needs model.item_content"):
+        params("fine_tuning", regularizers={"content_dropout": 0.5})
+
+
+def test_exact_years_tell_apart_films_of_one_decade(tmp_path):
+    model = content_model(exact_years=True)
+    assert (
+        model.item_year_buckets[1] == model.item_year_buckets[2]
+    )  # 1990, 1991: one decade
+    assert model.item_exact_years[1] != model.item_exact_years[2]
+    before = model.content(torch.tensor([1]))
+    with torch.no_grad():
+        model.exact_year_embedding.weight[model.item_exact_years[1]].add_(1.0)
+    assert not torch.equal(model.content(torch.tensor([1])), before)  # its year counts
+    dataset = ModelFolderDataset(filepath=str(tmp_path / "m"))
+    dataset.save(model)
+    assert torch.equal(dataset.load().item_exact_years, model.item_exact_years)

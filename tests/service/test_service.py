@@ -330,7 +330,10 @@ def test_kedro_serve_is_a_project_command(full_run):
     `kedro`), serves the same model as `maskrec serve`, and takes --env."""
     kedro = str(Path(sys.executable).with_name("kedro"))
     help_text = subprocess.run([kedro, "serve", "--help"], cwd=full_run, capture_output=True, text=True, check=True).stdout  # fmt: skip
-    assert all(option in help_text for option in ("--env", "--model", "--version", "--model-uri"))
+    assert all(
+        option in help_text
+        for option in ("--env", "--model", "--version", "--model-uri")
+    )
     process, url = start(
         [kedro, "serve", "--env", "local", "--model", "sasrec"], full_run
     )

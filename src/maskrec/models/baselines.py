@@ -302,6 +302,83 @@ class Skipped(Baseline):
         raise RuntimeError(self.reason)
 
 
+def newness(years: np.ndarray) -> np.ndarray:
+    """Release years (0 or NaN: unknown) as 0..1 from the oldest to the newest known year,
+    unknown as the oldest; ties broken by a tiny deterministic amount (lower id first), as
+    `MostPopular` breaks equal counts."""
+    years = np.nan_to_num(np.asarray(years, dtype=np.float64), nan=0.0)
+    known = years[years > 0]
+    low, high = (known.min(), known.max()) if len(known) else (0.0, 1.0)
+    scaled = np.where(years > 0, (years - low) / max(high - low, 1.0), 0.0)
+    return (scaled + np.linspace(0, 1e-6, len(years))[::-1]).astype(np.float32)
+
+
+@dataclass
+class NewestFirst(Baseline):
+    """The newest films first, from the item table's release year alone: a content
+    baseline that needs no interaction, so it ranks films never trained on like any other
+    (issue 27's leak-free reference for new items)."""
+
+    kind: ClassVar[str] = "newest_first"
+    personalises_new_users: ClassVar[bool] = False
+
+    @classmethod
+    def fit(cls, years: np.ndarray) -> NewestFirst:
+        """`years[i]`: release year of model item i (index 0, padding, ignored)."""
+        return cls(n_items=len(years) - 1, arrays={"newness": newness(years)})
+
+    def score_contexts(self, contexts: sp.csr_matrix) -> np.ndarray:
+        return np.broadcast_to(self.arrays["newness"], (contexts.shape[0], self.n_items + 1)).copy()  # fmt: skip
+
+
+@dataclass
+class GenreRecency(Baseline):
+    """Genre match x recency from content alone: (share of the user's history in each of
+    the film's genres, averaged over its genres, + `floor`) x (newness + `floor`). Leak-free
+    for new films: it reads their genres and year, never their interactions."""
+
+    kind: ClassVar[str] = "genre_recency"
+
+    @classmethod
+    def fit(cls, genres: np.ndarray, years: np.ndarray, floor: float = 0.05) -> GenreRecency:  # fmt: skip
+        """`genres`: (N + 1, G) 0/1 flags per model item (row 0 padding)."""
+        flags = np.asarray(genres, dtype=np.float32)
+        per_genre = flags / np.maximum(flags.sum(axis=1, keepdims=True), 1.0)
+        return cls(n_items=len(years) - 1, config={"floor": floor},
+                   arrays={"genres": flags, "per_genre": per_genre, "newness": newness(years)})  # fmt: skip
+
+    def score_contexts(self, contexts: sp.csr_matrix) -> np.ndarray:
+        genres = self.arrays["genres"]
+        sizes = np.asarray(contexts.sum(axis=1)).reshape(-1, 1)
+        profile = np.asarray(contexts @ genres) / np.maximum(sizes, 1.0)  # (U, G)
+        match = profile @ self.arrays["per_genre"].T  # (U, N + 1)
+        floor = self.config["floor"]
+        return ((match + floor) * (self.arrays["newness"] + floor)).astype(np.float32)
+
+
+@dataclass
+class RandomScores(Baseline):
+    """Chance: every item a random score, drawn afresh for each history (seeded by the
+    seed and the history, so the same history always gets the same list)."""
+
+    kind: ClassVar[str] = "random"
+
+    @classmethod
+    def fit(cls, n_items: int, seed: int) -> RandomScores:
+        return cls(n_items=n_items, config={"seed": int(seed)})
+
+    def score_contexts(self, contexts: sp.csr_matrix) -> np.ndarray:
+        out = np.empty((contexts.shape[0], self.n_items + 1), dtype=np.float32)
+        for row in range(contexts.shape[0]):
+            history = contexts.indices[contexts.indptr[row] : contexts.indptr[row + 1]]
+            rng = np.random.default_rng(
+                [self.config["seed"], *np.sort(history).tolist()]
+            )
+            out[row] = rng.random(self.n_items + 1, dtype=np.float32)
+        return out
+
+
 BASELINES: dict[str, type[Baseline]] = {
-    cls.kind: cls for cls in (MostPopular, ItemKNN, EASE, MatrixFactorization, Skipped)
-}
+    cls.kind: cls
+    for cls in (MostPopular, ItemKNN, EASE, MatrixFactorization, NewestFirst, GenreRecency, RandomScores, Skipped)
+}  # fmt: skip

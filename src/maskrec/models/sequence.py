@@ -82,6 +82,7 @@ class SequenceRecConfig(PretrainedConfig):
         rating_mean: float = 0.0,
         rating_range: tuple[float, float] = (0.5, 5.0),
         recency_slopes: str = "learned",  # what models saved before the field existed used
+        exact_years: bool = False,  # (likewise)
         **kwargs,
     ) -> None:
         # The architecture has no defaults here: its values are the configuration's
@@ -103,6 +104,7 @@ class SequenceRecConfig(PretrainedConfig):
                 f"recency_slopes must be 'learned' or 'fixed', not {recency_slopes!r}"
             )
         self.recency_slopes = recency_slopes
+        self.exact_years = exact_years
         self.n_genres = n_genres
         self.use_genres = use_genres
         self.use_years = use_years
@@ -161,6 +163,7 @@ class SequenceRecOutput(ModelOutput):
 
 
 YEAR_BUCKETS = 16  # decades from 1900 (index 0 means unknown)
+EXACT_YEARS = (1880, 2040)  # the release years `exact_years` tells apart (0: unknown)
 
 
 def year_bucket(year: int | None) -> int:
@@ -173,6 +176,9 @@ class SequenceRecModel(PreTrainedModel):
     config_class = SequenceRecConfig
     base_model_prefix = "bert"
     _supports_sdpa = True
+    # with item_content, the share of known items a training forward sees by content
+    # alone (`regularizers.content_dropout`, set by `fit`); never in eval mode
+    content_dropout: float = 0.0
 
     @property
     def catalogue(self) -> ItemCatalogue:
@@ -202,6 +208,10 @@ class SequenceRecModel(PreTrainedModel):
             )  # masked-genre auxiliary loss
         if config.use_years or content:
             self.year_embedding = nn.Embedding(YEAR_BUCKETS, h)
+        if content and config.exact_years:
+            self.exact_year_embedding = nn.Embedding(
+                EXACT_YEARS[1] - EXACT_YEARS[0] + 2, h
+            )
         if content and config.title_buckets:
             self.title_embedding = nn.EmbeddingBag(config.title_buckets, h, mode="mean", padding_idx=0)  # fmt: skip
         if content:  # what content says about an item's popularity (its bias)
@@ -243,6 +253,11 @@ class SequenceRecModel(PreTrainedModel):
             )
         self.register_buffer("item_genres", genres)
         self.register_buffer("item_year_buckets", years)
+        exact = torch.zeros(vocab, dtype=torch.long)
+        for item, year in enumerate(config.item_years, start=1):
+            if year and year > 0:
+                exact[item] = min(max(int(year), EXACT_YEARS[0]), EXACT_YEARS[1]) - EXACT_YEARS[0] + 1  # fmt: skip
+        self.register_buffer("item_exact_years", exact)
         words = max((len(w) for w in config.item_title_words), default=0)
         titles = torch.zeros(vocab, max(words, 1), dtype=torch.long)
         for item, ids in enumerate(config.item_title_words, start=1):
@@ -311,6 +326,8 @@ class SequenceRecModel(PreTrainedModel):
             x = x + self.genre_embedding(self.item_genres[ids])
         if hasattr(self, "year_embedding"):
             x = x + self.year_embedding(self.item_year_buckets[ids])
+        if hasattr(self, "exact_year_embedding"):
+            x = x + self.exact_year_embedding(self.item_exact_years[ids])
         if hasattr(self, "title_embedding"):
             flat = self.item_title_words[ids.reshape(-1)]
             x = x + self.title_embedding(flat).reshape(*ids.shape, -1)
@@ -340,8 +357,19 @@ class SequenceRecModel(PreTrainedModel):
                 x = x + self.year_embedding(self.item_year_buckets[input_ids])
             return x
         is_item = (input_ids > 0) & (input_ids <= self.config.n_items)
-        known = self.item_known[input_ids].unsqueeze(-1)
+        known = self._known(input_ids).unsqueeze(-1)
         return x * known + self.content(input_ids) * is_item.unsqueeze(-1)
+
+    def _known(self, ids: torch.Tensor) -> torch.Tensor:
+        """Whether each id's own embedding counts: it has training interactions and, in a
+        training forward with `content_dropout`, was not dropped for content alone."""
+        known = self.item_known[ids]
+        if self.training and self.content_dropout > 0:
+            keep = torch.rand(known.shape, device=known.device) >= self.content_dropout
+            known = known & (
+                keep | (ids > self.config.n_items)
+            )  # [MASK] is never dropped
+        return known
 
     def output_items(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The output layer's item vectors and biases for ids 1..N (tied to the input
@@ -351,8 +379,9 @@ class SequenceRecModel(PreTrainedModel):
         weight, bias = self.item_embedding.weight[1 : n + 1], self.output_bias[1:]
         if not self.config.item_content:
             return weight, bias
-        known = self.item_known[1 : n + 1]
-        content = self.content(torch.arange(1, n + 1, device=weight.device))
+        ids = torch.arange(1, n + 1, device=weight.device)
+        known = self._known(ids)
+        content = self.content(ids)
         weight = weight * known.unsqueeze(-1) + content
         return weight, bias * known + self.content_bias(content).squeeze(-1)
 

@@ -136,6 +136,7 @@ def fit(
         start_is_candidate,
     )  # fmt: skip
     model.to(device)
+    model.content_dropout = regularizers.content_dropout  # (training steps only)
     windows = windows.to(device)
     loss = _loss_settings(stage, windows, model, teacher)
     tutor = teacher.model.to(device).eval() if loss.distill_weight > 0 else None

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
@@ -19,9 +20,12 @@ from maskrec.model_input import eval_set
 from maskrec.models.baselines import (
     EASE,
     Baseline,
+    GenreRecency,
     ItemKNN,
     MatrixFactorization,
     MostPopular,
+    NewestFirst,
+    RandomScores,
     Skipped,
     dense_skip_reason,
     interaction_matrix,
@@ -149,6 +153,39 @@ def fit_matrix_factorization(
             "iterations": [params.mf_iterations], "seed": [params.seed]}  # fmt: skip
     chosen = _grid_search("mf_als", _each(MatrixFactorization.fit, train, grid), valid_targets, training.scoring_batch_size)  # fmt: skip
     return _kept(chosen, train_sequences, item_features)
+
+
+def _content(item_features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Release years (N + 1,) and genre flags (N + 1, G) by model item id (row 0: padding)."""
+    features = item_features.sort_values("item_id")
+    genre_columns = [c for c in features.columns if c.startswith("genre_")]
+    years = np.concatenate([[0.0], features["year"].astype("float64").fillna(0).to_numpy()])  # fmt: skip
+    genres = np.zeros((len(features) + 1, len(genre_columns)), dtype=np.float32)
+    genres[1:] = features[genre_columns].to_numpy(dtype=np.float32)
+    return years, genres
+
+
+def fit_newest_first(
+    train_sequences: pd.DataFrame, item_features: pd.DataFrame
+) -> Baseline:
+    """Newest films first, from their release year alone (no interaction is read)."""
+    years, _ = _content(item_features)
+    return _kept(NewestFirst.fit(years), train_sequences, item_features)
+
+
+def fit_genre_recency(
+    train_sequences: pd.DataFrame, item_features: pd.DataFrame
+) -> Baseline:
+    """Genre match with the user's history x newness, from content alone."""
+    years, genres = _content(item_features)
+    return _kept(GenreRecency.fit(genres, years), train_sequences, item_features)
+
+
+def fit_random(
+    train_sequences: pd.DataFrame, item_features: pd.DataFrame, params: BaselineParams
+) -> Baseline:
+    """Chance, seeded by `baselines.seed`."""
+    return _kept(RandomScores.fit(len(item_features), params.seed), train_sequences, item_features)  # fmt: skip
 
 
 def collect_baseline_selection(*selections: dict) -> list[dict]:

@@ -20,6 +20,24 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="fit_most_popular_node",
             ),
             Node(
+                nodes.fit_newest_first,
+                ["train_sequences", "item_features"],
+                "newest_first_baseline",
+                name="fit_newest_first_node",
+            ),
+            Node(
+                nodes.fit_genre_recency,
+                ["train_sequences", "item_features"],
+                "genre_recency_baseline",
+                name="fit_genre_recency_node",
+            ),
+            Node(
+                nodes.fit_random,
+                ["train_sequences", "item_features", "params:baselines"],
+                "random_baseline",
+                name="fit_random_node",
+            ),
+            Node(
                 nodes.fit_item_knn,
                 searched,
                 ["item_knn_baseline", "item_knn_selection"],

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from maskrec.catalogue import check_catalogue
 from maskrec.devices import resolve_device
@@ -39,6 +40,19 @@ def _metrics_frame(ranks: np.ndarray, ks: list[int]) -> dict[str, np.ndarray]:
         for name, values in ranking_metrics(ranks, k).items():
             out[name] = values
         out[f"recall@{k}"] = out[f"hr@{k}"]  # one target per user: recall@k = hit@k
+    return out
+
+
+def _untrained_frame(ranking: Any, untrained: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per user: how many items without training interactions the top 10 holds (what warm
+    users pay for them) and, where the target is such an item, its HR@10 and NDCG@10
+    among those items only (NaN elsewhere)."""
+    out = {"untrained_in_top10": untrained[ranking.top_items[:, :10]].sum(axis=1)}
+    if ranking.ranks_among is not None:
+        cold = untrained[targets]
+        for name, values in ranking_metrics(ranking.ranks_among, 10).items():
+            if name in ("hr@10", "ndcg@10"):
+                out[f"among_untrained_{name.replace('@', '')}"] = np.where(cold, values, np.nan)  # fmt: skip
     return out
 
 
@@ -80,13 +94,20 @@ def evaluate_models(
     counts = np.bincount(
         np.concatenate(train_sequences["item_ids"].to_numpy()), minlength=n_items + 1
     )
+    # items without training interactions (held-out new films, or never rated in training):
+    # what every model can only rank by content
+    untrained = counts == 0
+    untrained[0] = False
+    among = torch.from_numpy(untrained) if untrained.any() else None
     frames, stats = [], {}
     device = resolve_device(training.device)
     for name, model in models.items():
         if isinstance(model, SequenceRecModel):
             model.to(device)
         score = functools.partial(rank, batch_size=training.scoring_batch_size, device=device, bf16=training.bf16)  # fmt: skip
-        ranking = score(model, test, top_k=max(params.ks))
+        ranking = score(
+            model, test, top_k=min(max(*params.ks, 10), n_items), among=among
+        )
         validation = mean_metrics(score(model, valid).ranks)
         if isinstance(model, SequenceRecModel):
             model.cpu()
@@ -95,6 +116,7 @@ def evaluate_models(
             "is_cold_item": test_targets.get("is_cold_item", pd.Series(False, index=test_targets.index)).to_numpy(),
             "history_length": test_targets["user_id"].map(history).fillna(0).astype(int).to_numpy(),
             **_metrics_frame(ranking.ranks, params.ks),
+            **_untrained_frame(ranking, untrained, test_targets["target_item"].to_numpy()),
         }))  # fmt: skip
         top10 = ranking.top_items[:, :10]
         stats[name] = {
@@ -165,7 +187,9 @@ def summarise_evaluation(
             "all": describe(frame),
             "warm": describe(warm_rows),
             "cold": describe(frame[frame["is_cold"]]),
-            "cold_items": describe(frame[cold_items.loc[frame.index]]),
+            "cold_items": describe(frame[cold_items.loc[frame.index]])
+            | _among_untrained(frame, params),
+            "untrained_in_top10": _untrained_in_top10(frame),
             "by_history_length": {
                 label: describe(group)
                 for label, group in warm_rows.groupby(
@@ -187,11 +211,46 @@ def summarise_evaluation(
     }
 
 
+def _among_untrained(frame: pd.DataFrame, params: EvaluationParams) -> dict[str, Any]:
+    """For the users whose target has no training interactions: HR@10 and NDCG@10 (with
+    intervals) among such items only, and over the whole catalogue (`catalogue`)."""
+    if "among_untrained_ndcg10" not in frame:
+        return {}
+    rows = frame.dropna(subset=["among_untrained_ndcg10"])
+
+    def described(columns: dict[str, str]) -> dict[str, Any]:
+        values = rows[list(columns.values())].to_numpy().T
+        low, high = bootstrap_intervals(values, params.bootstrap_samples, params.confidence, params.seed)  # fmt: skip
+        return {
+            metric: {"mean": float(rows[column].mean()) if len(rows) else float("nan"), "ci_low": float(lo), "ci_high": float(hi)}
+            for (metric, column), lo, hi in zip(columns.items(), low, high, strict=True)
+        }  # fmt: skip
+
+    among = described({"hr@10": "among_untrained_hr10", "ndcg@10": "among_untrained_ndcg10"})  # fmt: skip
+    catalogue = described({"hr@10": "hr@10", "ndcg@10": "ndcg@10"})
+    return {
+        "among_untrained": {"users": int(len(rows)), **among, "catalogue": catalogue}
+    }
+
+
+def _untrained_in_top10(frame: pd.DataFrame) -> dict[str, float]:
+    """Mean number of items without training interactions in a top 10: for every user, and
+    for users whose target has interactions (the price of recommending new items)."""
+    if "untrained_in_top10" not in frame:
+        return {}
+    warm_target = frame["among_untrained_ndcg10"].isna() if "among_untrained_ndcg10" in frame else np.ones(len(frame), dtype=bool)  # fmt: skip
+    return {
+        "all": float(frame["untrained_in_top10"].mean()),
+        "trained_targets": float(frame.loc[warm_target, "untrained_in_top10"].mean()),
+    }
+
+
 def paired_tests(
     per_user: pd.DataFrame, best_baseline: str | None, params: EvaluationParams
 ) -> list[dict[str, Any]]:
     """NDCG@10 of each (model, competitor) in `params.comparisons` on the same users, for
-    all users, sparse users, cold users and users whose target is a cold item
+    all users, sparse users, cold users and users whose target is a cold item, and for
+    targets without training interactions their NDCG@10 among such items only
     (`metrics.paired_tests`); `p_adjusted` is Benjamini-Hochberg across every row."""
     wide = per_user.pivot(index="user_id", columns="model", values="ndcg@10")
     users = per_user.drop_duplicates("user_id").set_index("user_id").loc[wide.index]
@@ -203,4 +262,11 @@ def paired_tests(
         "cold_items": users.get("is_cold_item", pd.Series(False, index=users.index)).to_numpy(),
     }  # fmt: skip
     pairs = [(m, best_baseline if c == "best_baseline" else c) for m, c in params.comparisons]  # fmt: skip
-    return with_fdr(metric_tests(wide, pairs, groups, "ndcg@10", params))
+    tests = metric_tests(wide, pairs, groups, "ndcg@10", params)
+    if (
+        "among_untrained_ndcg10" in per_user
+    ):  # new-item targets, ranked among new items only
+        among = per_user.pivot(index="user_id", columns="model", values="among_untrained_ndcg10").loc[wide.index]  # fmt: skip
+        has_target = among.notna().any(axis=1).to_numpy()
+        tests += metric_tests(among, pairs, {"new_items_among_new": has_target}, "ndcg@10 among untrained items", params)  # fmt: skip
+    return with_fdr(tests)

@@ -87,6 +87,29 @@ def plot_cold_vs_warm(evaluation_metrics: dict[str, Any]) -> go.Figure:
     return figure
 
 
+def plot_new_items(evaluation_metrics: dict[str, Any]) -> go.Figure:
+    """For test targets without training interactions (new films): HR@10 over the whole
+    catalogue and among such items only, per model, with intervals; and how many such
+    items a top 10 holds for users whose target is a known film (what they pay)."""
+    models = ordered(evaluation_metrics["models"])
+    stats = {m: evaluation_metrics["models"][m] for m in models}
+    figure = go.Figure()
+    among = [stats[m]["cold_items"].get("among_untrained") for m in models]
+    if any(among):
+        figure.add_trace(bars(f"HR@10, whole catalogue ({among[0]['users']} users)", [label(m) for m in models],
+                              [a["catalogue"]["hr@10"] for a in among]))  # fmt: skip
+        figure.add_trace(bars("HR@10 among new items only", [label(m) for m in models], [a["hr@10"] for a in among]))  # fmt: skip
+    paid = [stats[m].get("untrained_in_top10", {}).get("trained_targets", math.nan) for m in models]  # fmt: skip
+    figure.add_trace(go.Bar(name="new items in the top 10 of users with a known target", x=[label(m) for m in models], y=paid, yaxis="y2", opacity=0.5))  # fmt: skip
+    figure.update_layout(
+        barmode="group",
+        title="New films: test targets without training interactions",
+        yaxis_title="HR@10",
+        yaxis2={"title": "new items per top 10", "overlaying": "y", "side": "right"},
+    )
+    return figure
+
+
 def build_summary(
     evaluation_metrics: dict[str, Any],
     item_alignment_report: dict[str, Any] | None = None,
@@ -145,6 +168,7 @@ def build_summary(
                   "out of training entirely. A model that knows items only by their ids has never seen these "
                   "(near zero); a model with item content scores them by genres, decade and title words, and a "
                   "source-pretrained one may know them from the source."]  # fmt: skip
+    lines += _new_item_lines(evaluation_metrics, fmt)
     models = ordered(evaluation_metrics["models"])
     buckets = evaluation_metrics["models"][models[0]]["by_history_length"]
     lines += ["", "Test NDCG@10 by training-history length (warm users; users per bucket in brackets):", "",
@@ -182,3 +206,30 @@ def _alignment_lines(report: dict[str, Any]) -> list[str]:
         f"{report['source_events']:,} events and {report['target_training_events_on_shared_items']:.1%} "
         f"of the target's training events; {report['source_users_kept']:,} source users kept.", "",
     ]  # fmt: skip
+
+
+def _new_item_lines(evaluation_metrics: dict[str, Any], fmt) -> list[str]:
+    """The new-film table: targets without training interactions, over the whole catalogue
+    and among such items only, and how many of them a top 10 holds elsewhere."""
+    models = ordered(evaluation_metrics["models"])
+    stats = {m: evaluation_metrics["models"][m] for m in models}
+    among = {m: stats[m]["cold_items"].get("among_untrained") for m in models}
+    users = max((a["users"] for a in among.values() if a), default=0)
+    if not users:
+        return []
+    lines = ["", f"New films: the {users} test targets without training interactions (HR@10 and NDCG@10 over the "
+             "whole catalogue, and among the items without training interactions only), and the mean number of "
+             "such items in the top 10 of users whose target is a known film:", "",
+             "| model | HR@10 (catalogue) | NDCG@10 (catalogue) | HR@10 among new [95% CI] | NDCG@10 among new | new items per top 10 |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for m in models:
+        a = among[m]
+        if not a:
+            continue
+        whole = a["catalogue"]
+        lines.append(
+            f"| {label(m)} | {fmt(whole['hr@10']['mean'])} | {fmt(whole['ndcg@10']['mean'])} | {fmt(a['hr@10']['mean'])} "
+            f"[{fmt(a['hr@10']['ci_low'])}, {fmt(a['hr@10']['ci_high'])}] | {fmt(a['ndcg@10']['mean'])} | "
+            f"{stats[m].get('untrained_in_top10', {}).get('trained_targets', math.nan):.2f} |"
+        )  # fmt: skip
+    return lines

@@ -41,6 +41,12 @@ def create_pipeline(
                 name="plot_cold_vs_warm_node",
             ),
             Node(
+                nodes.plot_new_items,
+                "evaluation_metrics",
+                "new_items_plot",
+                name="plot_new_items_node",
+            ),
+            Node(
                 nodes.build_summary,
                 summary_inputs,
                 ["summary_table", "summary_markdown"],
