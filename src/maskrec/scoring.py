@@ -56,6 +56,23 @@ def target_ranks(
     return (masked > target_scores).sum(dim=1)
 
 
+def ranks_among(
+    scores: torch.Tensor,
+    targets: torch.Tensor,
+    seen_rows: torch.Tensor,
+    seen_items: torch.Tensor,
+    among: torch.Tensor,
+) -> torch.Tensor:
+    """0-based ranks of `targets` among the unseen items where `among` (a bool per id
+    0..N) is true. Ties count against the target here: a model that scores every such
+    item alike (an id-only model on films it never trained on) must not get each of
+    them ranked first by the tie rule `target_ranks` follows."""
+    target_scores = scores.gather(1, targets[:, None])
+    masked = exclude_seen(scores.masked_fill(~among, -torch.inf), seen_rows, seen_items)
+    masked.scatter_(1, targets[:, None], -torch.inf)  # the target does not count itself
+    return (masked >= target_scores).sum(dim=1)
+
+
 @torch.no_grad()
 def scored_batches(
     model: Model,
@@ -104,7 +121,7 @@ def rank(
 ) -> Ranking:
     """Rank every user's target over the full catalogue (and list the top-k unseen items
     when `top_k` > 0); with `among` (a bool per id 0..N), also among those items only
-    (the target always competes: a rank among cold items is meaningful for cold targets)."""
+    (`ranks_among`; meaningful for targets among those items)."""
     ranks, included, top, within = [], [], [], []
     none = torch.zeros(0, dtype=torch.long)
     progress = Progress(logger, f"scoring {type(model).__name__}", len(data), "users")
@@ -114,8 +131,7 @@ def rank(
         ranks.append(target_ranks(scores, targets, rows, items).cpu())
         included.append(target_ranks(scores, targets, none.to(scores.device), none.to(scores.device)).cpu())  # fmt: skip
         if among is not None:
-            others = scores.masked_fill(~among.to(scores.device), -torch.inf)
-            within.append(target_ranks(others.scatter_(1, targets[:, None], scores.gather(1, targets[:, None])), targets, rows, items).cpu())  # fmt: skip
+            within.append(ranks_among(scores, targets, rows, items, among.to(scores.device)).cpu())  # fmt: skip
         if top_k:
             top.append(exclude_seen(scores, rows, items).topk(top_k, dim=1).indices.cpu())  # fmt: skip
     progress.close()

@@ -102,3 +102,25 @@ def test_targets_without_training_interactions_are_ranked_over_the_catalogue_and
     _, markdown = build_summary(summary)
     assert "New films: the 2 test targets without training interactions" in markdown
     assert len(plot_new_items(summary).data) == 3
+
+
+def test_ties_among_new_items_count_against_the_target():
+    """An id-only model scores every film it never trained on alike: among those films,
+    its target must rank behind all of them, not first by the protocol's tie rule."""
+    import torch
+
+    from maskrec.scoring import ranks_among, target_ranks
+
+    # id 0 is padding; 2..5 are new films, scored alike
+    scores = torch.tensor([[0.0, 5.0, 1.0, 1.0, 1.0, 1.0]])
+    among = torch.tensor([False, False, True, True, True, True])
+    none = torch.zeros(0, dtype=torch.long)
+    target = torch.tensor([3])
+    # the protocol's rule: ties go to the target
+    assert int(target_ranks(scores, target, none, none)) == 1
+    assert int(ranks_among(scores, target, none, none, among)) == 3  # behind the 3 tied
+    # a film in the context does not count
+    seen_rows, seen_items = torch.tensor([0]), torch.tensor([4])
+    assert int(ranks_among(scores, target, seen_rows, seen_items, among)) == 2
+    scores[0, 3] = 2.0
+    assert int(ranks_among(scores, target, none, none, among)) == 0
