@@ -52,9 +52,14 @@ def serve(metadata, host: str, port: int, env: str | None, model: str, project: 
     # under `kedro`, Kedro passes the project's metadata; `maskrec serve` runs where it is
     default = getattr(metadata, "project_path", None) or Path.cwd()
     folder = Path(project or default).resolve()
-    if model_uri:
-        recommender = load_recommender_from_uri(model_uri, folder, env, tracking_uri)
-    else:
-        recommender = load_recommender(folder, env, model, version)
+    try:
+        if model_uri:
+            recommender = load_recommender_from_uri(
+                model_uri, folder, env, tracking_uri
+            )
+        else:
+            recommender = load_recommender(folder, env, model, version)
+    except (ValueError, FileNotFoundError) as error:  # what to run or name instead
+        raise click.ClickException(str(error)) from None
     click.echo(f"serving {recommender.name} on http://{host}:{port}/", err=True)
     uvicorn.run(create_app(recommender), host=host, port=port, log_level="warning")

@@ -275,6 +275,17 @@ def test_serving_an_untrained_project_says_what_to_run(tmp_path):
         load_recommender(copy_project(tmp_path))
 
 
+def test_the_command_says_what_is_wrong_without_a_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from maskrec.cli import serve
+    from tests.conftest import copy_project
+
+    result = CliRunner().invoke(serve, ["--project", str(copy_project(tmp_path))])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "run `kedro run` (or `make run`)" in result.output
+
+
 # --- the command line and the page in a browser ----------------------------------------
 
 
