@@ -41,6 +41,7 @@ def serve(metadata, host: str, port: int, env: str | None, model: str, project: 
     and a page at /. Run `kedro run` (or `make run`) first."""
     import torch
     import uvicorn
+    from mlflow.exceptions import MlflowException
 
     from maskrec.service import create_app, load_recommender, load_recommender_from_uri
 
@@ -59,7 +60,11 @@ def serve(metadata, host: str, port: int, env: str | None, model: str, project: 
             )
         else:
             recommender = load_recommender(folder, env, model, version)
-    except (ValueError, FileNotFoundError) as error:  # what to run or name instead
+    except (
+        ValueError,
+        FileNotFoundError,
+        MlflowException,
+    ) as error:  # what to run or name instead
         raise click.ClickException(str(error)) from None
     click.echo(f"serving {recommender.name} on http://{host}:{port}/", err=True)
     uvicorn.run(create_app(recommender), host=host, port=port, log_level="warning")

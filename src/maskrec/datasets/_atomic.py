@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -108,11 +109,15 @@ class FolderDataset(AbstractVersionedDataset):
         config = self._config("model")
         return ItemCatalogue.from_fields(config.get("catalogue") or config)
 
-    def _read(self, folder: Path, config: dict[str, Any]) -> Any:
-        raise NotImplementedError
+    what: str  # what the folder holds, for messages ("model", "baseline")
 
+    @abstractmethod
+    def _read(self, folder: Path, config: dict[str, Any]) -> Any:
+        """The object saved in the local `folder` (whose config.json is `config`)."""
+
+    @abstractmethod
     def _write(self, data: Any, folder: Path) -> None:
-        raise NotImplementedError
+        """Write `data` into the empty local `folder`."""
 
     def load(self) -> Any:
         config = self._config(self.what)
