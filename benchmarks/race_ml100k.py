@@ -81,7 +81,8 @@ STAGES = {
     "sasrec": ["train_sasrec_node"],
     "baselines": ["fit_most_popular_node", "fit_item_knn_node", "fit_ease_node",
                   "fit_matrix_factorization_node", "collect_baseline_selection_node",
-                  "fit_newest_first_node", "fit_genre_recency_node", "fit_random_node"],
+                  "fit_newest_first_node", "fit_genre_recency_node", "fit_random_node",
+                  "fit_new_items_node"],
 }  # fmt: skip
 TRANSFER_STAGES = {
     "source_pretraining": ["init_transfer_model_node", "pretrain_on_source_node"],
@@ -133,6 +134,9 @@ def one_seed(
         metrics["data_efficiency"] = project.load("data_efficiency")
     return {"per_user": per_user, "stats": stats, "metrics": metrics, "timing": timing,
             "stages": stages, "peak_rss_after_stage_mib": memory}  # fmt: skip
+
+
+NEW_ITEM_COLUMNS = ("cold_only_hr@10", "warm_ndcg@10", "new_items_per_top10_warm")
 
 
 def new_item_metrics(frames: list[pd.DataFrame]) -> dict:
@@ -270,7 +274,8 @@ def main() -> None:
         print(
             "\ntest targets among the newest items, held out of training (cold items):"
         )
-        print_table([{"model": k, **v} for k, v in cold.items()], ["model", "users", "hr@10", "ndcg@10"])  # fmt: skip
+        print_table([{"model": k, **v, **{m: round(results[k].get(m, float("nan")), 4) for m in NEW_ITEM_COLUMNS}} for k, v in cold.items()],
+                    ["model", "users", "hr@10", "ndcg@10", *NEW_ITEM_COLUMNS])  # fmt: skip
     if curve:
         print("\ndata efficiency, test NDCG@10 by share of training users (seed 0):")
         columns = [

@@ -270,8 +270,24 @@ class TransferParams(_Params):
     min_source_events: int = Field(ge=3)  # two to train on, the last to validate
 
 
+class NewItemParams(_Params):
+    """The mixture that scores films without training events (`maskrec.models.new_items`),
+    fitted on a simulated hold-out of the training data."""
+
+    fraction: float = Field(
+        gt=0.0, lt=1.0
+    )  # newest share of trained films held out to fit on
+    recent: int = Field(ge=1)  # recent films the gate and the year features read
+    profile: int = Field(ge=1)  # films the genre profile averages
+    targets_per_user: int = Field(
+        ge=1
+    )  # each user's last training events used as targets
+    l2: float = Field(ge=0.0)  # penalty on the content model's weights
+
+
 class BaselineParams(_Params):
-    """Hyper-parameter grids for the classic baselines, each searched on validation."""
+    """Hyper-parameter grids for the classic baselines, each searched on validation, and
+    the new-film mixture's settings."""
 
     item_knn_neighbours: list[int] = Field(min_length=1)
     item_knn_shrink: list[float] = Field(min_length=1)
@@ -283,6 +299,7 @@ class BaselineParams(_Params):
     mf_iterations: int = Field(ge=1)
     seed: int
     max_dense_items: int = Field(ge=1)
+    new_items: NewItemParams
 
 
 class EvaluationParams(_Params):
@@ -297,13 +314,18 @@ class EvaluationParams(_Params):
     history_buckets: list[int] = Field(min_length=2)
     sparse_user_max_history: int = Field(ge=1)
     comparisons: list[tuple[str, str]]
+    # when some test target has no training events: score every sequence model also
+    # with those films mixed in from content (`<model>+new_films`, maskrec.models.new_items)
+    new_films: bool
 
     @model_validator(mode="after")
     def _known_models(self) -> EvaluationParams:
-        from maskrec.registry import BY_NAME
+        from maskrec.registry import BY_NAME, base_name
 
         for pair in self.comparisons:
-            unknown = [m for m in pair if m not in BY_NAME and m != "best_baseline"]
+            unknown = [
+                m for m in pair if base_name(m) not in BY_NAME and m != "best_baseline"
+            ]
             if unknown:
                 raise ValueError(
                     f"comparisons: {unknown[0]!r} is not a model; use 'best_baseline' "

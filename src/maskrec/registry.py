@@ -64,13 +64,32 @@ def models(transfer: bool = False) -> tuple[RegisteredModel, ...]:
 
 
 def ordered(names) -> list[str]:
-    """`names` in report order (unregistered names last, as given)."""
+    """`names` in report order, each mixed entry after its model (unregistered names last,
+    as given)."""
     rank = {m.name: i for i, m in enumerate(MODELS)}
-    return sorted(names, key=lambda n: rank.get(n, len(rank)))
+    return sorted(
+        names, key=lambda n: (rank.get(base_name(n), len(rank)), n != base_name(n))
+    )
+
+
+# A sequence model's ranking with the films it never trained on mixed in from content
+# (`maskrec.scoring.WithNewFilms`): scored by evaluation under `<name>+new_films`.
+NEW_FILMS = "+new_films"
+
+
+def with_new_films(name: str) -> str:
+    return name + NEW_FILMS
+
+
+def base_name(name: str) -> str:
+    """The registered model behind an evaluation entry (`fine_tuned+new_films`: `fine_tuned`)."""
+    return name.removesuffix(NEW_FILMS)
 
 
 def label(name: str) -> str:
-    return BY_NAME[name].label if name in BY_NAME else name
+    base = base_name(name)
+    text = BY_NAME[base].label if base in BY_NAME else base
+    return text + (" + new films by content" if name != base else "")
 
 
 def scored(model_stats: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +100,7 @@ def scored(model_stats: dict[str, Any]) -> dict[str, Any]:
 def chosen(model_stats: dict[str, Any], requested: str = "best") -> str:
     """The model to recommend with: the best by validation NDCG@10 (`requested` "best")
     or the one named; a model the run skipped is an error that says why."""
-    candidates = scored(model_stats)
+    candidates = {n: s for n, s in scored(model_stats).items() if n == base_name(n)}
     if requested == "best":
         return max(candidates, key=lambda m: candidates[m]["valid_ndcg@10"])
     if requested in model_stats and requested not in candidates:

@@ -21,12 +21,31 @@ import torch
 from maskrec.devices import autocast
 from maskrec.model_input import EvalSet, RatingSet, history_set
 from maskrec.models.baselines import Baseline
+from maskrec.models.new_items import NewItems
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.progress import Progress
 
 logger = logging.getLogger(__name__)
 
-Model = SequenceRecModel | Baseline
+
+@dataclass
+class WithNewFilms:
+    """`model`'s ranking with the films it never trained on mixed in from their content
+    (`NewItems.mix`), its own scores softened or sharpened by `temperature` (chosen on
+    validation by `fit_temperature`)."""
+
+    model: SequenceRecModel | Baseline
+    new_items: NewItems
+    temperature: float = 1.0
+
+    @property
+    def context_length(self) -> int:
+        """How much of each history the mixture reads (the model may read more)."""
+        config = self.new_items.config
+        return max(config["recent"], config["profile"])
+
+
+Model = SequenceRecModel | Baseline | WithNewFilms
 
 
 def exclude_seen(
@@ -84,6 +103,12 @@ def scored_batches(
     """(users, scores (B, N + 1) as float, seen rows, seen items) per batch of users, all on
     `device` (default: the CPU). A sequence model must already be on `device`."""
     device = device or torch.device("cpu")
+    if isinstance(model, WithNewFilms):
+        for users, scores, rows, items in scored_batches(model.model, data, batch_size, device, bf16):  # fmt: skip
+            seen = exclude_seen(torch.zeros_like(scores), rows, items).isinf()
+            mixed = model.new_items.mix(scores, data.contexts[users], model.temperature, seen)  # fmt: skip
+            yield users, mixed, rows, items
+        return
     if isinstance(model, SequenceRecModel):
         model.eval()
     for start in range(0, len(data), batch_size):
@@ -96,6 +121,46 @@ def scored_batches(
         else:
             scores = model.score(rows, items, stop - start)
         yield slice(start, stop), scores.float().to(device), rows.to(device), items.to(device)  # fmt: skip
+
+
+TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 33))
+
+
+def fit_temperature(
+    model: SequenceRecModel | Baseline,
+    data: EvalSet,
+    batch_size: int,
+    trained: torch.Tensor,
+    device: torch.device | None = None,
+    bf16: bool = False,
+) -> float:
+    """The temperature (of `TEMPERATURES`) at which `model`'s softmax over the `trained`
+    films (a bool per id 0..N) gives `data`'s targets the highest mean log-likelihood:
+    validation, so that `WithNewFilms` mixes a calibrated probability. The softmax runs
+    over the films the protocol ranks (a user's seen films excluded, the target kept);
+    targets that are not `trained` films are left out."""
+    temperatures = torch.tensor(TEMPERATURES, dtype=torch.float32)
+    total, count = torch.zeros(len(temperatures)), 0
+    for users, scores, seen_rows, seen_items in scored_batches(model, data, batch_size, device, bf16):  # fmt: skip
+        keep = trained.to(scores.device)
+        targets = data.targets[users].to(scores.device)
+        rows = keep[targets]
+        if not rows.any():
+            continue
+        target_scores = scores.gather(1, targets[:, None])
+        masked = exclude_seen(
+            scores.masked_fill(~keep, -torch.inf), seen_rows, seen_items
+        )
+        masked = masked.scatter(1, targets[:, None], target_scores)[
+            rows
+        ]  # the protocol's candidates
+        for i, t in enumerate(temperatures.tolist()):
+            log_p = torch.log_softmax(masked / t, dim=-1).gather(
+                1, targets[rows][:, None]
+            )
+            total[i] += log_p.sum().cpu()
+        count += int(rows.sum())
+    return float(temperatures[int(total.argmax())]) if count else 1.0
 
 
 @dataclass

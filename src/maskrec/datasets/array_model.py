@@ -16,24 +16,28 @@ from safetensors.numpy import load_file, save_file
 from maskrec.catalogue import ItemCatalogue
 from maskrec.datasets._atomic import FolderDataset
 from maskrec.models.baselines import BASELINES, Baseline
+from maskrec.models.new_items import NewItems
+
+# what a folder's `kind` may name: the baselines and the new-film mixture
+KINDS = {**BASELINES, NewItems.kind: NewItems}
 
 
 class ArrayModelDataset(FolderDataset):
     what = "baseline"
 
-    def _read(self, folder: Path, meta: dict[str, Any]) -> Baseline:
-        if meta.get("kind") not in BASELINES:
+    def _read(self, folder: Path, meta: dict[str, Any]) -> Baseline | NewItems:
+        if meta.get("kind") not in KINDS:
             raise DatasetError(
-                f"{folder}/config.json: unknown baseline kind {meta.get('kind')!r}; known: {sorted(BASELINES)}"
+                f"{folder}/config.json: unknown baseline kind {meta.get('kind')!r}; known: {sorted(KINDS)}"
             )
         arrays = load_file(folder / "arrays.safetensors")
         catalogue = meta.get("catalogue")
-        return BASELINES[meta["kind"]](
+        return KINDS[meta["kind"]](
             n_items=meta["n_items"], config=meta["config"], arrays=arrays,
             catalogue=ItemCatalogue.from_fields(catalogue) if catalogue else None,
         )  # fmt: skip
 
-    def _write(self, model: Baseline, folder: Path) -> None:
+    def _write(self, model: Baseline | NewItems, folder: Path) -> None:
         meta = {
             "kind": model.kind,
             "n_items": model.n_items,

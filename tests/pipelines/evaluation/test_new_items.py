@@ -124,3 +124,61 @@ def test_ties_among_new_items_count_against_the_target():
     assert int(ranks_among(scores, target, seen_rows, seen_items, among)) == 2
     scores[0, 3] = 2.0
     assert int(ranks_among(scores, target, none, none, among)) == 0
+
+
+def test_each_sequence_model_is_also_scored_with_new_films_mixed_in():
+    """`<model>+new_films`: known films keep the model's order (a known target can only
+    move down, by the new films put above it), the temperature is one validation chose,
+    and the mixture is never the model inference picks."""
+    import torch
+
+    from maskrec.model_input import right_aligned
+    from maskrec.models.new_items import NewItems, simulated_targets
+    from maskrec.models.sequence import SequenceRecModel
+    from maskrec.registry import chosen
+    from maskrec.scoring import TEMPERATURES
+    from tests.models.test_sequence import tiny_config
+
+    data = tables()
+    torch.manual_seed(0)
+    model = SequenceRecModel(tiny_config(n_items=N)).eval()
+    model.config.item_ids = data["features"]["original_item_id"].tolist()
+    sequences = data["train"]["item_ids"].tolist()
+    contexts, targets = simulated_targets(sequences, 3)
+    genres = np.zeros((N + 1, 1), dtype=np.float32)
+    new_items = NewItems.fit(sequences, [list(range(len(s))) for s in sequences],
+                             right_aligned(contexts, 50), targets, YEARS, genres,
+                             np.arange(N + 1) / N, fraction=0.2)  # fmt: skip
+    evaluation = params("evaluation", bootstrap_samples=100, permutation_resamples=99)
+    score = lambda **kw: evaluate_models(  # noqa: E731
+        data["test"], data["valid"], data["train"], data["features"], evaluation,
+        params("training", device="cpu"), **kw,
+    )  # fmt: skip
+    per_user, stats = score(new_items=new_items, sasrec=model)
+    assert set(stats) == {"sasrec", "sasrec+new_films"}
+    mixed = stats["sasrec+new_films"]
+    assert mixed["kind"] == "new_films_mixture" and mixed["mixes"] == "sasrec"
+    assert min(abs(mixed["temperature"] - t) for t in TEMPERATURES) < 1e-6
+    # among the known films every user's target keeps its rank
+    from maskrec.model_input import eval_set
+    from maskrec.scoring import WithNewFilms, rank
+
+    known = torch.ones(N + 1, dtype=torch.bool)
+    known[[0, *UNTRAINED]] = False
+    test = eval_set(data["test"].assign(target_item=[1, 7, 12]), 50)
+    entry = WithNewFilms(model, new_items, mixed["temperature"])
+    assert np.array_equal(rank(entry, test, 2, among=known).ranks_among, rank(model, test, 2, among=known).ranks_among)  # fmt: skip
+    assert chosen(stats) == "sasrec"
+    summary = summarise_evaluation(per_user, stats, evaluation)
+    assert summary["best_model_by_validation"] == "sasrec"
+    assert "among_untrained" in summary["models"]["sasrec+new_films"]["cold_items"]
+    # nothing mixed without the mixture, when asked not to, or without a new-film target
+    assert set(score(sasrec=model)[1]) == {"sasrec"}
+    off = params(
+        "evaluation", bootstrap_samples=100, permutation_resamples=99, new_films=False
+    )
+    assert set(evaluate_models(data["test"], data["valid"], data["train"], data["features"], off,
+                               params("training", device="cpu"), new_items=new_items, sasrec=model)[1]) == {"sasrec"}  # fmt: skip
+    known = data["test"].assign(target_item=[7, 8, 9], is_cold_item=False)
+    assert set(evaluate_models(known, data["valid"], data["train"], data["features"], evaluation,
+                               params("training", device="cpu"), new_items=new_items, sasrec=model)[1]) == {"sasrec"}  # fmt: skip

@@ -11,7 +11,7 @@ def test_every_model_is_scored_on_every_test_user(trained, caplog):
     data = small_split()
     inputs = {"test_targets": data["test"], "valid_targets": data["valid"], "train_sequences": data["train"],
               "item_features": data["item_features"], "params:evaluation": quick_parameters()["params:evaluation"], "params:training": quick_parameters()["params:training"],
-              **{m.dataset: trained[m.dataset] for m in models()}}  # fmt: skip
+              "new_films_model": trained["new_films_model"], **{m.dataset: trained[m.dataset] for m in models()}}  # fmt: skip
     out = run_pipeline(create_pipeline(), inputs, caplog)
     per_user, metrics = out["per_user_metrics"], out["evaluation_metrics"]
     assert len(per_user) == len(models()) * len(data["test"])
@@ -29,7 +29,7 @@ def test_a_skipped_baseline_is_reported_not_scored_and_never_chosen(trained, cap
     skipped = Skipped(trained["ease_baseline"].n_items, config={"model": "ease", "reason": "too large"})  # fmt: skip
     inputs = {"test_targets": data["test"], "valid_targets": data["valid"], "train_sequences": data["train"],
               "item_features": data["item_features"], "params:evaluation": quick_parameters()["params:evaluation"], "params:training": quick_parameters()["params:training"],
-              **{m.dataset: trained[m.dataset] for m in models()}, "ease_baseline": skipped}  # fmt: skip
+              "new_films_model": trained["new_films_model"], **{m.dataset: trained[m.dataset] for m in models()}, "ease_baseline": skipped}  # fmt: skip
     out = run_pipeline(create_pipeline(), inputs, caplog)
     metrics = out["evaluation_metrics"]
     assert "ease" not in set(out["per_user_metrics"]["model"])

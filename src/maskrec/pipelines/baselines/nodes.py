@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from maskrec.catalogue import ItemCatalogue, item_counts, trained_on
 from maskrec.metrics import mean_metrics
-from maskrec.model_input import eval_set
+from maskrec.model_input import eval_set, right_aligned
 from maskrec.models.baselines import (
     EASE,
     Baseline,
@@ -30,6 +30,7 @@ from maskrec.models.baselines import (
     dense_skip_reason,
     interaction_matrix,
 )
+from maskrec.models.new_items import NewItems, simulated_targets
 from maskrec.params import BaselineParams, TrainingParams
 from maskrec.scoring import rank
 from maskrec.training.stages import named, train_sasrec
@@ -186,6 +187,33 @@ def fit_random(
 ) -> Baseline:
     """Chance, seeded by `baselines.seed`."""
     return _kept(RandomScores.fit(len(item_features), params.seed), train_sequences, item_features)  # fmt: skip
+
+
+def fit_new_items(
+    train_sequences: pd.DataFrame, item_features: pd.DataFrame, params: BaselineParams
+) -> NewItems:
+    """The mixture that scores films without training events from content
+    (`maskrec.models.new_items`), fitted on a simulated hold-out of the training data.
+    Catalogue position is the release's own id order (MovieLens numbers films as it adds
+    them), scaled 0..1."""
+    years, genres = _content(item_features)
+    original = item_features.sort_values("item_id")["original_item_id"].to_numpy()
+    position = np.zeros(len(years), dtype=np.float32)
+    position[1:] = np.argsort(np.argsort(original, kind="stable")) / max(len(original) - 1, 1)  # fmt: skip
+    settings = params.new_items
+    sequences = train_sequences["item_ids"].tolist()
+    contexts, targets = simulated_targets(sequences, settings.targets_per_user)
+    model = NewItems.fit(
+        sequences, train_sequences["timestamps"].tolist(),
+        right_aligned(contexts, max(settings.recent, settings.profile)), targets,
+        years, genres, position, fraction=settings.fraction, recent=settings.recent,
+        profile=settings.profile, l2=settings.l2,
+    )  # fmt: skip
+    logger.info(
+        "new-film mixture fitted on %d simulated targets (%d of them held-out films)",
+        model.config["examples"], model.config["new_targets"],
+    )  # fmt: skip
+    return _kept(model, train_sequences, item_features)
 
 
 def collect_baseline_selection(*selections: dict) -> list[dict]:

@@ -32,6 +32,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="fit_genre_recency_node",
             ),
             Node(
+                nodes.fit_new_items,
+                ["train_sequences", "item_features", "params:baselines"],
+                "new_films_model",
+                name="fit_new_items_node",
+            ),
+            Node(
                 nodes.fit_random,
                 ["train_sequences", "item_features", "params:baselines"],
                 "random_baseline",

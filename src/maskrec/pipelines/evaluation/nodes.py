@@ -26,10 +26,11 @@ from maskrec.metrics import (
 from maskrec.metrics import paired_tests as metric_tests
 from maskrec.model_input import eval_set
 from maskrec.models.baselines import Baseline, Skipped
+from maskrec.models.new_items import NewItems
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import EvaluationParams, TrainingParams
-from maskrec.registry import scored
-from maskrec.scoring import rank
+from maskrec.registry import base_name, chosen, scored, with_new_films
+from maskrec.scoring import WithNewFilms, fit_temperature, rank
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def evaluate_models(
     item_features: pd.DataFrame,
     params: EvaluationParams,
     training: TrainingParams,
+    new_items: NewItems | None = None,
     **models: SequenceRecModel | Baseline,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per-user test metrics for every model, plus per-model validation NDCG@10 (for
@@ -72,20 +74,20 @@ def evaluate_models(
     trained on another item map than `item_features` (a data pipeline ran since) stops
     the node, saying what to rerun.
 
+    When some test target is a film without training events and `params.new_films`,
+    each sequence model is scored a second time as `<name>+new_films`: with those films
+    mixed in from content by `new_items`, its softmax temperature chosen on validation.
+
     Scoring runs in batches of `training.scoring_batch_size` users on the training device
     (`training.device`, bf16 as `training.bf16`), as validation did during training."""
     skipped = {n: m for n, m in models.items() if isinstance(m, Skipped)}
     models = {n: m for n, m in models.items() if n not in skipped}
-    for name, model in models.items():  # each model's ids must mean this data's items
+    checked = {**models, **({"new_films_model": new_items} if new_items else {})}
+    for name, model in checked.items():  # each model's ids must mean this data's items
         if (
             model.catalogue is not None
         ):  # (None: a baseline saved before models kept it)
             check_catalogue(name, model.catalogue, item_features, "item_features")
-    length = max(
-        (m.config.max_len for m in models.values() if isinstance(m, SequenceRecModel)),
-        default=1,
-    )
-    test, valid = eval_set(test_targets, length), eval_set(valid_targets, length)
     history = train_sequences.set_index("user_id")["item_ids"].map(len)
     n_items = max(
         m.n_items if isinstance(m, Baseline) else m.config.n_items
@@ -99,18 +101,39 @@ def evaluate_models(
     untrained = counts == 0
     untrained[0] = False
     among = torch.from_numpy(untrained) if untrained.any() else None
-    frames, stats = [], {}
     device = resolve_device(training.device)
-    for name, model in models.items():
-        if isinstance(model, SequenceRecModel):
-            model.to(device)
-        score = functools.partial(rank, batch_size=training.scoring_batch_size, device=device, bf16=training.bf16)  # fmt: skip
+    score = functools.partial(rank, batch_size=training.scoring_batch_size, device=device, bf16=training.bf16)  # fmt: skip
+    entries: dict[str, SequenceRecModel | Baseline | WithNewFilms] = dict(models)
+    if new_items and params.new_films and untrained[test_targets["target_item"].to_numpy()].any():  # fmt: skip
+        for name, model in models.items():
+            if isinstance(model, SequenceRecModel):
+                entries[with_new_films(name)] = WithNewFilms(model, new_items)
+    length = max(
+        (m.config.max_len for m in models.values() if isinstance(m, SequenceRecModel)),
+        default=1,
+    )
+    length = max([length, *(e.context_length for e in entries.values() if isinstance(e, WithNewFilms))])  # fmt: skip
+    test, valid = eval_set(test_targets, length), eval_set(valid_targets, length)
+    frames, stats = [], {}
+    for name, entry in entries.items():
+        sequence = entry.model if isinstance(entry, WithNewFilms) else entry
+        if isinstance(sequence, SequenceRecModel):
+            sequence.to(device)
+        if isinstance(entry, WithNewFilms):
+            entry.temperature = fit_temperature(
+                sequence,
+                valid,
+                training.scoring_batch_size,
+                ~torch.from_numpy(untrained),
+                device,
+                training.bf16,  # fmt: skip
+            )
         ranking = score(
-            model, test, top_k=min(max(*params.ks, 10), n_items), among=among
+            entry, test, top_k=min(max(*params.ks, 10), n_items), among=among
         )
-        validation = mean_metrics(score(model, valid).ranks)
-        if isinstance(model, SequenceRecModel):
-            model.cpu()
+        validation = mean_metrics(score(entry, valid).ranks)
+        if isinstance(sequence, SequenceRecModel):
+            sequence.cpu()
         frames.append(pd.DataFrame({
             "model": name, "user_id": test_targets["user_id"].to_numpy(), "is_cold": test_targets["is_cold"].to_numpy(),
             "is_cold_item": test_targets.get("is_cold_item", pd.Series(False, index=test_targets.index)).to_numpy(),
@@ -120,14 +143,16 @@ def evaluate_models(
         }))  # fmt: skip
         top10 = ranking.top_items[:, :10]
         stats[name] = {
-            "kind": "sequence" if isinstance(model, SequenceRecModel) else "baseline",
+            "kind": "new_films_mixture" if isinstance(entry, WithNewFilms) else "sequence" if isinstance(entry, SequenceRecModel) else "baseline",
             "valid_ndcg@10": validation["ndcg@10"],
             "valid_hr@10": validation["hr@10"],
             "coverage@10": float(len(np.unique(top10)) / n_items),
             "mean_popularity@10": float(counts[top10].mean() / counts[1:].sum() * n_items),
-            "personalises_new_users": bool(getattr(model, "personalises_new_users", True)),
+            "personalises_new_users": bool(getattr(sequence, "personalises_new_users", True)),
         }  # fmt: skip
-        if isinstance(model, SequenceRecModel):
+        if isinstance(entry, WithNewFilms):
+            stats[name] |= {"mixes": base_name(name), "temperature": entry.temperature}
+        if isinstance(entry, SequenceRecModel):
             included = mean_metrics(ranking.ranks_seen_included)
             stats[name]["test_ndcg@10_seen_included"] = included["ndcg@10"]
             stats[name]["test_hr@10_seen_included"] = included["hr@10"]
@@ -199,9 +224,7 @@ def summarise_evaluation(
         }
     return {
         "protocol": "full ranking over all items, items in the user's context excluded, one target per user",
-        "best_model_by_validation": max(
-            model_stats, key=lambda m: model_stats[m]["valid_ndcg@10"]
-        ),
+        "best_model_by_validation": chosen(model_stats),
         "best_baseline_by_validation": best_baseline,
         "skipped": skipped,
         "bucket_edges": edges,

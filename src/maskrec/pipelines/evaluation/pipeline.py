@@ -19,6 +19,7 @@ def create_pipeline(
                     "valid_targets": "valid_targets",
                     "train_sequences": "train_sequences",
                     "item_features": "item_features",
+                    "new_items": "new_films_model",
                     "params": "params:evaluation",
                     "training": "params:training",
                     **{model.name: model.dataset for model in scored},
