@@ -35,12 +35,15 @@ def cli() -> None:
               help="the MLflow store --model-uri is found in (default: the one the project's mlflow.yml names)")  # fmt: skip
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
               help="torch threads for scoring; the server's own thread needs a core too")  # fmt: skip
+@click.option("--new-films", default=None, type=click.Path(),
+              help="a CSV of films added after training (movieId,title,genres), recommended from their content")  # fmt: skip
 @click.pass_obj
-def serve(metadata, host: str, port: int, env: str | None, model: str, project: str | None, version: str | None, model_uri: str | None, tracking_uri: str | None, threads: int) -> None:  # fmt: skip
+def serve(metadata, host: str, port: int, env: str | None, model: str, project: str | None, version: str | None, model_uri: str | None, tracking_uri: str | None, threads: int, new_films: str | None) -> None:  # fmt: skip
     """Serve recommendations from a trained model: POST /recommend, GET /items, GET /health,
     and a page at /. Run `kedro run` (or `make run`) first."""
     import torch
     import uvicorn
+    from kedro.io import DatasetError
     from mlflow.exceptions import MlflowException
 
     from maskrec.service import create_app, load_recommender, load_recommender_from_uri
@@ -59,8 +62,9 @@ def serve(metadata, host: str, port: int, env: str | None, model: str, project: 
                 model_uri, folder, env, tracking_uri
             )
         else:
-            recommender = load_recommender(folder, env, model, version)
+            recommender = load_recommender(folder, env, model, version, new_films)
     except (
+        DatasetError,
         ValueError,
         FileNotFoundError,
         MlflowException,

@@ -123,6 +123,13 @@ def scored_batches(
         yield slice(start, stop), scores.float().to(device), rows.to(device), items.to(device)  # fmt: skip
 
 
+def context_length(model: Model) -> int:
+    """How much of each history `model` reads (a baseline: the items, in any order)."""
+    if isinstance(model, WithNewFilms):
+        return max(context_length(model.model), model.context_length)
+    return model.config.max_len if isinstance(model, SequenceRecModel) else 1
+
+
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(4.0), 33))
 
 
@@ -212,11 +219,14 @@ def rank(
 def recommend(
     model: Model, histories: list[list[int]], top_k: int, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k unseen items and their scores for each history (model item ids, oldest first)."""
-    length = model.config.max_len if isinstance(model, SequenceRecModel) else 1
+    """Top-k unseen items and their scores for each history (model item ids, oldest first);
+    where a history leaves fewer than k unseen, the rest are seen items scored -inf."""
+    length = context_length(model)
     items, scores = [], []
     for _, batch, rows, seen in scored_batches(model, history_set(histories, length), batch_size):  # fmt: skip
-        best = exclude_seen(batch, rows, seen).topk(top_k, dim=1)
+        best = exclude_seen(batch, rows, seen).topk(
+            min(top_k, batch.shape[1] - 1), dim=1
+        )
         items.append(best.indices)
         scores.append(best.values)
     if not items:

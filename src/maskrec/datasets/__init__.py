@@ -5,6 +5,7 @@ from maskrec.datasets.array_model import ArrayModelDataset
 from maskrec.datasets.histories import HistoriesDataset
 from maskrec.datasets.model_folder import ModelFolderDataset
 from maskrec.datasets.movielens import MovieLensDataset
+from maskrec.datasets.new_films import NewFilmsDataset
 from maskrec.datasets.sequence_table import SequenceTableDataset
 from maskrec.datasets.split_targets import SplitTargetsDataset
 from maskrec.datasets.study import OptunaStorageDataset
@@ -15,6 +16,7 @@ __all__ = [
     "HistoriesDataset",
     "ModelFolderDataset",
     "MovieLensDataset",
+    "NewFilmsDataset",
     "OptunaStorageDataset",
     "SequenceTableDataset",
     "SplitTargetsDataset",

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import DatasetError
+
+from maskrec.datasets._optional_file import OptionalFileDataset
 
 COLUMNS = ["request_id", "history", "where"]
 _SEPARATORS = re.compile(r"[\s|]+")
@@ -45,18 +47,13 @@ def _ids(value: Any, where: str) -> list[int]:
     return ids
 
 
-class HistoriesDataset(AbstractDataset[None, pd.DataFrame]):
-    def __init__(self, file: str = "", metadata: dict[str, Any] | None = None) -> None:
-        # `file`, not `filepath`: Kedro would turn an empty filepath into the project folder.
-        self._path = Path(file) if file else None
-        self.metadata = metadata
+class HistoriesDataset(OptionalFileDataset):
+    param = "inference_histories"
 
-    def load(self) -> pd.DataFrame:
-        path = self._path
-        if path is None:
-            return _empty()
-        if not path.is_file():
-            raise DatasetError(f"inference_histories={path}: no such file")
+    def _empty(self) -> pd.DataFrame:
+        return _empty()
+
+    def _read(self, path: Path) -> pd.DataFrame:
         suffix = path.suffix.lower()
         if suffix == ".csv":
             rows = self._csv(path)
@@ -108,12 +105,3 @@ class HistoriesDataset(AbstractDataset[None, pd.DataFrame]):
                 request, history = where.rsplit(" ", 1)[-1], entry
             rows.append((str(request), _ids(history, f"{where}, 'history'"), where))
         return rows
-
-    def save(self, data: Any) -> None:
-        raise DatasetError("HistoriesDataset is read-only")
-
-    def _exists(self) -> bool:
-        return self._path is not None and self._path.is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"file": str(self._path) if self._path else None}

@@ -32,9 +32,7 @@ ML100K_GENRES = (
     "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
     "Romance", "Sci-Fi", "Thriller", "War", "Western",
 )  # fmt: skip
-_YEAR_IN_TITLE = re.compile(
-    r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[-–]\d{0,4})?\)\s*$"
-)
+YEAR_IN_TITLE = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[-–]\d{0,4})?\)\s*$")
 
 
 class MovieLensFormatError(ValueError):
@@ -183,7 +181,7 @@ def _show(value: object) -> str:
 
 def _split_title(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
     """'Heat (1995)' -> ('Heat', 1995); titles without a year keep year <NA>."""
-    parts = titles.fillna("").astype(str).str.extract(_YEAR_IN_TITLE)
+    parts = titles.fillna("").astype(str).str.extract(YEAR_IN_TITLE)
     title = parts["title"].where(parts["title"].notna(), titles.fillna("").astype(str))
     year = pd.to_numeric(parts["year"], errors="coerce").astype("Int64")
     return title.str.strip(), year

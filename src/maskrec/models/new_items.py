@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
@@ -89,15 +90,17 @@ class NewItems:
         recent: int = 10,
         profile: int = 50,
         l2: float = 0.01,
+        genre_names: list[str] | None = None,
     ) -> NewItems:
         """Fit on training `sequences` (model ids, oldest first) and their `timestamps`,
         with `simulated_targets` of them as `targets` and their contexts right-aligned
         (at least `max(recent, profile)` long) as `windows`; `years`, `genres` (flags) and
-        `position` (catalogue order 0..1) by model id 0..N."""
+        `position` (catalogue order 0..1) by model id 0..N; `genre_names` name the
+        genre columns (what a film added later may list)."""
         n_items = len(years) - 1
         content = _content_arrays(years, genres, position)
         config = {"recent": int(recent), "profile": int(profile), "fraction": float(fraction),
-                  "newest_year": float(content["years"].max())}  # fmt: skip
+                  "newest_year": float(content["years"].max()), "genre_names": list(genre_names or [])}  # fmt: skip
         # the simulated hold-out: the newest `fraction` of trained films by first rating
         first = _first_seen(sequences, timestamps, n_items)
         trained_ids = np.flatnonzero(np.isfinite(first))
@@ -124,6 +127,49 @@ class NewItems:
         real = _state(first)
         return cls(n_items=n_items, config=config, arrays={**content, **real})
 
+    def with_films(self, years: np.ndarray, genres: np.ndarray) -> NewItems:
+        """This mixture over a catalogue grown by films added after training (ids N + 1,
+        N + 2, ... in the given order): no training events, so scored by content alone;
+        catalogue position after every film it was fitted on. `genres`: flags in the
+        columns of `arrays["genres"]`."""
+        count = len(years)
+        arrays = dict(self.arrays)
+        known = arrays["years"][arrays["years"] > 0]
+        low = float(known.min()) if len(known) else 0.0
+        span = max(self.config["newest_year"] - low, 1.0)
+        added = np.asarray(years, dtype=np.float32)
+        extra = {
+            "trained": np.zeros(count, np.float32), "debut": np.ones(count, np.float32),
+            "years": added, "newness": ((added - low) / span).astype(np.float32),
+            "genres": np.asarray(genres, dtype=np.float32).reshape(count, -1),
+            "position": (1 + np.arange(1, count + 1) / max(self.n_items, 1)).astype(np.float32),
+        }  # fmt: skip
+        arrays = {name: np.concatenate([arrays[name], extra[name]]) for name in extra}
+        return NewItems(n_items=self.n_items + count, config=self.config, arrays=arrays, catalogue=self.catalogue)  # fmt: skip
+
+    def add_films(self, films: pd.DataFrame, known: set[int]) -> tuple[NewItems, pd.DataFrame]:  # fmt: skip
+        """Films added after training (`NewFilmsDataset`'s table: item_id, title, year,
+        genres, where), refused with their file, line and column if the catalogue of
+        original ids `known` has them or a genre is not one of `genre_names`; returns the
+        grown mixture (`with_films`) and the films with their model ids (after the
+        catalogue's), original ids, titles, years and genre flags."""
+        names = self.config.get("genre_names", [])
+        flags = np.zeros((len(films), len(names)), dtype=np.float32)
+        for row, film in enumerate(films.itertuples()):
+            if film.item_id in known:
+                raise ValueError(f"{film.where}, column 'movieId': film {film.item_id} is already in the catalogue the models were trained on; list only films added since")  # fmt: skip
+            for genre in film.genres.split("|"):
+                if genre not in names:
+                    raise ValueError(f"{film.where}, column 'genres': {genre!r} is not a genre of the catalogue the models were trained on; known: {'|'.join(names)}")  # fmt: skip
+                flags[row, names.index(genre)] = 1.0
+        ids = np.arange(self.n_items + 1, self.n_items + 1 + len(films))
+        added = pd.DataFrame({
+            "item_id": ids, "original_item_id": films["item_id"].to_numpy(dtype=np.int64),
+            "title": films["title"].to_numpy(), "year": films["year"].to_numpy(), "genres": films["genres"].to_numpy(),
+            **{f"genre_{g}": flags[:, i].astype("int8") for i, g in enumerate(names)},
+        })  # fmt: skip
+        return self.with_films(films["year"].to_numpy(dtype=np.float64), flags), added
+
     # -- scoring ---------------------------------------------------------------------------
 
     def untrained(self) -> torch.Tensor:
@@ -149,19 +195,21 @@ class NewItems:
 
     def mix(self, scores: torch.Tensor, contexts: torch.Tensor, temperature: float,
             seen: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
-        """Log-probabilities of the mixture from a model's `scores` (B, N + 1) over the
-        same ids: its softmax at `temperature` over the trained films, normalised over
-        those not `seen` (a bool (B, N + 1): films the protocol excludes), the content
-        model over the others. Column 0 (padding) stays -inf."""
+        """Log-probabilities of the mixture over ids 0..n_items from a model's `scores`
+        (B, M + 1) over its own ids 0..M (M <= n_items: films added after training have
+        no model score): its softmax at `temperature` over the trained films, normalised
+        over those not `seen` (a bool (B, M + 1): films the protocol excludes), the
+        content model over the films without training events. Column 0 stays -inf."""
         untrained = self.untrained().to(scores.device)
-        trained_scores = (
-            scores[:, 1:].masked_fill(untrained[1:], -torch.inf) / temperature
-        )
+        scored = scores.shape[1] - 1
+        trained_scores = scores[:, 1:].masked_fill(untrained[1 : scored + 1], -torch.inf) / temperature  # fmt: skip
         unseen = trained_scores if seen is None else trained_scores.masked_fill(seen[:, 1:], -torch.inf)  # fmt: skip
         normaliser = torch.logsumexp(unseen, dim=-1, keepdim=True)
-        out = torch.full_like(scores, -torch.inf)
+        out = scores.new_full((len(scores), self.n_items + 1), -torch.inf)
         gate = self.gate(contexts.cpu()).to(scores.device).clamp(1e-6, 1 - 1e-6)
-        out[:, 1:] = trained_scores - normaliser + torch.log1p(-gate)[:, None]
+        out[:, 1 : scored + 1] = (
+            trained_scores - normaliser + torch.log1p(-gate)[:, None]
+        )
         candidates = torch.nonzero(untrained).squeeze(1)
         if len(candidates):
             new = self.content_log_probs(contexts.cpu(), candidates.cpu()).to(scores.device)  # fmt: skip

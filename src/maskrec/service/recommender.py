@@ -19,9 +19,12 @@ import pandas as pd
 
 from maskrec.alignment import normalise_title
 from maskrec.catalogue import ItemCatalogue, check_catalogue
+from maskrec.datasets.new_films import NewFilmsDataset
+from maskrec.models.new_items import NewItems
+from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import InferenceParams, TrainingParams
 from maskrec.registry import chosen
-from maskrec.scoring import Model, recommend
+from maskrec.scoring import Model, WithNewFilms, recommend
 
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
 
@@ -48,6 +51,8 @@ class Catalogue:
     def __post_init__(self) -> None:
         items = self.items
         self.by_original = dict(zip(items["original_item_id"].astype(int), items.index, strict=True))  # fmt: skip
+        # films added after training (`--new-films`): recommended, never read in a history
+        self.added = set(items.index[items["new_film"]].tolist()) if "new_film" in items else set()  # fmt: skip
         self.by_title = {}
         for item, title in zip(items.index, items["title"], strict=True):
             # "Toy Story (1995)" answers to its full title and, where no other film has
@@ -74,16 +79,21 @@ class Catalogue:
     def resolve(self, history: list[int | str]) -> list[int]:
         """Model ids of a history of original ids (int) or titles (str)."""
         ids, problems = [], []
+        added = "was added after training: it can be recommended, but no model has read it, so a history cannot hold it yet"  # fmt: skip
         for index, entry in enumerate(history):
             if isinstance(entry, int):
                 found = self.by_original.get(entry)
                 if found is None:
                     problems.append((index, f"no film with movie id {entry} in the catalogue"))  # fmt: skip
+                elif found in self.added:
+                    problems.append((index, f"film {entry} {added}"))
                 else:
                     ids.append(found)
                 continue
             matches = self.by_title.get(normalise_title(entry), [])
-            if len(matches) == 1:
+            if len(matches) == 1 and matches[0] in self.added:
+                problems.append((index, f"{entry!r} {added}"))
+            elif len(matches) == 1:
                 ids.append(matches[0])
             elif matches:
                 names = ", ".join(f"{self.items.at[m, 'title']!r} (id {self.items.at[m, 'original_item_id']})" for m in matches[:5])  # fmt: skip
@@ -137,12 +147,14 @@ class Recommender:
         return recommend(self.model, histories, k, self.batch_size)
 
 
-def load_recommender(project: Path, env: str | None = None, model: str = "best", version: str | None = None) -> Recommender:  # fmt: skip
+def load_recommender(project: Path, env: str | None = None, model: str = "best", version: str | None = None,
+                     new_films: str | None = None) -> Recommender:  # fmt: skip
     """The model `inference` would use (best by validation NDCG@10, or `model`), read
     through the project's catalog after a `kedro run`, with the catalogue it keeps in its
     own folder: whatever pipeline ran since on other data, it answers as it was trained.
     `version`: a run's timestamp (the versioned catalog's `<entry>/<version>/`): that run's
-    models and evaluation instead of the latest."""
+    models and evaluation instead of the latest. `new_films`: a CSV of films added after
+    training (`NewFilmsDataset`), recommended from their content as inference does."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -153,7 +165,7 @@ def load_recommender(project: Path, env: str | None = None, model: str = "best",
             catalog = context.catalog
         else:  # as `kedro run --load-versions` builds it (Kedro's catalog hook)
             _check_version(context.catalog, version)
-            catalog = context._get_catalog(load_versions={"trained_models": version, "model_stats": version})  # fmt: skip
+            catalog = context._get_catalog(load_versions={"trained_models": version, "model_stats": version, "new_films_model": version})  # fmt: skip
         if not catalog.exists("model_stats"):
             raise FileNotFoundError(
                 f"{project}: no evaluated models to serve (model_stats is missing); run "
@@ -169,7 +181,27 @@ def load_recommender(project: Path, env: str | None = None, model: str = "best",
         own = saved.catalogue()
         if own.titles is None:  # a folder saved before models kept their titles
             own = _titled(name, own, catalog.load("item_features"))
-    return Recommender(saved(), name, Catalogue.from_model(own), _group(training, TrainingParams).scoring_batch_size, own.trained_on)  # fmt: skip
+        scorer, items = saved(), own.table().set_index("item_id")
+        if new_films:
+            scorer, items = _with_new_films(scorer, name, own, items, stats, NewFilmsDataset(file=new_films).load(), catalog.load("new_films_model"))  # fmt: skip
+    return Recommender(scorer, name, Catalogue(items), _group(training, TrainingParams).scoring_batch_size, own.trained_on)  # fmt: skip
+
+
+def _with_new_films(model: Any, name: str, own: ItemCatalogue, items: pd.DataFrame, stats: dict, films: pd.DataFrame,
+                    mixture: NewItems) -> tuple[Any, pd.DataFrame]:  # fmt: skip
+    """The served model with films added after training mixed in from content (as
+    inference's `add_new_films`), and the catalogue grown by them."""
+    if not isinstance(model, SequenceRecModel):
+        raise ValueError(f"--new-films: new films are mixed into a sequence model's ranking; {name!r} is a baseline: serve a sequence model with --model <name>")  # fmt: skip
+    if mixture.catalogue is None or mixture.catalogue.key != own.key:
+        raise ValueError(f"--new-films: new_films_model was fitted on another catalogue than {name}'s; run `kedro run --pipelines baselines` (or serve the run that fitted both with --version)")  # fmt: skip
+    grown, added = mixture.add_films(films, set(int(i) for i in own.original_ids))
+    added = added.set_index("item_id")[["original_item_id", "title", "year"]]
+    added = added.assign(popularity=0.0, new_film=True)
+    temperature = float(stats.get(name, {}).get("temperature", 1.0))
+    return WithNewFilms(model, grown, temperature), pd.concat(
+        [items.assign(new_film=False), added]
+    )
 
 
 def load_recommender_from_uri(uri: str, project: Path, env: str | None = None, tracking_uri: str | None = None) -> Recommender:  # fmt: skip

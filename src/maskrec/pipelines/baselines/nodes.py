@@ -208,6 +208,7 @@ def fit_new_items(
         right_aligned(contexts, max(settings.recent, settings.profile)), targets,
         years, genres, position, fraction=settings.fraction, recent=settings.recent,
         profile=settings.profile, l2=settings.l2,
+        genre_names=[c.removeprefix("genre_") for c in item_features.columns if c.startswith("genre_")],
     )  # fmt: skip
     logger.info(
         "new-film mixture fitted on %d simulated targets (%d of them held-out films)",

@@ -114,20 +114,20 @@ def evaluate_models(
     )
     length = max([length, *(e.context_length for e in entries.values() if isinstance(e, WithNewFilms))])  # fmt: skip
     test, valid = eval_set(test_targets, length), eval_set(valid_targets, length)
-    frames, stats = [], {}
+    frames, stats, temperatures = [], {}, {}
     for name, entry in entries.items():
         sequence = entry.model if isinstance(entry, WithNewFilms) else entry
         if isinstance(sequence, SequenceRecModel):
             sequence.to(device)
-        if isinstance(entry, WithNewFilms):
-            entry.temperature = fit_temperature(
-                sequence,
-                valid,
-                training.scoring_batch_size,
-                ~torch.from_numpy(untrained),
-                device,
-                training.bf16,  # fmt: skip
-            )
+        if new_items and isinstance(sequence, SequenceRecModel):
+            # the softmax temperature at which the model's scores are a calibrated
+            # probability (validation), for the mixture here and for inference's new films
+            if base_name(name) not in temperatures:
+                temperatures[base_name(name)] = fit_temperature(
+                    sequence, valid, training.scoring_batch_size, ~torch.from_numpy(untrained), device, training.bf16,
+                )  # fmt: skip
+            if isinstance(entry, WithNewFilms):
+                entry.temperature = temperatures[base_name(name)]
         ranking = score(
             entry, test, top_k=min(max(*params.ks, 10), n_items), among=among
         )
@@ -150,8 +150,10 @@ def evaluate_models(
             "mean_popularity@10": float(counts[top10].mean() / counts[1:].sum() * n_items),
             "personalises_new_users": bool(getattr(sequence, "personalises_new_users", True)),
         }  # fmt: skip
+        if base_name(name) in temperatures:
+            stats[name]["temperature"] = temperatures[base_name(name)]
         if isinstance(entry, WithNewFilms):
-            stats[name] |= {"mixes": base_name(name), "temperature": entry.temperature}
+            stats[name]["mixes"] = base_name(name)
         if isinstance(entry, SequenceRecModel):
             included = mean_metrics(ranking.ranks_seen_included)
             stats[name]["test_ndcg@10_seen_included"] = included["ndcg@10"]

@@ -14,10 +14,11 @@ import pandas as pd
 from maskrec.catalogue import CatalogueMismatch, check_catalogue
 from maskrec.datasets.trained_models import SavedModel
 from maskrec.model_input import rating_set
+from maskrec.models.new_items import NewItems
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import InferenceParams, TrainingParams
 from maskrec.registry import RATING_MODEL, chosen
-from maskrec.scoring import Model, rate, recommend
+from maskrec.scoring import Model, WithNewFilms, rate, recommend
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,36 @@ def load_chosen_model(
     check_catalogue(f"{name} ({saved.path})", saved.catalogue(), item_features, ITEM_FEATURES)  # fmt: skip
     logger.info("recommending with %s", name)
     return saved(), name
+
+
+def add_new_films(
+    new_films: pd.DataFrame,
+    item_features: pd.DataFrame,
+    new_films_model: NewItems,
+    chosen_model: Model,
+    chosen_model_name: str,
+    model_stats: dict[str, Any],
+) -> tuple[Model, pd.DataFrame]:
+    """The model inference scores with, and the films it may recommend (item_features'
+    columns plus `new_film`). With films added after training (`new_films`, a file named
+    by `--params new_films=<csv>`), they get the ids after the catalogue's and the chosen
+    sequence model is mixed with `new_films_model`, which scores them from content alone
+    (at the model's softmax temperature chosen on validation), with no retraining. A film
+    already in the catalogue or a genre the models never saw is refused, naming the file,
+    line and column, before anything is scored."""
+    items = item_features.assign(new_film=False)
+    if new_films.empty:
+        return chosen_model, items
+    if not isinstance(chosen_model, SequenceRecModel):
+        raise ValueError(
+            f"new films are scored by mixing them into a sequence model's ranking; the chosen "
+            f"model {chosen_model_name!r} is a baseline: name a sequence model with --params inference.model=<name>"
+        )  # fmt: skip
+    check_catalogue("new_films_model", new_films_model.catalogue, item_features, ITEM_FEATURES)  # fmt: skip
+    mixture, added = new_films_model.add_films(new_films, set(item_features["original_item_id"].tolist()))  # fmt: skip
+    temperature = float(model_stats.get(chosen_model_name, {}).get("temperature", 1.0))
+    logger.info("%d films added after training scored from content, mixed into %s (temperature %.3g)", len(new_films), chosen_model_name, temperature)  # fmt: skip
+    return WithNewFilms(chosen_model, mixture, temperature), pd.concat([items, added.assign(new_film=True)], ignore_index=True)  # fmt: skip
 
 
 @dataclass
@@ -86,16 +117,23 @@ def _frame(
     item_features: pd.DataFrame,
     model: str,
 ) -> pd.DataFrame:
+    """One row per recommendation; a user with fewer unseen films than K gets fewer rows
+    (top-k then fills up with excluded films, scored -inf)."""
     lookup = item_features.set_index("item_id")
-    flat = items.ravel()
+    owners = np.repeat(owners, items.shape[1])
+    ranks = np.tile(np.arange(1, items.shape[1] + 1), len(items))
+    flat, values = items.ravel(), scores.ravel().astype(float)
+    real = np.isfinite(values)
+    flat, values, owners, ranks = flat[real], values[real], owners[real], ranks[real]
     return pd.DataFrame({
-        "user_id": np.repeat(owners, items.shape[1]),
-        "rank": np.tile(np.arange(1, items.shape[1] + 1), len(owners)),
+        "user_id": owners,
+        "rank": ranks,
         "item_id": lookup.loc[flat, "original_item_id"].to_numpy(),
         "title": lookup.loc[flat, "title"].to_numpy(),
         "year": lookup.loc[flat, "year"].to_numpy(),
-        "score": scores.ravel().astype(float),
+        "score": values,
         "model": model,
+        "new_film": lookup.loc[flat, "new_film"].to_numpy(dtype=bool) if "new_film" in lookup else False,
     })  # fmt: skip
 
 
@@ -117,7 +155,13 @@ def recommend_for_all_users(
     users = user_map.set_index("user_id").loc[histories.index, "original_user_id"]
     frame = _frame(users.to_numpy(), items, scores, item_features, chosen_model_name)
     questions = pd.DataFrame({"user_id": np.repeat(histories.index.to_numpy(), items.shape[1]), "item_id": items.ravel()})  # fmt: skip
-    return frame.assign(predicted_rating=predicted_ratings(rater, interactions, questions, training.scoring_batch_size))  # fmt: skip
+    questions = questions[np.isfinite(scores.ravel())]  # the rows `_frame` kept
+    rated = ~frame[
+        "new_film"
+    ].to_numpy()  # a film added after training has no rating yet
+    ratings = np.full(len(frame), np.nan)
+    ratings[rated] = predicted_ratings(rater, interactions, questions[rated], training.scoring_batch_size)  # fmt: skip
+    return frame.assign(predicted_rating=ratings)
 
 
 def recommend_for_history(
@@ -156,9 +200,8 @@ def _recommend_histories(
 ) -> pd.DataFrame:
     """Histories of original ids (request_id, history, where) -> top-K frame; an id the
     catalogue lacks is an error naming its request, before anything is scored."""
-    known = dict(
-        zip(item_features["original_item_id"], item_features["item_id"], strict=True)
-    )
+    trained = item_features[~item_features["new_film"]] if "new_film" in item_features else item_features  # fmt: skip
+    known = dict(zip(trained["original_item_id"], trained["item_id"], strict=True))
     for where, history in zip(requests["where"], requests["history"], strict=True):
         unknown = [i for i in history if i not in known]
         if unknown:

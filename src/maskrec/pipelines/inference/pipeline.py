@@ -19,6 +19,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="load_chosen_model_node",
             ),
             Node(
+                nodes.add_new_films,
+                inputs=[
+                    "new_films",
+                    "item_features",
+                    "new_films_model",
+                    *chosen,
+                    "model_stats",
+                ],
+                outputs=["scoring_model", "recommendable_items"],
+                name="add_new_films_node",
+            ),
+            Node(
                 nodes.load_rating_model,
                 inputs=["trained_models", "item_features"],
                 outputs="rater",
@@ -28,9 +40,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 nodes.recommend_for_all_users,
                 inputs=[
                     "interactions",
-                    "item_features",
+                    "recommendable_items",
                     "user_map",
-                    *chosen,
+                    "scoring_model",
+                    "chosen_model_name",
                     "rater",
                     "params:inference",
                     "params:training",
@@ -41,8 +54,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 nodes.recommend_for_history,
                 inputs=[
-                    "item_features",
-                    *chosen,
+                    "recommendable_items",
+                    "scoring_model",
+                    "chosen_model_name",
                     "params:inference",
                     "params:training",
                 ],
@@ -53,8 +67,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 nodes.recommend_for_requests,
                 inputs=[
                     "history_requests",
-                    "item_features",
-                    *chosen,
+                    "recommendable_items",
+                    "scoring_model",
+                    "chosen_model_name",
                     "params:inference",
                     "params:training",
                 ],
