@@ -166,8 +166,9 @@ def build_summary(
     if items:
         lines += ["", f"Cold-item NDCG@10: the {items} test users whose target is one of the newest items, held "
                   "out of training entirely. A model that knows items only by their ids has never seen these "
-                  "(near zero); a model with item content scores them by genres, decade and title words, and a "
-                  "source-pretrained one may know them from the source."]  # fmt: skip
+                  "(near zero); a model with item content scores them by genres, decade and title words, a "
+                  "source-pretrained one may know them from the source, and '+ new films by content' is the model "
+                  "with them mixed in by how likely the user's next film is a new one and which, from content."]  # fmt: skip
     lines += _new_item_lines(evaluation_metrics, fmt)
     models = ordered(evaluation_metrics["models"])
     buckets = evaluation_metrics["models"][models[0]]["by_history_length"]
