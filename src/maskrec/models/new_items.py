@@ -154,6 +154,8 @@ class NewItems:
         grown mixture (`with_films`) and the films with their model ids (after the
         catalogue's), original ids, titles, years and genre flags."""
         names = self.config.get("genre_names", [])
+        if not names and len(films):
+            raise ValueError("new_films_model was saved before it kept its genres' names: refit it with `kedro run --pipelines baselines`")  # fmt: skip
         flags = np.zeros((len(films), len(names)), dtype=np.float32)
         for row, film in enumerate(films.itertuples()):
             if film.item_id in known:
