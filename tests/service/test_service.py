@@ -285,6 +285,10 @@ def test_the_command_says_what_is_wrong_without_a_traceback(tmp_path):
     result = CliRunner().invoke(serve, ["--project", str(copy_project(tmp_path))])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "run `kedro run` (or `make run`)" in result.output
+    both = CliRunner().invoke(
+        serve, ["--model-uri", "models:/x/1", "--new-films", "new.csv"]
+    )
+    assert both.exit_code == 1 and "cannot be combined with --model-uri" in both.output
 
 
 # --- the command line and the page in a browser ----------------------------------------
