@@ -108,9 +108,8 @@ class NewItems:
         held = np.sort(by_debut[len(by_debut) - int(round(fraction * len(by_debut))) :])
         is_held = np.zeros(n_items + 1, dtype=bool)
         is_held[held] = True
-        kept = [[i for i in s if not is_held[i]] for s in sequences]
-        kept_times = [[t for i, t in zip(s, ts, strict=True) if not is_held[i]] for s, ts in zip(sequences, timestamps, strict=True)]  # fmt: skip
-        simulated = {**content, **_state(_first_seen(kept, kept_times, n_items))}
+        # without the held-out films' events, every other film's first rating is unchanged
+        simulated = {**content, **_state(np.where(is_held, np.inf, first))}
         labels = is_held[np.asarray(targets, dtype=np.int64)] if targets else np.zeros(0, bool)  # fmt: skip
         gate = _fit_gate(_gate_features(windows, simulated, config).numpy(), labels)
         candidates = torch.from_numpy(held)
