@@ -264,6 +264,66 @@ def synthetic_sequences(
     return items, train, valid
 
 
+def t_interval(values: list[float], confidence: float = 0.95) -> list[float] | None:
+    """Student's t interval of the mean of `values` (one per seed: seeds, not users, are
+    the replicates); None for a single value."""
+    if len(values) < 2:
+        return None
+    from scipy import stats
+
+    mean = float(np.mean(values))
+    half = float(stats.t.ppf((1 + confidence) / 2, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))  # fmt: skip
+    return [mean - half, mean + half]
+
+
+def tuned_project(doc: str, workdir: str):
+    """The two-phase tuning benchmarks' start: arguments (with --seeds; --env refused, as
+    the tuned environment is written over conf/base), the runtime parameters, the scratch
+    project and its validated `tuning` group (a bad value stops here)."""
+    parser = arguments(doc, workdir)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args()
+    if args.env:
+        raise SystemExit("--env: the tuned environment is written over conf/base; give settings with --params")  # fmt: skip
+    params = run_params(args, training={"checkpoint_dir": None})
+    project = ScratchProject(Path(args.workdir), None, params)
+    return args, params, project, project.parameters()["tuning"]
+
+
+def across_seeds(
+    runs: list[dict], pairs, metric: str, metrics: tuple[str, ...]
+) -> dict:
+    """Runs of several seeds (each `{"models": {name: {metric: value}}, "paired_tests":
+    {"a - b": ...}}`): each model's means over seeds, and for each pair the per-seed
+    difference of `metric`, its mean, a t interval over the seeds and each seed's paired
+    test (one value per seed: seeds, not users, are the replicates)."""
+    names = runs[0]["models"]
+    means = {n: {m: float(np.mean([r["models"][n][m] for r in runs])) for m in metrics} for n in names}  # fmt: skip
+    differences = {}
+    for model, competitor in pairs:
+        per_seed = [r["models"][model][metric] - r["models"][competitor][metric] for r in runs]  # fmt: skip
+        differences[f"{model} - {competitor}"] = {"per_seed": per_seed, "mean": float(np.mean(per_seed)), "t_interval_95": t_interval(per_seed),
+                                                  "paired_test_per_seed": [r["paired_tests"].get(f"{model} - {competitor}") for r in runs]}  # fmt: skip
+    return {"models": means, "differences": differences}
+
+
+def print_seeds(label: str, runs: list[dict], seeds: list[int], metric: str) -> None:
+    """Each model's `metric` per seed and its mean."""
+    print(f"\n{label}: test {metric} by seed")
+    print_table([{"model": n, **{f"seed {s}": round(r["models"][n][metric], 4) for s, r in zip(seeds, runs, strict=True)},
+                  "mean": round(float(np.mean([r["models"][n][metric] for r in runs])), 4)}
+                 for n in runs[0]["models"]], ["model", *(f"seed {s}" for s in seeds), "mean"])  # fmt: skip
+
+
+def print_differences(result: dict[str, dict], metric: str) -> None:
+    """`across_seeds`' differences of each setting, per seed with a t interval."""
+    print(f"\ndifferences of test {metric}, per seed, and a t interval over the seeds:")
+    print_table([{"setting": label, "pair": pair, "per seed": " ".join(f"{d:+.4f}" for d in v["per_seed"]),
+                  "mean": f"{v['mean']:+.4f}", "95% over seeds": "–" if v["t_interval_95"] is None else "[{:+.4f}, {:+.4f}]".format(*v["t_interval_95"])}
+                 for label, r in result.items() for pair, v in r["differences"].items()],
+                ["setting", "pair", "per seed", "mean", "95% over seeds"])  # fmt: skip
+
+
 def machine() -> dict[str, Any]:
     info = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads()}  # fmt: skip

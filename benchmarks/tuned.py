@@ -23,15 +23,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     ScratchProject,
-    arguments,
+    across_seeds,
+    print_differences,
+    print_seeds,
     print_table,
-    run_params,
+    tuned_project,
     write_json,
 )
 
@@ -53,34 +52,8 @@ def evaluated(project: ScratchProject, env: str | None, seed: int) -> dict:
     return {"models": models, "paired_tests": tests, "seconds": seconds}
 
 
-def across_seeds(runs: list[dict]) -> dict:
-    """Means over seeds per model, and each PAIRS difference per seed with a t interval
-    over the seeds (one value per seed: seeds, not users, are the replicates)."""
-    names = runs[0]["models"]
-    means = {n: {m: float(np.mean([r["models"][n][m] for r in runs])) for m in METRICS} for n in names}  # fmt: skip
-    differences = {}
-    for model, competitor in PAIRS:
-        per_seed = [r["models"][model]["ndcg@10"] - r["models"][competitor]["ndcg@10"] for r in runs]  # fmt: skip
-        mean = float(np.mean(per_seed))
-        if len(per_seed) > 1:
-            half = float(stats.t.ppf(0.975, len(per_seed) - 1) * np.std(per_seed, ddof=1) / np.sqrt(len(per_seed)))  # fmt: skip
-            interval = [mean - half, mean + half]
-        else:
-            interval = None
-        differences[f"{model} - {competitor}"] = {"per_seed": per_seed, "mean": mean, "t_interval_95": interval,
-                                                  "paired_test_per_seed": [r["paired_tests"].get(f"{model} - {competitor}") for r in runs]}  # fmt: skip
-    return {"models": means, "differences": differences}
-
-
 def main() -> None:
-    parser = arguments(__doc__, "tuned")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args()
-    if args.env:
-        raise SystemExit("--env: the tuned environment is written over conf/base; give settings with --params")  # fmt: skip
-    params = run_params(args, training={"checkpoint_dir": None})
-    project = ScratchProject(Path(args.workdir), None, params)
-    tuning = project.parameters()["tuning"]  # a bad value stops here
+    args, params, project, tuning = tuned_project(__doc__, "tuned")
 
     tuning_seconds = project.run(["tuning"])  # phase 1: validation only
     summary = project.load("tuning_summary")
@@ -88,18 +61,14 @@ def main() -> None:
 
     tuned = [evaluated(project, "tuned", seed) for seed in args.seeds]  # phase 2
     shipped = [evaluated(project, None, seed) for seed in args.seeds]
-    result = {"tuned": across_seeds(tuned), "shipped": across_seeds(shipped)}
+    result = {
+        label: across_seeds(runs, PAIRS, "ndcg@10", METRICS)
+        for label, runs in (("tuned", tuned), ("shipped", shipped))
+    }
 
     for label, runs in (("tuned", tuned), ("shipped conf/base", shipped)):
-        print(f"\n{label}: test NDCG@10 by seed")
-        print_table([{"model": n, **{f"seed {s}": round(r["models"][n]["ndcg@10"], 4) for s, r in zip(args.seeds, runs, strict=True)},
-                      "mean": round(float(np.mean([r["models"][n]["ndcg@10"] for r in runs])), 4)}
-                     for n in runs[0]["models"]], ["model", *(f"seed {s}" for s in args.seeds), "mean"])  # fmt: skip
-    print("\ndifferences of test NDCG@10, per seed, and a t interval over the seeds:")
-    print_table([{"setting": label, "pair": pair, "per seed": " ".join(f"{d:+.4f}" for d in v["per_seed"]),
-                  "mean": f"{v['mean']:+.4f}", "95% over seeds": "–" if v["t_interval_95"] is None else "[{:+.4f}, {:+.4f}]".format(*v["t_interval_95"])}
-                 for label, r in result.items() for pair, v in r["differences"].items()],
-                ["setting", "pair", "per seed", "mean", "95% over seeds"])  # fmt: skip
+        print_seeds(label, runs, args.seeds, "ndcg@10")
+    print_differences(result, "ndcg@10")
     print("\ntuning (validation only):")
     print_table([{"model": m, "best valid NDCG@10": round(s.get("valid_ndcg@10", float("nan")), 4), "trials": s["trials"],
                   "epochs": s["epochs"], "CPU s": round(s["seconds"])} for m, s in summary.items()],

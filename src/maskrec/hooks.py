@@ -16,6 +16,7 @@ from kedro.framework.hooks import hook_impl
 from maskrec.datasets.movielens import NO_SOURCE
 from maskrec.devices import resolve_device
 from maskrec.models.baselines import dense_skip_reason
+from maskrec.models.rating_baselines import check_settings
 from maskrec.params import GROUPS, check_stages
 from maskrec.training import distributed
 from maskrec.training.loop import serve_training_jobs
@@ -76,6 +77,10 @@ def check_parameters(params: dict[str, Any], split_targets_given: bool = False) 
             f"{split.strategy!r})"
         )
     check_stages(params)
+    ratings = params.get("ratings")
+    if ratings is not None:  # Surprise's arguments, before anything is fitted
+        for kind in ("svd", "svdpp"):
+            check_settings(kind, getattr(ratings, kind), f"ratings.{kind}")
 
 
 def announce_skipped_baselines(raw: Any, params: Any) -> str | None:

@@ -52,6 +52,37 @@ def events_from_end(user_ids: np.ndarray) -> np.ndarray:
     return last - np.arange(len(user_ids))
 
 
+def next_rating_parts(user_ids: np.ndarray) -> np.ndarray:
+    """The next-rating protocol's part of each rating, for ratings grouped by user in time
+    order: a user's last rating is `test`, the one before it `valid`, the rest `train`
+    (rating prediction's `next_in_time` protocol, and what rating tuning reads)."""
+    from_end = events_from_end(user_ids)
+    return np.where(from_end == 0, "test", np.where(from_end == 1, "valid", "train"))
+
+
+def rater_input(
+    fitted: pd.DataFrame, held: pd.DataFrame, length: int
+) -> tuple[pd.DataFrame, pd.DataFrame, RatingSet, dict]:
+    """What a rating model trains and stops on, from the ratings it fits and those held
+    out to stop on (user_id, item_id, rating, timestamp): the fitted ratings as rated
+    sequences; Cloze pretraining's next-item validation (each user's latest held-out
+    rating, as the item after the user's fitted items before it); the held-out ratings as
+    questions; and the fitted ratings' mean and range, where a rating head starts."""
+    scale = {"mean": float(fitted["rating"].mean()), "range": (float(fitted["rating"].min()), float(fitted["rating"].max()))}  # fmt: skip
+    return sequence_table(fitted, ratings=True), next_item_targets(fitted, held), rating_set(fitted, held, length), scale  # fmt: skip
+
+
+def next_item_targets(fitted: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+    """Pretraining's validation (user_id, context, target_item) on rated data: each user's
+    latest held-out rating as the item after the user's fitted items before it in time."""
+    latest = held.groupby("user_id", sort=True).tail(1).set_index("user_id")
+    mine = fitted[fitted["user_id"].isin(latest.index)]
+    before = mine[mine["timestamp"].to_numpy() <= latest.loc[mine["user_id"], "timestamp"].to_numpy()]  # fmt: skip
+    contexts = before.groupby("user_id", sort=True)["item_id"].agg(lambda x: x.to_numpy())  # fmt: skip
+    return pd.DataFrame({"user_id": contexts.index, "context": contexts.to_numpy(),
+                         "target_item": latest.loc[contexts.index, "item_id"].to_numpy()})  # fmt: skip
+
+
 def right_aligned(sequences: Sequence[Sequence[int]], length: int) -> torch.Tensor:
     """Pack sequences into a (len(sequences), length) LongTensor, keeping the last `length`
     items of each and left-padding with 0."""

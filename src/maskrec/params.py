@@ -388,9 +388,27 @@ class InferenceParams(_Params):
 
 
 # Every parameter group, by its key in conf/base/parameters_<pipeline>.yml (resolved).
-TUNED_MODELS = ("fine_tuned", "scratch", "sasrec")  # what the tuning pipeline compares
-# the stage groups a model's trial trains with (and its search space may set)
-TUNED_STAGES = {"fine_tuned": ("pretraining", "fine_tuning"), "scratch": ("fine_tuning",), "sasrec": ("sasrec",)}  # fmt: skip
+# What the tuning pipeline compares: next-item models, judged by validation NDCG@10, and
+# rating models (the rating head with its Cloze pretraining; Surprise's SVD and SVD++),
+# judged by validation RMSE on the next-rating protocol's validation ratings.
+RANKING_TUNED = ("fine_tuned", "scratch", "sasrec")
+RATING_TUNED = ("rating_head", "svd", "svdpp")
+CLASSIC_TUNED = ("svd", "svdpp")  # fitted once per trial: no epochs, no pruning
+TUNED_MODELS = RANKING_TUNED + RATING_TUNED
+# the settings a model's trial sets (the resolved stage specs it trains with, or a classic
+# rating model's arguments): its search space's keys start with one of them
+TUNED_STAGES = {"fine_tuned": ("pretraining", "fine_tuning"), "scratch": ("fine_tuning",), "sasrec": ("sasrec",),
+                "rating_head": ("ratings.pretraining", "ratings.head"), "svd": ("ratings.svd",),
+                "svdpp": ("ratings.svdpp",)}  # fmt: skip
+
+
+def tuned_stage(model: str, key: str) -> tuple[str, str]:
+    """The stage of `model` a search-space key sets, and the key inside it
+    (`ratings.head.schedule.learning_rate` -> `ratings.head`, `schedule.learning_rate`)."""
+    for stage in TUNED_STAGES[model]:
+        if key.startswith(stage + "."):
+            return stage, key[len(stage) + 1 :]
+    raise ValueError(f"{key} is not a setting of {model}'s stages ({', '.join(TUNED_STAGES[model])})")  # fmt: skip
 
 
 class Dimension(_Params):
@@ -433,7 +451,7 @@ class TuningParams(_Params):
     seed: int
     startup_trials: int = Field(ge=0)  # random trials before TPE models the space
     pruner: Pruner
-    models: list[Literal["fine_tuned", "scratch", "sasrec"]] = Field(min_length=1)
+    models: list[Literal["fine_tuned", "scratch", "sasrec", "rating_head", "svd", "svdpp"]] = Field(min_length=1)  # fmt: skip
     space: dict[str, dict[str, Dimension]]
 
     @model_validator(mode="after")
@@ -446,11 +464,12 @@ class TuningParams(_Params):
                 raise ValueError(f"space.{model}: not a tuned model (one of {', '.join(TUNED_MODELS)})")  # fmt: skip
             for name, dimension in dimensions.items():
                 for key in dimension.keys:
-                    if key.split(".")[0] not in TUNED_STAGES[model]:
+                    try:
+                        tuned_stage(model, key)
+                    except ValueError as error:
                         raise ValueError(
-                            f"space.{model}.{name}.keys: {key} is not a setting of "
-                            f"{model}'s stages ({', '.join(TUNED_STAGES[model])})"
-                        )
+                            f"space.{model}.{name}.keys: {error}"
+                        ) from None
         return self
 
 

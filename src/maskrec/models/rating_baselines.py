@@ -10,12 +10,29 @@ parameter group; Surprise's defaults are its published settings.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 KINDS = ("global_mean", "biases", "svd", "svdpp")
+# Surprise's arguments this project sets itself (the seed) or that change nothing measured
+_NOT_SETTINGS = {"self", "random_state", "verbose", "cache_ratings"}
+
+
+def check_settings(kind: str, settings: dict[str, Any], where: str) -> None:
+    """Refuse an argument Surprise's `kind` model does not take, naming the parameter
+    (`where`: its place in the parameters), before anything is fitted."""
+    from surprise import SVD, SVDpp
+
+    algorithm = {"svd": SVD, "svdpp": SVDpp}.get(kind)
+    if algorithm is None:
+        return
+    known = set(inspect.signature(algorithm.__init__).parameters) - _NOT_SETTINGS
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"{where}.{unknown[0]}: not an argument of Surprise's {algorithm.__name__} (one of {', '.join(sorted(known))})")  # fmt: skip
 
 
 def fit_predict(

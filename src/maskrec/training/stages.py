@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial, update_wrapper
+from typing import Any
 
 import pandas as pd
+import torch
 
 from maskrec.catalogue import check_catalogue
 from maskrec.model_input import RatingSet
@@ -108,6 +110,14 @@ def fine_tune(
     )  # fmt: skip
 
 
+def with_rating_head(model: SequenceRecModel, scale: dict[str, Any], seed: int) -> SequenceRecModel:  # fmt: skip
+    """`model`'s weights plus a new rating head starting at the fitted ratings' mean
+    (`scale`: mean and range); the head's random parts are drawn from `seed`, so two
+    models given the same seed get the same head."""
+    torch.manual_seed(seed)
+    return model.with_rating_head(scale["mean"], scale["range"])
+
+
 def fine_tune_ratings(
     model: SequenceRecModel,
     rated_sequences: pd.DataFrame,
@@ -115,14 +125,16 @@ def fine_tune_ratings(
     stage: RatingHeadStage,
     training: TrainingParams,
     name: str,
+    on_epoch: EpochCallback | None = None,
 ) -> tuple[SequenceRecModel, pd.DataFrame]:
     """Fine-tune a model with a rating head (`with_rating_head`) to predict hidden ratings
     among shown ones, with the ranking fine-tuning's regularizers, early-stopped on the
-    validation questions' RMSE; its starting weights are epoch 0, as in `fine_tune`."""
+    validation questions' RMSE; its starting weights are epoch 0, as in `fine_tune`.
+    `on_epoch`: see `fit`."""
     model.set_dropout(stage.model.hidden_dropout, stage.model.attention_dropout)
     return train(
         model, RatingObjective(stage.mask_prob), rated_sequences, valid, stage, training,
-        name, start_is_candidate=True,
+        name, start_is_candidate=True, on_epoch=on_epoch,
     )  # fmt: skip
 
 

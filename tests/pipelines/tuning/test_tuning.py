@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from kedro.io import AbstractDataset, DatasetError
 from mlflow.tracking import MlflowClient
 
 from maskrec.config import load_parameters
+from maskrec.hooks import check_parameters
 from maskrec.params import TuningParams, at_point
 from maskrec.pipeline_registry import register_pipelines
 from maskrec.pipelines.tuning import nodes
@@ -151,7 +153,7 @@ def test_winners_become_an_environment_that_loads(tmp_path):
     assert summary["sasrec"]["valid_ndcg@10"] == 0.33
 
     conf = copy_project(tmp_path) / "conf"
-    (conf / "tuned").mkdir()
+    (conf / "tuned").mkdir(exist_ok=True)
     (conf / "tuned/parameters.yml").write_text(yaml.safe_dump(environment))
     tuned = load_parameters(conf, "tuned")
     assert (
@@ -243,3 +245,132 @@ def test_tuning_refuses_to_run_under_torchrun(monkeypatch):
     with pytest.raises(RuntimeError, match="one process"):
         nodes.tune(None, None, None, None, params("tuning"), params("pretraining"), params("fine_tuning"),
                    params("sasrec"), params("training"), model="sasrec")  # fmt: skip
+
+
+# --- rating models ---------------------------------------------------------------------
+
+RATING_SPACE = {
+    "svd": {
+        "n_factors": {
+            "keys": ["ratings.svd.n_factors"],
+            "low": 2,
+            "high": 8,
+            "integer": True,
+        },  # fmt: skip
+        "reg_all": {
+            "keys": ["ratings.svd.reg_all"],
+            "low": 0.01,
+            "high": 0.1,
+            "log": True,
+        },  # fmt: skip
+    },
+    "rating_head": {
+        "learning_rate": {
+            "keys": ["ratings.head.schedule.learning_rate"],
+            "low": 1e-3,
+            "high": 1e-2,
+        },  # fmt: skip
+        "pretraining_mask": {
+            "keys": ["ratings.pretraining.mask_prob"],
+            "choices": [0.2, 0.4],
+        },  # fmt: skip
+    },
+}
+
+
+def rated_events(users: int = 30, per_user: int = 12, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = [(u, int(i), float(rng.integers(1, 6)), t) for u in range(1, users + 1)
+            for t, i in enumerate(rng.choice(np.arange(1, 41), per_user, replace=False))]  # fmt: skip
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+
+
+def test_rating_tuning_reads_no_user_s_last_rating():
+    events = pd.DataFrame(
+        {"user_id": [1, 1, 1, 1, 2, 2, 2], "item_id": [10, 11, 12, 13, 10, 14, 15],
+         "rating": [4.0, 3.0, 5.0, 1.0, 2.0, 4.0, 3.0], "timestamp": [1, 2, 3, 4, 5, 6, 7]}
+    )  # fmt: skip
+    fitted, held = nodes.rating_tuning_input(events)
+    # the next-rating protocol: last rating = test (left out), the one before = validation
+    assert held[["user_id", "item_id"]].to_numpy().tolist() == [[1, 12], [2, 14]]
+    assert fitted[["user_id", "item_id"]].to_numpy().tolist() == [[1, 10], [1, 11], [2, 10]]  # fmt: skip
+    assert list(fitted.columns) == ["user_id", "item_id", "rating", "timestamp"]
+
+
+def test_a_classic_rating_trial_scores_surprise_s_rmse_on_validation_ratings():
+    from surprise import SVD, Dataset, Reader
+
+    events = rated_events()
+    fitted, held = nodes.rating_tuning_input(events)
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"models": ["svd"], "space": RATING_SPACE, "trials": 2, "startup_trials": 2})  # fmt: skip
+    ratings = params("ratings")
+    table = nodes.tune_ratings(optuna.storages.InMemoryStorage(), None, fitted, held, tuning, ratings,
+                               params("training"), model="svd")  # fmt: skip
+    assert len(table) == 2 and set(table["state"]) == {"COMPLETE"}
+    for _, trial in table.iterrows():  # Surprise itself, with the trial's point
+        settings = {**ratings.svd, "n_factors": int(trial["param.n_factors"]), "reg_all": trial["param.reg_all"]}  # fmt: skip
+        algorithm = SVD(random_state=ratings.seed, **settings)
+        algorithm.fit(Dataset.load_from_df(fitted[["user_id", "item_id", "rating"]], Reader(rating_scale=(1, 5))).build_full_trainset())  # fmt: skip
+        predicted = np.array([algorithm.predict(u, i).est for u, i in zip(held["user_id"], held["item_id"], strict=True)])  # fmt: skip
+        assert trial["valid_rmse"] == pytest.approx(np.sqrt(np.mean((predicted - held["rating"].to_numpy()) ** 2)))  # fmt: skip
+
+
+def test_an_argument_surprise_lacks_stops_the_study_before_fitting():
+    space = {"svdpp": {"f": {"keys": ["ratings.svdpp.factors"], "low": 2, "high": 8}}}
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"models": ["svdpp"], "space": space})  # fmt: skip
+    with pytest.raises(ValueError, match="ratings.svdpp.factors: not an argument of Surprise's SVDpp"):  # fmt: skip
+        nodes.tune_ratings(optuna.storages.InMemoryStorage(), None, None, None, tuning, params("ratings"),
+                           params("training"), model="svdpp")  # fmt: skip
+    with pytest.raises(ValueError, match="ratings.svd.factors"):  # and at run start
+        check_parameters({"ratings": params("ratings", svd={"factors": 10})})
+
+
+def test_rating_winners_are_the_lowest_rmse_and_load_as_an_environment(tmp_path):
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"models": ["svd", "rating_head"], "space": RATING_SPACE, "epochs": 5})  # fmt: skip
+    table = lambda model, rows: pd.DataFrame(  # noqa: E731
+        [{"model": model, "trial": i, "state": s, "valid_rmse": v, "epochs": 1, "seconds": 1.0,
+          **{f"param.{k}": x for k, x in p.items()}} for i, (s, v, p) in enumerate(rows)]
+    )  # fmt: skip
+    svd = table("svd", [("COMPLETE", 0.95, {"n_factors": 3.0, "reg_all": 0.05}),
+                        ("COMPLETE", 0.91, {"n_factors": 6.0, "reg_all": 0.02}),
+                        ("FAIL", None, {"n_factors": 2.0, "reg_all": 0.01})])  # fmt: skip
+    head = table("rating_head", [("COMPLETE", 0.90, {"learning_rate": 0.002, "pretraining_mask": 0.4}),
+                                 ("PRUNED", 0.99, {"learning_rate": 0.009, "pretraining_mask": 0.2})])  # fmt: skip
+    environment, summary = nodes.tuned_parameters(optuna.storages.InMemoryStorage(), tuning, svd, head)  # fmt: skip
+    assert summary["svd"]["valid_rmse"] == 0.91 and summary["svd"]["point"] == {"n_factors": 6, "reg_all": 0.02}  # fmt: skip
+    assert environment["ratings"]["svd"] == {
+        "n_factors": 6,
+        "reg_all": 0.02,
+    }  # no epoch cap: not a stage
+    assert isinstance(environment["ratings"]["svd"]["n_factors"], int)
+    assert environment["ratings"]["head"] == {"schedule": {"epochs": 5, "learning_rate": 0.002}}  # fmt: skip
+    assert environment["ratings"]["pretraining"] == {"mask_prob": 0.4, "schedule": {"epochs": 5}}  # fmt: skip
+
+    conf = copy_project(tmp_path) / "conf"
+    (conf / "tuned").mkdir(exist_ok=True)
+    (conf / "tuned/parameters.yml").write_text(yaml.safe_dump(environment))
+    tuned = load_parameters(conf, "tuned")["ratings"]
+    assert (
+        tuned.svd["n_factors"] == 6 and tuned.svd["n_epochs"] == 20
+    )  # merged over conf/base
+    assert (
+        tuned.head.schedule.learning_rate == 0.002 and tuned.head.schedule.epochs == 5
+    )
+    assert tuned.pretraining.mask_prob == 0.4
+
+
+@pytest.mark.slow
+def test_rating_models_are_tuned_one_model_at_a_time_into_one_environment(tmp_path):
+    project = copy_project(tmp_path)
+    for model in ("svd", "rating_head"):
+        run(project, ["tuning"], {**SMALL_SAMPLE, "tuning": {"trials": 2, "epochs": 1, "startup_trials": 1,
+                                                              "models": [model], "space": RATING_SPACE}})  # fmt: skip
+    head = pd.read_csv(project / "data/09_tuning/trials_rating_head.csv")
+    assert len(head) == 2 and (head["epochs"] <= 1).all()
+    assert head["valid_rmse"].between(0.0, 4.0).all()
+    # the second run tuned the head only; svd's trials from the first still count
+    assert len(pd.read_csv(project / "data/09_tuning/trials_svd.csv")) == 2
+    environment = yaml.safe_load((project / "conf/tuned/parameters.yml").read_text())
+    assert set(environment["ratings"]) == {"svd", "head", "pretraining"}
+    tuned = load_parameters(project / "conf", "tuned")["ratings"]
+    assert tuned.head.schedule.epochs == 1

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import torch
 
 from maskrec.figures import bars
 from maskrec.metrics import (
@@ -37,13 +36,13 @@ from maskrec.metrics import (
     ratio_intervals,
     with_fdr,
 )
-from maskrec.model_input import events_from_end, rating_set, sequence_table
+from maskrec.model_input import next_rating_parts, rater_input, rating_set
 from maskrec.models.rating_baselines import fit_predict
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import EvaluationParams, RatingParams, TrainingParams
 from maskrec.scoring import rate
 from maskrec.training.setup import init_model
-from maskrec.training.stages import fine_tune_ratings, pretrain
+from maskrec.training.stages import fine_tune_ratings, pretrain, with_rating_head
 
 logger = logging.getLogger(__name__)
 COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
@@ -56,8 +55,7 @@ def split_ratings(interactions: pd.DataFrame, params: RatingParams) -> pd.DataFr
     test: a user's last rating is test, the one before valid) and `fold` (0..FOLDS-1, a
     seeded random partition of all ratings into near-equal parts)."""
     ratings = interactions[COLUMNS].reset_index(drop=True)  # sorted by user, then time
-    from_end = events_from_end(ratings["user_id"].to_numpy())
-    part = np.where(from_end == 0, "test", np.where(from_end == 1, "valid", "train"))
+    part = next_rating_parts(ratings["user_id"].to_numpy())
     rng = np.random.default_rng(params.seed)
     fold = np.empty(len(ratings), dtype=np.int64)
     fold[rng.permutation(len(ratings))] = np.arange(len(ratings)) % FOLDS
@@ -102,27 +100,15 @@ def rating_model_input(
         valid = train["time_part"] == "valid"
     else:
         valid = np.random.default_rng(params.seed + 1).random(len(train)) < params.valid_fraction  # fmt: skip
-    fitted, held = train[~valid], train[valid]
     length = params.head.model.max_len
-    scale = {"mean": float(fitted["rating"].mean()), "range": (float(fitted["rating"].min()), float(fitted["rating"].max()))}  # fmt: skip
+    rated, pretraining_valid, valid_questions, scale = rater_input(train[~valid], train[valid], length)  # fmt: skip
     return (
-        sequence_table(fitted, ratings=True),
-        next_item_targets(fitted, held),
-        rating_set(fitted, held, length),
+        rated,
+        pretraining_valid,
+        valid_questions,
         rating_set(train, test, length),
         scale,
     )
-
-
-def next_item_targets(fitted: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame:
-    """Pretraining's validation (user_id, context, target_item): each user's latest
-    validation rating as the item after the user's fitted items before it in time."""
-    latest = valid.groupby("user_id", sort=True).tail(1).set_index("user_id")
-    mine = fitted[fitted["user_id"].isin(latest.index)]
-    before = mine[mine["timestamp"].to_numpy() <= latest.loc[mine["user_id"], "timestamp"].to_numpy()]  # fmt: skip
-    contexts = before.groupby("user_id", sort=True)["item_id"].agg(lambda x: x.to_numpy())  # fmt: skip
-    return pd.DataFrame({"user_id": contexts.index, "context": contexts.to_numpy(),
-                         "target_item": latest.loc[contexts.index, "item_id"].to_numpy()})  # fmt: skip
 
 
 def init_rating_model(item_features: pd.DataFrame, params: RatingParams) -> SequenceRecModel:  # fmt: skip
@@ -146,11 +132,9 @@ def pretrain_on_fold(
 def add_rating_head(
     model: SequenceRecModel, rating_scale: dict[str, Any], params: RatingParams
 ) -> SequenceRecModel:
-    """`model`'s weights plus a new rating head starting at the fitted ratings' mean; the
-    head's random parts are drawn from `ratings.seed`, so the pretrained and the scratch
-    model get the same head."""
-    torch.manual_seed(params.seed)
-    return model.with_rating_head(rating_scale["mean"], rating_scale["range"])
+    """`model`'s weights plus a new rating head (`training.stages.with_rating_head`) drawn
+    from `ratings.seed`, so the pretrained and the scratch model get the same head."""
+    return with_rating_head(model, rating_scale, params.seed)
 
 
 def fine_tune_on_fold(

@@ -1,9 +1,14 @@
 """Equal-budget tuning: for each compared model an Optuna study (TPE sampler, median
-pruner on the per-epoch validation NDCG@10 that `fit` computes) of `tuning.trials`
+pruner on the per-epoch validation metric that `fit` computes) of `tuning.trials`
 trials, every stage of a trial capped at `tuning.epochs` epochs. A trial trains with the
 project's own stages (`training.stages`) at the trial's point of the search space
-(`params.at_point`) and scores the validation split only; the test split is not an
-input of this pipeline.
+(`params.at_point`) and scores validation only:
+- next-item models (fine_tuned, scratch, SASRec) by validation NDCG@10 on the split's
+  validation targets; the test split is not an input of this pipeline;
+- rating models (the rating head with its Cloze pretraining; Surprise's SVD and SVD++)
+  by RMSE on the next-rating protocol's validation ratings (each user's rating before the
+  last), fitted on the ratings before those; each user's last rating, that protocol's
+  test, is dropped by the first node that reads the ratings (`rating_tuning_input`).
 
 Resuming: the studies live in the project's SQLite storage (`OptunaStorageDataset`), a
 trial written as it ends. A rerun counts the finished (complete or pruned) trials
@@ -14,27 +19,41 @@ or an error cut short.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from maskrec.metrics import error_metrics
+from maskrec.model_input import next_rating_parts, rater_input
+from maskrec.models.rating_baselines import check_settings, fit_predict
 from maskrec.params import (
+    CLASSIC_TUNED,
+    RATING_TUNED,
     TUNED_STAGES,
     ClozeStage,
     Dimension,
     FineTuningStage,
+    RatingParams,
     SASRecStage,
     Stage,
     TrainingParams,
     TuningParams,
     at_point,
+    tuned_stage,
 )
 from maskrec.training import distributed
 from maskrec.training.setup import init_model
-from maskrec.training.stages import fine_tune, pretrain, train_sasrec, train_teacher
+from maskrec.training.stages import (
+    fine_tune,
+    fine_tune_ratings,
+    pretrain,
+    train_sasrec,
+    train_teacher,
+    with_rating_head,
+)
 
 logger = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -42,31 +61,44 @@ COLUMNS = [
     "model",
     "trial",
     "state",
-    "valid_ndcg@10",
     "epochs",
     "seconds",
-]  # then param.<name>
+]  # and metric(model), then param.<name>
 _RETRY_OF = "retry_of"  # user attribute of a trial that retries a cut-short one
+
+
+def metric(model: str) -> str:
+    """What `model`'s study optimises: validation NDCG@10 (up), or validation RMSE for a
+    rating model (down)."""
+    return "valid_rmse" if model in RATING_TUNED else "valid_ndcg@10"
 
 
 def trial_stages(
     model: str,
-    specs: Mapping[str, Stage],
+    specs: Mapping[str, Stage | Mapping[str, Any]],
     dimensions: Mapping[str, Dimension],
     values: Mapping[str, Any],
     epochs: int,
-) -> dict[str, Stage]:
-    """The stages `model` trains with at the point `values` (one per dimension), each
-    capped at `epochs` epochs."""
-    stages = {}
-    for stage in TUNED_STAGES[model]:
-        settings: dict[str, Any] = {"schedule.epochs": epochs}
-        for name, dimension in dimensions.items():
-            for key in dimension.keys:
-                group, _, inner = key.partition(".")
-                if group == stage:
-                    settings[inner] = values[name]
-        stages[stage] = at_point(specs[stage], settings)
+) -> dict[str, Any]:
+    """What `model` trains with at the point `values` (one per dimension): each training
+    stage capped at `epochs` epochs, a classic rating model's arguments as given (its
+    epochs are a setting of its own)."""
+    settings: dict[str, dict[str, Any]] = {
+        stage: {"schedule.epochs": epochs} if isinstance(specs[stage], Stage) else {}
+        for stage in TUNED_STAGES[model]
+    }
+    for name, dimension in dimensions.items():
+        for key in dimension.keys:
+            stage, inner = tuned_stage(model, key)
+            settings[stage][inner] = values[name]
+    stages: dict[str, Any] = {}
+    for stage, values_ in settings.items():
+        spec = specs[stage]
+        if isinstance(spec, Stage):
+            stages[stage] = at_point(spec, values_)
+        else:  # a classic rating model's arguments, checked before it is fitted
+            stages[stage] = {**spec, **values_}
+            check_settings(stage.rsplit(".", 1)[-1], stages[stage], stage)
     return stages
 
 
@@ -123,20 +155,91 @@ def tune(
     *,
     model: str,
 ) -> pd.DataFrame:
-    """Run `model`'s study to `tuning.trials` finished trials; returns every trial (its
-    point, state, best validation NDCG@10, epochs trained and seconds)."""
-    if model not in tuning.models:
-        return pd.DataFrame(columns=COLUMNS)
+    """Run next-item `model`'s study to `tuning.trials` finished trials; returns every
+    trial (its point, state, best validation NDCG@10, epochs trained and seconds)."""
+    specs = {"pretraining": pretraining, "fine_tuning": fine_tuning, "sasrec": sasrec}
+
+    def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> tuple[float, pd.DataFrame]:  # fmt: skip
+        history = _train(model, stages, item_features, train_sequences, valid_targets, training, pretraining, report)  # fmt: skip
+        best = history.loc[history["epoch"] == history["best_epoch"], "ndcg@10"]
+        return float(best.iloc[0]), history
+
+    return _study(storage, tuning, model, specs, trained)
+
+
+def rating_tuning_input(
+    interactions: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ratings rating models are tuned on: the next-rating protocol's training ratings
+    (fitted) and validation ratings (each user's rating before the last, held out to
+    score); each user's last rating, that protocol's test, is left out here."""
+    ratings = interactions[["user_id", "item_id", "rating", "timestamp"]].reset_index(drop=True)  # fmt: skip
+    part = next_rating_parts(ratings["user_id"].to_numpy())
+    return ratings[part == "train"].reset_index(drop=True), ratings[part == "valid"].reset_index(drop=True)  # fmt: skip
+
+
+def tune_ratings(
+    storage: optuna.storages.BaseStorage,
+    item_features: pd.DataFrame,
+    fitted: pd.DataFrame,
+    held: pd.DataFrame,
+    tuning: TuningParams,
+    ratings: RatingParams,
+    training: TrainingParams,
+    *,
+    model: str,
+) -> pd.DataFrame:
+    """Run rating `model`'s study to `tuning.trials` finished trials, each scored by its
+    RMSE on the `held` ratings (the rating head: its best epoch's, pruned on the
+    per-epoch RMSE; SVD and SVD++: fitted on `fitted` with the trial's arguments)."""
+    specs: dict[str, Any] = {"ratings.pretraining": ratings.pretraining, "ratings.head": ratings.head,
+                             "ratings.svd": ratings.svd, "ratings.svdpp": ratings.svdpp}  # fmt: skip
+
+    def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> tuple[float, pd.DataFrame]:  # fmt: skip
+        if model in CLASSIC_TUNED:  # one fit, no epochs to prune on
+            predicted = fit_predict(model, fitted, held, stages[f"ratings.{model}"], ratings.seed)  # fmt: skip
+            rmse = error_metrics(predicted - held["rating"].to_numpy())["rmse"]
+            return rmse, pd.DataFrame({"epoch": [1], "best_epoch": [1], "rmse": [rmse]})
+        rated, pretraining_valid, questions, scale = rater_input(fitted, held, stages["ratings.head"].model.max_len)  # fmt: skip
+        start = init_model(item_features, stages["ratings.pretraining"])
+        start, _ = pretrain(start, rated, pretraining_valid, stages["ratings.pretraining"], training, "rating_pretrained")  # fmt: skip
+        start = with_rating_head(start, scale, ratings.seed)
+        history = fine_tune_ratings(start, rated, questions, stages["ratings.head"], training, "rating_head", report)[1]  # fmt: skip
+        return float(history.loc[history["epoch"] == history["best_epoch"], "rmse"].iloc[0]), history  # fmt: skip
+
+    return _study(storage, tuning, model, specs, trained)
+
+
+def _study(
+    storage: optuna.storages.BaseStorage,
+    tuning: TuningParams,
+    model: str,
+    specs: Mapping[str, Any],
+    trained: Callable[
+        [Mapping[str, Any], Callable[[int, dict], None]], tuple[float, pd.DataFrame]
+    ],  # fmt: skip
+) -> pd.DataFrame:
+    """`model`'s study, created or resumed, run to `tuning.trials` finished trials: each
+    trial's point set on `specs` (`trial_stages`) and `trained(stages, report)` returning
+    its validation score and history; `report` feeds the pruner each epoch's metric.
+    A model not in `tuning.models` runs no trial, but the trials its study already holds
+    (an earlier run's, under the same study name) are returned, so a study's winners
+    can be gathered one model at a time (`--params tuning.models=[svdpp]`)."""
+    if model not in tuning.models:  # no trial runs; an earlier run's trials still count
+        try:
+            return trials_table(optuna.load_study(study_name=f"{tuning.study}.{model}", storage=storage), model)  # fmt: skip
+        except KeyError:  # no such study
+            return pd.DataFrame(columns=[*COLUMNS, metric(model)])
     if distributed.current() is not None:  # a pruned trial would stop rank 0 alone
         raise RuntimeError("the tuning pipeline runs in one process: start it with kedro run, not torchrun")  # fmt: skip
-    specs = {"pretraining": pretraining, "fine_tuning": fine_tuning, "sasrec": sasrec}
     dimensions = tuning.space[model]
     # every key of the space is checked on its stage before any training
     trial_stages(model, specs, dimensions, _first_point(dimensions), tuning.epochs)
+    rating = model in RATING_TUNED
     study = optuna.create_study(
         study_name=f"{tuning.study}.{model}",
         storage=storage,
-        direction="maximize",
+        direction="minimize" if rating else "maximize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(
             seed=tuning.seed, n_startup_trials=tuning.startup_trials
@@ -154,16 +257,14 @@ def tune(
         stages = trial_stages(model, specs, dimensions, values, tuning.epochs)
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
-            trial.report(metrics["ndcg@10"], epoch)
+            trial.report(metrics["rmse"] if rating else metrics["ndcg@10"], epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        history = _train(model, stages, item_features, train_sequences, valid_targets, training, pretraining, report)  # fmt: skip
-        trained = history[history["epoch"] >= 1]
-        trial.set_user_attr("epochs", len(trained))
+        value, history = trained(stages, report)
+        trial.set_user_attr("epochs", int((history["epoch"] >= 1).sum()))
         trial.set_user_attr("best_epoch", int(history["best_epoch"].iloc[0]))
-        best = history.loc[history["epoch"] == history["best_epoch"], "ndcg@10"]
-        return float(best.iloc[0])
+        return value
 
     remaining = max(tuning.trials - finished, 0)
     logger.info("tuning %s: %d of %d trials done, %d to run", model, finished, tuning.trials, remaining)  # fmt: skip
@@ -187,14 +288,15 @@ def _retry_cut_short(study: optuna.Study) -> None:
 
 
 def trials_table(study: optuna.Study, model: str) -> pd.DataFrame:
-    """One row per trial: model, number, state, value (best validation NDCG@10), its point
-    (`param.<name>`), epochs trained and seconds."""
+    """One row per trial: model, number, state, value (best validation NDCG@10, or RMSE
+    for a rating model: `metric(model)`), its point (`param.<name>`), epochs trained and
+    seconds."""
     rows = []
     for trial in study.trials:
         seconds = trial.duration.total_seconds() if trial.duration is not None else None
         rows.append(
             {"model": model, "trial": trial.number, "state": trial.state.name,
-             "valid_ndcg@10": trial.value, "epochs": trial.user_attrs.get("epochs"),
+             metric(model): trial.value, "epochs": trial.user_attrs.get("epochs"),
              "seconds": seconds, **{f"param.{k}": v for k, v in trial.params.items()}}
         )  # fmt: skip
     return pd.DataFrame(rows)
@@ -205,7 +307,7 @@ def tuned_parameters(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The winners as a Kedro environment's parameters (each tuned stage's keys, its epoch
     cap, and the `tuning` block that names the study and its budget), and a summary per
-    model: best validation NDCG@10, its point, trials by state, epochs, seconds and the
+    model: best validation NDCG@10 (a rating model's: lowest RMSE), its point, trials by state, epochs, seconds and the
     importance of each dimension (fANOVA over the complete trials).
 
     The scratch model trains with the fine-tuning spec, so the environment takes the
@@ -227,9 +329,11 @@ def tuned_parameters(
                  "epochs": int(rows["epochs"].fillna(0).sum()),
                  "seconds": float(rows["seconds"].fillna(0).sum())}  # fmt: skip
         if len(complete):
-            best = complete.loc[complete["valid_ndcg@10"].idxmax()]
-            point = {name: _plain(best[f"param.{name}"]) for name in tuning.space[str(model)]}  # fmt: skip
-            entry |= {"valid_ndcg@10": float(best["valid_ndcg@10"]), "trial": int(best["trial"]), "point": point}  # fmt: skip
+            score = metric(str(model))
+            values = complete[score].astype(float)
+            best = complete.loc[values.idxmin() if str(model) in RATING_TUNED else values.idxmax()]  # fmt: skip
+            point = {name: _plain(best[f"param.{name}"], d) for name, d in tuning.space[str(model)].items()}  # fmt: skip
+            entry |= {score: float(best[score]), "trial": int(best["trial"]), "point": point}  # fmt: skip
             if model != "scratch":
                 _set_point(environment, tuning, str(model), point)
         entry["importance"] = importance(
@@ -240,7 +344,7 @@ def tuned_parameters(
 
 
 def importance(storage: optuna.storages.BaseStorage, study: str, seed: int) -> dict[str, float] | str:  # fmt: skip
-    """Each dimension's share of the variance of validation NDCG@10 over the study's
+    """Each dimension's share of the variance of the validation score over the study's
     complete trials (Optuna's fANOVA), or why there is none."""
     try:
         loaded = optuna.load_study(study_name=study, storage=storage)
@@ -253,8 +357,11 @@ def importance(storage: optuna.storages.BaseStorage, study: str, seed: int) -> d
 def _set_point(
     environment: dict, tuning: TuningParams, model: str, point: dict
 ) -> None:
-    for stage in TUNED_STAGES[model]:
-        environment.setdefault(stage, {}).setdefault("schedule", {})["epochs"] = tuning.epochs  # fmt: skip
+    for stage in TUNED_STAGES[model] if model not in CLASSIC_TUNED else ():
+        node = environment
+        for part in stage.split("."):  # ratings.head -> {ratings: {head: ...}}
+            node = node.setdefault(part, {})
+        node.setdefault("schedule", {})["epochs"] = tuning.epochs
     for name, dimension in tuning.space[model].items():
         for key in dimension.keys:
             node = environment
@@ -264,6 +371,10 @@ def _set_point(
             node[last] = point[name]
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python values (YAML and JSON take only these)."""
-    return value.item() if hasattr(value, "item") else value
+def _plain(value: Any, dimension: Dimension) -> Any:
+    """numpy scalars as Python values (YAML and JSON take only these); an integer
+    dimension's value as an int (a trials table holds it as a float beside NaNs)."""
+    value = value.item() if hasattr(value, "item") else value
+    return (
+        int(round(value)) if dimension.integer and dimension.choices is None else value
+    )

@@ -2,29 +2,44 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from maskrec.params import TUNED_MODELS
+from maskrec.params import RANKING_TUNED, RATING_TUNED, TUNED_MODELS
 from maskrec.pipelines.tuning import nodes
+
+
+def _for(function, model: str):
+    return update_wrapper(partial(function, model=model), function)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """A study per compared model (each node skips itself when its model is not in
     `tuning.models`), then the winners as the `tuned` environment and a summary. Inputs
-    are the item features, the training sequences and the validation targets: the test
-    split is not read."""
+    are the item features, the training sequences and the validation targets, and for
+    the rating models the cleaned ratings, of which the first node keeps the next-rating
+    protocol's training and validation ratings: no test split is read."""
     data = ["item_features", "train_sequences", "valid_targets"]
     params = ["params:tuning", "params:pretraining", "params:fine_tuning", "params:sasrec", "params:training"]  # fmt: skip
-    studies = [
-        Node(
-            update_wrapper(partial(nodes.tune, model=model), nodes.tune),
-            inputs=["tuning_studies", *data, *params],
-            outputs=f"tuning_trials_{model}",
-            name=f"tune_{model}_node",
-        )
-        for model in TUNED_MODELS
-    ]
+    ranking = [
+        Node(_for(nodes.tune, model), inputs=["tuning_studies", *data, *params],
+             outputs=f"tuning_trials_{model}", name=f"tune_{model}_node")
+        for model in RANKING_TUNED
+    ]  # fmt: skip
+    rating_data = ["item_features", "rating_tuning_fitted", "rating_tuning_valid"]
+    rating = [
+        Node(_for(nodes.tune_ratings, model),
+             inputs=["tuning_studies", *rating_data, "params:tuning", "params:ratings", "params:training"],
+             outputs=f"tuning_trials_{model}", name=f"tune_{model}_node")
+        for model in RATING_TUNED
+    ]  # fmt: skip
     return Pipeline(
         [
-            *studies,
+            Node(
+                nodes.rating_tuning_input,
+                "interactions",
+                ["rating_tuning_fitted", "rating_tuning_valid"],
+                name="rating_tuning_input_node",
+            ),
+            *ranking,
+            *rating,
             Node(
                 nodes.tuned_parameters,
                 inputs=[
