@@ -54,14 +54,12 @@ def serve(metadata, host: str, port: int, env: str | None, model: str, project: 
     torch.set_num_threads(threads)
 
     # under `kedro`, Kedro passes the project's metadata; `maskrec serve` runs where it is
-    if model_uri and new_films:
-        raise click.ClickException("--new-films mixes films into the project's own models; it cannot be combined with --model-uri")  # fmt: skip
     default = getattr(metadata, "project_path", None) or Path.cwd()
     folder = Path(project or default).resolve()
     try:
         if model_uri:
             recommender = load_recommender_from_uri(
-                model_uri, folder, env, tracking_uri
+                model_uri, folder, env, tracking_uri, new_films
             )
         else:
             recommender = load_recommender(folder, env, model, version, new_films)

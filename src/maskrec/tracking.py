@@ -298,7 +298,10 @@ class RunTracking:
         params = params if isinstance(params, dict) else params.model_dump()
         name = chosen(self.model_stats, params.get("model", "best"))
         folder = Path(self.catalog.get(BY_NAME[name].dataset).path)
-        info = log_model(folder, name, params.get("register_as"))
+        # a sequence model carries the run's new-film mixture (maskrec serve --new-films)
+        mixture = self.catalog.get("new_films_model") if "temperature" in self.model_stats.get(name, {}) else None  # fmt: skip
+        mixture_folder = getattr(mixture, "path", None) if mixture is not None and mixture.exists() else None  # fmt: skip
+        info = log_model(folder, name, params.get("register_as"), mixture_folder, float(self.model_stats[name].get("temperature", 1.0)))  # fmt: skip
         logger.info("MLflow: logged %s as %s%s", name, info.model_uri, f", registered as {params['register_as']}" if params.get("register_as") else "")  # fmt: skip
 
 

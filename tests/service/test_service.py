@@ -285,10 +285,6 @@ def test_the_command_says_what_is_wrong_without_a_traceback(tmp_path):
     result = CliRunner().invoke(serve, ["--project", str(copy_project(tmp_path))])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "run `kedro run` (or `make run`)" in result.output
-    both = CliRunner().invoke(
-        serve, ["--model-uri", "models:/x/1", "--new-films", "new.csv"]
-    )
-    assert both.exit_code == 1 and "cannot be combined with --model-uri" in both.output
 
 
 # --- the command line and the page in a browser ----------------------------------------
@@ -470,3 +466,43 @@ def test_films_added_after_training_are_served_from_content(full_run, tmp_path):
     csv.write_text(f"movieId,title,genres\n{newest},Zyzzyva Returns,Drama\n")
     with pytest.raises(DatasetError, match=r"new\.csv, line 2, column 'title'"):
         load_recommender(full_run, model="sasrec", new_films=str(csv))
+
+
+@pytest.mark.slow
+def test_an_mlflow_model_serves_films_added_after_training_as_the_project_does(full_run, tmp_path):  # fmt: skip
+    """A sequence model logged to MLflow carries the run's new-film mixture and softmax
+    temperature: `--model-uri ... --new-films <csv>` ranks as the project's own model
+    does; a model logged without the mixture says so."""
+    import mlflow
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from maskrec.datasets.mlflow_model import log_model
+    from maskrec.service import load_recommender_from_uri
+
+    bootstrap_project(full_run)
+    with KedroSession.create(project_path=full_run) as session:
+        catalog = session.load_context().catalog
+        folder, mixture = (Path(catalog.get(name).path) for name in ("sasrec_model", "new_films_model"))  # fmt: skip
+        temperature = catalog.load("model_stats")["sasrec"]["temperature"]
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(store)
+    mlflow.set_experiment("new-films")  # the project's session left its own experiment active
+    with mlflow.start_run():
+        with_mixture = log_model(folder, "sasrec", None, mixture, temperature).model_uri
+        without = log_model(folder, "sasrec").model_uri
+    project = load_recommender(full_run, model="sasrec")
+    newest = int(project.catalogue.items["original_item_id"].max()) + 1
+    csv = tmp_path / "new.csv"
+    csv.write_text(f"movieId,title,genres\n{newest},Zyzzyva Returns (2031),Drama|Comedy\n")  # fmt: skip
+
+    own = load_recommender(full_run, model="sasrec", new_films=str(csv))
+    logged = load_recommender_from_uri(with_mixture, full_run, tracking_uri=store, new_films=str(csv))  # fmt: skip
+    history = [int(i) for i in project.catalogue.items["original_item_id"].iloc[:3]]
+    everything = len(own.catalogue.items) - 3
+    ranked = [r.top([r.catalogue.resolve(history)], everything) for r in (own, logged)]
+    assert (ranked[0][0] == ranked[1][0]).all()  # the same films, in the same order
+    np.testing.assert_allclose(ranked[0][1], ranked[1][1], rtol=1e-6)
+    assert newest in [f["item_id"] for f in logged.catalogue.describe(ranked[1][0][0])]  # fmt: skip
+    with pytest.raises(ValueError, match="logged without a new-film mixture"):
+        load_recommender_from_uri(without, full_run, tracking_uri=store, new_films=str(csv))  # fmt: skip

@@ -8,6 +8,11 @@ The MLflow model holds the model's folder (weights, config and its own catalogue
 first) in, one row per recommendation out (`request`, `rank`, `item_id`, `title`,
 `year`, `score`); `k` is a parameter (default 10). The model is logged from code
 (`mlflow_entry.py`), nothing is pickled; loading it needs maskrec installed.
+
+A sequence model is logged with the run's new-film mixture beside it (`new_films`
+artifact, `maskrec.models.new_items`) and its softmax temperature, so `maskrec serve
+--model-uri ... --new-films <csv>` recommends films added after training as the project
+does; the pyfunc itself ranks the catalogue it was trained on.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from maskrec.datasets.model_folder import ModelFolderDataset
 from maskrec.scoring import Model, recommend
 
 ARTIFACT = "model"  # the folder's key among the MLflow model's artifacts
+NEW_FILMS = "new_films"  # the new-film mixture's folder, beside a sequence model
 DEFAULT_K = 10
 SCORING_BATCH = 256
 
@@ -43,6 +49,9 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.model = load_folder(Path(context.artifacts[ARTIFACT]))
         self.name = (context.model_config or {}).get("name", "model")
+        self.temperature = float((context.model_config or {}).get("temperature", 1.0))
+        mixture = context.artifacts.get(NEW_FILMS)
+        self.new_films = ArrayModelDataset(filepath=str(mixture)).load() if mixture else None  # fmt: skip
         if self.model.catalogue is None:
             raise ValueError(f"{context.artifacts[ARTIFACT]}: saved before models kept their catalogue; retrain it to log or serve it alone")  # fmt: skip
         self.catalogue: ItemCatalogue = self.model.catalogue
@@ -71,21 +80,26 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
         })  # fmt: skip
 
 
-def log_model(folder: Path, name: str, registered_as: str | None = None) -> Any:
+def log_model(folder: Path, name: str, registered_as: str | None = None, new_films: Path | None = None,
+              temperature: float = 1.0) -> Any:  # fmt: skip
     """Log the model folder as an MLflow pyfunc into the active run (and register it as
-    `registered_as` when given), with a signature inferred from a real prediction."""
+    `registered_as` when given), with a signature inferred from a real prediction;
+    `new_films`: the new-film mixture's folder, logged beside a sequence model with its
+    softmax `temperature`."""
     from mlflow.models import infer_signature
 
     model = RecommenderModel()
-    context = mlflow.pyfunc.PythonModelContext(artifacts={ARTIFACT: str(folder)}, model_config={"name": name})  # fmt: skip
+    artifacts = {ARTIFACT: str(folder), **({NEW_FILMS: str(new_films)} if new_films else {})}  # fmt: skip
+    config = {"name": name, **({"temperature": temperature} if new_films else {})}
+    context = mlflow.pyfunc.PythonModelContext(artifacts=artifacts, model_config=config)
     model.load_context(context)
     example = pd.DataFrame({"history": [model.table["original_item_id"].iloc[:3].astype(int).tolist()]})  # fmt: skip
     signature = infer_signature(example, model.predict(context, example), params={"k": DEFAULT_K})  # fmt: skip
     return mlflow.pyfunc.log_model(
         name=ARTIFACT,
         python_model=str(Path(__file__).with_name("mlflow_entry.py")),  # no pickle
-        artifacts={ARTIFACT: str(folder)},
-        model_config={"name": name},
+        artifacts=artifacts,
+        model_config=config,
         signature=signature,
         input_example=example,
         pip_requirements=_requirements(),

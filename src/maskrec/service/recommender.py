@@ -204,11 +204,13 @@ def _with_new_films(model: Any, name: str, own: ItemCatalogue, items: pd.DataFra
     )
 
 
-def load_recommender_from_uri(uri: str, project: Path, env: str | None = None, tracking_uri: str | None = None) -> Recommender:  # fmt: skip
+def load_recommender_from_uri(uri: str, project: Path, env: str | None = None, tracking_uri: str | None = None,
+                              new_films: str | None = None) -> Recommender:  # fmt: skip
     """The model an MLflow model URI names (`runs:/<run id>/model`,
     `models:/<name>/<version>`), logged by a tracked run (`maskrec.tracking`), with its
     own catalogue. The URI is resolved in `tracking_uri`, else in the store the project's
-    mlflow.yml names (its session sets it up, as for `kedro run`)."""
+    mlflow.yml names (its session sets it up, as for `kedro run`). `new_films`: a CSV of
+    films added after training, mixed in by the new-film mixture logged with the model."""
     import mlflow
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -222,7 +224,13 @@ def load_recommender_from_uri(uri: str, project: Path, env: str | None = None, t
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
     logged = mlflow.pyfunc.load_model(uri).unwrap_python_model()
-    return Recommender(logged.model, logged.name, Catalogue.from_model(logged.catalogue), SCORING_BATCH, logged.catalogue.trained_on)  # fmt: skip
+    scorer, items = logged.model, logged.catalogue.table().set_index("item_id")
+    if new_films:
+        if logged.new_films is None:
+            raise ValueError(f"--new-films: {uri} was logged without a new-film mixture (a baseline, or a run before mixtures were logged with models); serve the project's own models instead (leave out --model-uri)")  # fmt: skip
+        films = NewFilmsDataset(file=new_films).load()
+        scorer, items = _with_new_films(scorer, logged.name, logged.catalogue, items, {logged.name: {"temperature": logged.temperature}}, films, logged.new_films)  # fmt: skip
+    return Recommender(scorer, logged.name, Catalogue(items), SCORING_BATCH, logged.catalogue.trained_on)  # fmt: skip
 
 
 def _check_version(catalog: Any, version: str) -> None:
