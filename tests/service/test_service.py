@@ -487,7 +487,8 @@ def test_an_mlflow_model_serves_films_added_after_training_as_the_project_does(f
         temperature = catalog.load("model_stats")["sasrec"]["temperature"]
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(store)
-    mlflow.set_experiment("new-films")  # the project's session left its own experiment active
+    # the project's session left its own experiment active
+    mlflow.set_experiment("new-films")
     with mlflow.start_run():
         with_mixture = log_model(folder, "sasrec", None, mixture, temperature).model_uri
         without = log_model(folder, "sasrec").model_uri
