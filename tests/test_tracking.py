@@ -132,7 +132,8 @@ def test_the_chosen_model_is_an_mlflow_model_that_ranks_as_the_project_does(full
     from maskrec.registry import BY_NAME, chosen
     from maskrec.scoring import recommend
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{full_run / 'mlflow.db'}")
+    store = f"sqlite:///{full_run / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
     (recorded,) = client.search_runs([client.get_experiment_by_name("maskrec").experiment_id])  # fmt: skip
     stats = json.loads(
         (saved(full_run / "data/08_reporting/model_stats.json")).read_text()
@@ -142,7 +143,8 @@ def test_the_chosen_model_is_an_mlflow_model_that_ranks_as_the_project_does(full
     on_disk = load_folder(folder)
     table = on_disk.catalogue.table()
     histories = [table["original_item_id"].iloc[[0, 4, 9]].tolist(), table["original_item_id"].iloc[[20]].tolist()]  # fmt: skip
-    mlflow.set_tracking_uri(f"sqlite:///{full_run / 'mlflow.db'}")
+    mlflow.set_tracking_uri(store)
+    mlflow.set_registry_uri(store)
     (version,) = client.search_model_versions("name='maskrec-test'")
     assert version.run_id == recorded.info.run_id
     for uri in (f"runs:/{recorded.info.run_id}/model", "models:/maskrec-test/1"):

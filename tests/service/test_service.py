@@ -469,7 +469,7 @@ def test_films_added_after_training_are_served_from_content(full_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_mlflow_model_serves_films_added_after_training_as_the_project_does(full_run, tmp_path):  # fmt: skip
+def test_an_mlflow_model_serves_films_added_after_training_as_the_project_does(full_run, tmp_path, request):  # fmt: skip
     """A sequence model logged to MLflow carries the run's new-film mixture and softmax
     temperature: `--model-uri ... --new-films <csv>` ranks as the project's own model
     does; a model logged without the mixture says so."""
@@ -486,6 +486,8 @@ def test_an_mlflow_model_serves_films_added_after_training_as_the_project_does(f
         folder, mixture = (Path(catalog.get(name).path) for name in ("sasrec_model", "new_films_model"))  # fmt: skip
         temperature = catalog.load("model_stats")["sasrec"]["temperature"]
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # MLflow's tracking and registry URIs are global: put them back for the next tests
+    request.addfinalizer(lambda uris=(mlflow.get_tracking_uri(), mlflow.get_registry_uri()): (mlflow.set_tracking_uri(uris[0]), mlflow.set_registry_uri(uris[1])))  # fmt: skip
     mlflow.set_tracking_uri(store)
     # the project's session left its own experiment active
     mlflow.set_experiment("new-films")
