@@ -469,7 +469,7 @@ def test_films_added_after_training_are_served_from_content(full_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_mlflow_model_serves_films_added_after_training_as_the_project_does(full_run, tmp_path, request):  # fmt: skip
+def test_an_mlflow_model_serves_films_added_after_training_as_the_project_does(full_run, tmp_path, monkeypatch):  # fmt: skip
     """A sequence model logged to MLflow carries the run's new-film mixture and softmax
     temperature: `--model-uri ... --new-films <csv>` ranks as the project's own model
     does; a model logged without the mixture says so."""
@@ -486,8 +486,20 @@ def test_an_mlflow_model_serves_films_added_after_training_as_the_project_does(f
         folder, mixture = (Path(catalog.get(name).path) for name in ("sasrec_model", "new_films_model"))  # fmt: skip
         temperature = catalog.load("model_stats")["sasrec"]["temperature"]
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    # MLflow's tracking and registry URIs are global: put them back for the next tests
-    request.addfinalizer(lambda uris=(mlflow.get_tracking_uri(), mlflow.get_registry_uri()): (mlflow.set_tracking_uri(uris[0]), mlflow.set_registry_uri(uris[1])))  # fmt: skip
+    # MLflow's tracking and registry URIs are process-wide (module globals and environment
+    # variables): leave them as they were, unset included, for the tests that follow
+    from mlflow.tracking._model_registry import utils as registry
+    from mlflow.tracking._tracking_service import utils as tracking
+
+    monkeypatch.setattr(registry, "_registry_uri", registry._registry_uri)
+    monkeypatch.setattr(tracking, "_tracking_uri", tracking._tracking_uri)
+    for variable in ("MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_URI"):
+        present = variable in os.environ
+        monkeypatch.setenv(
+            variable, os.environ.get(variable, "")
+        )  # records the state to restore
+        if not present:
+            monkeypatch.delenv(variable)
     mlflow.set_tracking_uri(store)
     # the project's session left its own experiment active
     mlflow.set_experiment("new-films")
