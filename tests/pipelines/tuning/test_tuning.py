@@ -59,6 +59,14 @@ class WriteOnlyDataset(AbstractDataset):
         return {}
 
 
+def trials_table(model: str, rows: list, score: str, epochs: int) -> pd.DataFrame:
+    """A study's trials table as the tuning nodes write it: (state, score, point) a row."""
+    return pd.DataFrame(
+        [{"model": model, "trial": i, "state": s, score: v, "epochs": epochs, "seconds": 1.0,
+          **{f"param.{k}": x for k, x in p.items()}} for i, (s, v, p) in enumerate(rows)]
+    )  # fmt: skip
+
+
 def tuning_run_params(**tuning: Any) -> dict:
     settings = {"trials": 2, "epochs": 2, "startup_trials": 1, "space": SPACE,
                 "pruner": {"startup_trials": 2, "warmup_epochs": 1}} | tuning  # fmt: skip
@@ -127,10 +135,7 @@ def test_a_cut_short_trial_is_retried_once_at_the_same_point():
 
 def test_winners_become_an_environment_that_loads(tmp_path):
     tuning = TuningParams.model_validate(params("tuning").model_dump() | {"space": SPACE, "epochs": 7})  # fmt: skip
-    table = lambda model, rows: pd.DataFrame(  # noqa: E731
-        [{"model": model, "trial": i, "state": s, "valid_ndcg@10": v, "epochs": 3, "seconds": 1.0,
-          **{f"param.{k}": x for k, x in p.items()}} for i, (s, v, p) in enumerate(rows)]
-    )  # fmt: skip
+    table = lambda model, rows: trials_table(model, rows, "valid_ndcg@10", epochs=3)  # noqa: E731
     fine_tuned = table("fine_tuned", [("COMPLETE", 0.30, {"mask_prob": 0.3, "cloze_weight": 1.0}),
                                       ("COMPLETE", 0.35, {"mask_prob": 0.4, "cloze_weight": 0.0}),
                                       ("PRUNED", None, {"mask_prob": 0.2, "cloze_weight": 0.0})])  # fmt: skip
@@ -327,10 +332,7 @@ def test_an_argument_surprise_lacks_stops_the_study_before_fitting():
 
 def test_rating_winners_are_the_lowest_rmse_and_load_as_an_environment(tmp_path):
     tuning = TuningParams.model_validate(params("tuning").model_dump() | {"models": ["svd", "rating_head"], "space": RATING_SPACE, "epochs": 5})  # fmt: skip
-    table = lambda model, rows: pd.DataFrame(  # noqa: E731
-        [{"model": model, "trial": i, "state": s, "valid_rmse": v, "epochs": 1, "seconds": 1.0,
-          **{f"param.{k}": x for k, x in p.items()}} for i, (s, v, p) in enumerate(rows)]
-    )  # fmt: skip
+    table = lambda model, rows: trials_table(model, rows, "valid_rmse", epochs=1)  # noqa: E731
     svd = table("svd", [("COMPLETE", 0.95, {"n_factors": 3.0, "reg_all": 0.05}),
                         ("COMPLETE", 0.91, {"n_factors": 6.0, "reg_all": 0.02}),
                         ("FAIL", None, {"n_factors": 2.0, "reg_all": 0.01})])  # fmt: skip

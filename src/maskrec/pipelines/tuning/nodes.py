@@ -18,6 +18,7 @@ or an error cut short.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -159,10 +160,8 @@ def tune(
     trial (its point, state, best validation NDCG@10, epochs trained and seconds)."""
     specs = {"pretraining": pretraining, "fine_tuning": fine_tuning, "sasrec": sasrec}
 
-    def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> tuple[float, pd.DataFrame]:  # fmt: skip
-        history = _train(model, stages, item_features, train_sequences, valid_targets, training, pretraining, report)  # fmt: skip
-        best = history.loc[history["epoch"] == history["best_epoch"], "ndcg@10"]
-        return float(best.iloc[0]), history
+    def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> pd.DataFrame:  # fmt: skip
+        return _train(model, stages, item_features, train_sequences, valid_targets, training, pretraining, report)  # fmt: skip
 
     return _study(storage, tuning, model, specs, trained)
 
@@ -195,17 +194,19 @@ def tune_ratings(
     specs: dict[str, Any] = {"ratings.pretraining": ratings.pretraining, "ratings.head": ratings.head,
                              "ratings.svd": ratings.svd, "ratings.svdpp": ratings.svdpp}  # fmt: skip
 
-    def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> tuple[float, pd.DataFrame]:  # fmt: skip
+    # the rating head's input depends on the trial only through its window length
+    inputs = functools.cache(lambda length: rater_input(fitted, held, length))
+
+    def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> pd.DataFrame:  # fmt: skip
         if model in CLASSIC_TUNED:  # one fit, no epochs to prune on
             predicted = fit_predict(model, fitted, held, stages[f"ratings.{model}"], ratings.seed)  # fmt: skip
             rmse = error_metrics(predicted - held["rating"].to_numpy())["rmse"]
-            return rmse, pd.DataFrame({"epoch": [1], "best_epoch": [1], "rmse": [rmse]})
-        rated, pretraining_valid, questions, scale = rater_input(fitted, held, stages["ratings.head"].model.max_len)  # fmt: skip
+            return pd.DataFrame({"epoch": [1], "best_epoch": [1], "rmse": [rmse]})
+        rated, pretraining_valid, questions, scale = inputs(stages["ratings.head"].model.max_len)  # fmt: skip
         start = init_model(item_features, stages["ratings.pretraining"])
         start, _ = pretrain(start, rated, pretraining_valid, stages["ratings.pretraining"], training, "rating_pretrained")  # fmt: skip
         start = with_rating_head(start, scale, ratings.seed)
-        history = fine_tune_ratings(start, rated, questions, stages["ratings.head"], training, "rating_head", report)[1]  # fmt: skip
-        return float(history.loc[history["epoch"] == history["best_epoch"], "rmse"].iloc[0]), history  # fmt: skip
+        return fine_tune_ratings(start, rated, questions, stages["ratings.head"], training, "rating_head", report)[1]  # fmt: skip
 
     return _study(storage, tuning, model, specs, trained)
 
@@ -215,13 +216,12 @@ def _study(
     tuning: TuningParams,
     model: str,
     specs: Mapping[str, Any],
-    trained: Callable[
-        [Mapping[str, Any], Callable[[int, dict], None]], tuple[float, pd.DataFrame]
-    ],  # fmt: skip
+    trained: Callable[[Mapping[str, Any], Callable[[int, dict], None]], pd.DataFrame],
 ) -> pd.DataFrame:
     """`model`'s study, created or resumed, run to `tuning.trials` finished trials: each
     trial's point set on `specs` (`trial_stages`) and `trained(stages, report)` returning
-    its validation score and history; `report` feeds the pruner each epoch's metric.
+    its history, scored by its best epoch's validation NDCG@10 (a rating model's RMSE);
+    `report` feeds the pruner each epoch's value of the same metric.
     A model not in `tuning.models` runs no trial, but the trials its study already holds
     (an earlier run's, under the same study name) are returned, so a study's winners
     can be gathered one model at a time (`--params tuning.models=[svdpp]`)."""
@@ -235,11 +235,11 @@ def _study(
     dimensions = tuning.space[model]
     # every key of the space is checked on its stage before any training
     trial_stages(model, specs, dimensions, _first_point(dimensions), tuning.epochs)
-    rating = model in RATING_TUNED
+    score = "rmse" if model in RATING_TUNED else "ndcg@10"  # a history's column
     study = optuna.create_study(
         study_name=f"{tuning.study}.{model}",
         storage=storage,
-        direction="minimize" if rating else "maximize",
+        direction="minimize" if score == "rmse" else "maximize",
         load_if_exists=True,
         sampler=optuna.samplers.TPESampler(
             seed=tuning.seed, n_startup_trials=tuning.startup_trials
@@ -257,14 +257,16 @@ def _study(
         stages = trial_stages(model, specs, dimensions, values, tuning.epochs)
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
-            trial.report(metrics["rmse"] if rating else metrics["ndcg@10"], epoch)
+            trial.report(metrics[score], epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        value, history = trained(stages, report)
+        history = trained(stages, report)
         trial.set_user_attr("epochs", int((history["epoch"] >= 1).sum()))
         trial.set_user_attr("best_epoch", int(history["best_epoch"].iloc[0]))
-        return value
+        return float(
+            history.loc[history["epoch"] == history["best_epoch"], score].iloc[0]
+        )
 
     remaining = max(tuning.trials - finished, 0)
     logger.info("tuning %s: %d of %d trials done, %d to run", model, finished, tuning.trials, remaining)  # fmt: skip
