@@ -45,3 +45,54 @@ def test_ranks_exclude_seen_items_and_padding_but_never_the_target():
     # user 0: item 2 (4.0) beats 3.0; item 1 is excluded, column 0 is padding
     # user 1: items 2, 3, 4 beat 1.0
     assert ranks.tolist() == [1, 3]
+
+
+def test_diversity_on_a_hand_made_case_and_against_sklearn_cosine_distances():
+    from sklearn.metrics.pairwise import cosine_distances
+
+    from maskrec.metrics import intra_list_diversity
+
+    genres = np.array(
+        [[0, 0, 0], [1, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]], dtype=float
+    )  # row 0: padding; item 5 has no genre
+    same, apart = np.array([[1, 2]]), np.array([[1, 3]])
+    assert intra_list_diversity(same, genres) == pytest.approx([0.0])
+    assert intra_list_diversity(apart, genres) == pytest.approx([1.0])
+    # items 1, 3, 4: distances 1 (1-3), 1 - 1/sqrt2 (1-4, 3-4) -> mean over the 3 pairs
+    mixed = np.array([[1, 3, 4]])
+    expected = (1 + 2 * (1 - 1 / np.sqrt(2))) / 3
+    assert intra_list_diversity(mixed, genres) == pytest.approx([expected])
+    assert intra_list_diversity(np.array([[1, 5]]), genres) == pytest.approx([1.0])
+
+    rng = np.random.default_rng(0)
+    features = (rng.random((40, 6)) < 0.4).astype(float)
+    features[1:, 0] = 1.0  # no all-zero rows: sklearn's convention for them differs
+    top = np.stack([rng.choice(np.arange(1, 40), 10, replace=False) for _ in range(25)])
+    reference = [
+        cosine_distances(features[row])[~np.eye(10, dtype=bool)].mean() for row in top
+    ]
+    assert intra_list_diversity(top, features) == pytest.approx(reference)
+
+
+def test_novelty_is_mean_self_information_of_training_popularity():
+    from maskrec.metrics import novelty
+
+    counts = np.array([0, 50, 25, 1, 0])  # by item id; item 4: no training user
+    top = np.array([[1, 2], [3, 4]])
+    # 100 training users: -log2(0.5)=1, -log2(0.25)=2; -log2(0.01) twice (item 4 counts as one)
+    assert novelty(top, counts, 100) == pytest.approx([1.5, -np.log2(0.01)])
+
+
+def test_coverage_interval_brackets_resampled_coverage():
+    from maskrec.metrics import coverage_interval
+
+    every_user_same = np.tile(np.arange(1, 11), (30, 1))
+    low, high = coverage_interval(every_user_same, 100, 200, 0.95, 0)
+    assert (low, high) == pytest.approx((0.1, 0.1))
+    distinct = np.arange(1, 301).reshape(
+        30, 10
+    )  # each user lists 10 items no one else has
+    low, high = coverage_interval(distinct, 300, 500, 0.95, 0)
+    # a resample of 30 users keeps about 1 - 1/e of the distinct users
+    assert 0.45 < low < 0.632 < high <= 0.8
+    assert coverage_interval(distinct, 300, 500, 0.95, 0) == (low, high)  # seeded

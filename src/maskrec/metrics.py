@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
 KS = (5, 10, 20)
 # Resamples are drawn in batches of at most this many values (8 MiB of float64; scipy
@@ -45,6 +45,66 @@ def ranking_metrics(ranks: np.ndarray, k: int) -> dict[str, np.ndarray]:
 def mean_metrics(ranks: np.ndarray, k: int = 10) -> dict[str, float]:
     """The mean of each `ranking_metrics` column (what validation reports per epoch)."""
     return {name: float(v.mean()) for name, v in ranking_metrics(ranks, k).items()}
+
+
+def intra_list_diversity(top: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """Per user, the mean cosine distance between the content vectors (genre multi-hot
+    rows of `features`, indexed by item id) of every pair of items in the user's list
+    (`top`: users x k item ids). An item without any genre is at distance 1 from every
+    other: nothing says they are alike. 0: every item has the same genres."""
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    unit = np.divide(
+        features, norms, out=np.zeros_like(features, dtype=float), where=norms > 0
+    )
+    k = top.shape[1]
+    if k < 2:
+        return np.full(len(top), np.nan)
+    out = np.empty(len(top))
+    for start in range(
+        0, len(top), 4096
+    ):  # users x k x k similarities, bounded in memory
+        vectors = unit[top[start : start + 4096]]
+        similarity = np.einsum("ukg,ulg->ukl", vectors, vectors)
+        off_diagonal = similarity.sum(axis=(1, 2)) - np.einsum("ukk->u", similarity)
+        out[start : start + 4096] = 1.0 - off_diagonal / (k * (k - 1))
+    return out
+
+
+def novelty(top: np.ndarray, counts: np.ndarray, users: int) -> np.ndarray:
+    """Per user, the mean self-information -log2(p) of the items in the list (`top`: users
+    x k item ids), p being the share of the `users` training users who interacted with the
+    item (`counts` by item id); an item no training user has is counted as one, the rarest
+    an item can be (Microsoft Recommenders' and RePlay's definition, which leave it out)."""
+    share = np.maximum(np.asarray(counts, dtype=float), 1.0) / max(users, 1)
+    return (-np.log2(share))[top].mean(axis=1)
+
+
+def coverage_interval(
+    top: np.ndarray, n_items: int, samples: int, confidence: float, seed: int
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of catalogue coverage (distinct items in the users'
+    lists over `n_items`), resampling users. Coverage of a resample can only lose items its
+    users lack, so the interval sits at or below the full sample's coverage: it says how
+    much coverage depends on which users were evaluated."""
+    users = len(top)
+    if users < 2:
+        value = len(np.unique(top)) / n_items if users else float("nan")
+        return value, value
+    lists = sparse.csr_matrix(
+        (np.ones(top.size), (np.repeat(np.arange(users), top.shape[1]), top.ravel())),
+        shape=(users, int(top.max()) + 1),
+    )
+    rng = np.random.default_rng(seed)
+    values = np.empty(samples)
+    batch = max(1, BATCH_ELEMENTS // users)
+    for start in range(0, samples, batch):
+        size = min(batch, samples - start)
+        picks = rng.multinomial(users, np.full(users, 1.0 / users), size=size)
+        reached = np.asarray((sparse.csr_matrix(picks) @ lists).astype(bool).sum(axis=1)).ravel()  # fmt: skip
+        values[start : start + size] = reached / n_items
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    return float(low), float(high)
 
 
 def error_metrics(errors: np.ndarray) -> dict[str, float]:

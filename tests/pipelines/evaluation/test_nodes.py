@@ -35,6 +35,7 @@ def _per_user(rng, models, users=200, cold=20):
             "history_length": np.where(np.arange(users) < cold, 0, rng.integers(1, 300, size=users)),
             "rank": ranks, "ndcg@10": np.where(ranks < 10, 1 / np.log2(ranks + 2), 0.0), "hr@10": (ranks < 10).astype(float),
             "mrr@10": np.where(ranks < 10, 1 / (ranks + 1), 0.0), "ndcg@5": np.where(ranks < 5, 1 / np.log2(ranks + 2), 0.0),
+            "diversity@10": rng.random(users), "novelty@10": rng.gamma(4.0, size=users),
         }))  # fmt: skip
     return pd.concat(rows, ignore_index=True)
 
@@ -127,3 +128,13 @@ def test_evaluate_models_on_real_pipeline_outputs():
     cold = per_user["is_cold"]
     assert (per_user.loc[cold, "history_length"] == 0).all()
     assert (per_user["rank"] >= 0).all()
+    # beyond accuracy, per user: the most popular films are the least novel of the catalogue;
+    # excluding what a user has seen can only bring less popular films into the list
+    counts = np.bincount(np.concatenate(data["train"]["item_ids"].tolist()), minlength=n_items + 1)  # fmt: skip
+    bits = -np.log2(np.maximum(counts[1:], 1) / len(data["train"]))
+    assert per_user["novelty@10"].max() <= np.sort(bits)[::-1][: n_items - 10].mean()
+    top10 = np.argsort(-counts[1:], kind="stable")[:10] + 1
+    assert per_user["novelty@10"].min() >= bits[top10 - 1].mean() - 1e-9
+    assert per_user["diversity@10"].between(0, 1).all()
+    low, high = stats["most_popular"]["coverage@10_ci"]
+    assert low <= high <= stats["most_popular"]["coverage@10"] + 1e-12

@@ -19,3 +19,9 @@ def test_figures_and_summary_from_metrics_and_histories(summary, trained, caplog
             "summary_table", "summary_markdown"} <= set(out)  # fmt: skip
     assert len(out["learning_curves_plot"].data) == len(histories)
     assert "Test NDCG@10 by training-history length" in out["summary_markdown"]
+    # beyond accuracy: a panel per measure, a bar per model, the summary's columns
+    panels = out["beyond_accuracy_plot"].data
+    assert [p.name for p in panels] == ["coverage@10", "diversity@10", "novelty@10"]
+    assert all(len(p.x) == len(metrics["models"]) for p in panels)
+    assert "| diversity@10 | novelty@10 |" in out["summary_markdown"]
+    assert all(row["novelty@10"] > 0 for row in out["summary_table"])

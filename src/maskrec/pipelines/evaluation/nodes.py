@@ -18,8 +18,11 @@ from maskrec.catalogue import check_catalogue
 from maskrec.devices import resolve_device
 from maskrec.metrics import (
     bootstrap_intervals,
+    coverage_interval,
     history_buckets,
+    intra_list_diversity,
     mean_metrics,
+    novelty,
     ranking_metrics,
     with_fdr,
 )
@@ -55,6 +58,26 @@ def _untrained_frame(ranking: Any, untrained: np.ndarray, targets: np.ndarray) -
             if name in ("hr@10", "ndcg@10"):
                 out[f"among_untrained_{name.replace('@', '')}"] = np.where(cold, values, np.nan)  # fmt: skip
     return out
+
+
+def _beyond_accuracy(top10: np.ndarray, genres: np.ndarray | None, counts: np.ndarray, users: int) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per user: intra-list diversity of the top 10 by genre (when the items have genres)
+    and its novelty (mean self-information of the items, from training popularity)."""
+    out = {"novelty@10": novelty(top10, counts, users)}
+    if genres is not None:
+        out["diversity@10"] = intra_list_diversity(top10, genres)
+    return out
+
+
+def _genres(item_features: pd.DataFrame) -> np.ndarray | None:
+    """Genre (or category) flags by model item id, row 0 the padding; None without any."""
+    features = item_features.sort_values("item_id")
+    columns = [c for c in features.columns if c.startswith("genre_")]
+    if not columns:
+        return None
+    genres = np.zeros((len(features) + 1, len(columns)))
+    genres[1:] = features[columns].to_numpy(dtype=float)
+    return genres
 
 
 def evaluate_models(
@@ -96,6 +119,7 @@ def evaluate_models(
     counts = np.bincount(
         np.concatenate(train_sequences["item_ids"].to_numpy()), minlength=n_items + 1
     )
+    genres = _genres(item_features)
     # items without training interactions (held-out new films, or never rated in training):
     # what every model can only rank by content
     untrained = counts == 0
@@ -140,6 +164,7 @@ def evaluate_models(
             "history_length": test_targets["user_id"].map(history).fillna(0).astype(int).to_numpy(),
             **_metrics_frame(ranking.ranks, params.ks),
             **_untrained_frame(ranking, untrained, test_targets["target_item"].to_numpy()),
+            **_beyond_accuracy(ranking.top_items[:, :10], genres, counts, len(train_sequences)),
         }))  # fmt: skip
         top10 = ranking.top_items[:, :10]
         stats[name] = {
@@ -147,6 +172,7 @@ def evaluate_models(
             "valid_ndcg@10": validation["ndcg@10"],
             "valid_hr@10": validation["hr@10"],
             "coverage@10": float(len(np.unique(top10)) / n_items),
+            "coverage@10_ci": list(coverage_interval(top10, n_items, params.bootstrap_samples, params.confidence, params.seed)),
             "mean_popularity@10": float(counts[top10].mean() / counts[1:].sum() * n_items),
             "personalises_new_users": bool(getattr(sequence, "personalises_new_users", True)),
         }  # fmt: skip

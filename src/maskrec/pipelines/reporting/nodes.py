@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from maskrec.figures import bars
 from maskrec.registry import BY_NAME, label, ordered
@@ -110,6 +111,28 @@ def plot_new_items(evaluation_metrics: dict[str, Any]) -> go.Figure:
     return figure
 
 
+def plot_beyond_accuracy(evaluation_metrics: dict[str, Any]) -> go.Figure:
+    """What each model's top 10 is made of, beside how accurate it is: catalogue coverage,
+    intra-list diversity by genre and novelty (bits), each with its 95% interval."""
+    models = ordered(evaluation_metrics["models"])
+    stats = {m: evaluation_metrics["models"][m] for m in models}
+    panels = {
+        "coverage@10": [{"mean": s["coverage@10"], "ci_low": s["coverage@10_ci"][0], "ci_high": s["coverage@10_ci"][1]}
+                        if "coverage@10_ci" in s else {"mean": s["coverage@10"], "ci_low": s["coverage@10"], "ci_high": s["coverage@10"]}
+                        for s in stats.values()],
+        **{metric: [s["all"][metric] for s in stats.values()] for metric in ("diversity@10", "novelty@10")
+           if all(metric in s["all"] for s in stats.values())},
+    }  # fmt: skip
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels))
+    for column, (metric, values) in enumerate(panels.items(), start=1):
+        figure.add_trace(bars(metric, [label(m) for m in models], values), row=1, col=column)  # fmt: skip
+    figure.update_layout(
+        title="Beyond accuracy: coverage, diversity by genre and novelty (bits) of the top 10 (95% intervals)",
+        showlegend=False,
+    )
+    return figure
+
+
 def build_summary(
     evaluation_metrics: dict[str, Any],
     item_alignment_report: dict[str, Any] | None = None,
@@ -129,11 +152,21 @@ def build_summary(
         row["cold_item_users"] = cold_items["users"]
         row["cold_item_ndcg@10"] = cold_items["ndcg@10"]["mean"] if cold_items["users"] else math.nan  # fmt: skip
         row["coverage@10"] = stats["coverage@10"]
+        row["coverage@10_ci"] = stats.get("coverage@10_ci", [math.nan, math.nan])
+        for metric in (
+            "diversity@10",
+            "novelty@10",
+        ):  # diversity needs genres or categories
+            m = stats["all"].get(metric, {"mean": math.nan})
+            row[metric], row[f"{metric}_ci"] = (
+                m["mean"],
+                [m.get("ci_low", math.nan), m.get("ci_high", math.nan)],
+            )
         row["personalises_new_users"] = stats["personalises_new_users"]
         rows.append(row)
 
-    def fmt(value: float) -> str:
-        return "–" if math.isnan(value) else f"{value:.4f}"
+    def fmt(value: float, digits: int = 4) -> str:
+        return "–" if math.isnan(value) else f"{value:.{digits}f}"
 
     def fmt_p(value: float) -> str:
         return (
@@ -150,16 +183,21 @@ def build_summary(
         f"Protocol: {evaluation_metrics['protocol']}. Best model by validation NDCG@10: "
         f"**{evaluation_metrics['best_model_by_validation']}**.", "", *alignment,
         "| model | valid NDCG@10 | test HR@10 [95% CI] | test NDCG@10 [95% CI] | test MRR@10 | cold-start NDCG@10 |"
-        f"{item_header} coverage@10 | scores new users from history |",
-        "|---|---|---|---|---|---|" + ("---|" if items else "") + "---|---|",
+        f"{item_header} coverage@10 | diversity@10 | novelty@10 | scores new users from history |",
+        "|---|---|---|---|---|---|" + ("---|" if items else "") + "---|---|---|---|",
     ]  # fmt: skip
     for r in rows:
         item_cell = f" {fmt(r['cold_item_ndcg@10'])} |" if items else ""
         lines.append(
             f"| {label(r['model'])} | {fmt(r['valid_ndcg@10'])} | {fmt(r['hr@10'])} [{fmt(r['hr@10_ci'][0])}, {fmt(r['hr@10_ci'][1])}] "
             f"| {fmt(r['ndcg@10'])} [{fmt(r['ndcg@10_ci'][0])}, {fmt(r['ndcg@10_ci'][1])}] | {fmt(r['mrr@10'])} | {fmt(r['cold_ndcg@10'])} |"
-            f"{item_cell} {fmt(r['coverage@10'])} | {'yes' if r['personalises_new_users'] else 'no (same list for all)'} |"
+            f"{item_cell} {fmt(r['coverage@10'])} | {fmt(r['diversity@10'])} | {fmt(r['novelty@10'], 2)} | "
+            f"{'yes' if r['personalises_new_users'] else 'no (same list for all)'} |"
         )
+    lines += ["", "Beyond accuracy, over each user's top 10: coverage@10, the share of the catalogue in anyone's list; "
+              "diversity@10, the mean cosine distance between the genre (or category) vectors of two films in a list "
+              "(0: all alike); novelty@10, the mean self-information −log2(share of training users who had the film), "
+              "in bits (higher: less popular films). Intervals for each are in summary.json."]  # fmt: skip
     skipped = evaluation_metrics.get("skipped", {})
     if skipped:
         lines += ["", *(f"Skipped in this run: {label(m)} ({why})." for m, why in skipped.items())]  # fmt: skip

@@ -47,6 +47,12 @@ def create_pipeline(
                 name="plot_new_items_node",
             ),
             Node(
+                nodes.plot_beyond_accuracy,
+                "evaluation_metrics",
+                "beyond_accuracy_plot",
+                name="plot_beyond_accuracy_node",
+            ),
+            Node(
                 nodes.build_summary,
                 summary_inputs,
                 ["summary_table", "summary_markdown"],
