@@ -91,6 +91,19 @@ SMALL_SAMPLE = {
 }
 
 
+# Two epochs a stage, small grids, few resamples: what every end-to-end run of the tests
+# trains with (a conf/local override, which the notebooks' %load_ext kedro.ipython reads too).
+SHORT_RUN = (
+    "training: {device: cpu, checkpoint_dir: null}\n"
+    "schedule: {epochs: 2}\n"
+    "pretraining: {schedule: {epochs: 2}}\n"
+    "sasrec: {schedule: {epochs: 2}}\n"
+    "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0], mf_alpha: [5.0]}\n"
+    "evaluation: {bootstrap_samples: 200, permutation_resamples: 199}\n"
+    "inference: {register_as: maskrec-test}\n"
+)
+
+
 def copy_project(root: Path, notebooks: bool = False) -> Path:
     """The project's configuration (and notebooks) in `root`, so a run there never touches
     the working tree's data/."""
@@ -125,14 +138,6 @@ def full_run(tmp_path_factory) -> Path:
     root = copy_project(tmp_path_factory.mktemp("project"), notebooks=True)
     # The notebooks' %load_ext kedro.ipython reads these defaults, so the small sample
     # and short training go in a conf/local override rather than in runtime params.
-    (root / "conf" / "local" / "parameters.yml").write_text(
-        "training: {device: cpu, checkpoint_dir: null}\n"
-        "schedule: {epochs: 2}\n"
-        "pretraining: {schedule: {epochs: 2}}\n"
-        "sasrec: {schedule: {epochs: 2}}\n"
-        "baselines: {item_knn_neighbours: [20], item_knn_shrink: [10.0], ease_l2: [100.0, 500.0], mf_factors: [16], mf_l2: [10.0], mf_alpha: [5.0]}\n"
-        "evaluation: {bootstrap_samples: 200, permutation_resamples: 199}\n"
-        "inference: {register_as: maskrec-test}\n"
-    )
+    (root / "conf" / "local" / "parameters.yml").write_text(SHORT_RUN)
     run(root, ["__default__"], SMALL_SAMPLE)
     return root

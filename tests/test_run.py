@@ -328,6 +328,35 @@ def test_default_run_produces_models_metrics_figures_and_recommendations(full_ru
 
 
 @pytest.mark.slow
+def test_a_shop_log_with_text_ids_and_no_ratings_runs_end_to_end(project, tmp_path):
+    """A log of one's own (Parquet, text ids, implicit feedback, a product table with
+    categories) through the whole default run with only --params; what needs ratings is
+    refused before any node, saying why."""
+    from maskrec.sample import SampleSpec, write_event_log
+    from tests.conftest import SHORT_RUN
+
+    (project / "conf" / "local").mkdir(parents=True, exist_ok=True)
+    (project / "conf" / "local" / "parameters.yml").write_text(SHORT_RUN)
+    events, products = write_event_log(SampleSpec(n_users=150, n_items=300, n_ratings=4500, seed=3), tmp_path / "shop")  # fmt: skip
+    log = {"source": str(events), "items": str(products),
+           "columns": {"user": "visitor", "item": "sku", "timestamp": "event_time", "title": "name"}}  # fmt: skip
+    with pytest.raises(Exception, match="has no ratings .* the rating_prediction pipeline predicts ratings"):  # fmt: skip
+        run(project, ["rating_prediction"], log)
+    assert not (project / "data/03_primary").exists()  # refused before any node
+    run(project, ["__default__"], log)
+
+    metrics = json.loads(saved(project / "data/08_reporting/evaluation_metrics.json").read_text())  # fmt: skip
+    assert {"fine_tuned", "sasrec", "genre_recency"} <= set(metrics["models"])
+    assert all(0 < m["all"]["diversity@10"]["mean"] <= 1 for m in metrics["models"].values())  # fmt: skip
+    summary = saved(project / "data/08_reporting/summary.md").read_text()
+    assert "has no ratings (implicit feedback)" in summary
+    recs = pd.read_parquet(project / "data/07_model_output/recommendations.parquet")
+    assert recs["user_id"].str.startswith("v").all() and recs["item_id"].str.startswith("sku-").all()  # fmt: skip
+    features = pd.read_parquet(project / "data/04_feature/item_features.parquet")
+    assert "genre_Kitchen" in features  # categories became the content's genres
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["01_explore_data.ipynb", "02_results.ipynb"])
 def test_notebooks_run_top_to_bottom(full_run, name):
     import nbclient

@@ -41,10 +41,22 @@ def digest(*parts: Any) -> str:
     return hasher.hexdigest()[:16]
 
 
-def items_key(original_ids: Any) -> str:
+def original_ids(values: Any) -> list[int] | list[str]:
+    """Original ids as the data has them, as plain Python values: integers (MovieLens, and
+    any log whose ids are all whole numbers) or text (a log with ids such as "sku-17").
+    Every place that keeps or compares original ids goes through this."""
+    array = np.asarray(values)
+    if array.dtype.kind in "iuf" or (len(array) and all(isinstance(v, (int, np.integer)) for v in array)):  # fmt: skip
+        return array.astype(np.int64).tolist()
+    return [str(v) for v in array]
+
+
+def items_key(ids: Any) -> str:
     """The fingerprint of an item map (original ids in model-id order): two models, or a
     model and a table, agree on what every item id means exactly when their keys match."""
-    return digest(np.asarray(original_ids, dtype=np.int64))
+    ids = original_ids(ids)
+    text = bool(ids) and isinstance(ids[0], str)
+    return digest(ids) if text else digest(np.asarray(ids, dtype=np.int64))
 
 
 def features_key(item_features: pd.DataFrame) -> str:
@@ -90,7 +102,7 @@ def trained_on(
 class ItemCatalogue:
     """The items of one trained model, in model-id order (row i is model item i + 1)."""
 
-    original_ids: list[int]
+    original_ids: list[int] | list[str]
     titles: list[str] | None = None  # None: a folder saved before models kept titles
     years: list[int | None] = field(default_factory=list)
     counts: list[int] | None = None
@@ -100,7 +112,7 @@ class ItemCatalogue:
     def from_features(cls, item_features: pd.DataFrame) -> ItemCatalogue:
         features = item_features.sort_values("item_id")
         return cls(
-            original_ids=features["original_item_id"].astype(int).tolist(),
+            original_ids=original_ids(features["original_item_id"]),
             titles=features["title"].astype(str).tolist(),
             years=[None if pd.isna(y) else int(y) for y in features["year"]],
         )
@@ -111,7 +123,7 @@ class ItemCatalogue:
         `item_counts`, `trained_on`); a sequence model's years use 0 for unknown."""
         years = fields.get("item_years") or []
         return cls(
-            original_ids=[int(i) for i in fields.get("item_ids") or []],
+            original_ids=original_ids(fields.get("item_ids") or []),
             titles=fields.get("item_titles") or None,
             years=[int(y) if y else None for y in years],
             counts=fields.get("item_counts") or None,

@@ -19,6 +19,26 @@ def cli() -> None:
     """maskrec's project commands."""
 
 
+@cli.command(name="event-log")
+@click.option("--out", default="data/01_raw/shop", show_default=True, type=click.Path(file_okay=False),
+              help="folder to write events.parquet and products.csv into")  # fmt: skip
+@click.option("--users", default=1000, show_default=True, type=click.IntRange(2))
+@click.option("--items", default=1500, show_default=True, type=click.IntRange(10))
+@click.option("--events", default=60000, show_default=True, type=click.IntRange(1))
+@click.option("--seed", default=42, show_default=True)
+def event_log(out: str, users: int, items: int, events: int, seed: int) -> None:
+    """Write a shop-like event log (text ids, implicit feedback, Parquet, a product table
+    with categories) to try a log of one's own: see the README's worked example."""
+    from maskrec.sample import SampleSpec, write_event_log
+
+    try:
+        spec = SampleSpec(n_users=users, n_items=items, n_ratings=events, seed=seed)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    for path in write_event_log(spec, Path(out)):
+        click.echo(f"wrote {path}")
+
+
 @cli.command(name="serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")  # fmt: skip
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))

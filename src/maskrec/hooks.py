@@ -17,7 +17,7 @@ from maskrec.datasets.movielens import NO_SOURCE
 from maskrec.devices import resolve_device
 from maskrec.models.baselines import dense_skip_reason
 from maskrec.models.rating_baselines import check_settings
-from maskrec.params import GROUPS, check_stages
+from maskrec.params import GROUPS, RATING_TUNED, check_stages
 from maskrec.training import distributed
 from maskrec.training.loop import serve_training_jobs
 
@@ -83,6 +83,27 @@ def check_parameters(params: dict[str, Any], split_targets_given: bool = False) 
             check_settings(kind, getattr(ratings, kind), f"ratings.{kind}")
 
 
+def check_ratings(source: str, has_ratings: bool, params: dict[str, Any], predicts_ratings: bool) -> None:  # fmt: skip
+    """A source without ratings (implicit feedback: a click or purchase log) runs every
+    pipeline that does not need them; what does is refused here, naming why, before
+    anything is read."""
+    if has_ratings:
+        return
+    needs = []
+    processing, tuning = params.get("data_processing"), params.get("tuning")
+    if processing is not None and processing.positive_threshold is not None:
+        needs.append(f"data_processing.positive_threshold={processing.positive_threshold} keeps ratings above a threshold (set it to null)")  # fmt: skip
+    if predicts_ratings:
+        needs.append("the rating_prediction pipeline predicts ratings")
+    if tuning is not None and set(tuning.models) & set(RATING_TUNED):
+        needs.append(f"tuning.models names rating studies {sorted(set(tuning.models) & set(RATING_TUNED))} (leave them out)")  # fmt: skip
+    if needs:
+        raise ValueError(
+            f"source={source!r} has no ratings (implicit feedback; a log names its rating "
+            "column with --params columns.rating=...), but " + "; ".join(needs)
+        )
+
+
 def announce_skipped_baselines(raw: Any, params: Any) -> str | None:
     """Say at run start, from the raw catalogue's size, that EASE will be skipped (the
     baselines node decides again on the cleaned catalogue, which can only be smaller)."""
@@ -111,6 +132,10 @@ class ParameterChecks:
                 params[group] = value if isinstance(value, kind) else kind(**value)
         targets = catalog.get("given_split_targets") if "given_split_targets" in catalog else None  # fmt: skip
         check_parameters(params, bool(getattr(targets, "given", False)))
+        raw = catalog.get("movielens_raw") if "movielens_raw" in catalog else None
+        if raw is not None and "movielens_raw" in pipeline.inputs() and hasattr(raw, "has_ratings"):  # fmt: skip
+            predicts = any(n.func.__module__.endswith("rating_prediction.nodes") for n in pipeline.nodes)  # fmt: skip
+            check_ratings(raw.source, raw.has_ratings(), params, predicts)
         if "baselines" in params and any(n.name == "fit_ease_node" for n in pipeline.nodes):  # fmt: skip
             announce_skipped_baselines(
                 catalog.get("movielens_raw"), params["baselines"]

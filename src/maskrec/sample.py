@@ -396,3 +396,54 @@ def _write_ratings(ratings: pd.DataFrame, path: Path) -> None:
         pa_csv.write_csv(
             table, out, pa_csv.WriteOptions(include_header=False, quoting_style="none")
         )
+
+
+SHOP_CATEGORIES = (
+    "Audio",
+    "Books",
+    "Cameras",
+    "Kitchen",
+    "Garden",
+    "Games",
+    "Sports",
+    "Toys",
+    "Beauty",
+    "Tools",
+    "Music",
+    "Office",
+    "Pets",
+    "Outdoor",
+    "Computers",
+    "Phones",
+    "Fashion",
+    "Home",
+)  # fmt: skip  (one per GENRES entry, in order)
+
+
+def write_event_log(spec: SampleSpec, folder: Path) -> tuple[Path, Path]:
+    """The sample as a shop's event log, for the README's worked example and the tests
+    of a log of one's own: `events.parquet` (visitor, sku, event_time: text ids, a
+    Parquet timestamp, no ratings: implicit feedback) and `products.csv` (sku, name,
+    categories: '|'-separated, no year). Same walks, same structure as the sample."""
+    ratings, movies = generate_sample(spec)
+    category = dict(zip(GENRES, SHOP_CATEGORIES, strict=True))
+    folder.mkdir(parents=True, exist_ok=True)
+    events = pd.DataFrame(
+        {
+            "visitor": [f"v{u:05d}" for u in ratings["userId"]],
+            "sku": [f"sku-{i:05d}" for i in ratings["movieId"]],
+            "event_time": pd.to_datetime(ratings["timestamp"], unit="s"),
+        }
+    )
+    products = pd.DataFrame(
+        {
+            "sku": [f"sku-{i:05d}" for i in movies["movieId"]],
+            "name": movies["title"].str.replace(r"\s*\(\d{4}\)$", "", regex=True),
+            "categories": movies["genres"].map(
+                lambda gs: "|".join(category[g] for g in gs.split("|"))
+            ),  # fmt: skip
+        }
+    )
+    events.to_parquet(folder / "events.parquet", index=False)
+    products.to_csv(folder / "products.csv", index=False)
+    return folder / "events.parquet", folder / "products.csv"

@@ -25,7 +25,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from maskrec.catalogue import ItemCatalogue
+from maskrec.catalogue import ItemCatalogue, original_ids
 from maskrec.datasets.array_model import ArrayModelDataset
 from maskrec.datasets.model_folder import ModelFolderDataset
 from maskrec.scoring import Model, recommend
@@ -56,7 +56,13 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
             raise ValueError(f"{context.artifacts[ARTIFACT]}: saved before models kept their catalogue; retrain it to log or serve it alone")  # fmt: skip
         self.catalogue: ItemCatalogue = self.model.catalogue
         self.table = self.catalogue.table()
-        self.by_original = dict(zip(self.table["original_item_id"], self.table["item_id"], strict=True))  # fmt: skip
+        self.by_original = dict(zip(original_ids(self.table["original_item_id"]), self.table["item_id"], strict=True))  # fmt: skip
+        # a request's ids as the catalogue keeps them: integers, or text for text ids
+        self.as_id = (
+            str
+            if self.by_original and isinstance(next(iter(self.by_original)), str)
+            else int
+        )
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict | None = None
@@ -64,16 +70,18 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
         k = int((params or {}).get("k", DEFAULT_K))
         histories = []
         for row, history in enumerate(model_input["history"]):
-            unknown = [int(i) for i in history if int(i) not in self.by_original]
+            unknown = [
+                self.as_id(i) for i in history if self.as_id(i) not in self.by_original
+            ]
             if unknown:
                 raise ValueError(f"history of row {row}: item ids {unknown[:10]} are not in {self.name}'s catalogue")  # fmt: skip
-            histories.append([self.by_original[int(i)] for i in history])
+            histories.append([self.by_original[self.as_id(i)] for i in history])
         items, scores = recommend(self.model, histories, k, SCORING_BATCH)
         found = self.table.set_index("item_id").loc[items.ravel()]
         return pd.DataFrame({
             "request": np.repeat(np.arange(len(histories)), items.shape[1]),
             "rank": np.tile(np.arange(1, items.shape[1] + 1), len(histories)),
-            "item_id": found["original_item_id"].to_numpy(dtype=np.int64),
+            "item_id": np.asarray(original_ids(found["original_item_id"])),
             "title": found["title"].to_numpy(dtype=object),
             "year": found["year"].astype("float64").to_numpy(),
             "score": scores.ravel().astype(np.float64),
@@ -93,7 +101,7 @@ def log_model(folder: Path, name: str, registered_as: str | None = None, new_fil
     config = {"name": name, **({"temperature": temperature} if new_films else {})}
     context = mlflow.pyfunc.PythonModelContext(artifacts=artifacts, model_config=config)
     model.load_context(context)
-    example = pd.DataFrame({"history": [model.table["original_item_id"].iloc[:3].astype(int).tolist()]})  # fmt: skip
+    example = pd.DataFrame({"history": [original_ids(model.table["original_item_id"].iloc[:3])]})  # fmt: skip
     signature = infer_signature(example, model.predict(context, example), params={"k": DEFAULT_K})  # fmt: skip
     return mlflow.pyfunc.log_model(
         name=ARTIFACT,

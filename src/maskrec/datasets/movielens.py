@@ -5,10 +5,15 @@
   `cache_dir/sample-.../` in the ml-latest-small layout and read back like any release;
 - a release name (`ml-100k`, `ml-1m`, `ml-latest-small`, `ml-20m`, `ml-25m`, `ml-32m`):
   read from `cache_dir/<name>/`, downloaded and verified first when missing;
-- anything else is a folder path in one of the supported layouts.
+- a `.csv` or `.parquet` file, or a folder holding `interactions.<csv|parquet>` (and
+  optionally `items.<csv|parquet>`), is a log of one's own: user, item and time columns
+  named by `columns` (`--params columns.user=...`), text or integer ids, an optional
+  rating column (without it: implicit feedback), an optional item table (`items`) whose
+  categories become the genres;
+- anything else is a folder path in one of the MovieLens layouts.
 
 Loading returns a dict with `interactions`, `items` and `source` (a description of what
-was read), the shape the `data_processing` pipeline expects.
+was read, `ratings` saying whether it has any), the shape `data_processing` expects.
 """
 
 from __future__ import annotations
@@ -29,7 +34,15 @@ from maskrec.datasets.download import (
     is_complete,
     release_folder,
 )
-from maskrec.datasets.readers import detect_layout, read_movielens_folder
+from maskrec.datasets.readers import (
+    LogColumns,
+    detect_layout,
+    find_log,
+    is_log_file,
+    log_has_ratings,
+    read_interaction_log,
+    read_movielens_folder,
+)
 from maskrec.sample import SampleSpec, write_sample
 
 NO_SOURCE = (
@@ -47,9 +60,20 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
         sample_args: dict[str, Any] | None = None,
         base_url: str | None = None,
         timeout: float = 60.0,
+        items: str | None = None,
+        columns: dict[str, str] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._source = str(source)
+        self._items = (
+            None if items in (None, NO_SOURCE) else Path(str(items)).expanduser()
+        )
+        try:
+            self._columns = LogColumns(
+                **{k: str(v) for k, v in (columns or {}).items()}
+            )
+        except TypeError as exc:
+            raise DatasetError(f"columns: {exc} (known: {', '.join(LogColumns.__dataclass_fields__)})") from exc  # fmt: skip
         self._cache_dir = Path(cache_dir)
         self._sample = SampleSpec(**(sample_args or {}))
         # The environment variable lets tests (and mirrors) point at another server.
@@ -79,12 +103,37 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
                 self._source, self._cache_dir, self._base_url, self._timeout
             )
         folder = Path(self._source).expanduser()
+        if is_log_file(folder) and folder.is_file():
+            return folder
         if not folder.is_dir():
             raise DatasetError(
                 f"source={self._source!r} is neither 'sample', a known release "
-                f"({', '.join(sorted(RELEASES))}) nor an existing folder"
+                f"({', '.join(sorted(RELEASES))}), an existing folder nor a .csv or "
+                ".parquet file"
             )
         return folder
+
+    def log_files(self) -> tuple[Path, Path | None] | None:
+        """(interactions, items) when the source is a log of one's own, else None; no
+        data is read. An `items` table given explicitly wins over a folder's own."""
+        path = Path(self._source).expanduser()
+        if self._source in ("sample", NO_SOURCE, *RELEASES):
+            found = None
+        elif is_log_file(path):
+            found = (path, None) if path.is_file() else None
+        else:
+            found = find_log(path) if path.is_dir() else None
+        if found is None:
+            if self._items is not None:
+                raise DatasetError(f"items={self._items} is read only with a log of one's own (a .csv or .parquet source)")  # fmt: skip
+            return None
+        return found[0], self._items or found[1]
+
+    def has_ratings(self) -> bool:
+        """Whether the source carries ratings (MovieLens always does; a log when it has its
+        rating column), from a header or schema only: for checks at run start."""
+        files = self.log_files()
+        return files is None or log_has_ratings(files[0], self._columns)
 
     def catalogue_size(self) -> int | None:
         """Items in the catalogue, known without reading ratings or downloading: the
@@ -92,7 +141,7 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
         not on disk yet. For decisions announced at run start (hooks.py)."""
         if self._source == "sample":
             return self._sample.n_items
-        if self._source == NO_SOURCE or not self._exists():
+        if self._source == NO_SOURCE or not self._exists() or self.log_files():
             return None
         folder = (
             release_folder(self._cache_dir, self._source)
@@ -109,11 +158,18 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
 
     def load(self) -> dict[str, Any]:
         folder = self.resolve_folder()
-        interactions, items, layout = read_movielens_folder(folder)
+        files = self.log_files()
+        if files is not None:
+            interactions, items = read_interaction_log(*files, self._columns)
+            described = {"layout": "interaction-log", "file": str(files[0]), "items_file": str(files[1]) if files[1] else None}  # fmt: skip
+        else:
+            interactions, items, layout = read_movielens_folder(folder)
+            described = {"layout": layout, "folder": str(folder)}
+        ratings = bool(interactions["rating"].notna().any())
         return {
             "interactions": interactions,
             "items": items,
-            "source": {"source": self._source, "layout": layout, "folder": str(folder)},
+            "source": {"source": self._source, **described, "ratings": ratings},
         }
 
     def save(self, data: Any) -> None:
@@ -126,7 +182,7 @@ class MovieLensDataset(AbstractDataset[None, dict[str, Any]]):
             return is_complete(self._cache_dir / self._sample.key())
         if self._source in RELEASES:
             return is_complete(release_folder(self._cache_dir, self._source))
-        return Path(self._source).is_dir()
+        return Path(self._source).expanduser().exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"source": self._source, "cache_dir": str(self._cache_dir)}

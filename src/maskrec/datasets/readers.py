@@ -66,16 +66,23 @@ def _validate_interactions(
     path: Path,
     header_lines: int,
     file_columns: dict[str, str] | None = None,
+    rating_range: tuple[float, float] | None = RATING_RANGE,
+    text_ids: bool = False,
+    unit: str = "line",
 ) -> pd.DataFrame:
     """Turn text or typed columns into the normalised interactions table, or explain why not.
 
-    `header_lines` converts a 0-based row index into the 1-based line number in the file;
-    `file_columns` maps our column names to the file's header, so messages use the latter.
+    `header_lines` converts a 0-based row index into the 1-based line number in the file
+    (`unit`: "row" for Parquet, which has no lines); `file_columns` maps our column names
+    to the file's header, so messages use the latter. MovieLens presets pass their rating
+    range and integer ids; a log of one's own (`read_interaction_log`) may have text ids
+    (`text_ids`: a column whose values are not all whole numbers keeps them as strings),
+    any finite rating, or no `rating` column at all (implicit feedback: rating NaN).
     """
 
     def where(row: int, column: str) -> str:
         name = (file_columns or {}).get(column, column)
-        return f"{path}, line {row + 1 + header_lines}, column '{name}'"
+        return f"{path}, {unit} {row + 1 + header_lines}, column '{name}'"
 
     if raw.empty:
         raise MovieLensFormatError(
@@ -91,6 +98,15 @@ def _validate_interactions(
             raise MovieLensFormatError(f"{where(row, column)}: missing value")
         numeric = pd.to_numeric(values, errors="coerce")
         bad = numeric.isna().to_numpy() | (numeric.to_numpy(dtype=float) % 1 != 0)
+        if text_ids and bad.any():  # ids such as "u-17" or "B00X4WHP5E": kept as text
+            text = values.astype(str).str.strip()
+            empty = (text == "").to_numpy()
+            if empty.any():
+                raise MovieLensFormatError(
+                    f"{where(_first_bad(empty), column)}: empty id"
+                )
+            out[column] = text.astype(object)
+            continue
         if bad.any():
             row = _first_bad(bad)
             raise MovieLensFormatError(
@@ -99,6 +115,12 @@ def _validate_interactions(
         _check_fits_int64(numeric, values, lambda row, c=column: where(row, c), "id")
         out[column] = numeric.astype("int64")
 
+    if (
+        "rating" not in raw
+    ):  # implicit feedback: what was consumed, not how it was liked
+        out["rating"] = pd.Series(np.nan, index=raw.index)
+        out["timestamp"] = _parse_timestamps(raw["timestamp"], where)
+        return pd.DataFrame(out)
     values = raw["rating"]
     missing = values.isna().to_numpy()
     if missing.any():
@@ -112,7 +134,16 @@ def _validate_interactions(
         raise MovieLensFormatError(
             f"{where(row, 'rating')}: rating {_show(values.iloc[row])} is not a number"
         )
-    low, high = RATING_RANGE
+    if (
+        rating_range is None
+    ):  # a log of one's own: any finite number (a weight, a count)
+        bad = ~np.isfinite(rating.to_numpy(dtype=float))
+        if bad.any():
+            row = _first_bad(bad)
+            raise MovieLensFormatError(
+                f"{where(row, 'rating')}: rating {_show(values.iloc[row])} is not finite"
+            )
+    low, high = rating_range or (-np.inf, np.inf)
     bad = ((rating < low) | (rating > high)).to_numpy()
     if bad.any():
         row = _first_bad(bad)
@@ -133,6 +164,9 @@ def _parse_timestamps(values: pd.Series, where: Callable[[int, str], str]) -> pd
         raise MovieLensFormatError(
             f"{where(_first_bad(missing), 'timestamp')}: missing value"
         )
+    if pd.api.types.is_datetime64_any_dtype(values):  # Parquet's own timestamp type
+        stamps = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")  # fmt: skip
+        return ((stamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")  # fmt: skip
     numeric = pd.to_numeric(values, errors="coerce")
     if pd.notna(numeric.iloc[0]):
         as_float = numeric.to_numpy(dtype=float, na_value=np.nan)
@@ -356,3 +390,140 @@ def read_movielens_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, str
     interactions, items = layout.read(place)
     logger.info("Read %s interactions and %s items in %.1f s", f"{len(interactions):,}", f"{len(items):,}", time.monotonic() - started)  # fmt: skip
     return interactions, items, layout.name
+
+
+# --- a log of one's own ------------------------------------------------------------------
+# MovieLens releases are presets of the same path: a table of (user, item, time[, rating])
+# validated by `_validate_interactions`, and an item table normalised to (item_id, title,
+# year, genres). A log of one's own names its columns (`LogColumns`, from the catalog's
+# `columns`, i.e. `--params columns.user=...`), may use text ids, and may lack ratings.
+
+LOG_SUFFIXES = (".csv", ".parquet", ".pq")
+LOG_FILES = (
+    "interactions",
+    "items",
+)  # a folder source: interactions.<csv|parquet> [+ items]
+
+
+@dataclass(frozen=True)
+class LogColumns:
+    """The names of a log's columns (defaults: what `--params source=<file>` alone reads)."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    timestamp: str = "timestamp"
+    rating: str = "rating"  # optional: without it the log is implicit feedback
+    title: str = "title"  # the item table's optional columns
+    categories: str = "categories"
+    year: str = "year"
+    separator: str = "|"  # between categories in one cell
+
+
+def is_log_file(path: Path) -> bool:
+    return Path(path).suffix.lower() in LOG_SUFFIXES
+
+
+def find_log(folder: Path) -> tuple[Path, Path | None] | None:
+    """`interactions.<csv|parquet>` in `folder` and its `items.<csv|parquet>` if any."""
+    found = {}
+    for stem in LOG_FILES:
+        matches = [folder / f"{stem}{suffix}" for suffix in LOG_SUFFIXES if (folder / f"{stem}{suffix}").is_file()]  # fmt: skip
+        if len(matches) > 1:
+            raise MovieLensFormatError(f"{folder}: both {matches[0].name} and {matches[1].name}; keep one")  # fmt: skip
+        found[stem] = matches[0] if matches else None
+    return (found["interactions"], found["items"]) if found["interactions"] else None
+
+
+def _read_any(path: Path) -> tuple[pd.DataFrame, int, str]:
+    """A CSV (header line, typed where every value allows) or Parquet table, with what
+    turns a 0-based row into the position a message names: (frame, header lines, unit)."""
+    if not path.is_file():
+        raise MovieLensFormatError(f"{path}: no such file")
+    try:
+        if path.suffix.lower() == ".csv":
+            return pa_csv.read_csv(path).to_pandas(), 1, "line"
+        return pd.read_parquet(path), 0, "row"
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise MovieLensFormatError(f"{path}: cannot be read: {exc}") from exc
+
+
+def log_has_ratings(path: Path, columns: LogColumns) -> bool:
+    """Whether the log has its rating column, from the header or schema alone."""
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8", errors="replace") as file:
+            header = file.readline().rstrip("\r\n")
+        return columns.rating in [name.strip().strip('"') for name in header.split(",")]
+    import pyarrow.parquet as pq  # noqa: PLC0415 - Parquet only
+
+    return columns.rating in pq.read_schema(path).names
+
+
+def read_interaction_log(
+    path: Path, items_path: Path | None, columns: LogColumns
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A log of one's own: (interactions, items) in the normalised shape. Ids that are all
+    whole numbers are read as integers, others as text; no rating column means implicit
+    feedback (rating NaN); no item table means items known by their ids alone."""
+    raw, header, unit = _read_any(path)
+    names = {columns.user: "user_id", columns.item: "item_id", columns.timestamp: "timestamp"}  # fmt: skip
+    if columns.rating in raw:
+        names[columns.rating] = "rating"
+    missing = [c for c in names if c not in raw]
+    if missing:
+        raise MovieLensFormatError(
+            f"{path}: missing column(s) {missing}; found {list(raw.columns)}. Name the log's own "
+            "columns with --params columns.user=...,columns.item=...,columns.timestamp=..."
+        )
+    interactions = _validate_interactions(
+        raw[list(names)].rename(columns=names), path, header, file_columns={ours: theirs for theirs, ours in names.items()},
+        rating_range=None, text_ids=True, unit=unit,
+    )  # fmt: skip
+    text = interactions["item_id"].dtype == object
+    if items_path is None:
+        ids = pd.Series(pd.unique(interactions["item_id"]))
+        items = pd.DataFrame({"item_id": ids, "title": "", "year": pd.array([pd.NA] * len(ids), dtype="Int64"), "genres": ""})  # fmt: skip
+        return interactions, items
+    return interactions, _read_log_items(items_path, columns, text)
+
+
+def _read_log_items(path: Path, columns: LogColumns, text_ids: bool) -> pd.DataFrame:
+    """The optional item table: id (typed as the interactions' item ids), title, year and
+    categories (which become the genres every content feature reads)."""
+    raw, header, unit = _read_any(path)
+
+    def where(row: int, column: str) -> str:
+        return f"{path}, {unit} {row + 1 + header}, column '{column}'"
+
+    if columns.item not in raw:
+        raise MovieLensFormatError(f"{path}: missing column {columns.item!r} (the item id); found {list(raw.columns)}")  # fmt: skip
+    values = raw[columns.item]
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise MovieLensFormatError(f"{where(_first_bad(missing), columns.item)}: missing value")  # fmt: skip
+    if text_ids:
+        ids = values.astype(str).str.strip()
+    else:
+        ids = pd.to_numeric(values, errors="coerce")
+        bad = ids.isna().to_numpy() | (ids.to_numpy(dtype=float) % 1 != 0)
+        if bad.any():
+            row = _first_bad(bad)
+            raise MovieLensFormatError(f"{where(row, columns.item)}: id {_show(values.iloc[row])} is not an integer, as the interactions' item ids are")  # fmt: skip
+        ids = ids.astype("int64")
+    title = raw[columns.title].fillna("").astype(str).str.strip() if columns.title in raw else pd.Series("", index=raw.index)  # fmt: skip
+    year = pd.array([pd.NA] * len(raw), dtype="Int64")
+    if columns.year in raw:
+        given = raw[columns.year]
+        numeric = pd.to_numeric(given, errors="coerce")
+        bad = (given.notna() & ~given.astype(str).str.strip().isin(["", "nan", "None"]) & (numeric.isna() | (numeric % 1 != 0))).to_numpy()  # fmt: skip
+        if bad.any():
+            row = _first_bad(bad)
+            raise MovieLensFormatError(f"{where(row, columns.year)}: year {_show(given.iloc[row])} is not a whole number")  # fmt: skip
+        year = numeric.astype("Int64")
+    genres = pd.Series("", index=raw.index)
+    if columns.categories in raw:
+        cells = raw[columns.categories].fillna("").astype(str)
+        genres = cells.map(lambda cell: "|".join(part.strip() for part in cell.split(columns.separator) if part.strip()))  # fmt: skip
+    items = pd.DataFrame(
+        {"item_id": ids, "title": title, "year": year, "genres": genres}
+    )
+    return items.drop_duplicates("item_id", keep="first").reset_index(drop=True)

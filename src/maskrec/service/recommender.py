@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from maskrec.alignment import normalise_title
-from maskrec.catalogue import ItemCatalogue, check_catalogue
+from maskrec.catalogue import ItemCatalogue, check_catalogue, original_ids
 from maskrec.datasets.new_films import NewFilmsDataset
 from maskrec.models.new_items import NewItems
 from maskrec.models.sequence import SequenceRecModel
@@ -43,14 +43,14 @@ class Catalogue:
     training popularity (for ordering title suggestions)."""
 
     items: pd.DataFrame  # indexed by model item id
-    by_original: dict[int, int] = field(init=False)
+    by_original: dict[int | str, int] = field(init=False)
     by_title: dict[str, list[int]] = field(init=False)
     search_keys: np.ndarray = field(init=False)
     columns: tuple[np.ndarray, np.ndarray, np.ndarray] = field(init=False)
 
     def __post_init__(self) -> None:
         items = self.items
-        self.by_original = dict(zip(items["original_item_id"].astype(int), items.index, strict=True))  # fmt: skip
+        self.by_original = dict(zip(original_ids(items["original_item_id"]), items.index, strict=True))  # fmt: skip
         # films added after training (`--new-films`): recommended, never read in a history
         self.added = set(items.index[items["new_film"]].tolist()) if "new_film" in items else set()  # fmt: skip
         self.by_title = {}
@@ -66,7 +66,7 @@ class Catalogue:
         # plain columns for `describe`, which every request calls (pandas row access
         # cost milliseconds a request)
         self.columns = (
-            items["original_item_id"].astype(int).to_numpy(),
+            np.asarray(original_ids(items["original_item_id"]), dtype=object),
             items["title"].to_numpy(dtype=object),
             np.array([None if pd.isna(y) else int(y) for y in items["year"]], dtype=object),
         )  # fmt: skip
@@ -77,11 +77,12 @@ class Catalogue:
         return cls(catalogue.table().set_index("item_id"))
 
     def resolve(self, history: list[int | str]) -> list[int]:
-        """Model ids of a history of original ids (int) or titles (str)."""
+        """Model ids of a history of original ids (int, or text where the data's ids are
+        text) or titles (str)."""
         ids, problems = [], []
         added = "was added after training: it can be recommended, but no model has read it, so a history cannot hold it yet"  # fmt: skip
         for index, entry in enumerate(history):
-            if isinstance(entry, int):
+            if isinstance(entry, int) or entry in self.by_original:
                 found = self.by_original.get(entry)
                 if found is None:
                     problems.append((index, f"no film with movie id {entry} in the catalogue"))  # fmt: skip

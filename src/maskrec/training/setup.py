@@ -15,7 +15,13 @@ import pandas as pd
 import torch
 
 from maskrec.alignment import normalise_title
-from maskrec.catalogue import RETRAIN, CatalogueMismatch, item_counts, trained_on
+from maskrec.catalogue import (
+    RETRAIN,
+    CatalogueMismatch,
+    item_counts,
+    original_ids,
+    trained_on,
+)
 from maskrec.model_input import RatingSet, eval_set, training_windows
 from maskrec.models.sequence import SequenceRecConfig, SequenceRecModel
 from maskrec.params import Architecture, ClozeStage, Stage, TrainingParams
@@ -37,7 +43,7 @@ def model_config(
         n_items=len(features),
         **(settings | {"use_genres": settings["use_genres"] and bool(genre_columns)}),
         n_genres=len(genre_columns),
-        item_ids=features["original_item_id"].astype(int).tolist(),
+        item_ids=original_ids(features["original_item_id"]),
         item_titles=features["title"].astype(str).tolist(),
         item_genres=[row.nonzero()[0].tolist() for row in genres],
         item_years=features["year"].astype("Int64").fillna(0).astype(int).tolist(),

@@ -99,7 +99,7 @@ def test_targets_without_training_interactions_are_ranked_over_the_catalogue_and
         summary["models"]["newest_first"]["untrained_in_top10"]["trained_targets"]
         == 1.0
     )
-    _, markdown = build_summary(summary)
+    _, markdown = build_summary(summary, {})
     assert "New films: the 2 test targets without training interactions" in markdown
     assert len(plot_new_items(summary).data) == 3
 

@@ -41,4 +41,4 @@ def test_a_skipped_baseline_is_reported_not_scored_and_never_chosen(trained, cap
         "mf_als",
         "most_popular",
     }
-    assert "Skipped in this run: EASE (too large)." in build_summary(metrics)[1]
+    assert "Skipped in this run: EASE (too large)." in build_summary(metrics, {})[1]

@@ -63,7 +63,7 @@ def test_learning_curves_follow_the_histories():
 
 def test_summary_table_and_markdown(summary):  # noqa: F811
     _, metrics = summary
-    rows, markdown = nodes.build_summary(metrics)
+    rows, markdown = nodes.build_summary(metrics, {"source": {"ratings": True}})
     assert [r["model"] for r in rows] == [
         "fine_tuned",
         "scratch",

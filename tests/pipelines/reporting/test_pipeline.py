@@ -13,7 +13,15 @@ def test_figures_and_summary_from_metrics_and_histories(summary, trained, caplog
     _, metrics = summary
     histories = {m.history: trained[m.history] for m in models() if m.history}
     out = run_pipeline(
-        create_pipeline(), {"evaluation_metrics": metrics, **histories}, caplog
+        create_pipeline(),
+        {
+            "evaluation_metrics": metrics,
+            "data_quality_report": {
+                "source": {"source": "log.parquet", "ratings": False}
+            },
+            **histories,
+        },
+        caplog,
     )
     assert {"model_comparison_plot", "learning_curves_plot", "history_length_plot", "cold_vs_warm_plot",
             "summary_table", "summary_markdown"} <= set(out)  # fmt: skip
@@ -25,3 +33,5 @@ def test_figures_and_summary_from_metrics_and_histories(summary, trained, caplog
     assert all(len(p.x) == len(metrics["models"]) for p in panels)
     assert "| diversity@10 | novelty@10 |" in out["summary_markdown"]
     assert all(row["novelty@10"] > 0 for row in out["summary_table"])
+    # a source without ratings is said to be one, with what it leaves out
+    assert "log.parquet has no ratings (implicit feedback)" in out["summary_markdown"]

@@ -135,11 +135,13 @@ def plot_beyond_accuracy(evaluation_metrics: dict[str, Any]) -> go.Figure:
 
 def build_summary(
     evaluation_metrics: dict[str, Any],
+    data_quality_report: dict[str, Any],
     item_alignment_report: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """One row per model (json) and the same as a markdown table, plus NDCG@10 by
     training-history length and the paired tests; in a transfer run, first how the
-    source's items were matched to the target's and how much of each side that covers."""
+    source's items were matched to the target's and how much of each side that covers.
+    A source without ratings is said to be one, with what it leaves out."""
     rows = []
     for model in ordered(evaluation_metrics["models"]):
         stats = evaluation_metrics["models"][model]
@@ -176,6 +178,11 @@ def build_summary(
         )
 
     alignment = _alignment_lines(item_alignment_report) if item_alignment_report else []
+    source = data_quality_report.get("source", {})
+    if source.get("ratings") is False:
+        alignment += [f"Source: {source.get('source')} has no ratings (implicit feedback). Every ranking model ran; "
+                      "rating prediction (`kedro run --pipelines rating_prediction`) and the rating studies of "
+                      "`tuning` need ratings and are refused on this source.", ""]  # fmt: skip
     items = max((r["cold_item_users"] for r in rows), default=0)
     item_header = " cold-item NDCG@10 |" if items else ""
     lines = [

@@ -13,7 +13,7 @@ def create_pipeline(
     histories = {m.name: m.history for m in reported if m.history}
     # a transfer run's summary also says how much of the target the source covers
     transfer = any(m.transfer for m in reported)
-    summary_inputs = ["evaluation_metrics", "item_alignment_report"] if transfer else "evaluation_metrics"  # fmt: skip
+    summary_inputs = ["evaluation_metrics", "data_quality_report"] + (["item_alignment_report"] if transfer else [])  # fmt: skip
     return Pipeline(
         [
             Node(
