@@ -43,7 +43,7 @@ def no_given_targets() -> pd.DataFrame:
 
 
 @cache
-def small_split(n_users: int = 120, n_items: int = 200, n_ratings: int = 3000) -> dict:
+def small_split(n_users: int = 120, n_items: int = 200, n_ratings: int = 3000, common_period: bool = False, **split: Any) -> dict:  # fmt: skip
     ratings, movies = generate_sample(
         SampleSpec(n_users=n_users, n_items=n_items, n_ratings=n_ratings, seed=5)
     )
@@ -55,9 +55,13 @@ def small_split(n_users: int = 120, n_items: int = 200, n_ratings: int = 3000) -
     cleaned, _ = processing.clean_interactions(raw, cleaning)
     kcore, _ = processing.filter_k_core(cleaned, cleaning)
     remapped, user_map, item_map = processing.remap_ids(kcore)
+    if common_period:  # every history spread over one period, in its order: global time
+        position = remapped.groupby("user_id").cumcount()  # cuts then split every user
+        length = remapped.groupby("user_id")["item_id"].transform("size")
+        remapped["timestamp"] = (position * 1_000_000 // length + remapped["user_id"]).astype("int64")  # fmt: skip
     train, valid, test, cold, _ = split_interactions(
         remapped, user_map, item_map, no_given_targets(),
-        params("data_split", cold_user_fraction=0.1),
+        params("data_split", **({"cold_user_fraction": 0.1} | split)),
     )  # fmt: skip
     return {"item_features": processing.build_item_features(raw, item_map), "train": train, "valid": valid, "test": test,
             "cold": cold, "interactions": remapped, "user_map": user_map, "item_map": item_map}  # fmt: skip

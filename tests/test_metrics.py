@@ -96,3 +96,41 @@ def test_coverage_interval_brackets_resampled_coverage():
     # a resample of 30 users keeps about 1 - 1/e of the distinct users
     assert 0.45 < low < 0.632 < high <= 0.8
     assert coverage_interval(distinct, 300, 500, 0.95, 0) == (low, high)  # seeded
+
+
+def test_window_metrics_on_a_hand_made_case():
+    from maskrec.metrics import window_metrics
+
+    top = np.array([[5, 1, 7, 2], [9, 8, 6, 4]])
+    targets = [np.array([1, 2, 3]), np.array([9])]
+    m = window_metrics(top, targets, 4)
+    # user 0: hits at positions 2 and 4 of 3 relevant; user 1: a hit at position 1 of 1
+    assert m["hr@4"].tolist() == [1.0, 1.0]
+    assert m["recall@4"] == pytest.approx([2 / 3, 1.0])
+    ideal = 1 + 1 / np.log2(3) + 1 / np.log2(4)
+    assert m["ndcg@4"] == pytest.approx([(1 / np.log2(3) + 1 / np.log2(5)) / ideal, 1.0])  # fmt: skip
+    assert m["map@4"] == pytest.approx([(1 / 2 + 2 / 4) / 3, 1.0])
+    assert m["mrr@4"] == pytest.approx([0.5, 1.0])
+    # one target per user: the window's metrics are the one-target metrics of its rank
+    one = window_metrics(top, [np.array([7]), np.array([4])], 4)
+    reference = ranking_metrics(np.array([2, 3]), 4)
+    for name in ("hr@4", "ndcg@4", "mrr@4"):
+        assert one[name] == pytest.approx(reference[name])
+    assert one["map@4"] == pytest.approx(reference["mrr@4"])
+
+
+def test_window_ndcg_matches_sklearn_with_several_relevant_items():
+    rng = np.random.default_rng(1)
+    scores = rng.normal(size=(30, 40))
+    top = np.argsort(-scores, axis=1)
+    targets = [
+        rng.choice(40, size=rng.integers(1, 8), replace=False) for _ in range(30)
+    ]
+    from maskrec.metrics import window_metrics
+
+    ours = window_metrics(top, targets, 10)["ndcg@10"]
+    relevance = np.zeros_like(scores)
+    for user, wanted in enumerate(targets):
+        relevance[user, wanted] = 1
+    reference = [ndcg_score(relevance[u : u + 1], scores[u : u + 1], k=10) for u in range(30)]  # fmt: skip
+    assert ours == pytest.approx(reference)

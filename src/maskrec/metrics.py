@@ -42,6 +42,32 @@ def ranking_metrics(ranks: np.ndarray, k: int) -> dict[str, np.ndarray]:
     }
 
 
+def window_metrics(top: np.ndarray, targets: list[np.ndarray], k: int) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per-user metrics when every later event is a target (the future-window protocol):
+    `top` holds each user's ranked list (users x at least k item ids, seen items already
+    excluded), `targets` each user's set of relevant items (at least one). Binary relevance:
+    Recall@k = hits / |T|; NDCG@k = DCG / the DCG of min(|T|, k) hits first; MAP@k = the
+    mean over the first k positions of precision at each hit, over min(|T|, k) (RecBole's
+    and RePlay's normalisation); HR@k: any hit; MRR@k: 1 / the first hit's position."""
+    relevant = np.zeros((len(top), k), dtype=bool)
+    sizes = np.empty(len(top))
+    for user, (listed, wanted) in enumerate(zip(top[:, :k], targets, strict=True)):
+        relevant[user, : len(listed)] = np.isin(listed, wanted)  # (a catalogue under k)
+        sizes[user] = len(wanted)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discounts)[np.minimum(sizes, k).astype(int) - 1]
+    hits = relevant.cumsum(axis=1)
+    first = np.where(relevant.any(axis=1), relevant.argmax(axis=1), -1)
+    return {
+        f"hr@{k}": relevant.any(axis=1).astype(float),
+        f"recall@{k}": hits[:, -1] / sizes,
+        f"ndcg@{k}": (relevant * discounts).sum(axis=1) / ideal,
+        f"map@{k}": (relevant * hits / np.arange(1, k + 1)).sum(axis=1)
+        / np.minimum(sizes, k),  # fmt: skip
+        f"mrr@{k}": np.where(first >= 0, 1.0 / (first + 1.0), 0.0),
+    }
+
+
 def mean_metrics(ranks: np.ndarray, k: int = 10) -> dict[str, float]:
     """The mean of each `ranking_metrics` column (what validation reports per epoch)."""
     return {name: float(v.mean()) for name, v in ranking_metrics(ranks, k).items()}

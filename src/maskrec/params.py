@@ -52,7 +52,7 @@ class DataProcessingParams(_Params):
 class SplitParams(_Params):
     """How interactions become training sequences and evaluation targets."""
 
-    strategy: Literal["leave_one_out", "temporal", "random", "given"]
+    strategy: Literal["leave_one_out", "temporal", "future_window", "random", "given"]
     cold_user_fraction: float = Field(ge=0.0, lt=1.0)
     cold_item_fraction: float = Field(ge=0.0, lt=1.0)
     seed: int

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from maskrec.pipelines.data_split.nodes import split_interactions
@@ -15,9 +16,15 @@ def split(frame: pd.DataFrame, **settings):
     """The split node with the configured parameters, without cold users unless asked."""
     settings = {"cold_user_fraction": 0.0, **settings}
     unused = pd.DataFrame()  # the id maps matter only for strategy 'given'
-    return split_interactions(
-        frame, unused, unused, no_given_targets(), params("data_split", **settings)
-    )[:4]  # the new-item hold-out (fifth output) has tests of its own
+    try:
+        return split_interactions(
+            frame, unused, unused, no_given_targets(), params("data_split", **settings)
+        )[:4]  # the new-item hold-out (fifth output) has tests of its own
+    except (
+        ValueError
+    ) as exc:  # a table no user of which can be tested: refused, by design
+        assume("left no test target" not in str(exc))
+        raise
 
 
 @st.composite
@@ -136,6 +143,29 @@ def test_temporal_split_never_trains_on_the_future(frame, seed):
             assert times[(user, target)] > last_train
     # Each user has at most one target per split.
     assert valid["user_id"].is_unique and test["user_id"].is_unique
+
+
+@settings(max_examples=60, deadline=None)
+@given(frame=interaction_tables(), seed=st.integers(0, 3))
+def test_future_window_holds_every_later_unseen_event_and_trains_on_none(frame, seed):
+    common = {
+        "seed": seed,
+        "temporal_valid_quantile": 0.5,
+        "temporal_test_quantile": 0.75,
+    }
+    train, valid, test, cold = split(frame, strategy="future_window", **common)
+    _check_common(frame, train, valid, test, cold)
+    # the same training data, validation and first test targets as the temporal split
+    temporal = split(frame, strategy="temporal", **common)
+    pd.testing.assert_frame_equal(train, temporal[0])
+    assert test["target_item"].tolist() == temporal[2]["target_item"].tolist()
+    cut = np.quantile(frame["timestamp"], 0.75)
+    for user, context, first, window in zip(test["user_id"], test["context"], test["target_item"], test["target_items"], strict=True):  # fmt: skip
+        later = frame[(frame["user_id"] == user) & (frame["timestamp"] >= cut)]
+        expected = [i for i in later.sort_values("timestamp", kind="stable")["item_id"] if i not in set(context)]  # fmt: skip
+        assert window.tolist() == expected and window[0] == first
+    trained = {(u, i) for u, items in zip(train["user_id"], train["item_ids"], strict=True) for i in items}  # fmt: skip
+    assert not trained & {(u, i) for u, w in zip(test["user_id"], test["target_items"], strict=True) for i in w}  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None)
@@ -266,3 +296,14 @@ def test_the_newest_items_are_held_out_of_training_and_flagged_in_test():
     assert 9 in set(test["context"].iloc[0])  # contexts keep them (read by content)
     none = split_interactions(frame, pd.DataFrame(), pd.DataFrame(), no_given_targets(), params("data_split", cold_user_fraction=0.0))  # fmt: skip
     assert none[4].empty and not none[2]["is_cold_item"].any()
+
+
+def test_a_split_that_leaves_no_test_target_is_refused_with_a_hint():
+    bursts = (
+        pd.DataFrame(  # each user active once, at their own time: no one spans a cut
+            [(u, i, 4.0, 100 * u + i) for u in range(10) for i in range(1, 5)],
+            columns=["user_id", "item_id", "rating", "timestamp"],
+        )
+    )
+    with pytest.raises(ValueError, match=r"future_window left no test target.*lower data_split.temporal_valid_quantile \(0.8\)"):  # fmt: skip
+        split_interactions(bursts, pd.DataFrame(), pd.DataFrame(), no_given_targets(), params("data_split", strategy="future_window"))  # fmt: skip

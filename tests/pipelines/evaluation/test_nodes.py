@@ -138,3 +138,33 @@ def test_evaluate_models_on_real_pipeline_outputs():
     assert per_user["diversity@10"].between(0, 1).all()
     low, high = stats["most_popular"]["coverage@10_ci"]
     assert low <= high <= stats["most_popular"]["coverage@10"] + 1e-12
+
+
+def test_a_future_window_scores_every_later_item_of_a_user():
+    from maskrec.metrics import window_metrics
+    from tests.helpers import small_split
+
+    data = small_split(strategy="future_window", common_period=True)
+    test = data["test"]
+    assert (test["target_items"].map(len) >= 1).all() and (test["target_items"].map(len) > 1).any()  # fmt: skip
+    n_items = len(data["item_features"])
+    popular = MostPopular.fit(interaction_matrix(data["train"]["item_ids"].tolist(), n_items))  # fmt: skip
+    settings = params("evaluation", bootstrap_samples=100, permutation_resamples=99)
+    per_user, stats = evaluate_models(
+        test, data["valid"], data["train"], data["item_features"], settings,
+        params("training", device="cpu"), most_popular=popular,
+    )  # fmt: skip
+    # independently: the model's own ranked lists, seen items excluded, scored by formula
+    top = recommend(popular, test["context"].tolist(), 20, 64)[0]
+    expected = window_metrics(top, test["target_items"].tolist(), 10)
+    for name in ("recall@10", "ndcg@10", "map@10", "hr@10"):
+        assert per_user[name].to_numpy() == pytest.approx(expected[name])
+    assert (per_user["recall@10"] <= per_user["hr@10"]).all()
+    summary = summarise_evaluation(per_user, stats, settings)
+    assert "future window" in summary["protocol"]
+    assert "ci_low" in summary["models"]["most_popular"]["all"]["ndcg@10"]
+    from maskrec.pipelines.reporting.nodes import build_summary
+
+    rows, markdown = build_summary(summary, {})
+    assert "| test Recall@10 [95% CI] | test MAP@10 [95% CI] |" in markdown
+    assert rows[0]["map@10"] == pytest.approx(per_user["map@10"].mean())

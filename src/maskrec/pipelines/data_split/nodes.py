@@ -1,4 +1,4 @@
-"""Splitting: one node, four strategies (three of our own and targets given by another
+"""Splitting: one node, five strategies (four of our own and targets given by another
 tool), an optional cold-start user hold-out and an optional new-item hold-out.
 
 Outputs (every list is in time order, ties broken by the order of `interactions`, which
@@ -6,7 +6,8 @@ Outputs (every list is in time order, ties broken by the order of `interactions`
 - train_sequences: user_id, item_ids, timestamps: all a training step may ever see;
 - valid_targets:   user_id, context, target_item: for early stopping and tuning;
 - test_targets:    user_id, context, target_item, is_cold, is_cold_item: read once, by
-                   evaluation;
+                   evaluation; with `future_window`, also target_items: every item the
+                   user consumed after the test cut that the context does not hold;
 - cold_users:      user_id of users held out of training and validation entirely;
 - cold_items:      item_id of the newest items, held out of training entirely.
 
@@ -97,11 +98,19 @@ def _leave_one_out(frame: pd.DataFrame, cold: pd.Series):
     return train_rows, valid_rows, test_rows
 
 
-def _temporal(frame: pd.DataFrame, cold: pd.Series, params: SplitParams):
-    t_valid, t_test = np.quantile(
+def _cuts(frame: pd.DataFrame, params: SplitParams) -> np.ndarray:
+    """The global validation and test cut times: quantiles of every event's time."""
+    return np.quantile(
         frame["timestamp"],
         [params.temporal_valid_quantile, params.temporal_test_quantile],
     )
+
+
+def _temporal(frame: pd.DataFrame, cold: pd.Series, params: SplitParams):
+    """Global cuts in time: training before the validation cut; each user's first event
+    in the validation period, and their first after the test cut, as targets (the
+    future-window protocol adds the rest of that window to the test row, `_with_window`)."""
+    t_valid, t_test = _cuts(frame, params)
     before_valid = frame["timestamp"] < t_valid
     in_valid = (frame["timestamp"] >= t_valid) & (frame["timestamp"] < t_test)
     in_test = frame["timestamp"] >= t_test
@@ -115,6 +124,18 @@ def _temporal(frame: pd.DataFrame, cold: pd.Series, params: SplitParams):
     valid_rows = ~cold & first_in(in_valid)
     test_rows = first_in(in_test)
     return train_rows, valid_rows, test_rows
+
+
+def _with_window(frame: pd.DataFrame, window: pd.Series, test: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+    """Each test row with `target_items`: every item of the user's events after the test
+    cut (the first is `target_item`), in time order, without those the context holds (a
+    model never recommends what the user has seen: seen items are excluded)."""
+    after = frame[window].groupby("user_id", sort=False)["item_id"].agg(lambda s: s.to_numpy())  # fmt: skip
+    items = []
+    for user, context in zip(test["user_id"], test["context"], strict=True):
+        future = after[user]
+        items.append(future[~np.isin(future, context)].astype(np.int64))
+    return test.assign(target_items=items)
 
 
 def _random(frame: pd.DataFrame, cold: pd.Series, params: SplitParams):
@@ -166,6 +187,12 @@ def split_interactions(
         cold_users = pd.DataFrame({"user_id": pd.Series(dtype="int64")})
     else:
         train, valid, test, cold_users = _own_split(interactions, params)
+    if test.empty:  # before any training: nothing could be evaluated
+        hint = (" The time cuts are global: a log whose users are each active for a short burst (the "
+                "generated sample is one) leaves few users on both sides; lower data_split.temporal_valid_quantile "
+                f"({params.temporal_valid_quantile}) and temporal_test_quantile ({params.temporal_test_quantile}) "
+                "or use leave_one_out." if params.strategy in ("temporal", "future_window") else "")  # fmt: skip
+        raise ValueError(f"data_split.strategy={params.strategy} left no test target: no user has both a context and a later event.{hint}")  # fmt: skip
     train, valid, test, cold_items = hold_out_new_items(
         interactions, train, valid, test, params.cold_item_fraction
     )
@@ -213,11 +240,12 @@ def _own_split(
 
     if params.strategy == "leave_one_out":
         train_rows, valid_rows, test_rows = _leave_one_out(frame, cold)
-    elif params.strategy == "temporal":
+    elif params.strategy in ("temporal", "future_window"):
         train_rows, valid_rows, test_rows = _temporal(frame, cold, params)
     else:
         train_rows, valid_rows, test_rows = _random(frame, cold, params)
 
+    window = frame["timestamp"] >= _cuts(frame, params)[1] if params.strategy == "future_window" else None  # fmt: skip
     train = frame[train_rows]
     # Validation sees only training rows as context; test sees every other non-test row
     # (for cold users, their whole earlier history). Sequential strategies keep only what
@@ -226,6 +254,8 @@ def _own_split(
     valid = _targets_with_context(frame, frame[valid_rows], train_rows, only_before)
     test = _targets_with_context(frame, frame[test_rows], ~test_rows, only_before)
     test["is_cold"] = test["user_id"].isin(cold_ids)
+    if window is not None:
+        test = _with_window(frame, window, test)
 
     train_sequences = sequence_table(train)
     # A user with no training item cannot be a warm validation user.

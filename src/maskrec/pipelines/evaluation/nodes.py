@@ -24,6 +24,7 @@ from maskrec.metrics import (
     mean_metrics,
     novelty,
     ranking_metrics,
+    window_metrics,
     with_fdr,
 )
 from maskrec.metrics import paired_tests as metric_tests
@@ -38,9 +39,14 @@ from maskrec.scoring import WithNewFilms, fit_temperature, rank
 logger = logging.getLogger(__name__)
 
 
-def _metrics_frame(ranks: np.ndarray, ks: list[int]) -> dict[str, np.ndarray]:
+def _metrics_frame(ranks: np.ndarray, ks: list[int], top: np.ndarray, window: pd.Series | None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per-user metrics at each k: of the one target (its rank), or with a future window
+    (`target_items`), of every item the user went on to consume (`window_metrics`)."""
     out: dict[str, np.ndarray] = {"rank": ranks}
     for k in ks:
+        if window is not None:
+            out.update(window_metrics(top, window.tolist(), k))
+            continue
         for name, values in ranking_metrics(ranks, k).items():
             out[name] = values
         out[f"recall@{k}"] = out[f"hr@{k}"]  # one target per user: recall@k = hit@k
@@ -162,7 +168,7 @@ def evaluate_models(
             "model": name, "user_id": test_targets["user_id"].to_numpy(), "is_cold": test_targets["is_cold"].to_numpy(),
             "is_cold_item": test_targets.get("is_cold_item", pd.Series(False, index=test_targets.index)).to_numpy(),
             "history_length": test_targets["user_id"].map(history).fillna(0).astype(int).to_numpy(),
-            **_metrics_frame(ranking.ranks, params.ks),
+            **_metrics_frame(ranking.ranks, params.ks, ranking.top_items, test_targets.get("target_items")),
             **_untrained_frame(ranking, untrained, test_targets["target_item"].to_numpy()),
             **_beyond_accuracy(ranking.top_items[:, :10], genres, counts, len(train_sequences)),
         }))  # fmt: skip
@@ -250,8 +256,15 @@ def summarise_evaluation(
                 )
             },
         }
+    window = any(name.startswith("map@") for name in per_user.columns)
     return {
-        "protocol": "full ranking over all items, items in the user's context excluded, one target per user",
+        "protocol": "full ranking over all items, items in the user's context excluded, "
+        + (
+            "every item the user consumed after the test cut as ground truth (future window; "
+            "HR, Recall, NDCG, MAP and MRR over that set)"
+            if window
+            else "one target per user"
+        ),  # fmt: skip
         "best_model_by_validation": chosen(model_stats),
         "best_baseline_by_validation": best_baseline,
         "skipped": skipped,

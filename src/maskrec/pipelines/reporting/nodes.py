@@ -149,6 +149,13 @@ def build_summary(
         for metric in ("hr@10", "ndcg@10", "mrr@10"):
             m = stats["all"][metric]
             row[metric], row[f"{metric}_ci"] = m["mean"], [m["ci_low"], m["ci_high"]]
+        for metric in ("recall@10", "map@10"):  # over every later item (future window)
+            if "ci_low" in stats["all"].get(metric, {}) and "map@10" in stats["all"]:
+                m = stats["all"][metric]
+                row[metric], row[f"{metric}_ci"] = (
+                    m["mean"],
+                    [m["ci_low"], m["ci_high"]],
+                )
         row["cold_ndcg@10"] = stats["cold"]["ndcg@10"]["mean"]
         cold_items = stats.get("cold_items", {"users": 0})
         row["cold_item_users"] = cold_items["users"]
@@ -193,11 +200,21 @@ def build_summary(
         f"{item_header} coverage@10 | diversity@10 | novelty@10 | scores new users from history |",
         "|---|---|---|---|---|---|" + ("---|" if items else "") + "---|---|---|---|",
     ]  # fmt: skip
+    window = [r for r in rows if "map@10" in r]
+    if window:  # the future-window protocol: every later item is a target
+        lines[-2] = lines[-2].replace("| test MRR@10 |", "| test Recall@10 [95% CI] | test MAP@10 [95% CI] | test MRR@10 |")  # fmt: skip
+        lines[-1] = lines[-1] + "---|---|"
     for r in rows:
         item_cell = f" {fmt(r['cold_item_ndcg@10'])} |" if items else ""
         lines.append(
             f"| {label(r['model'])} | {fmt(r['valid_ndcg@10'])} | {fmt(r['hr@10'])} [{fmt(r['hr@10_ci'][0])}, {fmt(r['hr@10_ci'][1])}] "
-            f"| {fmt(r['ndcg@10'])} [{fmt(r['ndcg@10_ci'][0])}, {fmt(r['ndcg@10_ci'][1])}] | {fmt(r['mrr@10'])} | {fmt(r['cold_ndcg@10'])} |"
+            f"| {fmt(r['ndcg@10'])} [{fmt(r['ndcg@10_ci'][0])}, {fmt(r['ndcg@10_ci'][1])}] |"
+            + (
+                f" {fmt(r['recall@10'])} [{fmt(r['recall@10_ci'][0])}, {fmt(r['recall@10_ci'][1])}] | {fmt(r['map@10'])} [{fmt(r['map@10_ci'][0])}, {fmt(r['map@10_ci'][1])}] |"
+                if window
+                else ""
+            )
+            + f" {fmt(r['mrr@10'])} | {fmt(r['cold_ndcg@10'])} |"
             f"{item_cell} {fmt(r['coverage@10'])} | {fmt(r['diversity@10'])} | {fmt(r['novelty@10'], 2)} | "
             f"{'yes' if r['personalises_new_users'] else 'no (same list for all)'} |"
         )
