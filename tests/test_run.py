@@ -339,7 +339,7 @@ def test_a_shop_log_with_text_ids_and_no_ratings_runs_end_to_end(project, tmp_pa
     (project / "conf" / "local" / "parameters.yml").write_text(SHORT_RUN)
     events, products = write_event_log(SampleSpec(n_users=150, n_items=300, n_ratings=4500, seed=3), tmp_path / "shop")  # fmt: skip
     log = {"source": str(events), "items": str(products),
-           "columns": {"user": "visitor", "item": "sku", "timestamp": "event_time", "title": "name"}}  # fmt: skip
+           "columns": {"user": "visitor", "item": "sku", "timestamp": "event_time", "title": "name", "features": "price"}}  # fmt: skip
     with pytest.raises(Exception, match="has no ratings .* the rating_prediction pipeline predicts ratings"):  # fmt: skip
         run(project, ["rating_prediction"], log)
     assert not (project / "data/03_primary").exists()  # refused before any node
@@ -354,6 +354,9 @@ def test_a_shop_log_with_text_ids_and_no_ratings_runs_end_to_end(project, tmp_pa
     assert recs["user_id"].str.startswith("v").all() and recs["item_id"].str.startswith("sku-").all()  # fmt: skip
     features = pd.read_parquet(project / "data/04_feature/item_features.parquet")
     assert "genre_Kitchen" in features  # categories became the content's genres
+    assert features["feature_price"].notna().all()  # and the price a numeric feature
+    config = json.loads((saved(project / "data/06_models/sasrec_model") / "config.json").read_text())  # fmt: skip
+    assert config["n_item_features"] == 1 and config["item_ids"][0].startswith("sku-")
 
 
 @pytest.mark.slow

@@ -116,17 +116,18 @@ def coverage_interval(
     if users < 2:
         value = len(np.unique(top)) / n_items if users else float("nan")
         return value, value
-    lists = sparse.csr_matrix(
-        (np.ones(top.size), (np.repeat(np.arange(users), top.shape[1]), top.ravel())),
-        shape=(users, int(top.max()) + 1),
+    # items x users: which users list each item (sparse; a product with it is cheap)
+    listed_by = sparse.csr_matrix(
+        (np.ones(top.size), (top.ravel(), np.repeat(np.arange(users), top.shape[1]))),
+        shape=(int(top.max()) + 1, users),
     )
     rng = np.random.default_rng(seed)
     values = np.empty(samples)
-    batch = max(1, BATCH_ELEMENTS // users)
+    batch = max(1, BATCH_ELEMENTS // max(users, listed_by.shape[0]))  # picks and product
     for start in range(0, samples, batch):
         size = min(batch, samples - start)
         picks = rng.multinomial(users, np.full(users, 1.0 / users), size=size)
-        reached = np.asarray((sparse.csr_matrix(picks) @ lists).astype(bool).sum(axis=1)).ravel()  # fmt: skip
+        reached = ((listed_by @ picks.T.astype(np.float64)) > 0).sum(axis=0)
         values[start : start + size] = reached / n_items
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(values, [alpha, 1.0 - alpha])

@@ -424,9 +424,13 @@ def write_event_log(spec: SampleSpec, folder: Path) -> tuple[Path, Path]:
     """The sample as a shop's event log, for the README's worked example and the tests
     of a log of one's own: `events.parquet` (visitor, sku, event_time: text ids, a
     Parquet timestamp, no ratings: implicit feedback) and `products.csv` (sku, name,
-    categories: '|'-separated, no year). Same walks, same structure as the sample."""
+    categories: '|'-separated, price: a numeric feature; no year). Same walks, same structure as the sample."""
     ratings, movies = generate_sample(spec)
     category = dict(zip(GENRES, SHOP_CATEGORIES, strict=True))
+    # a price level per main category, with noise around it
+    main = movies["genres"].str.split("|").str[0].map(GENRES.index).to_numpy()
+    noise = np.random.default_rng(spec.seed).normal(0.0, 0.4, len(movies))
+    price = np.round(np.exp(2.0 + 0.15 * main + noise), 2)
     folder.mkdir(parents=True, exist_ok=True)
     events = pd.DataFrame(
         {
@@ -442,6 +446,7 @@ def write_event_log(spec: SampleSpec, folder: Path) -> tuple[Path, Path]:
             "categories": movies["genres"].map(
                 lambda gs: "|".join(category[g] for g in gs.split("|"))
             ),  # fmt: skip
+            "price": price,  # a numeric feature: columns.features=price
         }
     )
     events.to_parquet(folder / "events.parquet", index=False)

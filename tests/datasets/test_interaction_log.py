@@ -14,6 +14,7 @@ from kedro.io import DatasetError
 from maskrec.datasets.movielens import MovieLensDataset
 from maskrec.sample import SampleSpec, write_event_log
 
+HEADER = "user_id,item_id,timestamp,rating\n"
 SHOP = {"user": "visitor", "item": "sku", "timestamp": "event_time", "title": "name"}
 
 
@@ -68,6 +69,19 @@ def test_a_shop_log_with_text_ids_no_ratings_and_categories(tmp_path):
     assert row["title"] == first["name"] and row["genres"] == first["categories"]
 
 
+def test_numeric_item_features_are_read_by_name_and_refused_with_line_and_column(tmp_path):  # fmt: skip
+    log = _write_csv(tmp_path / "log.csv", HEADER + "1,1,3,4\n1,2,4,4\n")
+    items = _write_csv(tmp_path / "items.csv", "item_id,price,weight\n1,9.5,\n2,12,0.25\n")  # fmt: skip
+    loaded = _dataset(log, items, features="price; weight").load()["items"].set_index("item_id")  # fmt: skip
+    assert loaded["feature_price"].tolist() == [9.5, 12.0]
+    assert np.isnan(loaded.loc[1, "feature_weight"]) and loaded.loc[2, "feature_weight"] == 0.25  # fmt: skip
+    with pytest.raises(DatasetError, match=r"items\.csv: missing column 'size' \(named in columns.features\)"):  # fmt: skip
+        _dataset(log, items, features="size").load()
+    bad = _write_csv(tmp_path / "bad.csv", "item_id,price\n1,9.5\n2,cheap\n")
+    with pytest.raises(DatasetError, match=r"bad\.csv, line 3, column 'price': 'cheap' is not a finite number"):  # fmt: skip
+        _dataset(log, bad, features="price").load()
+
+
 def test_a_folder_holds_interactions_and_items(tmp_path):
     folder = tmp_path / "log"
     folder.mkdir()
@@ -83,9 +97,6 @@ def test_a_folder_holds_interactions_and_items(tmp_path):
     assert items.loc[3, "genres"] == "Kitchen|Home" and items.loc[3, "year"] == 2019
     assert pd.isna(items.loc[4, "year"])
     assert loaded["source"]["items_file"] == str(folder / "items.csv")
-
-
-HEADER = "user_id,item_id,timestamp,rating\n"
 
 
 @pytest.mark.parametrize(

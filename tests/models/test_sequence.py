@@ -406,3 +406,37 @@ def test_one_set_of_weights_reads_either_way():
             causal.encode(ids, causal=False), bidirectional.encode(ids)
         )
         assert not torch.allclose(bidirectional.encode(ids), causal.encode(ids))
+
+
+@pytest.mark.parametrize("content", [False, True])
+def test_numeric_item_features_reach_the_item_vectors_and_survive_saving(
+    tmp_path, content
+):
+    from maskrec.training.setup import model_config
+
+    features = pd.DataFrame({
+        "item_id": range(1, N_ITEMS + 1), "original_item_id": [f"sku-{i}" for i in range(N_ITEMS)],
+        "title": "", "year": pd.array([pd.NA] * N_ITEMS, dtype="Int64"), "genres": "", "genre_Toys": 1,
+        "feature_price": [float(i) if i != 3 else float("nan") for i in range(N_ITEMS)],
+    })  # fmt: skip
+    architecture = params("pretraining").model.model_copy(update={"item_content": content, "use_genres": True, "num_layers": 1})  # fmt: skip
+    config = model_config(features, architecture)
+    assert config.n_item_features == 1 and config.item_ids[0] == "sku-0"
+    price = torch.tensor(config.item_numeric)[:, 0]
+    assert (
+        price.mean().abs() < 1e-5 and price[3] == 0.0
+    )  # standardised; unknown: the mean
+    torch.manual_seed(0)
+    model = SequenceRecModel(config).eval()
+    # items 1 and 2 share every feature but the price: their vectors differ by its part
+    vectors = model._embed_items(torch.tensor([[1, 2]]))[0]
+    if (
+        content
+    ):  # (content-only items: the id part is zero until they have interactions)
+        assert not torch.allclose(vectors[0], vectors[1])
+    difference = model.numeric_embedding.weight[:, 0] * (price[1] - price[0])
+    assert torch.allclose(vectors[1] - vectors[0], difference + (0 if content else model.item_embedding.weight[2] - model.item_embedding.weight[1]), atol=1e-6)  # fmt: skip
+    dataset = ModelFolderDataset(filepath=str(tmp_path / "model"))
+    dataset.save(model)
+    contexts = right_aligned([[1, 2, 3], [7, 8, 9]], 8)
+    assert torch.equal(model.score_next(contexts), dataset.load().score_next(contexts))

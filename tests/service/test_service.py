@@ -56,6 +56,15 @@ def test_histories_are_resolved_by_id_or_title_and_every_bad_entry_is_named():
     assert "Casablanca" in problems[3]
 
 
+def test_a_catalogue_with_text_ids_resolves_them_before_titles_and_describes_them_as_text():
+    catalogue = Catalogue.from_model(ItemCatalogue(["sku-1", "sku-2", "Kettle"], ["Drill", "Kettle", "Lamp"], [None] * 3, [3, 2, 1]))  # fmt: skip
+    # a text entry is an id where the catalogue has that id, a title otherwise
+    assert catalogue.resolve(["sku-2", "drill", "Kettle"]) == [2, 1, 3]
+    assert catalogue.describe([1])[0]["item_id"] == "sku-1"
+    with pytest.raises(UnknownItems):
+        catalogue.resolve(["sku-9"])
+
+
 def test_title_search_matches_every_word_most_popular_first():
     catalogue = small_catalogue(popularity=np.array([1.0, 5.0, 0, 0, 0]))
     assert [f["title"] for f in catalogue.search("star", 10)] == ["Star Trek (1979)", "Star Wars (1977)"]  # fmt: skip

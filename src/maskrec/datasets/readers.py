@@ -417,6 +417,10 @@ class LogColumns:
     categories: str = "categories"
     year: str = "year"
     separator: str = "|"  # between categories in one cell
+    features: str = ""  # numeric item columns, ';'-separated (e.g. "price;weight")
+
+    def feature_names(self) -> list[str]:
+        return [name.strip() for name in self.features.split(";") if name.strip()]
 
 
 def is_log_file(path: Path) -> bool:
@@ -526,4 +530,17 @@ def _read_log_items(path: Path, columns: LogColumns, text_ids: bool) -> pd.DataF
     items = pd.DataFrame(
         {"item_id": ids, "title": title, "year": year, "genres": genres}
     )
+    for (
+        name
+    ) in columns.feature_names():  # numeric features: a number or empty (unknown)
+        if name not in raw:
+            raise MovieLensFormatError(f"{path}: missing column {name!r} (named in columns.features); found {list(raw.columns)}")  # fmt: skip
+        given = raw[name]
+        numeric = pd.to_numeric(given, errors="coerce")
+        blank = given.isna() | given.astype(str).str.strip().isin(["", "nan", "None"])
+        bad = (~blank & (numeric.isna() | ~np.isfinite(numeric.fillna(0)))).to_numpy()
+        if bad.any():
+            row = _first_bad(bad)
+            raise MovieLensFormatError(f"{where(row, name)}: {_show(given.iloc[row])} is not a finite number")  # fmt: skip
+        items[f"feature_{name}"] = numeric.astype("float64")
     return items.drop_duplicates("item_id", keep="first").reset_index(drop=True)

@@ -41,6 +41,8 @@ class SequenceRecConfig(PretrainedConfig):
     `item_years` feed the optional side-information embeddings; `item_title_words`
     (hashed title words, 1..title_buckets-1) the title part of `item_content`.
 
+    `item_numeric` (per model item, a log's standardised numeric features) is content like
+    the genres: projected and added wherever the genres are.
     `item_content`: an item is its id embedding, where the item has training interactions
     (`item_known`), plus a content vector (genres, release decade, title words) on the
     input and output side alike, so an item never trained on is still scored, by content.
@@ -75,6 +77,8 @@ class SequenceRecConfig(PretrainedConfig):
         item_genres: list[list[int]] | None = None,
         item_years: list[int] | None = None,
         item_title_words: list[list[int]] | None = None,
+        item_numeric: list[list[float]] | None = None,
+        n_item_features: int = 0,
         item_titles: list[str] | None = None,
         item_counts: list[int] | None = None,
         trained_on: dict | None = None,
@@ -114,6 +118,8 @@ class SequenceRecConfig(PretrainedConfig):
         self.item_content = item_content
         self.title_buckets = title_buckets
         self.item_title_words = item_title_words or []
+        self.item_numeric = item_numeric or []  # standardised numeric item features
+        self.n_item_features = n_item_features
         self.item_titles = item_titles  # None in folders saved before models kept them
         self.item_counts = item_counts
         self.trained_on = trained_on or {}
@@ -206,6 +212,8 @@ class SequenceRecModel(PreTrainedModel):
             self.genre_head = nn.Linear(
                 h, config.n_genres
             )  # masked-genre auxiliary loss
+        if (config.use_genres or content) and config.n_item_features:
+            self.numeric_embedding = nn.Linear(config.n_item_features, h, bias=False)
         if config.use_years or content:
             self.year_embedding = nn.Embedding(YEAR_BUCKETS, h)
         if content and config.exact_years:
@@ -263,6 +271,10 @@ class SequenceRecModel(PreTrainedModel):
         for item, ids in enumerate(config.item_title_words, start=1):
             titles[item, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         self.register_buffer("item_title_words", titles)
+        numeric = torch.zeros(vocab, max(config.n_item_features, 1))
+        if config.item_numeric:
+            numeric[1 : len(config.item_numeric) + 1, : config.n_item_features] = torch.tensor(config.item_numeric, dtype=torch.float32)  # fmt: skip
+        self.register_buffer("item_numeric", numeric)
         # Which ids have training interactions: all, unless the model uses content, where
         # training marks them (`mark_known`); padding never, the [MASK] token always.
         known = torch.full((vocab,), not config.item_content, dtype=torch.bool)
@@ -304,8 +316,9 @@ class SequenceRecModel(PreTrainedModel):
                 # ML-100K; issue 12's cold-item run.)
                 with torch.no_grad():
                     module.item_embedding.weight[1 : module.config.n_items + 1].zero_()
-                    if hasattr(module, "genre_embedding"):
-                        nn.init.trunc_normal_(module.genre_embedding.weight, std=0.02, a=-0.04, b=0.04)  # fmt: skip
+                    for part in ("genre_embedding", "numeric_embedding"):
+                        if hasattr(module, part):
+                            nn.init.trunc_normal_(getattr(module, part).weight, std=0.02, a=-0.04, b=0.04)  # fmt: skip
                     nn.init.zeros_(module.content_bias.weight)
             if hasattr(module, "recency_log_slopes"):
                 # Geometric slopes from 1 (look at neighbours) down to ~0 (look anywhere), as ALiBi.
@@ -319,11 +332,13 @@ class SequenceRecModel(PreTrainedModel):
         return self.bert.embeddings.word_embeddings
 
     def content(self, ids: torch.Tensor) -> torch.Tensor:
-        """Genre, release-decade and title-word embeddings of `ids` (what side
-        information the config enables).  # (...) -> (..., H)"""
+        """Genre, numeric-feature, release-decade and title-word embeddings of `ids`
+        (what side information the config enables).  # (...) -> (..., H)"""
         x = torch.zeros(*ids.shape, self.config.hidden_size, device=ids.device)
         if hasattr(self, "genre_embedding"):
             x = x + self.genre_embedding(self.item_genres[ids])
+        if hasattr(self, "numeric_embedding"):
+            x = x + self.numeric_embedding(self.item_numeric[ids][..., : self.config.n_item_features])  # fmt: skip
         if hasattr(self, "year_embedding"):
             x = x + self.year_embedding(self.item_year_buckets[ids])
         if hasattr(self, "exact_year_embedding"):
@@ -353,6 +368,8 @@ class SequenceRecModel(PreTrainedModel):
         ):  # side information added in this order, as ever
             if hasattr(self, "genre_embedding"):
                 x = x + self.genre_embedding(self.item_genres[input_ids])
+            if hasattr(self, "numeric_embedding"):
+                x = x + self.numeric_embedding(self.item_numeric[input_ids][..., : self.config.n_item_features])  # fmt: skip
             if hasattr(self, "year_embedding"):
                 x = x + self.year_embedding(self.item_year_buckets[input_ids])
             return x

@@ -107,7 +107,8 @@ def remap_ids(
 def build_item_features(
     movielens_raw: dict[str, Any], item_map: pd.DataFrame
 ) -> pd.DataFrame:
-    """One row per model item id: title, year, genre string and genre multi-hot columns.
+    """One row per model item id: title, year, genre string and genre multi-hot columns,
+    and a log's numeric item features (`feature_<name>`, NaN where unknown).
 
     Items rated but absent from the movies file keep an empty title and no genres.
     """
@@ -134,7 +135,10 @@ def build_item_features(
         }
     ).astype("int8")
     columns = ["item_id", "original_item_id", "title", "year", "genres"]
-    return pd.concat([merged[columns], multi_hot], axis=1)
+    numeric = [
+        c for c in merged.columns if c.startswith("feature_")
+    ]  # a log's item table
+    return pd.concat([merged[columns], multi_hot, merged[numeric]], axis=1)
 
 
 def build_data_quality_report(
