@@ -123,7 +123,9 @@ def coverage_interval(
     )
     rng = np.random.default_rng(seed)
     values = np.empty(samples)
-    batch = max(1, BATCH_ELEMENTS // max(users, listed_by.shape[0]))  # picks and product
+    batch = max(
+        1, BATCH_ELEMENTS // max(users, listed_by.shape[0])
+    )  # picks and product
     for start in range(0, samples, batch):
         size = min(batch, samples - start)
         picks = rng.multinomial(users, np.full(users, 1.0 / users), size=size)
