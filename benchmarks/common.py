@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from maskrec.metrics import t_interval
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -262,18 +264,6 @@ def synthetic_sequences(
     train = pd.DataFrame({"user_id": users, "item_ids": history})
     valid = pd.DataFrame({"user_id": users, "context": history, "target_item": [int(seq[-1]) for seq in per_user]})  # fmt: skip
     return items, train, valid
-
-
-def t_interval(values: list[float], confidence: float = 0.95) -> list[float] | None:
-    """Student's t interval of the mean of `values` (one per seed: seeds, not users, are
-    the replicates); None for a single value."""
-    if len(values) < 2:
-        return None
-    from scipy import stats
-
-    mean = float(np.mean(values))
-    half = float(stats.t.ppf((1 + confidence) / 2, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))  # fmt: skip
-    return [mean - half, mean + half]
 
 
 def tuned_project(doc: str, workdir: str):

@@ -154,6 +154,19 @@ def history_buckets(lengths: pd.Series, edges: list[int]) -> pd.Series:
     return pd.cut(lengths, bins=[*edges, np.inf], right=False, labels=bucket_labels(edges))  # fmt: skip
 
 
+def user_groups(users: pd.DataFrame, sparse_max_history: int) -> dict[str, np.ndarray]:
+    """The groups of test users every paired test is reported for (masks over `users`' rows,
+    one row per user with is_cold, history_length and, where the split has it, is_cold_item):
+    all, sparse warm users, cold-start users, users whose target is a held-out new item."""
+    sparse = ~users["is_cold"] & (users["history_length"] <= sparse_max_history)
+    return {
+        "all": np.ones(len(users), dtype=bool),
+        f"history<={sparse_max_history}": sparse.to_numpy(),
+        "cold": users["is_cold"].to_numpy(),
+        "cold_items": users.get("is_cold_item", pd.Series(False, index=users.index)).to_numpy(),
+    }  # fmt: skip
+
+
 def paired_tests(
     wide: pd.DataFrame,
     pairs: list[tuple[str, str]],
@@ -181,6 +194,15 @@ def paired_tests(
             )  # fmt: skip
             tests.append({"model": model, "competitor": competitor, "group": group, "metric": metric, **result})  # fmt: skip
     return tests
+
+
+def per_user_tests(per_user: pd.DataFrame, pairs: list[tuple[str, str]], settings: Any, metric: str = "ndcg@10") -> list[dict[str, Any]]:  # fmt: skip
+    """`paired_tests` of `metric` from an evaluation's per-user table (one row per model and
+    user), within each of `user_groups`; `settings` also gives sparse_user_max_history."""
+    wide = per_user.pivot(index="user_id", columns="model", values=metric)
+    users = per_user.drop_duplicates("user_id").set_index("user_id").loc[wide.index]
+    groups = user_groups(users, settings.sparse_user_max_history)
+    return paired_tests(wide, pairs, groups, metric, settings)
 
 
 def with_fdr(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -302,6 +324,16 @@ def paired_comparison(
         "ci_high": float(high[0]),
         "p_value": sign_flip_p_value(diff, resamples, seed),
     }
+
+
+def t_interval(values: list[float], confidence: float = 0.95) -> list[float] | None:
+    """Student's t interval of the mean of `values` (one per seed: seeds, not users, are
+    the replicates); None for a single value."""
+    if len(values) < 2:
+        return None
+    mean = float(np.mean(values))
+    half = float(stats.t.ppf((1 + confidence) / 2, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))  # fmt: skip
+    return [mean - half, mean + half]
 
 
 def fdr_adjust(p_values: list[float]) -> list[float]:

@@ -473,6 +473,12 @@ class TuningParams(_Params):
         return self
 
 
+class SeedParams(_Params):
+    """The `seeds` pipeline: how many evaluations, one per training seed, it compares."""
+
+    runs: int = Field(ge=2)
+
+
 GROUPS: dict[str, type[_Params]] = {
     "data_processing": DataProcessingParams,
     "data_split": SplitParams,
@@ -491,6 +497,7 @@ GROUPS: dict[str, type[_Params]] = {
     "inference": InferenceParams,
     "ratings": RatingParams,
     "tuning": TuningParams,
+    "seeds": SeedParams,
 }
 
 

@@ -20,6 +20,7 @@ from maskrec.pipelines import (
     pretraining,
     rating_prediction,
     reporting,
+    seeds,
     transfer,
     tuning,
 )
@@ -57,6 +58,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     ] + data_efficiency.create_pipeline(fraction_retraining(pipelines))
     # equal-budget tuning of the compared models, on training and validation data only
     pipelines["tuning"] = pipelines["data_processing"] + pipelines["data_split"] + tuning.create_pipeline()  # fmt: skip
+    # the latest evaluations of several training seeds, compared (run once per seed first)
+    pipelines["seeds"] = seeds.create_pipeline()
     # how much a user will like a film (RMSE), from the same cleaned interactions
     pipelines["rating_prediction"] = pipelines["data_processing"] + rating_prediction.create_pipeline()  # fmt: skip
     return pipelines

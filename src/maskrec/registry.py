@@ -97,6 +97,15 @@ def scored(model_stats: dict[str, Any]) -> dict[str, Any]:
     return {name: s for name, s in model_stats.items() if "skipped" not in s}
 
 
+def best_baseline(model_stats: dict[str, Any]) -> str | None:
+    """The baseline with the best validation NDCG@10 among those a run scored (what the
+    comparisons' `best_baseline` means); None when there is none."""
+    baselines = {
+        m: s for m, s in scored(model_stats).items() if s["kind"] == "baseline"
+    }
+    return max(baselines, key=lambda m: baselines[m]["valid_ndcg@10"]) if baselines else None  # fmt: skip
+
+
 def chosen(model_stats: dict[str, Any], requested: str = "best") -> str:
     """The model to recommend with: the best by validation NDCG@10 (`requested` "best")
     or the one named; a model the run skipped is an error that says why."""

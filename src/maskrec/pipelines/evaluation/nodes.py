@@ -23,6 +23,7 @@ from maskrec.metrics import (
     intra_list_diversity,
     mean_metrics,
     novelty,
+    per_user_tests,
     ranking_metrics,
     window_metrics,
     with_fdr,
@@ -33,7 +34,7 @@ from maskrec.models.baselines import Baseline, Skipped
 from maskrec.models.new_items import NewItems
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import EvaluationParams, TrainingParams
-from maskrec.registry import base_name, chosen, scored, with_new_films
+from maskrec.registry import base_name, best_baseline, chosen, scored, with_new_films
 from maskrec.scoring import WithNewFilms, fit_temperature, rank
 
 logger = logging.getLogger(__name__)
@@ -181,6 +182,7 @@ def evaluate_models(
             "coverage@10_ci": list(coverage_interval(top10, n_items, params.bootstrap_samples, params.confidence, params.seed)),
             "mean_popularity@10": float(counts[top10].mean() / counts[1:].sum() * n_items),
             "personalises_new_users": bool(getattr(sequence, "personalises_new_users", True)),
+            "training_seed": training.seed,  # what the seeds pipeline tells runs apart by
         }  # fmt: skip
         if base_name(name) in temperatures:
             stats[name]["temperature"] = temperatures[base_name(name)]
@@ -230,12 +232,7 @@ def summarise_evaluation(
     bucket = history_buckets(warm["history_length"], edges)
     skipped = {m: s["skipped"] for m, s in model_stats.items() if "skipped" in s}
     model_stats = scored(model_stats)
-    baselines = {m: s for m, s in model_stats.items() if s["kind"] == "baseline"}
-    best_baseline = (
-        max(baselines, key=lambda m: baselines[m]["valid_ndcg@10"])
-        if baselines
-        else None
-    )
+    best = best_baseline(model_stats)
 
     cold_items = per_user["is_cold_item"] if "is_cold_item" in per_user else pd.Series(False, index=per_user.index)  # fmt: skip
     models: dict[str, Any] = {}
@@ -266,11 +263,11 @@ def summarise_evaluation(
             else "one target per user"
         ),  # fmt: skip
         "best_model_by_validation": chosen(model_stats),
-        "best_baseline_by_validation": best_baseline,
+        "best_baseline_by_validation": best,
         "skipped": skipped,
         "bucket_edges": edges,
         "models": models,
-        "paired_tests": paired_tests(per_user, best_baseline, params),
+        "paired_tests": paired_tests(per_user, best, params),
         "permutation_resamples": params.permutation_resamples,
     }
 
@@ -310,27 +307,18 @@ def _untrained_in_top10(frame: pd.DataFrame) -> dict[str, float]:
 
 
 def paired_tests(
-    per_user: pd.DataFrame, best_baseline: str | None, params: EvaluationParams
+    per_user: pd.DataFrame, best: str | None, params: EvaluationParams
 ) -> list[dict[str, Any]]:
     """NDCG@10 of each (model, competitor) in `params.comparisons` on the same users, for
     all users, sparse users, cold users and users whose target is a cold item, and for
     targets without training interactions their NDCG@10 among such items only
     (`metrics.paired_tests`); `p_adjusted` is Benjamini-Hochberg across every row."""
-    wide = per_user.pivot(index="user_id", columns="model", values="ndcg@10")
-    users = per_user.drop_duplicates("user_id").set_index("user_id").loc[wide.index]
-    sparse = ~users["is_cold"] & (users["history_length"] <= params.sparse_user_max_history)  # fmt: skip
-    groups = {
-        "all": np.ones(len(wide), dtype=bool),
-        f"history<={params.sparse_user_max_history}": sparse.to_numpy(),
-        "cold": users["is_cold"].to_numpy(),
-        "cold_items": users.get("is_cold_item", pd.Series(False, index=users.index)).to_numpy(),
-    }  # fmt: skip
-    pairs = [(m, best_baseline if c == "best_baseline" else c) for m, c in params.comparisons]  # fmt: skip
-    tests = metric_tests(wide, pairs, groups, "ndcg@10", params)
+    pairs = [(m, best if c == "best_baseline" else c) for m, c in params.comparisons]  # fmt: skip
+    tests = per_user_tests(per_user, pairs, params)
     if (
         "among_untrained_ndcg10" in per_user
     ):  # new-item targets, ranked among new items only
-        among = per_user.pivot(index="user_id", columns="model", values="among_untrained_ndcg10").loc[wide.index]  # fmt: skip
+        among = per_user.pivot(index="user_id", columns="model", values="among_untrained_ndcg10")  # fmt: skip
         has_target = among.notna().any(axis=1).to_numpy()
         tests += metric_tests(among, pairs, {"new_items_among_new": has_target}, "ndcg@10 among untrained items", params)  # fmt: skip
     return with_fdr(tests)
