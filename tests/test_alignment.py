@@ -68,3 +68,12 @@ def test_auto_aligns_by_id_only_where_the_ids_name_the_same_films():
     )  # same ids, other films: ML-100K vs ML-1M
     assert report["method"] == "title" and report["id_title_agreement"] < 0.5
     assert matched["source_item_id"].tolist() == [1]  # Toy Story, by title
+
+
+def test_a_log_with_text_ids_aligns_with_a_release_with_integer_ids():
+    release = catalogue([(1, "Toy Story", 1995), (2, "Heat", 1995)])
+    log = catalogue([("sku-1", "Heat", 1995), ("2", "Toy Story", 1995)])  # text ids
+    matched, report = align_items(log, release)
+    # "2" names another film than release id 2: the ids disagree, titles decide
+    assert report["method"] == "title" and report["ids_in_both_catalogues"] == 1
+    assert matched["source_item_id"].tolist() == [2, 1]

@@ -72,6 +72,10 @@ def align_items(
     report: the method used, how many target items matched by which rule, how many were
     left unmatched because a name was ambiguous, and how many had no match at all.
     """
+    if target["original_item_id"].dtype != source["original_item_id"].dtype:
+        # a log with text ids beside a release with integer ids (or the reverse): the
+        # same id written the same way is the same id
+        target, source = (t.assign(original_item_id=t["original_item_id"].astype(str)) for t in (target, source))  # fmt: skip
     agreement, common = _id_agreement(target, source)
     if method == "auto":
         method = "id" if agreement >= ID_AGREEMENT else "title"
