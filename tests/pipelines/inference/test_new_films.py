@@ -116,3 +116,12 @@ def test_a_baseline_cannot_have_new_films_mixed_in(tmp_path, trained):
         ValueError, match="'most_popular' is a baseline: name a sequence model"
     ):
         add_new_films(films, items, mixture, popular, "most_popular", stats)
+
+
+def test_new_films_for_a_catalogue_with_text_ids_are_refused_saying_why(
+    tmp_path, trained
+):
+    films, items, *rest = _inputs(tmp_path, "90001,Heat (2031),Drama\n", trained)
+    text = items.assign(original_item_id="sku-" + items["original_item_id"].astype(str))
+    with pytest.raises(ValueError, match="this run's items have text ids"):
+        add_new_films(films, text, *rest)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from maskrec.catalogue import CatalogueMismatch, check_catalogue
+from maskrec.catalogue import CatalogueMismatch, check_catalogue, original_ids
 from maskrec.datasets.trained_models import SavedModel
 from maskrec.model_input import rating_set
 from maskrec.models.new_items import NewItems
@@ -65,6 +65,14 @@ def add_new_films(
         raise ValueError(
             f"new films are scored by mixing them into a sequence model's ranking; the chosen "
             f"model {chosen_model_name!r} is a baseline: name a sequence model with --params inference.model=<name>"
+        )  # fmt: skip
+    if any(
+        isinstance(i, str)
+        for i in original_ids(item_features["original_item_id"].head(1))
+    ):
+        raise ValueError(
+            "new_films: films added after training are read from a MovieLens movies.csv (integer "
+            "movieId); this run's items have text ids (a log of one's own), which that file cannot name"
         )  # fmt: skip
     check_catalogue("new_films_model", new_films_model.catalogue, item_features, ITEM_FEATURES)  # fmt: skip
     mixture, added = new_films_model.add_films(new_films, set(item_features["original_item_id"].tolist()))  # fmt: skip
