@@ -1,12 +1,18 @@
-"""Readers for every MovieLens layout, returning one normalised shape.
+"""Readers of interaction logs, returning one normalised shape.
 
-interactions: user_id int64, item_id int64, rating float64, timestamp int64 (seconds),
-              in file order (the order breaks timestamp ties later on).
-items:        item_id int64, title str, year Int64 (nullable), genres str ("A|B", "" if none).
+interactions: user_id (int64, or text for a log with text ids), item_id (likewise), rating
+              float64 (NaN for implicit feedback), timestamp int64 (seconds), in file order
+              (the order breaks timestamp ties later on).
+items:        item_id, title str, year Int64 (nullable), genres str ("A|B", "" if none), and
+              feature_<name> float64 for a log's numeric item features.
 
-Each reader reads with fast typed parsers first; only when that fails does it re-read the
-offending column as text to report the exact line and value (so a 25M-row file is not
-parsed twice when it is clean).
+One path: `read_interaction_log` (the table of interactions, validated by
+`_validate_interactions`, and the item table, by `_item_table`). A log of one's own uses
+it with its own column names; MovieLens's csv releases are its preset `MOVIELENS_CSV`; ml-1m
+and ml-100k parse their own file formats, then go through the same validator and item table
+with the same preset's rules. Files are parsed by fast typed parsers first; only when a
+value is wrong is the file read again as text, to quote the line and value exactly (so a
+25M-row file is not parsed twice when it is clean).
 """
 
 from __future__ import annotations
@@ -221,32 +227,6 @@ def _split_title(titles: pd.Series) -> tuple[pd.Series, pd.Series]:
     return title.str.strip(), year
 
 
-def _normalise_items(
-    item_ids: pd.Series, titles: pd.Series, genres: pd.Series, path: Path
-) -> pd.DataFrame:
-    ids = pd.to_numeric(item_ids, errors="coerce")
-    bad = ids.isna().to_numpy()
-    if bad.any():
-        row = _first_bad(bad)
-        raise MovieLensFormatError(
-            f"{path}, row {row + 1}: item id {item_ids.iloc[row]!r} is not an integer"
-        )
-    title, year = _split_title(titles)
-    genres = genres.fillna("").astype(str).replace("(no genres listed)", "")
-    return (
-        pd.DataFrame(
-            {
-                "item_id": ids.astype("int64"),
-                "title": title,
-                "year": year,
-                "genres": genres,
-            }
-        )
-        .drop_duplicates("item_id", keep="first")
-        .reset_index(drop=True)
-    )
-
-
 def _read_table(path: Path, **kwargs) -> pd.DataFrame:
     try:
         return pd.read_csv(path, **kwargs)
@@ -255,32 +235,12 @@ def _read_table(path: Path, **kwargs) -> pd.DataFrame:
 
 
 def read_csv_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """ml-latest-small, ml-20m, ml-25m, ml-32m: ratings.csv + movies.csv with headers."""
-    ratings_path, movies_path = folder / "ratings.csv", folder / "movies.csv"
-    names = {"userId": "user_id", "movieId": "item_id"}
-    # Arrow's multi-threaded parser, strictly typed (a fraction or an overflow in an
-    # integer column is an error, not a silent cast): 32M rows in seconds
-    # (benchmarks/scale.py). On any error the file is re-read as text by pandas' C parser
-    # so that validation can name the line, column and value.
-    types = {"userId": pa.int64(), "movieId": pa.int64(), "rating": pa.float64(), "timestamp": pa.int64()}  # fmt: skip
-    try:
-        raw = pa_csv.read_csv(
-            ratings_path, convert_options=pa_csv.ConvertOptions(column_types=types)
-        ).to_pandas()
-    except (pa.ArrowException, ValueError, OSError):
-        raw = _read_table(ratings_path, dtype=str, keep_default_na=True)
-    _check_columns(raw, ["userId", "movieId", "rating", "timestamp"], ratings_path)
-    interactions = _validate_interactions(
-        raw.rename(columns=names), ratings_path, header_lines=1,
-        file_columns={ours: theirs for theirs, ours in names.items()},
-    )  # fmt: skip
-
-    movies = _read_table(movies_path, dtype=str, keep_default_na=False)
-    _check_columns(movies, ["movieId", "title", "genres"], movies_path)
-    items = _normalise_items(
-        movies["movieId"], movies["title"], movies["genres"], movies_path
+    """ml-latest-small, ml-20m, ml-25m, ml-32m: ratings.csv + movies.csv with headers, read
+    as a log of one's own with MovieLens's column names, integer ids, ratings in [0.5, 5]
+    and the year in the title (`MOVIELENS_CSV`)."""
+    return read_interaction_log(
+        folder / "ratings.csv", folder / "movies.csv", *MOVIELENS_CSV
     )
-    return interactions, items
 
 
 def read_ml1m_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -302,10 +262,7 @@ def read_ml1m_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 f"{movies_path}, line {number}: expected 'id::title::genres', got {lines[number - 1]!r}"
             )
     table = pd.DataFrame(fields, columns=["movieId", "title", "genres"])
-    items = _normalise_items(
-        table["movieId"], table["title"], table["genres"], movies_path
-    )
-    return interactions, items
+    return interactions, _item_table(table, 0, "line", *MOVIELENS_CSV, text_ids=False, path=movies_path)  # fmt: skip
 
 
 def read_ml100k_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -338,7 +295,8 @@ def read_ml100k_layout(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         ),
         axis=1,
     )
-    items = _normalise_items(table["movieId"], table["title"], genres, items_path)
+    movies = pd.DataFrame({"movieId": table["movieId"], "title": table["title"], "genres": genres})  # fmt: skip
+    items = _item_table(movies, 0, "line", *MOVIELENS_CSV, text_ids=False, path=items_path)  # fmt: skip
     # Some u.item titles carry no year; fall back to the release date's year.
     release_year = pd.to_datetime(
         table["release_date"], errors="coerce", format="%d-%b-%Y"
@@ -423,6 +381,26 @@ class LogColumns:
         return [name.strip() for name in self.features.split(";") if name.strip()]
 
 
+@dataclass(frozen=True)
+class LogFormat:
+    """What a table's values may be: a log of one's own by default (text ids allowed, any
+    finite rating or none); MovieLens's releases are the preset `MOVIELENS_CSV`."""
+
+    text_ids: bool = True
+    rating_range: tuple[float, float] | None = None  # None: any finite number
+    rating_required: bool = False
+    year_in_title: bool = False  # "Heat (1995)": the year is read from the title
+    hint: str = "Name the log's own columns with --params columns.user=...,columns.item=...,columns.timestamp=..."  # fmt: skip
+
+
+# MovieLens's own names and rules: every MovieLens layout's ratings and films go through
+# the same validation and item table as a log (ml-1m and ml-100k after their own parsing)
+MOVIELENS_CSV = (
+    LogColumns(user="userId", item="movieId", categories="genres"),
+    LogFormat(text_ids=False, rating_range=RATING_RANGE, rating_required=True, year_in_title=True, hint=""),
+)  # fmt: skip
+
+
 def is_log_file(path: Path) -> bool:
     return Path(path).suffix.lower() in LOG_SUFFIXES
 
@@ -438,17 +416,24 @@ def find_log(folder: Path) -> tuple[Path, Path | None] | None:
     return (found["interactions"], found["items"]) if found["interactions"] else None
 
 
-def _read_any(path: Path) -> tuple[pd.DataFrame, int, str]:
-    """A CSV (header line, typed where every value allows) or Parquet table, with what
-    turns a 0-based row into the position a message names: (frame, header lines, unit)."""
+def _read_any(path: Path, as_text: bool = False) -> tuple[pd.DataFrame, int, str]:
+    """A CSV (header line; typed by Arrow's multi-threaded parser where every value allows,
+    or with `as_text` every cell as pandas reads text, so a message can quote the cell as
+    written) or Parquet table, with what turns a 0-based row into the position a message
+    names: (frame, header lines, unit)."""
     if not path.is_file():
         raise MovieLensFormatError(f"{path}: no such file")
-    try:
-        if path.suffix.lower() == ".csv":
+    if path.suffix.lower() != ".csv":
+        try:
+            return pd.read_parquet(path), 0, "row"
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise MovieLensFormatError(f"{path}: cannot be read: {exc}") from exc
+    if not as_text:
+        try:
             return pa_csv.read_csv(path).to_pandas(), 1, "line"
-        return pd.read_parquet(path), 0, "row"
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise MovieLensFormatError(f"{path}: cannot be read: {exc}") from exc
+        except (pa.ArrowException, OSError, ValueError):
+            pass  # pandas' parser names the line that breaks the table
+    return _read_table(path, dtype=str, keep_default_na=True), 1, "line"
 
 
 def log_has_ratings(path: Path, columns: LogColumns) -> bool:
@@ -463,37 +448,54 @@ def log_has_ratings(path: Path, columns: LogColumns) -> bool:
 
 
 def read_interaction_log(
-    path: Path, items_path: Path | None, columns: LogColumns
+    path: Path,
+    items_path: Path | None,
+    columns: LogColumns,
+    fmt: LogFormat = LogFormat(),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A log of one's own: (interactions, items) in the normalised shape. Ids that are all
-    whole numbers are read as integers, others as text; no rating column means implicit
-    feedback (rating NaN); no item table means items known by their ids alone."""
+    """A table of interactions in the normalised shape: (interactions, items). By default a
+    log of one's own: ids that are all whole numbers are read as integers, others as text;
+    no rating column means implicit feedback (rating NaN); no item table means items known
+    by their ids alone. `fmt` holds a preset's stricter rules (MovieLens: `MOVIELENS_CSV`)."""
     raw, header, unit = _read_any(path)
     names = {columns.user: "user_id", columns.item: "item_id", columns.timestamp: "timestamp"}  # fmt: skip
-    if columns.rating in raw:
+    if columns.rating in raw or fmt.rating_required:
         names[columns.rating] = "rating"
     missing = [c for c in names if c not in raw]
     if missing:
-        raise MovieLensFormatError(
-            f"{path}: missing column(s) {missing}; found {list(raw.columns)}. Name the log's own "
-            "columns with --params columns.user=...,columns.item=...,columns.timestamp=..."
-        )
-    interactions = _validate_interactions(
-        raw[list(names)].rename(columns=names), path, header, file_columns={ours: theirs for theirs, ours in names.items()},
-        rating_range=None, text_ids=True, unit=unit,
-    )  # fmt: skip
-    text = interactions["item_id"].dtype == object
+        raise MovieLensFormatError(f"{path}: missing column(s) {missing}; found {list(raw.columns)}" + (f". {fmt.hint}" if fmt.hint else ""))  # fmt: skip
+
+    def validated(frame: pd.DataFrame) -> pd.DataFrame:
+        return _validate_interactions(
+            frame[list(names)].rename(columns=names), path, header, file_columns={ours: theirs for theirs, ours in names.items()},
+            rating_range=fmt.rating_range, text_ids=fmt.text_ids, unit=unit,
+        )  # fmt: skip
+
+    try:
+        interactions = validated(raw)
+    except MovieLensFormatError:
+        if unit != "line":
+            raise
+        # read again as text, so the message quotes the bad cell as the file writes it
+        # (a typed parse may have turned 99999999999999999999 into 1e20); a clean file is
+        # parsed once
+        interactions = validated(_read_any(path, as_text=True)[0])
     if items_path is None:
         ids = pd.Series(pd.unique(interactions["item_id"]))
         items = pd.DataFrame({"item_id": ids, "title": "", "year": pd.array([pd.NA] * len(ids), dtype="Int64"), "genres": ""})  # fmt: skip
         return interactions, items
-    return interactions, _read_log_items(items_path, columns, text)
+    text = interactions["item_id"].dtype == object
+    return interactions, _item_table(*_read_any(items_path), columns, fmt, text_ids=text, path=items_path)  # fmt: skip
 
 
-def _read_log_items(path: Path, columns: LogColumns, text_ids: bool) -> pd.DataFrame:
-    """The optional item table: id (typed as the interactions' item ids), title, year and
-    categories (which become the genres every content feature reads)."""
-    raw, header, unit = _read_any(path)
+def _item_table(
+    raw: pd.DataFrame, header: int, unit: str, columns: LogColumns, fmt: LogFormat,
+    text_ids: bool, path: Path,
+) -> pd.DataFrame:  # fmt: skip
+    """The item table, for every layout: id (typed as the interactions' item ids), title,
+    year (a column, or from the title with `fmt.year_in_title`), categories (which become
+    the genres every content feature reads; MovieLens's "(no genres listed)" is none) and
+    the numeric features `columns.features` names."""
 
     def where(row: int, column: str) -> str:
         return f"{path}, {unit} {row + 1 + header}, column '{column}'"
@@ -515,6 +517,8 @@ def _read_log_items(path: Path, columns: LogColumns, text_ids: bool) -> pd.DataF
         ids = ids.astype("int64")
     title = raw[columns.title].fillna("").astype(str).str.strip() if columns.title in raw else pd.Series("", index=raw.index)  # fmt: skip
     year = pd.array([pd.NA] * len(raw), dtype="Int64")
+    if fmt.year_in_title:
+        title, year = _split_title(title)
     if columns.year in raw:
         given = raw[columns.year]
         numeric = pd.to_numeric(given, errors="coerce")
@@ -526,7 +530,7 @@ def _read_log_items(path: Path, columns: LogColumns, text_ids: bool) -> pd.DataF
     genres = pd.Series("", index=raw.index)
     if columns.categories in raw:
         cells = raw[columns.categories].fillna("").astype(str)
-        genres = cells.map(lambda cell: "|".join(part.strip() for part in cell.split(columns.separator) if part.strip()))  # fmt: skip
+        genres = cells.map(lambda cell: "|".join(part.strip() for part in cell.split(columns.separator) if part.strip() not in ("", "(no genres listed)")))  # fmt: skip
     items = pd.DataFrame(
         {"item_id": ids, "title": title, "year": year, "genres": genres}
     )
