@@ -49,11 +49,14 @@ def window_metrics(top: np.ndarray, targets: list[np.ndarray], k: int) -> dict[s
     Recall@k = hits / |T|; NDCG@k = DCG / the DCG of min(|T|, k) hits first; MAP@k = the
     mean over the first k positions of precision at each hit, over min(|T|, k) (RecBole's
     and RePlay's normalisation); HR@k: any hit; MRR@k: 1 / the first hit's position."""
+    sizes = np.fromiter(map(len, targets), dtype=np.int64, count=len(targets))
+    # one membership test for every user: (user, item) pairs as single integer keys
+    span = int(max(top.max(initial=0), max((t.max() for t in targets if len(t)), default=0))) + 1  # fmt: skip
+    users = np.arange(len(top), dtype=np.int64)
+    wanted = np.concatenate([*targets, np.zeros(0, np.int64)]).astype(np.int64) + np.repeat(users, sizes) * span  # fmt: skip
     relevant = np.zeros((len(top), k), dtype=bool)
-    sizes = np.empty(len(top))
-    for user, (listed, wanted) in enumerate(zip(top[:, :k], targets, strict=True)):
-        relevant[user, : len(listed)] = np.isin(listed, wanted)  # (a catalogue under k)
-        sizes[user] = len(wanted)
+    listed = top[:, :k]  # (a catalogue under k items lists fewer)
+    relevant[:, : listed.shape[1]] = np.isin(listed.astype(np.int64) + users[:, None] * span, wanted)  # fmt: skip
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     ideal = np.cumsum(discounts)[np.minimum(sizes, k).astype(int) - 1]
     hits = relevant.cumsum(axis=1)

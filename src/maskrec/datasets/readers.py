@@ -55,14 +55,6 @@ class Layout:
     read: Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]
 
 
-def _check_columns(frame: pd.DataFrame, required: list[str], path: Path) -> None:
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise MovieLensFormatError(
-            f"{path}: missing column(s) {missing}; found {list(frame.columns)}"
-        )
-
-
 def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -121,13 +113,20 @@ def _validate_interactions(
         _check_fits_int64(numeric, values, lambda row, c=column: where(row, c), "id")
         out[column] = numeric.astype("int64")
 
-    if (
-        "rating" not in raw
-    ):  # implicit feedback: what was consumed, not how it was liked
-        out["rating"] = pd.Series(np.nan, index=raw.index)
-        out["timestamp"] = _parse_timestamps(raw["timestamp"], where)
-        return pd.DataFrame(out)
-    values = raw["rating"]
+    # without a rating column: implicit feedback, what was consumed, not how it was liked
+    has_ratings = "rating" in raw
+    out["rating"] = _parse_ratings(raw["rating"], where, rating_range) if has_ratings else pd.Series(np.nan, index=raw.index)  # fmt: skip
+    out["timestamp"] = _parse_timestamps(raw["timestamp"], where)
+    return pd.DataFrame(out)
+
+
+def _parse_ratings(
+    values: pd.Series,
+    where: Callable[[int, str], str],
+    rating_range: tuple[float, float] | None,
+) -> pd.Series:
+    """Ratings as float64: numbers, inside `rating_range` (MovieLens) or, for a log of
+    one's own (None), any finite number (a weight, a count)."""
     missing = values.isna().to_numpy()
     if missing.any():
         raise MovieLensFormatError(
@@ -140,26 +139,17 @@ def _validate_interactions(
         raise MovieLensFormatError(
             f"{where(row, 'rating')}: rating {_show(values.iloc[row])} is not a number"
         )
-    if (
-        rating_range is None
-    ):  # a log of one's own: any finite number (a weight, a count)
-        bad = ~np.isfinite(rating.to_numpy(dtype=float))
-        if bad.any():
-            row = _first_bad(bad)
-            raise MovieLensFormatError(
-                f"{where(row, 'rating')}: rating {_show(values.iloc[row])} is not finite"
-            )
-    low, high = rating_range or (-np.inf, np.inf)
-    bad = ((rating < low) | (rating > high)).to_numpy()
+    if rating_range is None:
+        bad, problem = ~np.isfinite(rating.to_numpy(dtype=float)), "is not finite"
+    else:
+        low, high = rating_range
+        bad, problem = ((rating < low) | (rating > high)).to_numpy(), f"is outside [{low}, {high}]"  # fmt: skip
     if bad.any():
         row = _first_bad(bad)
         raise MovieLensFormatError(
-            f"{where(row, 'rating')}: rating {_show(values.iloc[row])} is outside [{low}, {high}]"
+            f"{where(row, 'rating')}: rating {_show(values.iloc[row])} {problem}"
         )
-    out["rating"] = rating.astype("float64")
-
-    out["timestamp"] = _parse_timestamps(raw["timestamp"], where)
-    return pd.DataFrame(out)
+    return rating.astype("float64")
 
 
 def _parse_timestamps(values: pd.Series, where: Callable[[int, str], str]) -> pd.Series:
