@@ -169,6 +169,8 @@ def test_ambiguous_folders_and_misplaced_item_tables_are_refused(tmp_path):
         MovieLensDataset(source="sample", items=str(folder / "interactions.csv"), cache_dir=str(tmp_path)).log_files()  # fmt: skip
     with pytest.raises(DatasetError, match="columns: .*known: user, item"):
         MovieLensDataset(source="sample", columns={"customer": "c"})
+    with pytest.raises(DatasetError, match="columns: columns.separator is empty"):
+        MovieLensDataset(source="sample", columns={"separator": ""})
 
 
 def test_an_implicit_source_refuses_what_needs_ratings_at_run_start():

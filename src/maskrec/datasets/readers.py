@@ -367,6 +367,11 @@ class LogColumns:
     separator: str = "|"  # between categories in one cell
     features: str = ""  # numeric item columns, ';'-separated (e.g. "price;weight")
 
+    def __post_init__(self) -> None:
+        empty = [name for name in ("user", "item", "timestamp", "rating", "separator") if not getattr(self, name)]  # fmt: skip
+        if empty:
+            raise TypeError(f"columns.{empty[0]} is empty")
+
     def feature_names(self) -> list[str]:
         return [name.strip() for name in self.features.split(";") if name.strip()]
 
