@@ -37,6 +37,7 @@ from maskrec.metrics import t_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+NO_GIT = "unknown (no git here)"
 
 
 def arguments(doc: str, workdir: str, env: str = "") -> argparse.ArgumentParser:
@@ -210,10 +211,19 @@ class FinishedSeeds:
 
 
 def _code_version() -> str:
+    """The commit and a hash of uncommitted changes; where the tree travelled without its
+    history (a lent GPU machine), a hash of the code itself."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], check=True, cwd=ROOT, capture_output=True, text=True).stdout  # fmt: skip
 
-    return git("rev-parse", "HEAD").strip() + hashlib.sha256(git("diff", "HEAD", "--", "src", "conf", "benchmarks").encode()).hexdigest()[:16]  # fmt: skip
+    try:
+        return git("rev-parse", "HEAD").strip() + hashlib.sha256(git("diff", "HEAD", "--", "src", "conf", "benchmarks").encode()).hexdigest()[:16]  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        code = hashlib.sha256()
+        for path in sorted(p for folder in ("src", "conf", "benchmarks") for p in (ROOT / folder).rglob("*.py")) + sorted((ROOT / "conf").rglob("*.yml")):  # fmt: skip
+            code.update(path.read_bytes())
+        return "tree-" + code.hexdigest()[:16]
 
 
 def trained_seconds(history: pd.DataFrame) -> dict[str, float]:
@@ -348,12 +358,20 @@ def provenance() -> dict[str, Any]:
     benchmarks/ had uncommitted changes), the command, the machine and the date."""
 
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
-        return done.stdout.strip() if done.returncode == 0 else "unknown (no git here)"
+        try:
+            done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)  # fmt: skip
+        except OSError:  # no git installed
+            return NO_GIT
+        return done.stdout.strip() if done.returncode == 0 else NO_GIT
 
     changed = git("status", "--porcelain", "--", "src", "conf", "benchmarks/*.py")
+    commit = git("rev-parse", "HEAD")
+    if commit == NO_GIT and os.environ.get("MASKREC_COMMIT"):
+        # a copy of a committed tree sent without its history (a lent GPU machine): the
+        # sender names the commit; whether the copy had changes cannot be read here
+        commit, changed = f"{os.environ['MASKREC_COMMIT']} (named by the sender; no git here)", NO_GIT  # fmt: skip
     return {
-        "commit": git("rev-parse", "HEAD"), "uncommitted_changes": changed not in ("", "unknown (no git here)"),
+        "commit": commit, "uncommitted_changes": NO_GIT if changed == NO_GIT else changed != "",
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }  # fmt: skip

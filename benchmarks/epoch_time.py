@@ -26,6 +26,7 @@ that `--write-params` wrote here (with the same --device, --seed and --epochs).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -74,6 +75,32 @@ def lengths_for(users: int, ratings: int, rng: np.random.Generator) -> np.ndarra
     return lengths
 
 
+@contextlib.contextmanager
+def profiled(args: argparse.Namespace, stage: str):
+    """With --profile: torch.profiler over the stage, then the operators that take the
+    most device time and the most host time (launch and Python overhead show there), printed
+    and written beside --json."""
+    if not args.profile:
+        yield
+        return
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = torch.cuda.is_available() and args.device != "cpu"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        yield
+    averages = prof.key_averages()
+    tables = [f"{stage}: {args.profile} steps an epoch, {args.epochs} epochs, validation included"]  # fmt: skip
+    for key in (["self_device_time_total"] if cuda else []) + ["self_cpu_time_total"]:
+        tables.append(f"by {key}:\n" + averages.table(sort_by=key, row_limit=20, max_name_column_width=60))  # fmt: skip
+    text = "\n\n".join(tables)
+    print(text, file=sys.stderr, flush=True)
+    if args.json:
+        path = Path(args.json).with_suffix(f".profile_{stage}.txt")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
 def run_stages(args: argparse.Namespace, groups: dict) -> list[dict]:
     """Rank 0's work: generate, then each stage; one row per stage."""
     from maskrec.training.setup import init_model
@@ -91,13 +118,17 @@ def run_stages(args: argparse.Namespace, groups: dict) -> list[dict]:
         params = groups[stage]
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
+        if args.profile:  # each epoch is its first --profile steps
+            schedule = params.schedule.model_copy(update={"max_steps_per_epoch": args.profile})  # fmt: skip
+            params = params.model_copy(update={"schedule": schedule})
         clock = time.perf_counter()
-        if stage == "pretraining":
-            model, history = pretrain(
-                model, train, valid, params, training, "pretrained"
-            )
-        else:
-            model, history = fine_tune(model, Teacher(), train, valid, params, training, "fine_tuned")  # fmt: skip
+        with profiled(args, stage):
+            if stage == "pretraining":
+                model, history = pretrain(
+                    model, train, valid, params, training, "pretrained"
+                )
+            else:
+                model, history = fine_tune(model, Teacher(), train, valid, params, training, "fine_tuned")  # fmt: skip
         epochs = history[history["epoch"] >= (2 if args.epochs > 1 else 1)]
         row = {
             "stage": stage, "processes": int(os.environ.get("WORLD_SIZE", "1")),
@@ -132,6 +163,7 @@ def main() -> None:
     parser.add_argument("--params-json", default=None, help="resolved parameters (no Kedro needed)")  # fmt: skip
     parser.add_argument("--write-params", default=None, help="write the resolved parameters there and stop")  # fmt: skip
     parser.add_argument("--json", default=None)
+    parser.add_argument("--profile", type=int, default=0, help="profile each stage with epochs of this many steps (torch.profiler); the timings then describe those short epochs")  # fmt: skip
     args = parser.parse_args()
     groups = parameters(args)
     if args.write_params:
