@@ -54,6 +54,10 @@ class SequenceRecConfig(PretrainedConfig):
     """
 
     model_type = "maskrec-sequence"
+    # Transformers' flag for a config that cannot be built without arguments (the
+    # architecture has no defaults, below): releases up to at least 5.17 otherwise build
+    # one to diff against when saving, and fail
+    has_no_defaults_at_init = True
 
     def __init__(
         self,
