@@ -87,37 +87,43 @@ def _validate_interactions(
             f"{path}: no ratings in the file"
             + (" (a header line and nothing after it)" if header_lines else "")
         )
-    out = {}
-    for column in ("user_id", "item_id"):
-        values = raw[column]
-        missing = values.isna().to_numpy()
-        if missing.any():
-            row = _first_bad(missing)
-            raise MovieLensFormatError(f"{where(row, column)}: missing value")
-        numeric = pd.to_numeric(values, errors="coerce")
-        bad = numeric.isna().to_numpy() | (numeric.to_numpy(dtype=float) % 1 != 0)
-        if text_ids and bad.any():  # ids such as "u-17" or "B00X4WHP5E": kept as text
-            text = values.astype(str).str.strip()
-            empty = (text == "").to_numpy()
-            if empty.any():
-                raise MovieLensFormatError(
-                    f"{where(_first_bad(empty), column)}: empty id"
-                )
-            out[column] = text.astype(object)
-            continue
-        if bad.any():
-            row = _first_bad(bad)
-            raise MovieLensFormatError(
-                f"{where(row, column)}: id {_show(values.iloc[row])} is not an integer"
-            )
-        _check_fits_int64(numeric, values, lambda row, c=column: where(row, c), "id")
-        out[column] = numeric.astype("int64")
+    out = {
+        column: parse_ids(raw[column], lambda row, c=column: where(row, c), text_ids)
+        for column in ("user_id", "item_id")
+    }
 
     # without a rating column: implicit feedback, what was consumed, not how it was liked
     has_ratings = "rating" in raw
     out["rating"] = _parse_ratings(raw["rating"], where, rating_range) if has_ratings else pd.Series(np.nan, index=raw.index)  # fmt: skip
     out["timestamp"] = _parse_timestamps(raw["timestamp"], where)
     return pd.DataFrame(out)
+
+
+def parse_ids(
+    values: pd.Series, where: Callable[[int], str], text_ids: bool = False
+) -> pd.Series:
+    """One column of original ids: integers (int64) when every value is a whole number,
+    else, with `text_ids`, the values as text (ids such as "u-17" or "B00X4WHP5E"); a
+    missing or empty id, or (without `text_ids`) one that is not an integer, is an error
+    naming `where(row)`. Interaction logs and given split targets read ids this way."""
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise MovieLensFormatError(f"{where(_first_bad(missing))}: missing value")
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = numeric.isna().to_numpy() | (numeric.to_numpy(dtype=float) % 1 != 0)
+    if text_ids and bad.any():
+        text = values.astype(str).str.strip()
+        empty = (text == "").to_numpy()
+        if empty.any():
+            raise MovieLensFormatError(f"{where(_first_bad(empty))}: empty id")
+        return text.astype(object)
+    if bad.any():
+        row = _first_bad(bad)
+        raise MovieLensFormatError(
+            f"{where(row)}: id {_show(values.iloc[row])} is not an integer"
+        )
+    _check_fits_int64(numeric, values, where, "id")
+    return numeric.astype("int64")
 
 
 def _parse_ratings(

@@ -278,6 +278,41 @@ def test_split_with_given_targets_uses_exactly_those_items():
         split_with_given_targets(interactions, bad, user_map, item_map)
 
 
+def test_given_targets_name_text_ids_and_integer_ids_alike():
+    """A log with text ids takes targets in its own ids; integer targets match ids a
+    text catalogue holds as digits ("17")."""
+    from maskrec.pipelines.data_split.nodes import split_with_given_targets
+
+    interactions = pd.DataFrame(
+        [(0, 1, np.nan, 1), (0, 2, np.nan, 2), (0, 3, np.nan, 3), (1, 3, np.nan, 1), (1, 1, np.nan, 2), (1, 2, np.nan, 3)],
+        columns=["user_id", "item_id", "rating", "timestamp"],
+    )  # fmt: skip
+    user_map = pd.DataFrame({"user_id": [0, 1], "original_user_id": ["anna", "ben"]})
+    item_map = pd.DataFrame({"item_id": [1, 2, 3], "original_item_id": ["sku-1", "17", "sku-3"]})  # fmt: skip
+    targets = pd.DataFrame({"user_id": ["anna", "ben"], "valid_item": ["sku-1", "sku-3"], "test_item": ["sku-3", 17]})  # fmt: skip
+    train, valid, test = split_with_given_targets(interactions, targets, user_map, item_map)  # fmt: skip
+    assert train["item_ids"].map(list).tolist() == [[2], [1]]
+    assert valid["target_item"].tolist() == [1, 3] and test["target_item"].tolist() == [3, 2]  # fmt: skip
+    with pytest.raises(ValueError, match=r"row 2, column 'user_id': id carl is not in the data"):  # fmt: skip
+        split_with_given_targets(interactions, targets.assign(user_id=["carl", "ben"]), user_map, item_map)  # fmt: skip
+
+
+def test_given_targets_file_reads_text_ids_and_names_a_bad_cell(tmp_path):
+    from kedro.io import DatasetError
+
+    from maskrec.datasets.split_targets import SplitTargetsDataset
+
+    path = tmp_path / "targets.csv"
+    path.write_text("user_id,valid_item,test_item\nanna,sku-1, sku-3\nben,sku-3,17\n")
+    table = SplitTargetsDataset(file=str(path)).load()
+    assert table.to_dict("list") == {"user_id": ["anna", "ben"], "valid_item": ["sku-1", "sku-3"], "test_item": ["sku-3", "17"]}  # fmt: skip
+    path.write_text("user_id,valid_item,test_item\n1,10,11\n2,12,13.0\n")
+    assert SplitTargetsDataset(file=str(path)).load()["test_item"].tolist() == [11, 13]
+    path.write_text("user_id,valid_item,test_item\n1,10,11\n2,,13\n")
+    with pytest.raises(DatasetError, match=r"targets.csv, line 3, column 'valid_item': missing value"):  # fmt: skip
+        SplitTargetsDataset(file=str(path)).load()
+
+
 def test_the_newest_items_are_held_out_of_training_and_flagged_in_test():
     # Items 1..10, first rated at time = item id; the newest 20% are items 9 and 10.
     rows = [(u, i, 4.0, i + 10 * u) for u in range(6) for i in range(1, 11)]

@@ -22,6 +22,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from maskrec.catalogue import original_ids
 from maskrec.model_input import events_from_end, sequence_table
 from maskrec.params import SplitParams
 
@@ -272,6 +273,11 @@ def _own_split(
     return train_sequences, valid, test, pd.DataFrame({"user_id": cold_ids})
 
 
+def _by_text(original: pd.Series, model: pd.Series) -> dict[str, int]:
+    """Original id (as text) -> model id."""
+    return dict(zip(map(str, original_ids(original)), model, strict=True))
+
+
 def split_with_given_targets(
     interactions: pd.DataFrame,
     targets: pd.DataFrame,
@@ -284,9 +290,14 @@ def split_with_given_targets(
     `recbole_loo_targets.csv`, read by `SplitTargetsDataset`). Training is every other event in time order; the validation
     context is the training sequence, the test context the training sequence plus the
     validation item. Unknown users or items, or targets the user never rated, are errors.
+    Ids are compared as text, so integer targets match a log whose ids are text ("17").
     """
-    users = dict(zip(user_map["original_user_id"], user_map["user_id"], strict=True))
-    items = dict(zip(item_map["original_item_id"], item_map["item_id"], strict=True))
+    users = _by_text(user_map["original_user_id"], user_map["user_id"])
+    items = _by_text(item_map["original_item_id"], item_map["item_id"])
+    targets = targets.copy()
+    for column in ("user_id", "valid_item", "test_item"):
+        if column in targets:
+            targets[column] = [str(v) for v in original_ids(targets[column])]
     missing = [
         c for c in ("user_id", "valid_item", "test_item") if c not in targets.columns
     ]
