@@ -20,9 +20,11 @@ release or folder, e.g. every model on ML-1M's first 2,999 users with conf/base:
     python benchmarks/race_ml100k.py --data ../shared/data/ml-1m-users-1-2999 --env '' --seeds 3 \
         --workdir benchmarks/results/race_ml1m_run --json benchmarks/results/race_ml1m_subset.json
 
-Across seeds: mean ± std per model, and the evaluation pipeline's own summary
-(`summarise_evaluation`: intervals, sign-flip permutation tests, FDR adjustment) of the
-per-user metrics averaged over the seeds.
+Across seeds: mean ± std per model; every comparison the evaluation tests, seed by seed
+(each seed's difference and paired test over users) with a t interval over the seeds
+(`differences_over_seeds` in the JSON: training randomness, seeds as replicates); and the
+evaluation pipeline's own summary (`summarise_evaluation`: intervals, sign-flip permutation
+tests, FDR adjustment) of the per-user metrics averaged over the seeds (which users).
 
 With --pretrain-data (a MovieLens folder or release) every stage is a slice of the
 `transfer` run instead: the source goes through data_processing, its items are aligned to
@@ -55,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402  (common.across_seeds: the race has its own across_seeds)
 from common import (  # noqa: E402
     FinishedSeeds,
     ScratchProject,
@@ -62,6 +65,7 @@ from common import (  # noqa: E402
     dotlist,
     machine,
     peak_rss_mib,
+    print_differences,
     print_table,
     run_params,
     source,
@@ -193,6 +197,22 @@ def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
     return models, summarise_evaluation(averaged, stats, evaluation)
 
 
+def per_seed_differences(runs: list[dict]) -> dict:
+    """Every comparison the evaluation tests on all users, seed by seed: each seed's
+    difference of mean test NDCG@10 with that seed's paired test over users, and a t
+    interval over the seeds (the seeds, not users averaged over seeds, are the replicates
+    of training randomness)."""
+
+    def tests(run: dict) -> list[dict]:
+        return [t for t in run["metrics"]["paired_tests"] if t["group"] == "all" and t["metric"] == "ndcg@10"]  # fmt: skip
+
+    seeds = [{"models": {name: {"ndcg@10": float(r["per_user"].loc[r["per_user"]["model"] == name, "ndcg@10"].mean())} for name in r["stats"]},
+              "paired_tests": {f"{t['model']} - {t['competitor']}": {k: t[k] for k in ("mean_difference", "ci_low", "ci_high", "p_value")} for t in tests(r)}}
+             for r in runs]  # fmt: skip
+    pairs = [(t["model"], t["competitor"]) for t in tests(runs[0])]
+    return common.across_seeds(seeds, pairs, "ndcg@10", ("ndcg@10",))["differences"]
+
+
 def curve_across_seeds(runs: list[dict]) -> dict | None:
     """The data-efficiency curve: per model and fraction, test NDCG@10 and HR@10 averaged
     over the seeds that trained the fractions (seed 0's 95% interval kept), and NDCG@10 at
@@ -269,6 +289,8 @@ def main() -> None:
                 ["model", "hr@10", "ndcg@10"])  # fmt: skip
     print("\npaired tests (per-user NDCG@10 averaged over the seeds; p: sign-flip permutation, p_adjusted: BH over the table):")  # fmt: skip
     print_table(tests, ["model", "competitor", "group", "users", "mean_difference", "ci_low", "ci_high", "p_value", "p_adjusted"])  # fmt: skip
+    differences = per_seed_differences(runs)
+    print_differences({"all users": {"differences": differences}}, "ndcg@10")
     cold = {k: v["cold_items"] for k, v in results.items() if "cold_items" in v}
     if cold:
         print(
@@ -292,6 +314,7 @@ def main() -> None:
     write_json(args.json, {
         "machine": machine(), "device": args.device, "seeds": args.seeds, "targets": args.targets, "env": args.env,
         "pretrain_data": args.pretrain_data, "runtime_params": params, "models": results, "paired_tests": tests,
+        "differences_over_seeds": differences,
         "item_alignment": alignment, "data_efficiency": curve, "data_seconds": data_seconds, "stage_seconds": stages, "peak_rss_mib": peak_rss_mib(),
         "peak_rss_after_stage_mib": [r["peak_rss_after_stage_mib"] for r in runs],
     })  # fmt: skip
