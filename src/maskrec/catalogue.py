@@ -51,6 +51,12 @@ def original_ids(values: Any) -> list[int] | list[str]:
     return [str(v) for v in array]
 
 
+def id_texts(values: Any) -> list[str]:
+    """Original ids written as text ("17", "sku-17"): where ids typed one way (a log's text)
+    meet ids typed another (integers), the same id written the same way is the same id."""
+    return [str(v) for v in original_ids(values)]
+
+
 def items_key(ids: Any) -> str:
     """The fingerprint of an item map (original ids in model-id order): two models, or a
     model and a table, agree on what every item id means exactly when their keys match."""

@@ -22,7 +22,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from maskrec.catalogue import original_ids
+from maskrec.catalogue import id_texts
 from maskrec.model_input import events_from_end, sequence_table
 from maskrec.params import SplitParams
 
@@ -275,7 +275,7 @@ def _own_split(
 
 def _by_text(original: pd.Series, model: pd.Series) -> dict[str, int]:
     """Original id (as text) -> model id."""
-    return dict(zip(map(str, original_ids(original)), model, strict=True))
+    return dict(zip(id_texts(original), model, strict=True))
 
 
 def split_with_given_targets(
@@ -297,7 +297,7 @@ def split_with_given_targets(
     targets = targets.copy()
     for column in ("user_id", "valid_item", "test_item"):
         if column in targets:
-            targets[column] = [str(v) for v in original_ids(targets[column])]
+            targets[column] = id_texts(targets[column])
     missing = [
         c for c in ("user_id", "valid_item", "test_item") if c not in targets.columns
     ]
