@@ -325,11 +325,30 @@ def print_differences(result: dict[str, dict], metric: str) -> None:
 
 
 def machine() -> dict[str, Any]:
+    """What a figure ran on. The CPU's model and torch's kernel level matter: machines of one
+    kind have differed (an AVX-512 one measured 437 GFLOP/s on a matrix product, an AVX2 AMD
+    EPYC 115 GFLOP/s), so seconds from two JSONs compare only where these agree."""
     info = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+            "cpu_model": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "threads": torch.get_num_threads()}  # fmt: skip
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def _cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or "unknown"
+    return next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in lines
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
 
 
 def peak_rss_mib() -> float:

@@ -50,7 +50,7 @@ def test_runtime_params_override_like_kedro_run_params():
 def test_a_missing_key_is_an_error_not_a_silent_default(tmp_path):
     shutil.copytree(CONF, tmp_path / "conf")
     path = tmp_path / "conf" / "base" / "parameters_pretraining.yml"
-    path.write_text(path.read_text().replace("  patience: 4 ", "  # patience "))
+    path.write_text(path.read_text().replace("  patience: 8 ", "  # patience "))
     with pytest.raises(ValueError, match="patience"):
         load_parameters(tmp_path / "conf", "local")
 
