@@ -15,10 +15,10 @@ allocator are 64-byte aligned, as the trained model's were, and the file is not 
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers.utils import logging as hf_logging
 
 from maskrec.datasets._atomic import FolderDataset
@@ -31,12 +31,8 @@ class ModelFolderDataset(FolderDataset):
     def _read(self, folder: Path, config: dict[str, Any]) -> SequenceRecModel:
         hf_logging.disable_progress_bar()
         model = SequenceRecModel.from_pretrained(folder).eval()
-        with torch.no_grad():
-            for tensor in (
-                *model.parameters(),
-                *model.buffers(),
-            ):  # shared (tied) ones once
-                tensor.data = tensor.data.clone()
+        for tensor in chain(model.parameters(), model.buffers()):  # a tied tensor once
+            tensor.data = tensor.data.clone()
         return model
 
     def _write(self, model: SequenceRecModel, folder: Path) -> None:
