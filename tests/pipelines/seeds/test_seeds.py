@@ -23,7 +23,9 @@ def _run(seed: int, users: int = 200):
     frame["history_length"] = np.where(
         frame["is_cold"], 0, 1 + frame["user_id"] * 7 % 290
     )
-    stats = {m: {"kind": "baseline" if m in {"ease", "most_popular"} else "sequence", "valid_ndcg@10": v,
+    # validation moves with the seed too, the fine-tuned model's more than the others'
+    stats = {m: {"kind": "baseline" if m in {"ease", "most_popular"} else "sequence",
+                 "valid_ndcg@10": v + 0.01 * seed * (2 if m == "fine_tuned" else 1),
                  "training_seed": seed} for m, v in LEVELS.items()}  # fmt: skip
     return frame, stats
 
@@ -74,6 +76,13 @@ def test_the_latest_run_of_each_seed_of_one_configuration_is_compared():
         assert test["mean_difference"] == pytest.approx(row["mean_difference"])
         assert test["p_adjusted"] == pytest.approx(row["p_adjusted"])
     assert "| fine_tuned | ease | all |" in markdown and "95% over seeds" in markdown
+    # beside the test: each seed's validation, what chose the run's settings
+    assert entry["valid_per_seed"] == pytest.approx([0.3, 0.32, 0.34])
+    assert entry["valid_mean"] == pytest.approx(0.32)
+    assert difference["valid_per_seed"] == pytest.approx([0.15, 0.16, 0.17])
+    history_group = next(d for d in result["differences"] if d["group"] != "all")
+    assert history_group["valid_per_seed"] is None  # validation has no user groups
+    assert "| +0.1500 +0.1600 +0.1700 |" in markdown and "| 0.3200 |" in markdown
 
 
 def test_fewer_than_two_seeds_say_what_to_run():

@@ -4,7 +4,8 @@ distinct training seeds (`kedro run --params training.seed=<s>`, one run each), 
 A paired test on one run says whether a difference holds for these test users with these
 trained weights; a second seed can overturn it. For every comparison of
 `evaluation.comparisons` this reports each seed's paired test (as the evaluation ran it)
-and Student's t interval of the difference over the seeds.
+and Student's t interval of the difference over the seeds, beside the validation
+difference each seed's model selection saw.
 """
 
 from __future__ import annotations
@@ -86,14 +87,18 @@ def compare_seeds(
 ) -> tuple[dict[str, Any], str]:
     """Each model's test NDCG@10 per seed with a t interval over the seeds, and for every
     comparison each seed's paired test (all users and the evaluation's user groups,
-    Benjamini-Hochberg within a seed) and the t interval of the difference over seeds."""
+    Benjamini-Hochberg within a seed) and the t interval of the difference over seeds;
+    beside them each seed's validation NDCG@10 (from the run's model stats), what chose
+    the run's settings and epochs."""
     runs = select_runs(per_user_metrics_runs, model_stats_runs, params.runs)
     seeds = [seed for _, seed, _, _ in runs]
     models = sorted(scored(runs[-1][3]), key=list(runs[-1][3]).index)
     per_model = {}
     for model in models:
         values = [float(frame.loc[frame["model"] == model, "ndcg@10"].mean()) for _, _, frame, _ in runs]  # fmt: skip
-        per_model[model] = {"per_seed": values, "mean": float(np.mean(values)), "t_interval_95": t_interval(values)}  # fmt: skip
+        valid = [_valid(stats, model) for _, _, _, stats in runs]
+        per_model[model] = {"per_seed": values, "mean": float(np.mean(values)), "t_interval_95": t_interval(values),
+                            "valid_per_seed": valid, "valid_mean": None if None in valid else float(np.mean(valid))}  # fmt: skip
     tests_by_seed = []
     for _, _, frame, stats in runs:
         best = best_baseline(stats)
@@ -109,10 +114,29 @@ def compare_seeds(
         differences.append({
             "model": model, "competitor": competitor, "group": group, "users": found[-1]["users"],
             "per_seed": per_seed, "mean": float(np.mean(per_seed)), "t_interval_95": t_interval(per_seed),
+            # what model selection saw: validation has no user groups, so all users only
+            "valid_per_seed": _valid_differences(runs, model, competitor) if group == "all" else None,
             "per_seed_tests": [{k: t[k] for k in ("mean_difference", "ci_low", "ci_high", "p_value", "p_adjusted")} for t in found],
         })  # fmt: skip
     result = {"seeds": seeds, "versions": [v for v, _, _, _ in runs], "models": per_model, "differences": differences}  # fmt: skip
     return result, _markdown(result)
+
+
+def _valid(stats: dict[str, Any], model: str) -> float | None:
+    """A model's validation NDCG@10 in one run's model stats (None if it has none)."""
+    value = stats.get(model, {}).get("valid_ndcg@10")
+    return None if value is None else float(value)
+
+
+def _valid_differences(runs: list, model: str, competitor: str) -> list[float] | None:
+    """`model` − `competitor` in validation NDCG@10, seed by seed: the difference model
+    selection saw, to set beside the test's (None if a run lacks either)."""
+    pairs = [
+        (_valid(stats, model), _valid(stats, competitor)) for _, _, _, stats in runs
+    ]
+    if any(a is None or b is None for a, b in pairs):
+        return None
+    return [a - b for a, b in pairs]
 
 
 def _markdown(result: dict[str, Any]) -> str:
@@ -124,18 +148,26 @@ def _markdown(result: dict[str, Any]) -> str:
         "# maskrec across training seeds", "",
         f"Seeds {', '.join(map(str, seeds))} (runs {', '.join(result['versions'])}): the same models and test users, "
         "one training seed each. Intervals are Student's t over the seeds (the replicates are seeds, not users); "
-        "p (FDR) is each seed's own paired permutation test, adjusted within that seed.", "",
-        "| model | " + " | ".join(f"NDCG@10 seed {s}" for s in seeds) + " | mean | 95% over seeds |",
-        "|---|" + "---|" * (len(seeds) + 2),
+        "p (FDR) is each seed's own paired permutation test, adjusted within that seed. Validation columns show "
+        "what model selection saw in the same runs: where a difference's sign there is not the test's, the two "
+        "splits disagree and neither alone settles it.", "",
+        "| model | " + " | ".join(f"NDCG@10 seed {s}" for s in seeds) + " | mean | 95% over seeds | valid mean |",
+        "|---|" + "---|" * (len(seeds) + 3),
     ]  # fmt: skip
     for model, entry in result["models"].items():
         bounds = entry["t_interval_95"]
         cells = " | ".join(f"{v:.4f}" for v in entry["per_seed"])
-        lines.append(f"| {label(model)} | {cells} | {entry['mean']:.4f} | {'–' if bounds is None else f'[{bounds[0]:.4f}, {bounds[1]:.4f}]'} |")  # fmt: skip
-    lines += ["", "| model | competitor | group | n | difference per seed | mean | 95% over seeds | p (FDR) per seed |",
-              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        valid = "–" if entry["valid_mean"] is None else f"{entry['valid_mean']:.4f}"
+        lines.append(f"| {label(model)} | {cells} | {entry['mean']:.4f} | {'–' if bounds is None else f'[{bounds[0]:.4f}, {bounds[1]:.4f}]'} | {valid} |")  # fmt: skip
+    lines += ["", "| model | competitor | group | n | difference per seed | mean | 95% over seeds | p (FDR) per seed | valid difference per seed |",
+              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for d in result["differences"]:
         per_seed = " ".join(f"{v:+.4f}" for v in d["per_seed"])
         p = " ".join("<0.0001" if t["p_adjusted"] < 1e-4 else f"{t['p_adjusted']:.4f}" for t in d["per_seed_tests"])  # fmt: skip
-        lines.append(f"| {d['model']} | {d['competitor']} | {d['group']} | {d['users']} | {per_seed} | {d['mean']:+.4f} | {interval(d['t_interval_95'])} | {p} |")  # fmt: skip
+        valid = (
+            "–"
+            if d["valid_per_seed"] is None
+            else " ".join(f"{v:+.4f}" for v in d["valid_per_seed"])
+        )
+        lines.append(f"| {d['model']} | {d['competitor']} | {d['group']} | {d['users']} | {per_seed} | {d['mean']:+.4f} | {interval(d['t_interval_95'])} | {p} | {valid} |")  # fmt: skip
     return "\n".join(lines) + "\n"
