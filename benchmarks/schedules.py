@@ -10,7 +10,8 @@ epochs it ran and the seconds they took. Validation only: the test split is not 
 Each grid entry is a `kedro run --params` string applied after --params (Kedro's own
 parser; `""` is the configuration as it is). The data steps run once in a scratch project;
 each setting then runs the default run's training nodes (pretraining, fine-tuning, the
-scratch model, SASRec; the classic baselines have no schedule) and reads their histories.
+scratch model, SASRec; the classic baselines have no schedule), or only those of
+`--models` (with the nodes of the model each starts from), and reads their histories.
 """
 
 from __future__ import annotations
@@ -28,9 +29,15 @@ from common import (  # noqa: E402
     write_json,
 )
 
-TRAINING = ["init_pretraining_model_node", "pretrain_node", "train_teacher_node", "fine_tune_pretrained_node",
-            "init_scratch_model_node", "fine_tune_scratch_node", "train_sasrec_node"]  # fmt: skip
-MODELS = ("pretrained", "fine_tuned", "scratch", "sasrec")
+# each sequence model of the default run: the nodes that train it (with those of the model
+# it starts from)
+NODES = {
+    "pretrained": ["init_pretraining_model_node", "pretrain_node"],
+    "fine_tuned": ["init_pretraining_model_node", "pretrain_node", "train_teacher_node", "fine_tune_pretrained_node"],
+    "scratch": ["train_teacher_node", "init_scratch_model_node", "fine_tune_scratch_node"],
+    "sasrec": ["train_sasrec_node"],
+}  # fmt: skip
+MODELS = tuple(NODES)
 
 
 def trained(history) -> dict:
@@ -47,7 +54,10 @@ def trained(history) -> dict:
 def main() -> None:
     parser = arguments(__doc__, "schedules_run", env="")
     parser.add_argument("--grid", nargs="+", default=[""], help="settings to try, each a `--params` string")  # fmt: skip
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="train only these (default: all four)")  # fmt: skip
     args = parser.parse_args()
+    models = [m for m in MODELS if m in args.models]
+    nodes = list(dict.fromkeys(node for m in models for node in NODES[m]))
     params = run_params(args, training={"checkpoint_dir": None})
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     for setting in args.grid:
@@ -55,12 +65,12 @@ def main() -> None:
     project.run(["data_processing", "data_split"])
     runs, rows = [], []
     for setting in args.grid:
-        seconds = project.run(["__default__"], TRAINING, setting)
-        histories = project.load(*(f"{m}_history" for m in MODELS))
-        models = {m: trained(h) for m, h in zip(MODELS, histories, strict=True)}
-        runs.append({"settings": setting, "wall_seconds": seconds, "models": models})
+        seconds = project.run(["__default__"], nodes, setting)
+        histories = project.load(*(f"{m}_history" for m in models))
+        results = {m: trained(h) for m, h in zip(models, histories, strict=True)}
+        runs.append({"settings": setting, "wall_seconds": seconds, "models": results})
         row = {"settings": setting or "(as configured)", "training s": round(seconds)}
-        for m, r in models.items():
+        for m, r in results.items():
             row[m] = f"{r['valid_ndcg@10']:.4f} ({r['best_epoch']}/{r['epochs_run']}, {r['seconds']:.0f} s)"  # fmt: skip
         rows.append(row)
         print(json.dumps(row), flush=True)

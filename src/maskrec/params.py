@@ -131,6 +131,10 @@ class Schedule(_Params):
     # an epoch counts as progress (resets patience) only if it beats the best trained
     # epoch by this fraction of it (0: any gain); the best epoch is kept either way
     min_improvement: float = Field(ge=0.0, lt=1.0)
+    # progress is judged on the mean validation score of the last `smoothing` trained
+    # epochs (1: each epoch alone), so one lucky epoch does not set a bar that patience
+    # then waits on; the best single epoch is still the one kept
+    smoothing: int = Field(ge=1)
     # an epoch ends after this many steps (0: a full pass over the windows): on large data
     # validation, patience and checkpoints then come every N steps, each epoch a fresh
     # random subset of the windows

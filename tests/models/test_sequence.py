@@ -252,6 +252,20 @@ def test_progress_must_beat_the_best_trained_epoch_by_the_relative_margin(monkey
     assert {r["best_epoch"] for r in history} == {5}
 
 
+def test_smoothing_keeps_one_spike_from_setting_the_bar_for_patience(monkeypatch):
+    # A spike at epoch 2 (0.30), then a slow climb past it (0.31 at epoch 7).
+    scores = [0.10, 0.30, 0.10, 0.16, 0.22, 0.26, 0.31, 0.2, 0.2, 0.2, 0.2, 0.9]
+    # Each epoch alone: four epochs below the spike exhaust patience 4; epoch 2 is kept.
+    _, history, _ = _scripted_fit(monkeypatch, scores, patience=4, start_is_candidate=False, smoothing=1)  # fmt: skip
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5, 6]
+    assert {r["best_epoch"] for r in history} == {2}
+    # Means of 3 epochs: the spike lifts the bar to 0.20 only; epoch 6's mean (0.213)
+    # beats it, the climb goes on, and the best single epoch (7, 0.31) is kept.
+    _, history, _ = _scripted_fit(monkeypatch, scores, patience=4, start_is_candidate=False, smoothing=3)  # fmt: skip
+    assert [r["epoch"] for r in history] == list(range(1, 12))
+    assert {r["best_epoch"] for r in history} == {7}
+
+
 @pytest.mark.parametrize("decay", ["linear", "cosine"])
 def test_the_learning_rate_decays_after_warm_up_as_the_schedule_says(
     monkeypatch, decay

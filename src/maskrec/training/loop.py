@@ -108,7 +108,9 @@ def fit(
       a validation score better than the best *trained* epoch's by at least
       `schedule.min_improvement` of it. Epoch 0 can win but does not count for patience:
       a new objective (or reading) usually starts below the model it starts from, and
-      gets `patience` epochs to improve on itself.
+      gets `patience` epochs to improve on itself. With `schedule.smoothing` N > 1 the
+      progress is that of the mean of the last N epochs' scores: a single spike does
+      not end the run at a bar the curve has not yet reached.
     - Epoch length: a full pass over the windows, or its first `schedule.max_steps_per_epoch`
       batches (each epoch draws its own order, so successive epochs see fresh subsets):
       on large data validation and patience then come every N steps, not every pass.
@@ -216,7 +218,11 @@ def fit(
         }  # fmt: skip
         state.history.append(record)
         state.epoch_done(
-            epoch, selection_metric(metrics), model, schedule.min_improvement
+            epoch,
+            selection_metric(metrics),
+            model,
+            schedule.min_improvement,
+            schedule.smoothing,
         )
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in _LOGGED)
         progress.update(1)
@@ -383,14 +389,19 @@ class _State:
         self.best_metric, self.best_epoch = metric, epoch
         self.best_state, self.best_causal = copy_state(model), model.config.causal
 
-    def epoch_done(self, epoch: int, metric: float, model: SequenceRecModel, min_improvement: float = 0.0) -> None:  # fmt: skip
-        """Patience counts trained epochs only: an epoch is progress if it beats the best
-        trained epoch by `min_improvement` of it (a relative margin, so it means the same
-        for NDCG@10 and for RMSE); any epoch (0 too) can be the best."""
+    def epoch_done(self, epoch: int, metric: float, model: SequenceRecModel, min_improvement: float = 0.0,
+                   smoothing: int = 1) -> None:  # fmt: skip
+        """Patience counts trained epochs only: an epoch is progress if the mean score of
+        the last `smoothing` trained epochs (this one's record included; 1: the epoch
+        alone) beats the best such mean by `min_improvement` of it (a relative margin, so
+        it means the same for NDCG@10 and for RMSE); any single epoch (0 too) can be the
+        best, and its weights are the ones kept."""
         self.epoch = epoch
+        recent = [selection_metric(r) for r in self.history if r["epoch"] >= 1][-smoothing:]  # fmt: skip
+        score = sum(recent) / len(recent) if recent else metric
         margin = min_improvement * abs(self.best_trained) if math.isfinite(self.best_trained) else 0.0  # fmt: skip
-        if metric > self.best_trained + margin:
-            self.best_trained, self.bad_epochs = metric, 0
+        if score > self.best_trained + margin:
+            self.best_trained, self.bad_epochs = score, 0
         else:
             self.bad_epochs += 1
         if metric > self.best_metric:
