@@ -397,8 +397,8 @@ class _State:
         it means the same for NDCG@10 and for RMSE); any single epoch (0 too) can be the
         best, and its weights are the ones kept."""
         self.epoch = epoch
-        recent = [selection_metric(r) for r in self.history if r["epoch"] >= 1][-smoothing:]  # fmt: skip
-        score = sum(recent) / len(recent) if recent else metric
+        recent = [selection_metric(r) for r in self.history[-smoothing:] if r["epoch"] >= 1] or [metric]  # fmt: skip
+        score = sum(recent) / len(recent)
         margin = min_improvement * abs(self.best_trained) if math.isfinite(self.best_trained) else 0.0  # fmt: skip
         if score > self.best_trained + margin:
             self.best_trained, self.bad_epochs = score, 0
