@@ -44,7 +44,7 @@ def test_runtime_params_override_like_kedro_run_params():
     assert seeded["training"].device == load_parameters(CONF, "local")["training"].device  # fmt: skip
     shorter = load_parameters(CONF, "local", {"schedule": {"epochs": 3}})
     assert shorter["fine_tuning"].schedule.epochs == 3  # states no epochs of its own
-    assert shorter["pretraining"].schedule.epochs == 30  # states its own
+    assert shorter["pretraining"].schedule.epochs == 60  # states its own
 
 
 def test_a_missing_key_is_an_error_not_a_silent_default(tmp_path):
