@@ -66,8 +66,7 @@ def main() -> None:
     runs, rows = [], []
     for setting in args.grid:
         seconds = project.run(["__default__"], nodes, setting)
-        histories = project.load(*(f"{m}_history" for m in models))
-        results = {m: trained(h) for m, h in zip(models, histories, strict=True)}
+        results = {m: trained(project.load(f"{m}_history")) for m in models}
         runs.append({"settings": setting, "wall_seconds": seconds, "models": results})
         row = {"settings": setting or "(as configured)", "training s": round(seconds)}
         for m, r in results.items():
