@@ -12,6 +12,13 @@ parser; `""` is the configuration as it is). The data steps run once in a scratc
 each setting then runs the default run's training nodes (pretraining, fine-tuning, the
 scratch model, SASRec; the classic baselines have no schedule), or only those of
 `--models` (with the nodes of the model each starts from), and reads their histories.
+
+A model is trained once for all the settings that leave what it reads unchanged: when the
+parameter groups its nodes read (resolved and validated, e.g. `pretraining` and `training`
+for the Cloze model) are those of the last setting that trained it, its persisted weights
+and history are reused, and so are they as the start of the model built on it. A grid over
+fine-tuning settings thus pretrains once and trains SASRec once; each run's `reused` lists
+the models it did not train again.
 """
 
 from __future__ import annotations
@@ -40,6 +47,41 @@ NODES = {
 MODELS = tuple(NODES)
 
 
+def read_groups() -> dict[str, set[str]]:
+    """The parameter groups each model's training nodes read (their `params:` inputs)."""
+    from maskrec.pipeline_registry import register_pipelines
+
+    default = register_pipelines()["__default__"]
+    return {m: {name.removeprefix("params:") for name in default.only_nodes(*nodes).inputs() if name.startswith("params:")}
+            for m, nodes in NODES.items()}  # fmt: skip
+
+
+def training_keys(parameters: dict, groups: dict[str, set[str]]) -> dict[str, str]:
+    """Per model, what decides its training under one setting: the groups it reads."""
+    return {m: json.dumps({g: parameters[g].model_dump(mode="json") for g in sorted(names)}, sort_keys=True)
+            for m, names in groups.items()}  # fmt: skip
+
+
+def nodes_to_run(models: list[str], keys: dict[str, str], trained_with: dict[str, str]) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
+    """The nodes a setting runs, the models they train and the models it reuses: those
+    (asked for, or started from) whose key is the one they were last trained with in
+    this scratch project. A reused model's nodes are left out of every model that starts
+    from it."""
+    needed = [
+        m for m in MODELS if any(set(NODES[m]) <= set(NODES[asked]) for asked in models)
+    ]
+    reused = [m for m in needed if trained_with.get(m) == keys[m]]
+    upstream = {m: {node for u in reused if set(NODES[u]) <= set(NODES[m]) for node in NODES[u]} for m in models}  # fmt: skip
+    nodes = [
+        node
+        for m in models
+        if m not in reused
+        for node in NODES[m]
+        if node not in upstream[m]
+    ]
+    return list(dict.fromkeys(nodes)), [m for m in needed if m not in reused], reused
+
+
 def trained(history) -> dict:
     """What a model's history says about its training: the chosen epoch's validation
     NDCG@10 and HR@10, the epochs run and their seconds (training and validation)."""
@@ -57,20 +99,29 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="train only these (default: all four)")  # fmt: skip
     args = parser.parse_args()
     models = [m for m in MODELS if m in args.models]
-    nodes = list(dict.fromkeys(node for m in models for node in NODES[m]))
     params = run_params(args, training={"checkpoint_dir": None})
     project = ScratchProject(Path(args.workdir), args.env or None, params)
-    for setting in args.grid:
-        project.parameters(setting)  # a bad value stops here, before any training
+    groups = read_groups()
+    # a bad value stops here, before any training
+    keys = {setting: training_keys(project.parameters(setting), groups) for setting in args.grid}  # fmt: skip
     project.run(["data_processing", "data_split"])
-    runs, rows = [], []
+    runs, rows, trained_with = [], [], {}
     for setting in args.grid:
-        seconds = project.run(["__default__"], nodes, setting)
+        nodes, training, reused = nodes_to_run(models, keys[setting], trained_with)
+        seconds = project.run(["__default__"], nodes, setting) if nodes else 0.0
+        trained_with |= {m: keys[setting][m] for m in training}
         results = {m: trained(project.load(f"{m}_history")) for m in models}
-        runs.append({"settings": setting, "wall_seconds": seconds, "models": results})
+        runs.append(
+            {
+                "settings": setting,
+                "wall_seconds": seconds,
+                "reused": reused,
+                "models": results,
+            }
+        )
         row = {"settings": setting or "(as configured)", "training s": round(seconds)}
         for m, r in results.items():
-            row[m] = f"{r['valid_ndcg@10']:.4f} ({r['best_epoch']}/{r['epochs_run']}, {r['seconds']:.0f} s)"  # fmt: skip
+            row[m] = f"{r['valid_ndcg@10']:.4f} ({r['best_epoch']}/{r['epochs_run']}, {r['seconds']:.0f} s{', reused' if m in reused else ''})"  # fmt: skip
         rows.append(row)
         print(json.dumps(row), flush=True)
     print(f"\nvalidation NDCG@10 (best epoch / epochs run, seconds) on {args.data}:")
