@@ -75,7 +75,7 @@ def main() -> None:
                 ["model", "best valid NDCG@10", "trials", "epochs", "CPU s"])  # fmt: skip
     write_json(args.json, {
         **{name: values for name, values in result["tuned"]["models"].items()},
-        "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "space": tuning.model_dump()["space"]},
+        "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "pretraining_epochs": tuning.pretraining_epochs, "space": tuning.model_dump()["space"]},
         "tuning": summary, "tuning_seconds": tuning_seconds, "environment": environment,
         "seeds": args.seeds, "tuned": result["tuned"], "shipped": result["shipped"],
         "runs": {"tuned": tuned, "shipped": shipped}, "runtime_params": params,

@@ -93,7 +93,7 @@ def main() -> None:
                   "CPU s": round(s["seconds"]), "point": json.dumps(s.get("point"))} for m, s in summary.items()],
                 ["model", "best valid RMSE", "trials", "CPU s", "point"])  # fmt: skip
     write_json(args.json, {
-        "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "space": {m: tuning.model_dump()["space"][m] for m in TUNED}},
+        "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "pretraining_epochs": tuning.pretraining_epochs, "space": {m: tuning.model_dump()["space"][m] for m in TUNED}},
         "tuning": summary, "tuning_seconds": tuning_seconds, "environment": environment,
         "seeds": args.seeds, "tuned": result["tuned"], "shipped": result["shipped"],
         "runs": {"tuned": tuned, "shipped": shipped}, "runtime_params": params,

@@ -404,6 +404,8 @@ TUNED_MODELS = RANKING_TUNED + RATING_TUNED
 TUNED_STAGES = {"fine_tuned": ("pretraining", "fine_tuning"), "scratch": ("fine_tuning",), "sasrec": ("sasrec",),
                 "rating_head": ("ratings.pretraining", "ratings.head"), "svd": ("ratings.svd",),
                 "svdpp": ("ratings.svdpp",)}  # fmt: skip
+# the Cloze pretraining a tuned model starts from: capped by `tuning.pretraining_epochs`
+PRETRAINING_TUNED = ("pretraining", "ratings.pretraining")
 
 
 def tuned_stage(model: str, key: str) -> tuple[str, str]:
@@ -451,12 +453,20 @@ class TuningParams(_Params):
 
     study: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
     trials: int = Field(ge=1)
-    epochs: int = Field(ge=1)  # every stage of a trial, pretraining included
+    epochs: int = Field(
+        ge=1
+    )  # every stage of a trial but the Cloze pretraining one starts from
+    # that pretraining's cap (PRETRAINING_TUNED); None: its own, as `kedro run` pretrains
+    pretraining_epochs: int | None = Field(default=None, ge=1)
     seed: int
     startup_trials: int = Field(ge=0)  # random trials before TPE models the space
     pruner: Pruner
     models: list[Literal["fine_tuned", "scratch", "sasrec", "rating_head", "svd", "svdpp"]] = Field(min_length=1)  # fmt: skip
     space: dict[str, dict[str, Dimension]]
+
+    def cap(self, stage: str) -> int | None:
+        """The epochs a trial's `stage` is capped at (None: the stage's own cap)."""
+        return self.pretraining_epochs if stage in PRETRAINING_TUNED else self.epochs
 
     @model_validator(mode="after")
     def _space_sets_each_model_s_own_stages(self) -> TuningParams:

@@ -68,7 +68,7 @@ def trials_table(model: str, rows: list, score: str, epochs: int) -> pd.DataFram
 
 
 def tuning_run_params(**tuning: Any) -> dict:
-    settings = {"trials": 2, "epochs": 2, "startup_trials": 1, "space": SPACE,
+    settings = {"trials": 2, "epochs": 2, "pretraining_epochs": 2, "startup_trials": 1, "space": SPACE,
                 "pruner": {"startup_trials": 2, "warmup_epochs": 1}} | tuning  # fmt: skip
     return {**SMALL_SAMPLE, "tuning": settings}
 
@@ -101,7 +101,12 @@ def test_tuning_runs_equal_budgets_without_loading_the_test_split_and_resumes(tm
     assert sum(summary["sasrec"]["trials"].values()) == 2
 
     environment = yaml.safe_load((project / "conf/tuned/parameters.yml").read_text())
-    assert environment["tuning"] == {"study": "sample", "trials": 2, "epochs": 2}
+    assert environment["tuning"] == {
+        "study": "sample",
+        "trials": 2,
+        "epochs": 2,
+        "pretraining_epochs": 2,
+    }
     assert environment["sasrec"]["model"]["num_heads"] in (1, 2)
     tuned = load_parameters(project / "conf", "tuned")  # a valid environment
     assert tuned["sasrec"].schedule.epochs == 2
@@ -147,7 +152,8 @@ def test_winners_become_an_environment_that_loads(tmp_path):
     )
     assert summary["sasrec"]["importance"].startswith("not measurable")
 
-    assert environment["pretraining"] == {"mask_prob": 0.4, "schedule": {"epochs": 7}}
+    # pretraining keeps its own cap (tuning.pretraining_epochs: null), the others take 7
+    assert environment["pretraining"] == {"mask_prob": 0.4}
     assert environment["fine_tuning"] == {
         "cloze_weight": 0.0,
         "schedule": {"epochs": 7},
@@ -167,6 +173,27 @@ def test_winners_become_an_environment_that_loads(tmp_path):
     )
     assert tuned["sasrec"].model.num_heads == 1 and tuned["sasrec"].schedule.learning_rate == 0.004  # fmt: skip
     assert tuned["fine_tuning"].schedule.epochs == 7
+    assert tuned["pretraining"].schedule.epochs == params("pretraining").schedule.epochs
+
+    capped = tuning.model_copy(update={"pretraining_epochs": 30})
+    environment, _ = nodes.tuned_parameters(
+        storage, capped, fine_tuned, scratch, sasrec
+    )
+    assert environment["pretraining"] == {"mask_prob": 0.4, "schedule": {"epochs": 30}}
+    assert environment["tuning"]["pretraining_epochs"] == 30
+
+
+def test_a_trial_s_pretraining_runs_to_its_own_cap_unless_the_study_sets_one():
+    specs = {name: params(name) for name in ("pretraining", "fine_tuning")}
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"epochs": 7})
+    stages = nodes.trial_stages("fine_tuned", specs, {}, {}, tuning)
+    assert stages["pretraining"].schedule.epochs == specs["pretraining"].schedule.epochs
+    assert stages["fine_tuning"].schedule.epochs == 7
+    capped = tuning.model_copy(update={"pretraining_epochs": 3})
+    stages = nodes.trial_stages("fine_tuned", specs, {}, {}, capped)
+    assert (stages["pretraining"].schedule.epochs, stages["fine_tuning"].schedule.epochs) == (3, 7)  # fmt: skip
+    with pytest.raises(ValueError, match="pretraining_epochs"):
+        TuningParams.model_validate(tuning.model_dump() | {"pretraining_epochs": 0})
 
 
 def test_a_trial_point_sets_the_stage_keys_and_names_a_wrong_one():
@@ -346,7 +373,7 @@ def test_rating_winners_are_the_lowest_rmse_and_load_as_an_environment(tmp_path)
     }  # no epoch cap: not a stage
     assert isinstance(environment["ratings"]["svd"]["n_factors"], int)
     assert environment["ratings"]["head"] == {"schedule": {"epochs": 5, "learning_rate": 0.002}}  # fmt: skip
-    assert environment["ratings"]["pretraining"] == {"mask_prob": 0.4, "schedule": {"epochs": 5}}  # fmt: skip
+    assert environment["ratings"]["pretraining"] == {"mask_prob": 0.4}  # its own cap
 
     conf = copy_project(tmp_path) / "conf"
     (conf / "tuned").mkdir(exist_ok=True)
@@ -365,7 +392,7 @@ def test_rating_winners_are_the_lowest_rmse_and_load_as_an_environment(tmp_path)
 def test_rating_models_are_tuned_one_model_at_a_time_into_one_environment(tmp_path):
     project = copy_project(tmp_path)
     for model in ("svd", "rating_head"):
-        run(project, ["tuning"], {**SMALL_SAMPLE, "tuning": {"trials": 2, "epochs": 1, "startup_trials": 1,
+        run(project, ["tuning"], {**SMALL_SAMPLE, "tuning": {"trials": 2, "epochs": 1, "pretraining_epochs": 1, "startup_trials": 1,
                                                               "models": [model], "space": RATING_SPACE}})  # fmt: skip
     head = pd.read_csv(project / "data/09_tuning/trials_rating_head.csv")
     assert len(head) == 2 and (head["epochs"] <= 1).all()
@@ -375,4 +402,4 @@ def test_rating_models_are_tuned_one_model_at_a_time_into_one_environment(tmp_pa
     environment = yaml.safe_load((project / "conf/tuned/parameters.yml").read_text())
     assert set(environment["ratings"]) == {"svd", "head", "pretraining"}
     tuned = load_parameters(project / "conf", "tuned")["ratings"]
-    assert tuned.head.schedule.epochs == 1
+    assert tuned.head.schedule.epochs == 1 and tuned.pretraining.schedule.epochs == 1

@@ -1,6 +1,8 @@
 """Equal-budget tuning: for each compared model an Optuna study (TPE sampler, median
 pruner on the per-epoch validation metric that `fit` computes) of `tuning.trials`
-trials, every stage of a trial capped at `tuning.epochs` epochs. A trial trains with the
+trials, every stage of a trial capped at `tuning.epochs` epochs (the Cloze pretraining a
+pretrained model starts from at `tuning.pretraining_epochs`, by default its own cap, so that
+it reaches its plateau as in `kedro run`). A trial trains with the
 project's own stages (`training.stages`) at the trial's point of the search space
 (`params.at_point`) and scores validation only:
 - next-item models (fine_tuned, scratch, SASRec) by validation NDCG@10 on the split's
@@ -79,13 +81,15 @@ def trial_stages(
     specs: Mapping[str, Stage | Mapping[str, Any]],
     dimensions: Mapping[str, Dimension],
     values: Mapping[str, Any],
-    epochs: int,
+    tuning: TuningParams,
 ) -> dict[str, Any]:
     """What `model` trains with at the point `values` (one per dimension): each training
-    stage capped at `epochs` epochs, a classic rating model's arguments as given (its
+    stage capped at its `tuning.cap`, a classic rating model's arguments as given (its
     epochs are a setting of its own)."""
     settings: dict[str, dict[str, Any]] = {
-        stage: {"schedule.epochs": epochs} if isinstance(specs[stage], Stage) else {}
+        stage: {"schedule.epochs": tuning.cap(stage)}
+        if isinstance(specs[stage], Stage) and tuning.cap(stage)
+        else {}  # fmt: skip
         for stage in TUNED_STAGES[model]
     }
     for name, dimension in dimensions.items():
@@ -234,7 +238,7 @@ def _study(
         raise RuntimeError("the tuning pipeline runs in one process: start it with kedro run, not torchrun")  # fmt: skip
     dimensions = tuning.space[model]
     # every key of the space is checked on its stage before any training
-    trial_stages(model, specs, dimensions, _first_point(dimensions), tuning.epochs)
+    trial_stages(model, specs, dimensions, _first_point(dimensions), tuning)
     score = "rmse" if model in RATING_TUNED else "ndcg@10"  # a history's column
     study = optuna.create_study(
         study_name=f"{tuning.study}.{model}",
@@ -254,7 +258,7 @@ def _study(
 
     def objective(trial: optuna.Trial) -> float:
         values = {name: suggest(trial, name, d) for name, d in dimensions.items()}
-        stages = trial_stages(model, specs, dimensions, values, tuning.epochs)
+        stages = trial_stages(model, specs, dimensions, values, tuning)
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             trial.report(metrics[score], epoch)
@@ -321,6 +325,11 @@ def tuned_parameters(
             "study": tuning.study,
             "trials": tuning.trials,
             "epochs": tuning.epochs,
+            **(
+                {"pretraining_epochs": tuning.pretraining_epochs}
+                if tuning.pretraining_epochs
+                else {}
+            ),
         }
     }
     summary: dict[str, Any] = {}
@@ -360,10 +369,12 @@ def _set_point(
     environment: dict, tuning: TuningParams, model: str, point: dict
 ) -> None:
     for stage in TUNED_STAGES[model] if model not in CLASSIC_TUNED else ():
+        if not tuning.cap(stage):  # None: the stage keeps its configured cap
+            continue
         node = environment
         for part in stage.split("."):  # ratings.head -> {ratings: {head: ...}}
             node = node.setdefault(part, {})
-        node.setdefault("schedule", {})["epochs"] = tuning.epochs
+        node.setdefault("schedule", {})["epochs"] = tuning.cap(stage)
     for name, dimension in tuning.space[model].items():
         for key in dimension.keys:
             node = environment
