@@ -12,7 +12,10 @@ twice, with the tuned environment and with the shipped `conf/base`, each evaluat
 the evaluation pipeline (the test split's one reader). Reported: each model's test
 NDCG@10 and HR@10 (means over seeds at the top level of the JSON, per seed below), the
 per-seed differences fine_tuned - sasrec and fine_tuned - scratch with each seed's paired
-test, and a t interval over the seeds of each difference.
+test, and a t interval over the seeds of each difference. After each configuration's
+runs the `seeds` pipeline compares them (its `seed_comparison` in the JSON): every
+comparison of `evaluation.comparisons` per seed, on all users and on each user group
+(users with <= 30 training events: issue 26's moonshot), with its t interval over seeds.
 
 --env is not taken: the tuned environment is written over `conf/base` (Kedro stacks one
 environment on base), so the study runs on `conf/base` with --params.
@@ -52,6 +55,24 @@ def evaluated(project: ScratchProject, env: str | None, seed: int) -> dict:
     return {"models": models, "paired_tests": tests, "seconds": seconds}
 
 
+def compared(project: ScratchProject, seeds: list[int]) -> dict:
+    """The `seeds` pipeline over the latest evaluations, one per seed (those just run)."""
+    runner = ScratchProject(project.folder, None, project.params, fresh=False)
+    runner.run(["seeds"], params=f"seeds.runs={len(seeds)}")
+    return runner.load("seed_comparison")
+
+
+def print_groups(comparisons: dict[str, dict]) -> None:
+    """PAIRS' differences per user group (not all users), per seed with a t interval."""
+    rows = [{"setting": label, "pair": f"{d['model']} - {d['competitor']}", "group": f"{d['group']} ({d['users']})",
+             "per seed": " ".join(f"{v:+.4f}" for v in d["per_seed"]), "mean": f"{d['mean']:+.4f}",
+             "95% over seeds": "–" if d["t_interval_95"] is None else "[{:+.4f}, {:+.4f}]".format(*d["t_interval_95"])}
+            for label, c in comparisons.items() for d in c["differences"]
+            if (d["model"], d["competitor"]) in PAIRS and d["group"] != "all"]  # fmt: skip
+    print("\nthe same differences in user groups:")
+    print_table(rows, list(rows[0]) if rows else ["setting"])
+
+
 def main() -> None:
     args, params, project, tuning = tuned_project(__doc__, "tuned")
 
@@ -60,7 +81,9 @@ def main() -> None:
     environment = (project.folder / "conf/tuned/parameters.yml").read_text()
 
     tuned = [evaluated(project, "tuned", seed) for seed in args.seeds]  # phase 2
+    comparisons = {"tuned": compared(project, args.seeds)}
     shipped = [evaluated(project, None, seed) for seed in args.seeds]
+    comparisons["shipped"] = compared(project, args.seeds)
     result = {
         label: across_seeds(runs, PAIRS, "ndcg@10", METRICS)
         for label, runs in (("tuned", tuned), ("shipped", shipped))
@@ -69,6 +92,7 @@ def main() -> None:
     for label, runs in (("tuned", tuned), ("shipped conf/base", shipped)):
         print_seeds(label, runs, args.seeds, "ndcg@10")
     print_differences(result, "ndcg@10")
+    print_groups(comparisons)
     print("\ntuning (validation only):")
     print_table([{"model": m, "best valid NDCG@10": round(s.get("valid_ndcg@10", float("nan")), 4), "trials": s["trials"],
                   "epochs": s["epochs"], "CPU s": round(s["seconds"])} for m, s in summary.items()],
@@ -78,7 +102,7 @@ def main() -> None:
         "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "pretraining_epochs": tuning.pretraining_epochs, "space": tuning.model_dump()["space"]},
         "tuning": summary, "tuning_seconds": tuning_seconds, "environment": environment,
         "seeds": args.seeds, "tuned": result["tuned"], "shipped": result["shipped"],
-        "runs": {"tuned": tuned, "shipped": shipped}, "runtime_params": params,
+        "runs": {"tuned": tuned, "shipped": shipped}, "seed_comparison": comparisons, "runtime_params": params,
     })  # fmt: skip
 
 

@@ -488,9 +488,14 @@ class TuningParams(_Params):
 
 
 class SeedParams(_Params):
-    """The `seeds` pipeline: how many evaluations, one per training seed, it compares."""
+    """The `seeds` pipeline: how many evaluations, one per training seed, it compares,
+    and the newest it may read (an earlier configuration's runs, when later runs of
+    another configuration on the same data were saved after them)."""
 
     runs: int = Field(ge=2)
+    until: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$"
+    )
 
 
 GROUPS: dict[str, type[_Params]] = {

@@ -91,6 +91,27 @@ def test_fewer_than_two_seeds_say_what_to_run():
         compare_seeds(*_partitions(runs), SETTINGS, params("seeds", runs=3))
 
 
+def test_until_compares_an_earlier_configuration_saved_before_another():
+    # three seeds of one configuration, then two runs of another on the same users
+    # (tuned.py's order: the tuned runs, then the shipped ones)
+    runs = {f"2026-01-0{day}T00.00.00.000Z": _run(seed) for day, seed in ((1, 0), (2, 1), (3, 2), (4, 0), (5, 1))}  # fmt: skip
+    latest, _ = compare_seeds(*_partitions(runs), SETTINGS, params("seeds", runs=3))
+    assert latest["versions"] == [f"2026-01-0{day}T00.00.00.000Z" for day in (3, 4, 5)]
+    earlier, _ = compare_seeds(*_partitions(runs), SETTINGS, params("seeds", runs=3, until="2026-01-03T00.00.00.000Z"))  # fmt: skip
+    assert earlier["versions"] == [f"2026-01-0{day}T00.00.00.000Z" for day in (1, 2, 3)]
+    assert earlier["seeds"] == [0, 1, 2]
+
+
+def test_an_until_that_names_no_saved_evaluation_is_refused():
+    runs = {"2026-01-01T00.00.00.000Z": _run(0), "2026-01-02T00.00.00.000Z": _run(1)}
+    with pytest.raises(ValueError, match=r"seeds.until: no evaluation was saved as version '2026-01-03T00.00.00.000Z'.*2026-01-01T00.00.00.000Z"):  # fmt: skip
+        compare_seeds(*_partitions(runs), SETTINGS, params("seeds", runs=2, until="2026-01-03T00.00.00.000Z"))  # fmt: skip
+    with pytest.raises(ValueError, match="until"):
+        params(
+            "seeds", runs=2, until="yesterday"
+        )  # not a Kedro version: refused at run start
+
+
 @pytest.mark.slow
 def test_the_catalog_reads_every_saved_version(tmp_path):
     from tests.conftest import copy_project, run

@@ -42,12 +42,21 @@ def select_runs(
     per_user_runs: dict[str, Callable[[], Any]],
     model_stats_runs: dict[str, Callable[[], Any]],
     runs: int,
+    until: str | None = None,
 ) -> list[tuple[str, int, pd.DataFrame, dict[str, Any]]]:
-    """The latest evaluation, and before it (newest first) each earlier evaluation of the
-    same models on the same test users with a training seed not yet taken, up to `runs`:
-    (version, seed, per-user metrics, model stats), oldest first."""
+    """The latest evaluation (the newest saved at or before version `until`, if given),
+    and before it (newest first) each earlier evaluation of the same models on the same
+    test users with a training seed not yet taken, up to `runs`: (version, seed,
+    per-user metrics, model stats), oldest first."""
     frames, stats = _versions(per_user_runs), _versions(model_stats_runs)
     versions = sorted(set(frames) & set(stats), reverse=True)
+    if until is not None:
+        if until not in versions:
+            raise ValueError(
+                f"seeds.until: no evaluation was saved as version {until!r} (data/08_reporting/"
+                f"per_user_metrics.parquet/ and model_stats.json/ hold {', '.join(sorted(versions)) or 'none'})"
+            )  # fmt: skip
+        versions = [v for v in versions if v <= until]
     chosen: list[tuple[str, int, pd.DataFrame, dict[str, Any]]] = []
     reference = None
     for version in versions:
@@ -90,7 +99,9 @@ def compare_seeds(
     Benjamini-Hochberg within a seed) and the t interval of the difference over seeds;
     beside them each seed's validation NDCG@10 (from the run's model stats), what chose
     the run's settings and epochs."""
-    runs = select_runs(per_user_metrics_runs, model_stats_runs, params.runs)
+    runs = select_runs(
+        per_user_metrics_runs, model_stats_runs, params.runs, params.until
+    )
     seeds = [seed for _, seed, _, _ in runs]
     models = sorted(scored(runs[-1][3]), key=list(runs[-1][3]).index)
     per_model = {}
