@@ -197,8 +197,9 @@ class FinishedSeeds:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "key.json").write_text(key)
 
-    def get(self, seed: int, compute) -> Any:
-        """The seed's kept results, or `compute(seed)`'s, kept once it returns."""
+    def get(self, seed: int | str, compute) -> Any:
+        """The seed's kept results, or `compute(seed)`'s, kept once it returns (`seed` may
+        name a run, e.g. "tuned-0", where one seed has several)."""
         path = self.folder / f"seed{seed}.pkl"
         if path.is_file():
             print(f"seed {seed}: finished earlier, read from {path}", file=sys.stderr)
@@ -210,15 +211,25 @@ class FinishedSeeds:
         return result
 
 
+def _is_code(path: str) -> bool:
+    """src/, conf/ and the benchmark scripts, not their results."""
+    return path.startswith(("src/", "conf/")) or (path.startswith("benchmarks/") and path.endswith(".py") and not path.startswith("benchmarks/results/"))  # fmt: skip
+
+
 def _code_version() -> str:
-    """The commit and a hash of uncommitted changes; where the tree travelled without its
-    history (a lent GPU machine), a hash of the code itself."""
+    """The committed code (src/, conf/ and the benchmark scripts: a commit of documents or
+    results leaves it unchanged, so a study run in pieces across such commits resumes) and
+    a hash of uncommitted changes to it; where the tree travelled without its history (a
+    lent GPU machine), a hash of the code itself."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], check=True, cwd=ROOT, capture_output=True, text=True).stdout  # fmt: skip
 
     try:
-        return git("rev-parse", "HEAD").strip() + hashlib.sha256(git("diff", "HEAD", "--", "src", "conf", "benchmarks").encode()).hexdigest()[:16]  # fmt: skip
+        committed = "".join(line for line in git("ls-tree", "-r", "HEAD", "--", "src", "conf", "benchmarks").splitlines(True)
+                            if _is_code(line.split("\t")[1].strip()))  # fmt: skip
+        changed = git("diff", "HEAD", "--", "src", "conf", ":(glob)benchmarks/**/*.py")
+        return hashlib.sha256((committed + changed).encode()).hexdigest()[:32]
     except (OSError, subprocess.CalledProcessError):
         code = hashlib.sha256()
         for path in sorted(p for folder in ("src", "conf", "benchmarks") for p in (ROOT / folder).rglob("*.py")) + sorted((ROOT / "conf").rglob("*.yml")):  # fmt: skip
@@ -277,17 +288,36 @@ def synthetic_sequences(
 
 
 def tuned_project(doc: str, workdir: str):
-    """The two-phase tuning benchmarks' start: arguments (with --seeds; --env refused, as
-    the tuned environment is written over conf/base), the runtime parameters, the scratch
-    project and its validated `tuning` group (a bad value stops here)."""
+    """The two-phase tuning benchmarks' start: arguments (with --seeds and --fresh; --env
+    refused, as the tuned environment is written over conf/base), the runtime parameters,
+    the scratch project, its validated `tuning` group (a bad value stops here) and the
+    finished runs kept for a rerun (FinishedSeeds).
+
+    The scratch project is kept between runs of the same command on the same code (its
+    arguments but --seeds and --json, and the code's version): rerun after an interruption,
+    the study resumes from its SQLite file in the scratch project, and the default runs
+    already finished are read back; --fresh (or another command or code) starts over."""
     parser = arguments(doc, workdir)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--fresh", action="store_true", help="start over: drop the study and the runs an earlier run of the same command finished")  # fmt: skip
     args = parser.parse_args()
     if args.env:
         raise SystemExit("--env: the tuned environment is written over conf/base; give settings with --params")  # fmt: skip
     params = run_params(args, training={"checkpoint_dir": None})
-    project = ScratchProject(Path(args.workdir), None, params)
-    return args, params, project, project.parameters()["tuning"]
+    kept = FinishedSeeds(Path(args.workdir), {**vars(args), "seeds": None, "json": None, "fresh": None}, args.fresh)  # fmt: skip
+    key, marker = (kept.folder / "key.json").read_text(), Path(args.workdir) / "benchmark_key.json"  # fmt: skip
+    resumed = not args.fresh and marker.is_file() and marker.read_text() == key
+    project = ScratchProject(Path(args.workdir), None, params, fresh=not resumed)
+    marker.write_text(key)
+    if resumed:
+        print(f"resuming the study and runs kept in {args.workdir} (--fresh starts over)", file=sys.stderr)  # fmt: skip
+    return args, params, project, project.parameters()["tuning"], kept
+
+
+def saved_version(project: ScratchProject, dataset: str = "model_stats.json") -> str:
+    """The newest version of a versioned dataset of data/08_reporting/ (the evaluation a
+    run just saved)."""
+    return max(path.name for path in (project.folder / "data/08_reporting" / dataset).iterdir())  # fmt: skip
 
 
 def across_seeds(

@@ -17,6 +17,11 @@ runs the `seeds` pipeline compares them (its `seed_comparison` in the JSON): eve
 comparison of `evaluation.comparisons` per seed, on all users and on each user group
 (users with <= 30 training events: issue 26's moonshot), with its t interval over seeds.
 
+Rerunning the same command after an interruption resumes (common.tuned_project): the
+study goes on from its last finished trial, and each default run already finished is read
+back; --fresh starts over. This is how a study too long for one sitting (the ML-1M subset
+on two cores) runs in pieces.
+
 --env is not taken: the tuned environment is written over `conf/base` (Kedro stacks one
 environment on base), so the study runs on `conf/base` with --params.
 """
@@ -33,6 +38,7 @@ from common import (  # noqa: E402
     print_differences,
     print_seeds,
     print_table,
+    saved_version,
     tuned_project,
     write_json,
 )
@@ -43,7 +49,8 @@ METRICS = ("ndcg@10", "hr@10")
 
 def evaluated(project: ScratchProject, env: str | None, seed: int) -> dict:
     """The default run under `env` with `training.seed=seed`: each model's test metrics
-    and validation NDCG@10, and the paired tests of PAIRS on all users."""
+    and validation NDCG@10, the paired tests of PAIRS on all users, and the version its
+    evaluation was saved as."""
     runner = ScratchProject(project.folder, env, project.params, fresh=False)
     seconds = runner.run(["__default__"], params=f"training.seed={seed}")
     metrics = runner.load("evaluation_metrics")
@@ -52,13 +59,14 @@ def evaluated(project: ScratchProject, env: str | None, seed: int) -> dict:
     tests = {f"{t['model']} - {t['competitor']}": {k: t[k] for k in ("mean_difference", "ci_low", "ci_high", "p_value")}
              for t in metrics["paired_tests"] if t["group"] == "all" and t["metric"] == "ndcg@10"
              and (t["model"], t["competitor"]) in PAIRS}  # fmt: skip
-    return {"models": models, "paired_tests": tests, "seconds": seconds}
+    return {"models": models, "paired_tests": tests, "seconds": seconds, "version": saved_version(runner)}  # fmt: skip
 
 
-def compared(project: ScratchProject, seeds: list[int]) -> dict:
-    """The `seeds` pipeline over the latest evaluations, one per seed (those just run)."""
+def compared(project: ScratchProject, runs: list[dict]) -> dict:
+    """The `seeds` pipeline over one configuration's runs, one per seed (the newest it
+    reads is the configuration's last run, so a resumed benchmark compares the same)."""
     runner = ScratchProject(project.folder, None, project.params, fresh=False)
-    runner.run(["seeds"], params=f"seeds.runs={len(seeds)}")
+    runner.run(["seeds"], params=f"seeds.runs={len(runs)},seeds.until={runs[-1]['version']}")  # fmt: skip
     return runner.load("seed_comparison")
 
 
@@ -74,16 +82,16 @@ def print_groups(comparisons: dict[str, dict]) -> None:
 
 
 def main() -> None:
-    args, params, project, tuning = tuned_project(__doc__, "tuned")
+    args, params, project, tuning, kept = tuned_project(__doc__, "tuned")
 
     tuning_seconds = project.run(["tuning"])  # phase 1: validation only
     summary = project.load("tuning_summary")
     environment = (project.folder / "conf/tuned/parameters.yml").read_text()
 
-    tuned = [evaluated(project, "tuned", seed) for seed in args.seeds]  # phase 2
-    comparisons = {"tuned": compared(project, args.seeds)}
-    shipped = [evaluated(project, None, seed) for seed in args.seeds]
-    comparisons["shipped"] = compared(project, args.seeds)
+    # phase 2
+    tuned = [kept.get(f"tuned-{seed}", lambda _, s=seed: evaluated(project, "tuned", s)) for seed in args.seeds]  # fmt: skip
+    shipped = [kept.get(f"shipped-{seed}", lambda _, s=seed: evaluated(project, None, s)) for seed in args.seeds]  # fmt: skip
+    comparisons = {"tuned": compared(project, tuned), "shipped": compared(project, shipped)}  # fmt: skip
     result = {
         label: across_seeds(runs, PAIRS, "ndcg@10", METRICS)
         for label, runs in (("tuned", tuned), ("shipped", shipped))

@@ -71,15 +71,16 @@ def tested(project: ScratchProject, env: str | None, seed: int) -> dict:
 
 
 def main() -> None:
-    args, params, project, tuning = tuned_project(__doc__, "tuned_ratings")
+    args, params, project, tuning, kept = tuned_project(__doc__, "tuned_ratings")
 
     project.run(["data_processing"])
     tuning_seconds = sum(project.run(["tuning"], params=f"tuning.models=[{model}]") for model in TUNED)  # phase 1  # fmt: skip
     summary = project.load("tuning_summary")
     environment = (project.folder / "conf/tuned/parameters.yml").read_text()
 
-    tuned = [tested(project, "tuned", seed) for seed in args.seeds]  # phase 2
-    shipped = [tested(project, None, seed) for seed in args.seeds]
+    # phase 2
+    tuned = [kept.get(f"tuned-{seed}", lambda _, s=seed: tested(project, "tuned", s)) for seed in args.seeds]  # fmt: skip
+    shipped = [kept.get(f"shipped-{seed}", lambda _, s=seed: tested(project, None, s)) for seed in args.seeds]  # fmt: skip
     result = {
         label: across_seeds(runs, PAIRS, "rmse", ("rmse", "mae"))
         for label, runs in (("tuned", tuned), ("shipped", shipped))
