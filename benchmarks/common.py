@@ -185,8 +185,8 @@ class FinishedSeeds:
     resumes at the first unfinished seed.
 
     A seed is reused only under the same key: the benchmark's arguments plus the code
-    (HEAD and any uncommitted change to src/, conf/ or benchmarks/), so an edit between two
-    runs starts the seeds again rather than mixing code versions in one mean.
+    (src/, conf/ and the benchmark scripts, committed or not: `_code_version`), so an edit
+    between two runs starts the seeds again rather than mixing code versions in one mean.
     """
 
     def __init__(self, workdir: Path, arguments: dict[str, Any], fresh: bool = False) -> None:  # fmt: skip
