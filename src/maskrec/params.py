@@ -494,7 +494,7 @@ class SeedParams(_Params):
 
     runs: int = Field(ge=2)
     until: str | None = Field(
-        default=None, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$"
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$"
     )
 
 
