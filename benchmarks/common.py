@@ -288,23 +288,26 @@ def synthetic_sequences(
 
 
 def tuned_project(doc: str, workdir: str):
-    """The two-phase tuning benchmarks' start: arguments (with --seeds and --fresh; --env
-    refused, as the tuned environment is written over conf/base), the runtime parameters,
-    the scratch project, its validated `tuning` group (a bad value stops here) and the
-    finished runs kept for a rerun (FinishedSeeds).
+    """The two-phase tuning benchmarks' start: arguments (with --seeds, --fresh and
+    --no-shipped; --env refused, as the tuned environment is written over conf/base), the
+    runtime parameters, the scratch project, its validated `tuning` group (a bad value
+    stops here) and the finished runs kept for a rerun (FinishedSeeds).
 
     The scratch project is kept between runs of the same command on the same code (its
-    arguments but --seeds and --json, and the code's version): rerun after an interruption,
-    the study resumes from its SQLite file in the scratch project, and the default runs
-    already finished are read back; --fresh (or another command or code) starts over."""
+    arguments but --seeds, --json and --no-shipped, and the code's version): rerun after an
+    interruption, the study resumes from its SQLite file in the scratch project (the trial
+    it stopped in from that trial's last finished epoch: training checkpoints stay on), and
+    the default runs already finished are read back; --fresh (or another command or code)
+    starts over."""
     parser = arguments(doc, workdir)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fresh", action="store_true", help="start over: drop the study and the runs an earlier run of the same command finished")  # fmt: skip
+    parser.add_argument("--no-shipped", action="store_true", help="phase 2 runs the tuned environment only, not also the shipped conf/base (half its cost)")  # fmt: skip
     args = parser.parse_args()
     if args.env:
         raise SystemExit("--env: the tuned environment is written over conf/base; give settings with --params")  # fmt: skip
-    params = run_params(args, training={"checkpoint_dir": None})
-    kept = FinishedSeeds(Path(args.workdir), {**vars(args), "seeds": None, "json": None, "fresh": None}, args.fresh)  # fmt: skip
+    params = run_params(args)
+    kept = FinishedSeeds(Path(args.workdir), {**vars(args), "seeds": None, "json": None, "fresh": None, "no_shipped": None}, args.fresh)  # fmt: skip
     key, marker = (kept.folder / "key.json").read_text(), Path(args.workdir) / "benchmark_key.json"  # fmt: skip
     resumed = not args.fresh and marker.is_file() and marker.read_text() == key
     project = ScratchProject(Path(args.workdir), None, params, fresh=not resumed)
@@ -312,6 +315,21 @@ def tuned_project(doc: str, workdir: str):
     if resumed:
         print(f"resuming the study and runs kept in {args.workdir} (--fresh starts over)", file=sys.stderr)  # fmt: skip
     return args, params, project, project.parameters()["tuning"], kept
+
+
+# how a table names each phase-2 configuration
+CONFIGURATION_LABELS = {"tuned": "tuned", "shipped": "shipped conf/base"}
+
+
+def configurations(
+    args: argparse.Namespace, kept: FinishedSeeds, run
+) -> dict[str, list[dict]]:
+    """Phase 2 of a tuning benchmark: `run(env, seed)` for each seed, under the tuned
+    environment and (unless --no-shipped) the shipped conf/base, by configuration; a run an
+    earlier, interrupted run of the same command finished is read back."""
+    chosen = {"tuned": "tuned"} | ({} if args.no_shipped else {"shipped": None})
+    return {label: [kept.get(f"{label}-{seed}", lambda _, e=env, s=seed: run(e, s)) for seed in args.seeds]
+            for label, env in chosen.items()}  # fmt: skip
 
 
 def saved_version(project: ScratchProject, dataset: str = "model_stats.json") -> str:

@@ -18,9 +18,12 @@ comparison of `evaluation.comparisons` per seed, on all users and on each user g
 (users with <= 30 training events: issue 26's moonshot), with its t interval over seeds.
 
 Rerunning the same command after an interruption resumes (common.tuned_project): the
-study goes on from its last finished trial, and each default run already finished is read
-back; --fresh starts over. This is how a study too long for one sitting (the ML-1M subset
-on two cores) runs in pieces.
+study goes on after its last finished trial (the trial it stopped in from that trial's
+last finished epoch), and each default run already finished is read back; --fresh starts
+over.
+This is how a study too long for one sitting (the ML-1M subset on two cores) runs in
+pieces. --no-shipped leaves out the shipped configuration's runs (half of phase 2); a
+later run of the same command without it adds them to what was kept.
 
 --env is not taken: the tuned environment is written over `conf/base` (Kedro stacks one
 environment on base), so the study runs on `conf/base` with --params.
@@ -33,8 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    CONFIGURATION_LABELS,
     ScratchProject,
     across_seeds,
+    configurations,
     print_differences,
     print_seeds,
     print_table,
@@ -89,16 +94,12 @@ def main() -> None:
     environment = (project.folder / "conf/tuned/parameters.yml").read_text()
 
     # phase 2
-    tuned = [kept.get(f"tuned-{seed}", lambda _, s=seed: evaluated(project, "tuned", s)) for seed in args.seeds]  # fmt: skip
-    shipped = [kept.get(f"shipped-{seed}", lambda _, s=seed: evaluated(project, None, s)) for seed in args.seeds]  # fmt: skip
-    comparisons = {"tuned": compared(project, tuned), "shipped": compared(project, shipped)}  # fmt: skip
-    result = {
-        label: across_seeds(runs, PAIRS, "ndcg@10", METRICS)
-        for label, runs in (("tuned", tuned), ("shipped", shipped))
-    }
+    runs = configurations(args, kept, lambda env, seed: evaluated(project, env, seed))
+    comparisons = {label: compared(project, done) for label, done in runs.items()}
+    result = {label: across_seeds(done, PAIRS, "ndcg@10", METRICS) for label, done in runs.items()}  # fmt: skip
 
-    for label, runs in (("tuned", tuned), ("shipped conf/base", shipped)):
-        print_seeds(label, runs, args.seeds, "ndcg@10")
+    for label, done in runs.items():
+        print_seeds(CONFIGURATION_LABELS[label], done, args.seeds, "ndcg@10")
     print_differences(result, "ndcg@10")
     print_groups(comparisons)
     print("\ntuning (validation only):")
@@ -109,8 +110,8 @@ def main() -> None:
         **{name: values for name, values in result["tuned"]["models"].items()},
         "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "pretraining_epochs": tuning.pretraining_epochs, "space": tuning.model_dump()["space"]},
         "tuning": summary, "tuning_seconds": tuning_seconds, "environment": environment,
-        "seeds": args.seeds, "tuned": result["tuned"], "shipped": result["shipped"],
-        "runs": {"tuned": tuned, "shipped": shipped}, "seed_comparison": comparisons, "runtime_params": params,
+        "seeds": args.seeds, "tuned": result["tuned"], "shipped": result.get("shipped"),
+        "runs": runs, "seed_comparison": comparisons, "runtime_params": params,
     })  # fmt: skip
 
 

@@ -36,8 +36,10 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    CONFIGURATION_LABELS,
     ScratchProject,
     across_seeds,
+    configurations,
     print_differences,
     print_seeds,
     print_table,
@@ -79,15 +81,11 @@ def main() -> None:
     environment = (project.folder / "conf/tuned/parameters.yml").read_text()
 
     # phase 2
-    tuned = [kept.get(f"tuned-{seed}", lambda _, s=seed: tested(project, "tuned", s)) for seed in args.seeds]  # fmt: skip
-    shipped = [kept.get(f"shipped-{seed}", lambda _, s=seed: tested(project, None, s)) for seed in args.seeds]  # fmt: skip
-    result = {
-        label: across_seeds(runs, PAIRS, "rmse", ("rmse", "mae"))
-        for label, runs in (("tuned", tuned), ("shipped", shipped))
-    }
+    runs = configurations(args, kept, lambda env, seed: tested(project, env, seed))
+    result = {label: across_seeds(done, PAIRS, "rmse", ("rmse", "mae")) for label, done in runs.items()}  # fmt: skip
 
-    for label, runs in (("tuned", tuned), ("shipped conf/base", shipped)):
-        print_seeds(label, runs, args.seeds, "rmse")
+    for label, done in runs.items():
+        print_seeds(CONFIGURATION_LABELS[label], done, args.seeds, "rmse")
     print_differences(result, "rmse")
     print("\ntuning (validation only):")
     print_table([{"model": m, "best valid RMSE": round(s.get("valid_rmse", float("nan")), 4), "trials": json.dumps(s["trials"]),
@@ -96,8 +94,8 @@ def main() -> None:
     write_json(args.json, {
         "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "pretraining_epochs": tuning.pretraining_epochs, "space": {m: tuning.model_dump()["space"][m] for m in TUNED}},
         "tuning": summary, "tuning_seconds": tuning_seconds, "environment": environment,
-        "seeds": args.seeds, "tuned": result["tuned"], "shipped": result["shipped"],
-        "runs": {"tuned": tuned, "shipped": shipped}, "runtime_params": params,
+        "seeds": args.seeds, "tuned": result["tuned"], "shipped": result.get("shipped"),
+        "runs": runs, "runtime_params": params,
     })  # fmt: skip
 
 
