@@ -20,9 +20,8 @@ comparison of `evaluation.comparisons` per seed, on all users and on each user g
 Rerunning the same command after an interruption resumes (common.tuned_project): the
 study goes on after its last finished trial (the trial it stopped in from that trial's
 last finished epoch), and each default run already finished is read back; --fresh starts
-over.
-This is how a study too long for one sitting (the ML-1M subset on two cores) runs in
-pieces. --no-shipped leaves out the shipped configuration's runs (half of phase 2); a
+over. This is how a study too long for one sitting (the ML-1M subset on two cores) runs
+in pieces. --no-shipped leaves out the shipped configuration's runs (half of phase 2); a
 later run of the same command without it adds them to what was kept.
 
 --env is not taken: the tuned environment is written over `conf/base` (Kedro stacks one
