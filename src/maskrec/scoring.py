@@ -30,13 +30,19 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class WithNewFilms:
-    """`model`'s ranking with the films it never trained on mixed in from their content
-    (`NewItems.mix`), its own scores softened or sharpened by `temperature` (chosen on
-    validation by `fit_temperature`)."""
+    """`model`'s ranking with the films without training events mixed in from their
+    content (`NewItems.mix`), its own scores softened or sharpened by `temperature` (chosen
+    on validation by `fit_temperature`); those of them the model met in other data (a
+    transfer model's source) ordered by the model."""
 
     model: SequenceRecModel | Baseline
     new_items: NewItems
     temperature: float = 1.0
+
+    @property
+    def known(self) -> torch.Tensor | None:
+        """The films the model trained on, in any data (None: not recorded, a baseline)."""
+        return self.model.known_items() if isinstance(self.model, SequenceRecModel) else None  # fmt: skip
 
     @property
     def context_length(self) -> int:
@@ -106,7 +112,7 @@ def scored_batches(
     if isinstance(model, WithNewFilms):
         for users, scores, rows, items in scored_batches(model.model, data, batch_size, device, bf16):  # fmt: skip
             seen = exclude_seen(torch.zeros_like(scores), rows, items).isinf()
-            mixed = model.new_items.mix(scores, data.contexts[users], model.temperature, seen)  # fmt: skip
+            mixed = model.new_items.mix(scores, data.contexts[users], model.temperature, seen, model.known)  # fmt: skip
             yield users, mixed, rows, items
         return
     if isinstance(model, SequenceRecModel):

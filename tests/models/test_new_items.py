@@ -104,6 +104,60 @@ def test_the_mixture_is_a_distribution_over_unseen_films_that_keeps_the_models_o
     assert new[0] > 5 * new[1]
 
 
+def test_films_a_model_met_elsewhere_share_their_content_probability_by_its_own_order(
+    model,
+):
+    """A transfer model met films 81 and 82 in its source: as a group they keep what the
+    content model gives them, split by the model's softmax at the temperature (seen ones
+    excluded); the other new films and the trained films do not move."""
+    torch.manual_seed(1)
+    contexts = right_aligned(
+        [list(range(69, 81)), list(range(1, 13)), [5, 6, 7, 82]], 50
+    )
+    scores = torch.randn(3, N + 1)
+    seen = torch.zeros(3, N + 1, dtype=torch.bool)
+    seen[0, 69:81], seen[1, 1:13], seen[2, [5, 6, 7, 82]] = True, True, True
+    seen[:, 0] = True
+    plain = model.mix(scores, contexts, temperature=0.7, seen=seen)
+    known = torch.ones(N + 1, dtype=torch.bool)
+    known[[0, 83, 84]] = False  # the model met 81 and 82; 83 and 84 nowhere
+    mixed = model.mix(scores, contexts, temperature=0.7, seen=seen, known=known)
+    group, rest = [81, 82], [83, 84] + list(range(1, N_TRAINED + 1))
+    torch.testing.assert_close(mixed[:, rest], plain[:, rest])
+    # users 0 and 1 saw neither film: the group's mass is content's, split as the model says
+    share = plain[:2, group].exp().sum(1)
+    torch.testing.assert_close(mixed[:2, group].exp().sum(1), share)
+    within = torch.softmax(scores[:2, group] / 0.7, dim=1)
+    torch.testing.assert_close(mixed[:2, group].exp() / share[:, None], within)
+    # user 2 saw 82: 81 takes the content probability 81 had, alone
+    assert torch.isneginf(mixed[2, 82])
+    torch.testing.assert_close(mixed[2, 81], plain[2, 81])
+    # a model that met none of the new films (trained on this data only) changes nothing
+    only_here = torch.ones(N + 1, dtype=torch.bool)
+    only_here[NEVER] = False
+    torch.testing.assert_close(model.mix(scores, contexts, 0.7, seen, only_here), plain)
+
+
+def test_models_record_every_item_they_train_on_and_old_ones_say_they_did_not(
+    tmp_path,
+):
+    """`known_items`: what `train` marks, in any data, kept through a save; None for a model
+    without content saved before models recorded it (its buffer was all True)."""
+    from maskrec.datasets import ModelFolderDataset
+    from maskrec.models.sequence import SequenceRecModel
+    from tests.models.test_sequence import tiny_config
+
+    model = SequenceRecModel(tiny_config(records_trained_items=True))
+    assert not model.known_items().any()
+    model.mark_known([3, 5])  # a source
+    model.mark_known([5, 7])  # then the target
+    assert torch.nonzero(model.known_items()).squeeze(1).tolist() == [3, 5, 7]
+    dataset = ModelFolderDataset(filepath=str(tmp_path / "m"))
+    dataset.save(model)
+    assert torch.equal(dataset.load().known_items(), model.known_items())
+    assert SequenceRecModel(tiny_config()).known_items() is None
+
+
 def test_the_temperature_maximises_the_validation_likelihood_as_numpy_computes_it():
     years, _, _ = catalogue()
     newest = NewestFirst.fit(

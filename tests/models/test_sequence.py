@@ -442,6 +442,7 @@ def test_numeric_item_features_reach_the_item_vectors_and_survive_saving(
     )  # standardised; unknown: the mean
     torch.manual_seed(0)
     model = SequenceRecModel(config).eval()
+    assert not model.known_items().any()  # a new model records what training gives it
     # items 1 and 2 share every feature but the price: their vectors differ by its part
     vectors = model._embed_items(torch.tensor([[1, 2]]))[0]
     if (

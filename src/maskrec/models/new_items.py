@@ -15,6 +15,11 @@ An interaction-trained model ranks a film it never trained on by content at best
 - `p_model`: the model's own softmax over the films with training events, at a temperature
   chosen on validation (`maskrec.scoring.fit_temperature`).
 
+A model may know films without training events here from other data (a transfer model's
+source): those films share what `p_content` gives them as a group by the model's own
+softmax (`mix`'s `known`), so content decides how likely the next film is one of them and
+the model which one.
+
 Both `g` and `p_content` are fitted on a simulated hold-out of the training data: the
 newest `fraction` of its films by first rating are taken out, as `data_split` does for
 the real new films, and each user's last training events are the targets. Nothing but
@@ -195,12 +200,19 @@ class NewItems:
         return torch.log_softmax(features @ torch.tensor(self.config["beta"], dtype=torch.float32), dim=-1)  # fmt: skip
 
     def mix(self, scores: torch.Tensor, contexts: torch.Tensor, temperature: float,
-            seen: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+            seen: torch.Tensor | None = None, known: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Log-probabilities of the mixture over ids 0..n_items from a model's `scores`
         (B, M + 1) over its own ids 0..M (M <= n_items: films added after training have
         no model score): its softmax at `temperature` over the trained films, normalised
         over those not `seen` (a bool (B, M + 1): films the protocol excludes), the
-        content model over the films without training events. Column 0 stays -inf."""
+        content model over the films without training events. Column 0 stays -inf.
+
+        `known` (a bool per model id 0..M, `SequenceRecModel.known_items`): the films the
+        model trained on, which may include films without training events *here* (a
+        transfer model met them in its source). Among the films without training events,
+        those share the content model's probability of the group by the model's own
+        softmax at `temperature`: content says how likely the next film is one of them,
+        the model which one. Nothing is fitted for it, so no knob trades one for the other."""
         untrained = self.untrained().to(scores.device)
         scored = scores.shape[1] - 1
         trained_scores = scores[:, 1:].masked_fill(untrained[1 : scored + 1], -torch.inf) / temperature  # fmt: skip
@@ -214,11 +226,38 @@ class NewItems:
         candidates = torch.nonzero(untrained).squeeze(1)
         if len(candidates):
             new = self.content_log_probs(contexts.cpu(), candidates.cpu()).to(scores.device)  # fmt: skip
+            if known is not None:
+                new = _known_by_model(
+                    new, candidates, scores / temperature, known, seen
+                )
             out[:, candidates] = new + gate.log()[:, None]
         return out
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def _known_by_model(content: torch.Tensor, candidates: torch.Tensor, scores: torch.Tensor,
+                    known: torch.Tensor, seen: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
+    """`content` (B, C: log p_content over `candidates`) with the candidates the model
+    `known`s sharing their content probability, over those not `seen`, by the model's
+    log-softmax of `scores` (B, M + 1, already divided by the temperature)."""
+    scored = scores.shape[1] - 1
+    in_model = candidates <= scored
+    group = torch.zeros_like(in_model)
+    group[in_model] = known.to(candidates.device)[candidates[in_model]]
+    if not group.any():
+        return content
+    films = candidates[group].to(scores.device)
+    excluded = seen[:, films] if seen is not None else torch.zeros(len(scores), len(films), dtype=torch.bool, device=scores.device)  # fmt: skip
+    share = torch.logsumexp(content[:, group].masked_fill(excluded, -torch.inf), dim=1)
+    within = torch.log_softmax(
+        scores[:, films].masked_fill(excluded, -torch.inf), dim=1
+    )
+    mixed = share[:, None] + within
+    out = content.clone()
+    out[:, group] = torch.where(torch.isfinite(share)[:, None], mixed, -torch.inf)
+    return out
 
 
 def _first_seen(sequences, timestamps, n_items: int) -> np.ndarray:

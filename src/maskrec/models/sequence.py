@@ -91,6 +91,7 @@ class SequenceRecConfig(PretrainedConfig):
         rating_range: tuple[float, float] = (0.5, 5.0),
         recency_slopes: str = "learned",  # what models saved before the field existed used
         exact_years: bool = False,  # (likewise)
+        records_trained_items: bool = False,  # (likewise: `item_known` was all-True)
         **kwargs,
     ) -> None:
         # The architecture has no defaults here: its values are the configuration's
@@ -113,6 +114,7 @@ class SequenceRecConfig(PretrainedConfig):
             )
         self.recency_slopes = recency_slopes
         self.exact_years = exact_years
+        self.records_trained_items = records_trained_items
         self.n_genres = n_genres
         self.use_genres = use_genres
         self.use_years = use_years
@@ -279,9 +281,10 @@ class SequenceRecModel(PreTrainedModel):
         if config.item_numeric:
             numeric[1 : len(config.item_numeric) + 1, : config.n_item_features] = torch.tensor(config.item_numeric, dtype=torch.float32)  # fmt: skip
         self.register_buffer("item_numeric", numeric)
-        # Which ids have training interactions: all, unless the model uses content, where
-        # training marks them (`mark_known`); padding never, the [MASK] token always.
-        known = torch.full((vocab,), not config.item_content, dtype=torch.bool)
+        # Which ids have training interactions, in any data the model trained on: training
+        # marks them (`mark_known`); padding never, the [MASK] token always. (All, in a
+        # model without content saved before it recorded them: `known_items` is None.)
+        known = torch.full((vocab,), not (config.item_content or config.records_trained_items), dtype=torch.bool)  # fmt: skip
         known[0], known[-1] = False, True
         self.register_buffer("item_known", known)
 
@@ -414,6 +417,13 @@ class SequenceRecModel(PreTrainedModel):
     def mark_known(self, items) -> None:
         """Record that `items` (model ids) have training interactions."""
         self.item_known[torch.as_tensor(items, dtype=torch.long)] = True
+
+    def known_items(self) -> torch.Tensor | None:
+        """A bool per id 0..N: the items this model met in training, in any data (a
+        transfer model's source too); None for a model saved before it recorded them."""
+        if not (self.config.item_content or self.config.records_trained_items):
+            return None
+        return self.item_known[: self.config.n_items + 1]
 
     def attention_bias(
         self,

@@ -52,6 +52,7 @@ def model_config(
         item_title_words=[title_words(t, settings["title_buckets"]) for t in features["title"]] if titles else None,
         item_numeric=numeric.tolist() if numeric.size else None,
         n_item_features=numeric.shape[1],
+        records_trained_items=True,
     )  # fmt: skip
 
 
@@ -107,7 +108,7 @@ def train(
     epoch, `model` = `name`). `options` go to `fit`."""
     max_len = model.config.max_len
     sequences = train_sequences["item_ids"].tolist()
-    if len(sequences):  # the items this training gives interactions (content models)
+    if len(sequences):  # the items this training gives interactions (`known_items`)
         seen = np.unique(np.concatenate(sequences))
         if seen[-1] > model.config.n_items:  # a model saved before the data changed
             raise CatalogueMismatch(

@@ -159,6 +159,14 @@ def test_each_sequence_model_is_also_scored_with_new_films_mixed_in():
     mixed = stats["sasrec+new_films"]
     assert mixed["kind"] == "new_films_mixture" and mixed["mixes"] == "sasrec"
     assert min(abs(mixed["temperature"] - t) for t in TEMPERATURES) < 1e-6
+    assert mixed["new_films_ordered_by_model"] == 0  # it did not record what it met
+    # a model that met film 13 in other data (a transfer model's source) orders it itself
+    elsewhere = SequenceRecModel(
+        tiny_config(n_items=N, records_trained_items=True)
+    ).eval()
+    elsewhere.config.item_ids = model.config.item_ids
+    elsewhere.mark_known([*np.concatenate(sequences), 13])
+    assert score(new_items=new_items, transfer=elsewhere)[1]["transfer+new_films"]["new_films_ordered_by_model"] == 1  # fmt: skip
     # among the known films every user's target keeps its rank
     from maskrec.model_input import eval_set
     from maskrec.scoring import WithNewFilms, rank

@@ -188,6 +188,10 @@ def evaluate_models(
             stats[name]["temperature"] = temperatures[base_name(name)]
         if isinstance(entry, WithNewFilms):
             stats[name]["mixes"] = base_name(name)
+            # films without training events that the model met elsewhere (a transfer
+            # model's source): the mixture lets the model order them
+            known = entry.known
+            stats[name]["new_films_ordered_by_model"] = 0 if known is None else int((known.cpu().numpy() & untrained[: len(known)]).sum())  # fmt: skip
         if isinstance(entry, SequenceRecModel):
             included = mean_metrics(ranking.ranks_seen_included)
             stats[name]["test_ndcg@10_seen_included"] = included["ndcg@10"]
