@@ -140,7 +140,12 @@ def one_seed(
             "stages": stages, "peak_rss_after_stage_mib": memory}  # fmt: skip
 
 
-NEW_ITEM_COLUMNS = ("cold_only_hr@10", "warm_ndcg@10", "new_items_per_top10_warm")
+NEW_ITEM_COLUMNS = (
+    "cold_only_hr@10",
+    "warm_ndcg@10",
+    "new_items_per_top10_warm",
+    "new_films_ordered_by_model",
+)
 
 
 def new_item_metrics(frames: list[pd.DataFrame]) -> dict:
@@ -182,6 +187,8 @@ def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
         entry.update(new_item_metrics([r["per_user"][r["per_user"]["model"] == name] for r in runs]))  # fmt: skip
         stats = [r["stats"][name] for r in runs]
         entry["valid_ndcg@10"] = float(np.mean([s["valid_ndcg@10"] for s in stats]))
+        if "new_films_ordered_by_model" in stats[0]:  # films it met in its source, say
+            entry["new_films_ordered_by_model"] = max(s["new_films_ordered_by_model"] for s in stats)  # fmt: skip
         if "test_ndcg@10_seen_included" in stats[0]:
             entry["seen_included"] = {
                 m: float(np.mean([s[f"test_{m}_seen_included"] for s in stats])) for m in ("hr@10", "ndcg@10")
