@@ -90,9 +90,10 @@ TRANSFER = {
 @pytest.mark.slow
 def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
     """`data_efficiency` is the transfer run plus the per-fraction models: one run checks
-    both (each training 1 epoch here)."""
+    both (each training 1 epoch here), with the newest films held out of the target's
+    training (the source has them)."""
     quick = {"schedule": {"epochs": 1}, **{group: {"schedule": {"epochs": 1}} for group in ("pretraining", "transfer_pretraining", "sasrec")}}  # fmt: skip
-    run(project, ["data_efficiency"], {**TRANSFER, **quick})
+    run(project, ["data_efficiency"], {**TRANSFER, **quick, "data_split": {"cold_item_fraction": 0.1}})  # fmt: skip
     report = json.loads(
         (project / "data/08_reporting/item_alignment_report.json").read_text()
     )
@@ -114,6 +115,19 @@ def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
         (saved(project / "data/08_reporting/evaluation_metrics.json")).read_text()
     )
     assert {"transfer", "transfer_pretrained", "joint_sasrec", "fine_tuned", "sasrec"} <= set(metrics["models"])  # fmt: skip
+    # the held-out films: the source-trained models order the ones they met there (the
+    # same source sequences train both), the target-only models none
+    stats = json.loads(
+        saved(project / "data/08_reporting/model_stats.json").read_text()
+    )
+    train = pd.read_parquet(project / "data/05_model_input/train_sequences.parquet")
+    items = pd.read_parquet(project / "data/04_feature/item_features.parquet")
+    untrained = set(items["item_id"]) - {int(i) for s in train["item_ids"] for i in s}
+    held_out = set(pd.read_parquet(project / "data/05_model_input/cold_items.parquet")["item_id"])  # fmt: skip
+    assert held_out and held_out <= untrained  # (cold users' films may lack events too)
+    ordered = {n: s["new_films_ordered_by_model"] for n, s in stats.items() if "new_films_ordered_by_model" in s}  # fmt: skip
+    assert 0 < ordered["transfer+new_films"] == ordered["joint_sasrec+new_films"] <= len(untrained)  # fmt: skip
+    assert ordered["fine_tuned+new_films"] == ordered["sasrec+new_films"] == 0
     competitors = {
         t["competitor"] for t in metrics["paired_tests"] if t["model"] == "transfer"
     }
