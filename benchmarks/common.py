@@ -189,9 +189,13 @@ class FinishedSeeds:
     between two runs starts the seeds again rather than mixing code versions in one mean.
     """
 
-    def __init__(self, workdir: Path, arguments: dict[str, Any], fresh: bool = False) -> None:  # fmt: skip
+    def __init__(self, workdir: Path, arguments: dict[str, Any], fresh: bool = False, beside: Path | None = None) -> None:  # fmt: skip
+        """Kept in a folder beside `workdir` (`<workdir>_seeds/<key hash>`), or under
+        `beside` (`<beside>/<key hash>`) where the benchmark keeps its state elsewhere."""
         key = json.dumps({"arguments": arguments, "code": _code_version()}, sort_keys=True, default=str)  # fmt: skip
-        self.folder = Path(workdir).with_name(Path(workdir).name + "_seeds") / hashlib.sha256(key.encode()).hexdigest()[:16]  # fmt: skip
+        self.key = key
+        parent = beside if beside is not None else Path(workdir).with_name(Path(workdir).name + "_seeds")  # fmt: skip
+        self.folder = parent / hashlib.sha256(key.encode()).hexdigest()[:16]
         if fresh and self.folder.exists():
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -303,18 +307,59 @@ def tuned_project(doc: str, workdir: str):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fresh", action="store_true", help="start over: drop the study and the runs an earlier run of the same command finished")  # fmt: skip
     parser.add_argument("--no-shipped", action="store_true", help="phase 2 runs the tuned environment only, not also the shipped conf/base (half its cost)")  # fmt: skip
+    parser.add_argument("--state", default=None, help="a folder to commit (e.g. under benchmarks/results): the studies and the finished runs live there, so the same command resumes on another machine from a checkout")  # fmt: skip
     args = parser.parse_args()
     if args.env:
         raise SystemExit("--env: the tuned environment is written over conf/base; give settings with --params")  # fmt: skip
     params = run_params(args)
-    kept = FinishedSeeds(Path(args.workdir), {**vars(args), "seeds": None, "json": None, "fresh": None, "no_shipped": None}, args.fresh)  # fmt: skip
-    key, marker = (kept.folder / "key.json").read_text(), Path(args.workdir) / "benchmark_key.json"  # fmt: skip
+    state = Path(args.state).resolve() if args.state else None
+    # where the scratch project and the state live is not part of what is measured
+    measured = {**vars(args), "seeds": None, "json": None, "fresh": None, "no_shipped": None, "state": None} | ({"workdir": None} if state else {})  # fmt: skip
+    if state is not None:
+        _claim_state(state, measured, args.fresh)
+    kept = FinishedSeeds(Path(args.workdir), measured, args.fresh, beside=state / "runs" if state else None)  # fmt: skip
+    key, marker = kept.key, Path(args.workdir) / "benchmark_key.json"
     resumed = not args.fresh and marker.is_file() and marker.read_text() == key
     project = ScratchProject(Path(args.workdir), None, params, fresh=not resumed)
+    if state is not None and not resumed:
+        _link_state(project.folder, state)
     marker.write_text(key)
     if resumed:
         print(f"resuming the study and runs kept in {args.workdir} (--fresh starts over)", file=sys.stderr)  # fmt: skip
+    elif state is not None and (state / "09_tuning" / "studies.db").is_file():
+        print(f"resuming the study and runs kept in {state} (--fresh starts over)", file=sys.stderr)  # fmt: skip
     return args, params, project, project.parameters()["tuning"], kept
+
+
+# What a tuning benchmark's --state folder holds, by its path in the scratch project: the
+# studies (each trial written as it ends), and the evaluations of the finished default
+# runs, which the `seeds` pipeline compares. Checkpoints of a trial cut short stay in the
+# scratch project: on another machine that trial starts again at its point.
+STATE_PATHS = ("data/09_tuning", "data/08_reporting/per_user_metrics.parquet", "data/08_reporting/model_stats.json")  # fmt: skip
+
+
+def _claim_state(state: Path, arguments: dict[str, Any], fresh: bool) -> None:
+    """The --state folder for this command and code: made if new, emptied with --fresh,
+    refused if it holds another command's or another code version's study (a study's
+    trials must come from one code and one command)."""
+    key = json.dumps({"arguments": arguments, "code": _code_version()}, sort_keys=True, default=str)  # fmt: skip
+    recorded = state / "key.json"
+    if fresh and state.exists():
+        shutil.rmtree(state)
+    if recorded.is_file() and recorded.read_text() != key:
+        raise SystemExit(f"--state {state}: it holds the study of another command or code version ({recorded}); "
+                         "run that command from that commit to resume it, or add --fresh to start this one over")  # fmt: skip
+    state.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(key)
+
+
+def _link_state(folder: Path, state: Path) -> None:
+    """The scratch project's STATE_PATHS as links into `state`, so the runs write there."""
+    for relative in STATE_PATHS:
+        target, link = state / Path(relative).name, folder / relative
+        target.mkdir(parents=True, exist_ok=True)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target, target_is_directory=True)
 
 
 # how a table names each phase-2 configuration

@@ -21,8 +21,13 @@ Rerunning the same command after an interruption resumes (common.tuned_project):
 study goes on after its last finished trial (the trial it stopped in from that trial's
 last finished epoch), and each default run already finished is read back; --fresh starts
 over. This is how a study too long for one sitting (the ML-1M subset on two cores) runs
-in pieces. --no-shipped leaves out the shipped configuration's runs (half of phase 2); a
-later run of the same command without it adds them to what was kept.
+in pieces. The scratch project lives in --workdir, which a new machine does not have:
+--state DIR (a folder under benchmarks/results, committed as the study goes) holds the
+studies and the finished runs instead, so the same command from a checkout of the same
+commit resumes there, after the last trial the folder recorded (a trial cut short starts
+again at its point; its checkpoints stay in the workdir). --no-shipped leaves out the
+shipped configuration's runs (half of phase 2); a later run of the same command without
+it adds them to what was kept.
 
 --env is not taken: the tuned environment is written over `conf/base` (Kedro stacks one
 environment on base), so the study runs on `conf/base` with --params.
