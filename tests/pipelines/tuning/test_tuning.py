@@ -125,17 +125,40 @@ def test_tuning_runs_equal_budgets_without_loading_the_test_split_and_resumes(tm
     pd.testing.assert_frame_equal(again.iloc[:2][["trial", "valid_ndcg@10"]], sasrec[["trial", "valid_ndcg@10"]])  # fmt: skip
 
 
-def test_a_cut_short_trial_is_retried_once_at_the_same_point():
-    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
-    trial = study.ask()
-    trial.suggest_float("x", 0.0, 1.0)  # then the process dies: the trial stays RUNNING
-    point = study.trials[0].params
-    nodes._retry_cut_short(study)
-    nodes._retry_cut_short(study)  # a second resume does not enqueue it again
-    states = [t.state.name for t in study.trials]
-    assert states == ["FAIL", "WAITING"]
-    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
-    assert study.trials[1].params == point
+def test_a_resumed_study_draws_the_points_an_uninterrupted_one_draws():
+    """A rerun after a killed process: the cut-short trial is failed and its point drawn
+    again, then the points the uninterrupted study tried, none twice (a sampler seeded
+    afresh on each rerun would repeat the first points: it did, on the ML-1M subset)."""
+
+    def study(storage: optuna.storages.BaseStorage) -> optuna.Study:
+        sampler = optuna.samplers.TPESampler(seed=7, n_startup_trials=2)
+        return optuna.create_study(study_name="s", storage=storage, load_if_exists=True, sampler=sampler)  # fmt: skip
+
+    def objective(trial: optuna.Trial) -> float:
+        x, k = trial.suggest_float("x", 0.0, 1.0), trial.suggest_categorical("k", [1, 2, 3])  # fmt: skip
+        return (x - 0.3) ** 2 + k
+
+    def finished(s: optuna.Study) -> list[dict]:
+        return [t.params for t in s.trials if t.state in nodes.FINISHED]
+
+    whole = study(optuna.storages.InMemoryStorage())
+    whole.optimize(objective, n_trials=6, callbacks=[nodes._save_sampler])
+
+    storage = optuna.storages.InMemoryStorage()
+    first = study(storage)
+    first.optimize(objective, n_trials=3, callbacks=[nodes._save_sampler])
+    cut = first.ask()  # the process dies in the fourth trial, its point drawn
+    cut.suggest_float("x", 0.0, 1.0), cut.suggest_categorical("k", [1, 2, 3])
+    again = study(storage)  # the rerun: a new process, its sampler seeded afresh
+    nodes._fail_cut_short(again)
+    nodes._restore_sampler(again)
+    again.optimize(objective, n_trials=3, callbacks=[nodes._save_sampler])
+
+    states = [t.state.name for t in again.trials]
+    assert states == ["COMPLETE"] * 3 + ["FAIL"] + ["COMPLETE"] * 3
+    assert again.trials[4].params == again.trials[3].params  # retried at its point
+    assert finished(again) == finished(whole)
+    assert len({tuple(sorted(p.items())) for p in finished(again)}) == 6  # none twice
 
 
 def test_winners_become_an_environment_that_loads(tmp_path):

@@ -13,9 +13,11 @@ project's own stages (`training.stages`) at the trial's point of the search spac
   test, is dropped by the first node that reads the ratings (`rating_tuning_input`).
 
 Resuming: the studies live in the project's SQLite storage (`OptunaStorageDataset`), a
-trial written as it ends. A rerun counts the finished (complete or pruned) trials
-towards the budget and first retries, at the same point, a trial that an interruption
-or an error cut short.
+trial written as it ends, with the sampler's random state after it (`_SAMPLER_STATE`). A
+rerun counts the finished (complete or pruned) trials towards the budget and goes on
+from that state, so it draws the points an uninterrupted study would have: first the
+point of a trial an interruption or an error cut short (retried where it stopped, from
+its checkpoints if the scratch folder still holds them), never again one it has tried.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from maskrec.metrics import error_metrics
 from maskrec.model_input import next_rating_parts, rater_input
@@ -67,7 +70,7 @@ COLUMNS = [
     "epochs",
     "seconds",
 ]  # and metric(model), then param.<name>
-_RETRY_OF = "retry_of"  # user attribute of a trial that retries a cut-short one
+_SAMPLER_STATE = "sampler_state"  # study attribute: the sampler's random state after the last finished trial
 
 
 def metric(model: str) -> str:
@@ -253,7 +256,8 @@ def _study(
             n_warmup_steps=tuning.pruner.warmup_epochs,
         ),
     )
-    _retry_cut_short(study)
+    _fail_cut_short(study)
+    _restore_sampler(study)
     finished = sum(t.state in FINISHED for t in study.trials)
 
     def objective(trial: optuna.Trial) -> float:
@@ -275,22 +279,39 @@ def _study(
     remaining = max(tuning.trials - finished, 0)
     logger.info("tuning %s: %d of %d trials done, %d to run", model, finished, tuning.trials, remaining)  # fmt: skip
     if remaining:
-        study.optimize(objective, n_trials=remaining)
+        study.optimize(objective, n_trials=remaining, callbacks=[_save_sampler])
     return trials_table(study, model)
 
 
-def _retry_cut_short(study: optuna.Study) -> None:
-    """A trial left running by a killed process, or failed by an interruption or an error,
-    is marked failed and its point enqueued once (the retry names it: `retry_of`), so the
-    rerun tries that point first."""
-    retried = {t.user_attrs.get(_RETRY_OF) for t in study.trials}
+def _fail_cut_short(study: optuna.Study) -> None:
+    """A trial left running by a killed process is marked failed (the sampler, restored to
+    its state before that trial, draws its point again)."""
     for trial in study.trials:
         if trial.state == TrialState.RUNNING:
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        elif trial.state != TrialState.FAIL:
-            continue
-        if trial.number not in retried and trial.params:
-            study.enqueue_trial(trial.params, user_attrs={_RETRY_OF: trial.number})
+
+
+def _sampler_rngs(sampler: optuna.samplers.TPESampler) -> list[np.random.RandomState]:
+    """The random generators a TPE sampler draws from: its own and its startup random
+    sampler's. Optuna has no public API for their state (its FAQ pickles the sampler);
+    the resume test checks these are all there is."""
+    return [sampler._rng.rng, sampler._random_sampler._rng.rng]
+
+
+def _save_sampler(study: optuna.Study, trial: FrozenTrial) -> None:
+    """After each finished trial: the sampler's random state, in the study's storage."""
+    states = [rng.get_state() for rng in _sampler_rngs(study.sampler)]
+    study.set_user_attr(_SAMPLER_STATE, [[name, keys.tolist(), pos, has_gauss, cached] for name, keys, pos, has_gauss, cached in states])  # fmt: skip
+
+
+def _restore_sampler(study: optuna.Study) -> None:
+    """The sampler where the study's last finished trial left it (a study that finished
+    none starts from the seed, as a new one)."""
+    saved = study.user_attrs.get(_SAMPLER_STATE)
+    if saved is None:
+        return
+    for rng, (name, keys, pos, has_gauss, cached) in zip(_sampler_rngs(study.sampler), saved, strict=True):  # fmt: skip
+        rng.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
 def trials_table(study: optuna.Study, model: str) -> pd.DataFrame:
