@@ -192,8 +192,7 @@ class FinishedSeeds:
     def __init__(self, workdir: Path, arguments: dict[str, Any], fresh: bool = False, beside: Path | None = None) -> None:  # fmt: skip
         """Kept in a folder beside `workdir` (`<workdir>_seeds/<key hash>`), or under
         `beside` (`<beside>/<key hash>`) where the benchmark keeps its state elsewhere."""
-        key = json.dumps({"arguments": arguments, "code": _code_version()}, sort_keys=True, default=str)  # fmt: skip
-        self.key = key
+        self.key = key = run_key(arguments)
         parent = beside if beside is not None else Path(workdir).with_name(Path(workdir).name + "_seeds")  # fmt: skip
         self.folder = parent / hashlib.sha256(key.encode()).hexdigest()[:16]
         if fresh and self.folder.exists():
@@ -213,6 +212,12 @@ class FinishedSeeds:
         partial.write_bytes(pickle.dumps(result))
         partial.replace(path)  # never a half-written seed
         return result
+
+
+def run_key(arguments: dict[str, Any]) -> str:
+    """What a benchmark's kept results belong to: its arguments and the code
+    (`_code_version`)."""
+    return json.dumps({"arguments": arguments, "code": _code_version()}, sort_keys=True, default=str)  # fmt: skip
 
 
 def _is_code(path: str) -> bool:
@@ -342,7 +347,7 @@ def _claim_state(state: Path, arguments: dict[str, Any], fresh: bool) -> None:
     """The --state folder for this command and code: made if new, emptied with --fresh,
     refused if it holds another command's or another code version's study (a study's
     trials must come from one code and one command)."""
-    key = json.dumps({"arguments": arguments, "code": _code_version()}, sort_keys=True, default=str)  # fmt: skip
+    key = run_key(arguments)
     recorded = state / "key.json"
     if fresh and state.exists():
         shutil.rmtree(state)
