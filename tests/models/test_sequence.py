@@ -168,6 +168,32 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
     ] == [{k: v for k, v in r.items() if k not in drop} for r in resumed_history]
 
 
+def test_a_kept_checkpoint_gives_the_finished_run_back_without_training(tmp_path, monkeypatch):  # fmt: skip
+    """`keep_checkpoint`: a run stopped by patience leaves its last checkpoint, and the same
+    run again returns its chosen weights and history with no epoch trained (no
+    validation either: the scripted scores run out); `discard_checkpoints` removes it."""
+    scores = iter([0.1, 0.3, 0.2, 0.25])  # patience 1: stops after epoch 3
+    monkeypatch.setattr(loop, "validate", lambda *a, **k: {"ndcg@10": next(scores), "hr@10": 0.0, "mrr@10": 0.0})  # fmt: skip
+    train, valid = cyclic_data(n_users=40)
+    run_training = training(checkpoint_dir=str(tmp_path / "ckpt"))
+
+    def run():
+        torch.manual_seed(0)
+        model = SequenceRecModel(tiny_config(causal=True))
+        return fit(model, CausalObjective(), training_windows(train, 8), eval_set(valid, 8),
+                   stage(epochs=6, patience=1), run_training, "kept", keep_checkpoint=True)  # fmt: skip
+
+    first, first_history = run()
+    assert [r["epoch"] for r in first_history] == [1, 2, 3]
+    assert (tmp_path / "ckpt" / "kept.pt").is_file()
+    again, again_history = run()
+    assert again_history == first_history
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(tensor, again.state_dict()[name]), name
+    loop.discard_checkpoints(run_training, "kept", "never-run")
+    assert not list((tmp_path / "ckpt").iterdir())
+
+
 def test_early_stopping_restores_the_best_epoch():
     train, valid = cyclic_data(n_users=60)
     torch.manual_seed(0)

@@ -91,6 +91,7 @@ def fit(
     teacher: Teacher | None = None,
     start_is_candidate: bool = False,
     on_epoch: EpochCallback | None = None,
+    keep_checkpoint: bool = False,
 ) -> tuple[SequenceRecModel, list[dict]]:
     """Train `model` on `windows` with `objective` as `stage` says, early-stopping on
     validation NDCG@10 (on validation RMSE when `valid` holds rating questions).
@@ -117,6 +118,10 @@ def fit(
     - `on_epoch(epoch, metrics)`, when given, sees each trained epoch's validation metrics
       (a tuning trial's pruner); if it raises, the run's checkpoint is removed (a pruned
       trial is not resumed) and the exception goes on.
+    - `keep_checkpoint`: the finished run's last checkpoint stays, so the same run again
+      returns its result at once instead of training (a tuning trial's earlier stages,
+      when the trial is retried after an interruption); the caller removes it
+      (`discard_checkpoints`). Otherwise a finished run deletes its checkpoint.
 
     Under torchrun every process trains (`training/distributed.py`): rank 0 sends the
     call to the others, which run it too; `schedule.batch_size` is the global batch.
@@ -247,8 +252,15 @@ def fit(
         record["best_epoch"] = state.best_epoch
     logger.info("%s: best validation %s %.4f at epoch %d", name, "NDCG@10" if isinstance(valid, EvalSet) else "-RMSE",
                 state.best_metric, state.best_epoch)  # fmt: skip
-    checkpoint.finish()
+    if not keep_checkpoint:
+        checkpoint.finish()
     return model.cpu().eval(), state.history
+
+
+def discard_checkpoints(training: TrainingParams, *names: str) -> None:
+    """Remove the checkpoints runs named `names` kept (`fit(keep_checkpoint=True)`)."""
+    for name in names:
+        _Checkpoint.for_run(training, distributed.current(), name, "").finish()
 
 
 def serve_training_jobs() -> int:

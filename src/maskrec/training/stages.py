@@ -49,12 +49,14 @@ def pretrain(
     stage: ClozeStage,
     training: TrainingParams,
     name: str,
+    keep_checkpoint: bool = False,
 ) -> tuple[SequenceRecModel, pd.DataFrame]:
     """Cloze pretraining on `sequences`, early-stopped on validation NDCG@10 (a [MASK]
-    appended after each user's training history is the next-item question)."""
+    appended after each user's training history is the next-item question).
+    `keep_checkpoint`: see `fit`."""
     config = initial_model.config
     objective = ClozeObjective(stage.mask_prob, config.mask_id, config.n_items, stage.bert_replacement)  # fmt: skip
-    return train(initial_model, objective, sequences, valid_targets, stage, training, name)  # fmt: skip
+    return train(initial_model, objective, sequences, valid_targets, stage, training, name, keep_checkpoint=keep_checkpoint)  # fmt: skip
 
 
 def train_teacher(
@@ -63,15 +65,17 @@ def train_teacher(
     valid_targets: pd.DataFrame,
     stage: FineTuningStage,
     training: TrainingParams,
+    keep_checkpoint: bool = False,
 ) -> Teacher:
     """A wider Cloze-trained model (`fine_tuning.distillation.teacher`) whose soft targets
-    guide fine-tuning; none when distillation is off (weight 0), which costs nothing."""
+    guide fine-tuning; none when distillation is off (weight 0), which costs nothing.
+    `keep_checkpoint`: see `fit`."""
     distillation = stage.distillation
     if distillation.weight == 0:
         return Teacher()
     teacher, _ = pretrain(
         init_model(item_features, distillation.teacher), train_sequences, valid_targets,
-        distillation.teacher, training, "teacher",
+        distillation.teacher, training, "teacher", keep_checkpoint,
     )  # fmt: skip
     return Teacher(teacher, distillation.weight, distillation.temperature)
 

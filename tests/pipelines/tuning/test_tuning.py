@@ -20,8 +20,9 @@ from maskrec.hooks import check_parameters
 from maskrec.params import TuningParams, at_point
 from maskrec.pipeline_registry import register_pipelines
 from maskrec.pipelines.tuning import nodes
+from maskrec.training import loop
 from tests.conftest import SMALL_SAMPLE, copy_project, run
-from tests.helpers import params
+from tests.helpers import params, quick, small_split, stopped_after
 
 SPACE = {
     "fine_tuned": {
@@ -159,6 +160,36 @@ def test_a_resumed_study_draws_the_points_an_uninterrupted_one_draws():
     assert again.trials[4].params == again.trials[3].params  # retried at its point
     assert finished(again) == finished(whole)
     assert len({tuple(sorted(p.items())) for p in finished(again)}) == 6  # none twice
+
+
+def test_a_cut_short_trial_is_retried_without_training_its_pretraining_again(tmp_path, monkeypatch):  # fmt: skip
+    """A fine-tuned trial stopped in fine-tuning keeps its finished pretraining: the rerun
+    retries it from fine-tuning's checkpoint, trains no pretraining epoch, scores what
+    an uninterrupted study scores, and leaves no checkpoint behind."""
+    data = small_split()
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {
+        "models": ["fine_tuned"], "space": {"fine_tuned": SPACE["fine_tuned"]},
+        "trials": 1, "epochs": 2, "pretraining_epochs": 2})  # fmt: skip
+
+    def study(folder: Path, storage: optuna.storages.BaseStorage) -> pd.DataFrame:
+        return nodes.tune(storage, data["item_features"], data["train"], data["valid"], tuning,
+                          quick("pretraining"), quick("fine_tuning"), quick("sasrec"),
+                          quick("training", checkpoint_dir=str(folder)), model="fine_tuned")  # fmt: skip
+
+    whole = study(tmp_path / "whole", optuna.storages.InMemoryStorage())
+    storage = optuna.storages.InMemoryStorage()
+    with pytest.raises(KeyboardInterrupt), stopped_after(1, name="fine_tuned"):
+        study(tmp_path / "cut", storage)
+    assert {p.name for p in (tmp_path / "cut").glob("*.pt")} == {"pretrained.pt", "fine_tuned.pt"}  # fmt: skip
+
+    trained: list[tuple[str, int]] = []
+    save = loop._Checkpoint.save
+    monkeypatch.setattr(loop._Checkpoint, "save", lambda self, state, *a: (trained.append((self.name, state.epoch)), save(self, state, *a)))  # fmt: skip
+    again = study(tmp_path / "cut", storage)
+    assert trained == [("fine_tuned", 2)]
+    assert list(again["state"]) == ["FAIL", "COMPLETE"]
+    assert again["valid_ndcg@10"].iloc[1] == whole["valid_ndcg@10"].iloc[0]
+    assert not list((tmp_path / "cut").glob("*.pt"))
 
 
 def test_winners_become_an_environment_that_loads(tmp_path):
