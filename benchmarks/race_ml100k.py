@@ -95,7 +95,6 @@ TRANSFER_STAGES = {
     "joint_sasrec": ["join_sequences_node", "train_joint_sasrec_node"],
 }
 EVALUATION = ["evaluate_models_node", "summarise_evaluation_node"]
-SOURCE_DATA = ["align_source_items_node", "map_source_sequences_node"]
 RECBOLE = {  # RecBole 1.2.1 on this task (issue 5): test HR@10, NDCG@10, MRR@10
     "EASE": (0.1347, 0.0706, 0.0513), "BPR": (0.1241, 0.0673, 0.0502), "ItemKNN": (0.1145, 0.0628, 0.0472),
     "SASRec (len 200)": (0.1315, 0.0613, 0.0405), "SASRec (len 50)": (0.1220, 0.0589, 0.0402),
@@ -333,13 +332,13 @@ def main() -> None:
 
 
 def _data_nodes(transfer: bool):
-    """The data steps of the run's pipeline: the target's, and the source's with its
-    alignment in a transfer run."""
+    """The data steps of the run's pipeline: the target's, and in a transfer run the
+    source's namespace (its cleaning, the item alignment and its sequences)."""
     pipelines = register_pipelines()
     steps = pipelines["data_processing"] + pipelines["data_split"]
     if transfer:
         run = pipelines["transfer"]
-        steps = steps + run.only_nodes_with_namespaces(["pretraining_source"]) + run.only_nodes(*SOURCE_DATA)  # fmt: skip
+        steps = steps + run.only_nodes_with_namespaces(["pretraining_source"])
     return steps.nodes
 
 

@@ -42,8 +42,12 @@ def create_pipeline(retraining: Pipeline | None = None, **kwargs) -> Pipeline:
     fractions = []
     for namespace, fraction in FRACTIONS.items():
         one = _one_fraction(retraining, fraction)
-        fractions.append(Pipeline(one, namespace=namespace, inputs=SHARED & one.inputs(), parameters=parameters))  # fmt: skip
-    curve = {"full": "evaluation_metrics", **{ns: f"{ns}.evaluation_metrics" for ns in FRACTIONS}}  # fmt: skip
+        # the metrics leave the namespace as users_10pct_evaluation_metrics: the curve's
+        # node reads every fraction's, and Kedro warns about dotted names a node outside
+        # their namespace reads
+        metrics = {"evaluation_metrics": f"{namespace}_evaluation_metrics"}
+        fractions.append(Pipeline(one, namespace=namespace, inputs=SHARED & one.inputs(), outputs=metrics, parameters=parameters))  # fmt: skip
+    curve = {"full": "evaluation_metrics", **{ns: f"{ns}_evaluation_metrics" for ns in FRACTIONS}}  # fmt: skip
     return Pipeline(
         [
             *fractions,

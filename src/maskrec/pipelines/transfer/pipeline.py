@@ -9,7 +9,9 @@ SOURCE = "pretraining_source"  # the namespace of the source's data
 def create_pipeline(**kwargs) -> Pipeline:
     """Item alignment and the transfer models, from the source's cleaned data
     (`pretraining_source.interactions`, `.item_features`: the data_processing pipeline
-    under that namespace, which `pipeline_registry` adds)."""
+    under that namespace, which `pipeline_registry` adds). The two nodes that read the
+    source's data sit in its namespace too: kedro viz groups them with it, and Kedro keeps
+    dotted dataset names for namespaced nodes (it warns about any other)."""
     return Pipeline(
         [
             Node(
@@ -17,6 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["item_features", f"{SOURCE}.item_features", "params:transfer"],
                 outputs=["item_alignment", "item_alignment_counts"],
                 name="align_source_items_node",
+                namespace=SOURCE,
             ),
             Node(
                 nodes.map_source_sequences,
@@ -33,6 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "item_alignment_report",
                 ],
                 name="map_source_sequences_node",
+                namespace=SOURCE,
             ),  # fmt: skip
             Node(
                 init_model,
