@@ -106,15 +106,10 @@ class NewItems:
         content = _content_arrays(years, genres, position)
         config = {"recent": int(recent), "profile": int(profile), "fraction": float(fraction),
                   "newest_year": float(content["years"].max()), "genre_names": list(genre_names or [])}  # fmt: skip
-        # the simulated hold-out: the newest `fraction` of trained films by first rating
         first = _first_seen(sequences, timestamps, n_items)
-        trained_ids = np.flatnonzero(np.isfinite(first))
-        by_debut = trained_ids[np.lexsort((trained_ids, first[trained_ids]))]
-        held = np.sort(by_debut[len(by_debut) - int(round(fraction * len(by_debut))) :])
-        is_held = np.zeros(n_items + 1, dtype=bool)
-        is_held[held] = True
-        # without the held-out films' events, every other film's first rating is unchanged
-        simulated = {**content, **_state(np.where(is_held, np.inf, first))}
+        is_held, state = simulated_hold_out(first, fraction)
+        held = np.flatnonzero(is_held)
+        simulated = {**content, **state}
         labels = is_held[np.asarray(targets, dtype=np.int64)] if targets else np.zeros(0, bool)  # fmt: skip
         gate = _fit_gate(_gate_features(windows, simulated, config).numpy(), labels)
         candidates = torch.from_numpy(held)
@@ -269,6 +264,19 @@ def _first_seen(sequences, timestamps, n_items: int) -> np.ndarray:
         np.minimum.at(first, items, times)
     first[0] = np.inf
     return first
+
+
+def simulated_hold_out(first: np.ndarray, fraction: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
+    """The simulated hold-out the mixture is fitted on, from each id's first training
+    time `first` (inf: none): the newest `fraction` of trained films by first rating
+    (ties: the higher id is newer, as data_split holds new films out), as a bool per id,
+    and every film's `_state` without their events (the others' first ratings are
+    unchanged)."""
+    trained_ids = np.flatnonzero(np.isfinite(first))
+    by_debut = trained_ids[np.lexsort((trained_ids, first[trained_ids]))]
+    is_held = np.zeros(len(first), dtype=bool)
+    is_held[by_debut[len(by_debut) - int(round(fraction * len(by_debut))) :]] = True
+    return is_held, _state(np.where(is_held, np.inf, first))
 
 
 def _state(first: np.ndarray) -> dict[str, np.ndarray]:
