@@ -325,27 +325,28 @@ def test_a_capped_epoch_trains_its_steps_on_a_fresh_subset_and_the_schedule_span
     assert [r["lr"] / 0.01 for r in history] == pytest.approx([0.75, 0.5, 0.25, 0.0])
 
 
-def test_an_epoch_callback_sees_validation_and_stopping_there_leaves_no_checkpoint(
-    tmp_path,
-):
-    """`on_epoch` is how a tuning trial's pruner sees each epoch; a pruned run is not
-    resumed, so its checkpoint goes."""
+@pytest.mark.parametrize("error", [loop.StopTraining, RuntimeError])
+def test_an_epoch_callback_sees_validation_and_only_stopping_there_drops_the_checkpoint(tmp_path, error):  # fmt: skip
+    """`on_epoch` is how a tuning trial's pruner sees each epoch: a pruned run
+    (`StopTraining`) is not resumed, so its checkpoint goes; any other error in the
+    callback (the study's storage failing, say) keeps it for the retry."""
     train, valid = cyclic_data(n_users=40)
     seen = []
 
     def prune(epoch, metrics):
         seen.append((epoch, metrics["ndcg@10"]))
         if epoch == 2:
-            raise RuntimeError("pruned")
+            raise error("stopped")
 
     torch.manual_seed(0)
     model = SequenceRecModel(tiny_config(causal=True))
-    with pytest.raises(RuntimeError, match="pruned"):
+    with pytest.raises(error, match="stopped"):
         fit(model, CausalObjective(), training_windows(train, 8), eval_set(valid, 8), stage(epochs=4),
             training(checkpoint_dir=str(tmp_path / "ckpt")), "pruned", on_epoch=prune)  # fmt: skip
     assert [epoch for epoch, _ in seen] == [1, 2]
     assert all(0.0 <= value <= 1.0 for _, value in seen)
-    assert not list((tmp_path / "ckpt").glob("*.pt"))
+    kept = [p.name for p in (tmp_path / "ckpt").glob("*.pt")]
+    assert kept == ([] if error is loop.StopTraining else ["pruned.pt"])
 
 
 def test_without_a_start_candidate_patience_and_best_are_over_trained_epochs(

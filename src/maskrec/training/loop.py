@@ -69,6 +69,10 @@ _NO_BUFFER_SYNC = (
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
+class StopTraining(Exception):
+    """Raised by an `on_epoch` callback to end a run for good: its checkpoint goes."""
+
+
 @dataclass
 class Teacher:
     """The distillation teacher and its share of the loss, or none (a Kedro dataset
@@ -116,8 +120,9 @@ def fit(
       batches (each epoch draws its own order, so successive epochs see fresh subsets):
       on large data validation and patience then come every N steps, not every pass.
     - `on_epoch(epoch, metrics)`, when given, sees each trained epoch's validation metrics
-      (a tuning trial's pruner); if it raises, the run's checkpoint is removed (a pruned
-      trial is not resumed) and the exception goes on.
+      (a tuning trial's pruner). If it raises `StopTraining` (a pruned trial, not to be
+      resumed), the run's checkpoint is removed; any other error keeps it, so the run
+      can be retried from its last epoch. The exception goes on either way.
     - `keep_checkpoint`: the finished run's last checkpoint stays, so the same run again
       returns its result at once instead of training (a tuning trial's earlier stages,
       when the trial is retried after an interruption); the caller removes it
@@ -238,7 +243,7 @@ def fit(
         if on_epoch is not None:
             try:
                 on_epoch(epoch, metrics)
-            except Exception:
+            except StopTraining:
                 checkpoint.finish()
                 raise
     progress.close()

@@ -192,6 +192,20 @@ def test_a_cut_short_trial_is_retried_without_training_its_pretraining_again(tmp
     assert not list((tmp_path / "cut").glob("*.pt"))
 
 
+def test_a_pruned_trial_is_recorded_pruned_and_leaves_no_checkpoint(tmp_path, monkeypatch):  # fmt: skip
+    data = small_split()
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {
+        "models": ["sasrec"], "space": {"sasrec": SPACE["sasrec"]}, "trials": 1, "epochs": 3})  # fmt: skip
+    monkeypatch.setattr(optuna.Trial, "should_prune", lambda self: True)
+    trials = nodes.tune(optuna.storages.InMemoryStorage(), data["item_features"], data["train"], data["valid"],
+                        tuning, quick("pretraining"), quick("fine_tuning"), quick("sasrec"),
+                        quick("training", checkpoint_dir=str(tmp_path)), model="sasrec")  # fmt: skip
+    assert list(trials["state"]) == ["PRUNED"] and list(trials["epochs"].isna()) == [
+        True
+    ]
+    assert not list(tmp_path.glob("*.pt"))
+
+
 def test_winners_become_an_environment_that_loads(tmp_path):
     tuning = TuningParams.model_validate(params("tuning").model_dump() | {"space": SPACE, "epochs": 7})  # fmt: skip
     table = lambda model, rows: trials_table(model, rows, "valid_ndcg@10", epochs=3)  # noqa: E731

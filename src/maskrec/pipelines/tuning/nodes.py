@@ -54,7 +54,7 @@ from maskrec.params import (
     tuned_stage,
 )
 from maskrec.training import distributed
-from maskrec.training.loop import discard_checkpoints
+from maskrec.training.loop import StopTraining, discard_checkpoints
 from maskrec.training.setup import init_model
 from maskrec.training.stages import (
     fine_tune,
@@ -290,7 +290,7 @@ def _study(
         def report(epoch: int, metrics: dict[str, float]) -> None:
             trial.report(metrics[score], epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned()
+                raise _Pruned()
 
         history = trained(stages, report)
         trial.set_user_attr("epochs", int((history["epoch"] >= 1).sum()))
@@ -304,6 +304,11 @@ def _study(
     if remaining:
         study.optimize(objective, n_trials=remaining, callbacks=[_save_sampler])
     return trials_table(study, model)
+
+
+class _Pruned(optuna.TrialPruned, StopTraining):
+    """A pruned trial: Optuna records it as pruned, `fit` drops its checkpoint (an error
+    in the pruner's own call, a storage one say, keeps it for the retry)."""
 
 
 def _fail_cut_short(study: optuna.Study) -> None:
