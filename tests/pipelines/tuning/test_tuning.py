@@ -211,7 +211,12 @@ def test_winners_become_an_environment_that_loads(tmp_path):
     table = lambda model, rows: trials_table(model, rows, "valid_ndcg@10", epochs=3)  # noqa: E731
     fine_tuned = table("fine_tuned", [("COMPLETE", 0.30, {"mask_prob": 0.3, "cloze_weight": 1.0}),
                                       ("COMPLETE", 0.35, {"mask_prob": 0.4, "cloze_weight": 0.0}),
-                                      ("PRUNED", None, {"mask_prob": 0.2, "cloze_weight": 0.0})])  # fmt: skip
+                                      ("PRUNED", None, {"mask_prob": 0.2, "cloze_weight": 0.0}),
+                                      ("FAIL", None, {"mask_prob": 0.3, "cloze_weight": 0.0})])  # fmt: skip
+    fine_tuned.loc[3, ["epochs", "seconds"]] = [
+        None,
+        3600.0,
+    ]  # cut short: its wait counts
     scratch = table("scratch", [("COMPLETE", 0.25, {"cloze_weight": 1.0})])
     sasrec = table("sasrec", [("COMPLETE", 0.33, {"learning_rate": 0.004, "heads": 1})])
     storage = optuna.storages.InMemoryStorage()  # no study: no importance to measure
@@ -227,7 +232,13 @@ def test_winners_become_an_environment_that_loads(tmp_path):
         "schedule": {"epochs": 7},
     }
     assert environment["sasrec"] == {"model": {"num_heads": 1}, "schedule": {"epochs": 7, "learning_rate": 0.004}}  # fmt: skip
-    assert summary["fine_tuned"]["trials"] == {"COMPLETE": 2, "PRUNED": 1}
+    assert summary["fine_tuned"]["trials"] == {"COMPLETE": 2, "PRUNED": 1, "FAIL": 1}
+    # cost: the finished trials' epochs and seconds; a cut-short trial's apart
+    assert (summary["fine_tuned"]["epochs"], summary["fine_tuned"]["seconds"]) == (
+        9,
+        3.0,
+    )
+    assert summary["fine_tuned"]["seconds_cut_short"] == 3600.0
     assert summary["scratch"]["point"] == {"cloze_weight": 1.0}  # reported, not written
     assert summary["sasrec"]["valid_ndcg@10"] == 0.33
 

@@ -362,8 +362,10 @@ def tuned_parameters(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The winners as a Kedro environment's parameters (each tuned stage's keys, its epoch
     cap, and the `tuning` block that names the study and its budget), and a summary per
-    model: best validation NDCG@10 (a rating model's: lowest RMSE), its point, trials by state, epochs, seconds and the
-    importance of each dimension (fANOVA over the complete trials).
+    model: best validation NDCG@10 (a rating model's: lowest RMSE), its point, trials by
+    state, the epochs and seconds of its finished trials (`seconds_cut_short`: the wall time
+    of trials an interruption failed, an upper bound) and the importance of each dimension
+    (fANOVA over the complete trials).
 
     The scratch model trains with the fine-tuning spec, so the environment takes the
     pretrained model's winner for it (the ablation then differs from the fine-tuned model
@@ -385,9 +387,14 @@ def tuned_parameters(
     for model, rows in trials.groupby("model", sort=False):
         complete = rows[rows["state"] == "COMPLETE"]
         counts = rows["state"].value_counts().to_dict()
+        finished = rows[rows["state"].isin([s.name for s in FINISHED])]
+        cut_short = rows[rows["state"] == TrialState.FAIL.name]
+        # A cut-short trial's seconds run from its start to the rerun that failed it, so
+        # they hold whatever time passed between the two: reported apart, an upper bound
         entry = {"trials": {str(k): int(v) for k, v in counts.items()},
-                 "epochs": int(rows["epochs"].fillna(0).sum()),
-                 "seconds": float(rows["seconds"].fillna(0).sum())}  # fmt: skip
+                 "epochs": int(finished["epochs"].fillna(0).sum()),
+                 "seconds": float(finished["seconds"].fillna(0).sum()),
+                 "seconds_cut_short": float(cut_short["seconds"].fillna(0).sum())}  # fmt: skip
         if len(complete):
             score = metric(str(model))
             values = complete[score].astype(float)
