@@ -18,6 +18,7 @@ does; the pyfunc itself ranks the catalogue it was trained on.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,11 @@ def log_model(folder: Path, name: str, registered_as: str | None = None, new_fil
     context = mlflow.pyfunc.PythonModelContext(artifacts=artifacts, model_config=config)
     model.load_context(context)
     example = pd.DataFrame({"history": [original_ids(model.table["original_item_id"].iloc[:3])]})  # fmt: skip
-    signature = infer_signature(example, model.predict(context, example), params={"k": DEFAULT_K})  # fmt: skip
+    with (
+        warnings.catch_warnings()
+    ):  # its hint on integer columns: ours never miss a value
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column", UserWarning)  # fmt: skip
+        signature = infer_signature(example, model.predict(context, example), params={"k": DEFAULT_K})  # fmt: skip
     return mlflow.pyfunc.log_model(
         name=ARTIFACT,
         python_model=str(Path(__file__).with_name("mlflow_entry.py")),  # no pickle
