@@ -26,7 +26,10 @@ while true; do
   [ "$now" -gt "$seen" ] || continue
   seen=$now
   line=$(grep -ao "Trial [0-9]* \(finished\|pruned\).*" "$log" | tail -1 | cut -c1-100)
-  study=$(grep -ao "tuning [a-z_]*: [0-9]* of" "$log" | tail -1 | cut -d: -f1)
+  # the study of that trial: the last "tuning <model>:" line before it (the next study
+  # may have started by now)
+  study=$(grep -ao "tuning [a-z_]*: [0-9]* of\|Trial [0-9]* \(finished\|pruned\)" "$log" \
+    | awk '/^tuning/ {s = $1 " " $2} /^Trial/ {t = s} END {sub(":", "", t); print t}')
   for _ in $(seq 1 30); do [ -e "$db-journal" ] || break; sleep 1; done
   # another git command in the repository (index.lock) makes a try fail: try again
   for _ in $(seq 1 10); do
