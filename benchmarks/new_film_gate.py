@@ -72,7 +72,8 @@ class Gates:
         self.content, self.config = content, config
         n_items = len(content["years"]) - 1
         first = new_items._first_seen(sequences, timestamps, n_items)
-        self.clock = (float(np.nanmin(np.where(np.isfinite(first), first, np.nan))), float(max(max(t) for t in timestamps)))  # fmt: skip
+        # the training data's clock: its first and last event
+        self.clock = (float(min(min(t) for t in timestamps)), float(max(max(t) for t in timestamps)))  # fmt: skip
         self.real = {**content, **new_items._state(first)}
         is_held, simulated = new_items.simulated_hold_out(first, config["fraction"])
         contexts, targets, times = examples(sequences, timestamps, per_user)
