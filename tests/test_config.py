@@ -38,6 +38,22 @@ def test_ml100k_overrides_single_keys_and_keeps_the_rest_of_base():
     assert ml100k["transfer_pretraining"].mask_prob == ml100k["pretraining"].mask_prob == 0.2  # fmt: skip
 
 
+def test_the_transfer_stages_are_the_target_s_unless_they_say_otherwise():
+    base = load_parameters(CONF, "local")
+    assert base["transfer_continuation"] == base["pretraining"]
+    assert base["transfer_fine_tuning"] == base["fine_tuning"]
+    assert base["joint_sasrec"] == base["sasrec"]
+    own = load_parameters(CONF, "local", {"transfer_fine_tuning": {"cloze_weight": 0.75}, "joint_sasrec": {"schedule": {"learning_rate": 0.004}}})  # fmt: skip
+    assert own["transfer_fine_tuning"].cloze_weight == 0.75 != own["fine_tuning"].cloze_weight  # fmt: skip
+    assert own["joint_sasrec"].schedule.learning_rate == 0.004 != own["sasrec"].schedule.learning_rate  # fmt: skip
+    # the transfer model is distilled from the target's one teacher
+    teacher = load_parameters(CONF, "local", {"fine_tuning": {"distillation": {"teacher": {"model": {"hidden_size": 96}}}}})  # fmt: skip
+    assert teacher["transfer_fine_tuning"].distillation == teacher["fine_tuning"].distillation  # fmt: skip
+    assert teacher["transfer_fine_tuning"].distillation.teacher.model.hidden_size == 96
+    with pytest.raises(ValueError, match="transfer_fine_tuning.distillation: transfer_fine_tuning takes fine_tuning's distillation"):  # fmt: skip
+        load_parameters(CONF, "local", {"transfer_fine_tuning": {"distillation": {"weight": 0.5}}})  # fmt: skip
+
+
 def test_runtime_params_override_like_kedro_run_params():
     seeded = load_parameters(CONF, "local", {"training": {"seed": 7}})
     assert seeded["training"].seed == 7 and seeded["pretraining"].seed == 7
@@ -223,7 +239,7 @@ def test_every_conf_value_reaches_the_config_schedule_or_loss_it_must():
     for file in (CONF / "base").glob("parameters_*.yml"):
         base |= yaml.safe_load(file.read_text())
     reference = _built(load_parameters(CONF, "local"), item_features)
-    training_groups = {"model", "schedule", "loss", "regularizers", "pretraining", "fine_tuning", "sasrec", "transfer_pretraining"}  # fmt: skip
+    training_groups = {"model", "schedule", "loss", "regularizers", "pretraining", "fine_tuning", "sasrec", "transfer_pretraining", "transfer_continuation", "transfer_fine_tuning", "joint_sasrec"}  # fmt: skip
     checked = 0
     for path, value in _leaves({k: v for k, v in base.items() if k in training_groups | {"training", "ratings"}}):  # fmt: skip
         if isinstance(value, (list, dict)) or value is None or isinstance(value, str) and value not in ("full", "causal", "linear"):  # fmt: skip

@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from maskrec.hooks import check_parameters, check_pretraining_source, check_runner
+from maskrec.hooks import (
+    check_parameters,
+    check_pretraining_source,
+    check_runner,
+    check_tuned_models,
+)
 from tests.helpers import configured, params
 
 
@@ -116,3 +121,17 @@ def test_ease_skip_is_announced_at_run_start_from_the_raw_catalogue(tmp_path, ca
     assert MovieLensDataset(source=str(folder)).catalogue_size() == 100
     assert announce_skipped_baselines(MovieLensDataset(source=str(folder)), baselines) is None  # fmt: skip
     assert MovieLensDataset(source="ml-1m", cache_dir=str(tmp_path)).catalogue_size() is None  # fmt: skip
+
+
+def test_the_transfer_models_are_tuned_only_where_the_source_is_read():
+    tuning = {"tune_fine_tuned_node", "tune_sasrec_node", "tuned_parameters_node"}
+    with pytest.raises(ValueError, match="kedro run --pipelines transfer_tuning"):
+        check_tuned_models(["sasrec", "transfer"], tuning)
+    check_tuned_models(["sasrec"], tuning)
+    check_tuned_models(["transfer"], {"train_sasrec_node"})  # a run without studies
+    transfer_tuning = tuning | {"tune_transfer_node", "tune_joint_sasrec_node"}
+    with pytest.raises(
+        ValueError, match="names none of them: add transfer, joint_sasrec, one a run"
+    ):
+        check_tuned_models(["sasrec"], transfer_tuning)
+    check_tuned_models(["sasrec", "joint_sasrec"], transfer_tuning)

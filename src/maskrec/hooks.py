@@ -17,14 +17,18 @@ from maskrec.datasets.movielens import NO_SOURCE
 from maskrec.devices import resolve_device
 from maskrec.models.baselines import dense_skip_reason
 from maskrec.models.rating_baselines import check_settings
-from maskrec.params import GROUPS, RATING_TUNED, check_stages
+from maskrec.params import GROUPS, RATING_TUNED, TRANSFER_TUNED, check_stages
 from maskrec.training import distributed
 from maskrec.training.loop import serve_training_jobs
 
 logger = logging.getLogger(__name__)
 REFUSED_RUNNERS = ("ParallelRunner", "ThreadRunner")
 SOURCE_RAW = "pretraining_source.movielens_raw"
-TRANSFER_RUNS = {"transfer", "data_efficiency"}  # the registered runs with a source
+TRANSFER_RUNS = {
+    "transfer",
+    "data_efficiency",
+    "transfer_tuning",
+}  # the registered runs with a source
 
 
 def check_runner(runner: str) -> None:
@@ -47,14 +51,35 @@ def check_pretraining_source(
     """The transfer run needs a source; no other run reads one."""
     if reads_source and not source_given:
         raise ValueError(
-            "the transfer pipeline pretrains on another release: add --params "
+            "this run pretrains on another release: add --params "
             "pretraining_source=<release (e.g. ml-1m), folder or 'sample'>"
         )
     if source_given and not TRANSFER_RUNS & set(pipelines or ["__default__"]):
         raise ValueError(
             "pretraining_source is read only by the transfer run: "
             "kedro run --pipelines transfer --params pretraining_source=... "
-            "(or --pipelines data_efficiency)"
+            "(or --pipelines data_efficiency, or transfer_tuning)"
+        )
+
+
+def check_tuned_models(models: list[str], node_names: set[str]) -> None:
+    """The transfer run's models are tuned by the run that reads the source, and that run
+    tunes at least one of them."""
+    if not any(name.startswith("tune_") for name in node_names):
+        return
+    transfer = [m for m in models if m in TRANSFER_TUNED]
+    if any(f"tune_{m}_node" not in node_names for m in transfer):
+        raise ValueError(
+            f"tuning.models names the transfer run's models {transfer}: they train on a "
+            "source release, tuned by kedro run --pipelines transfer_tuning --params "
+            "pretraining_source=..."
+        )
+    if not transfer and any(f"tune_{m}_node" in node_names for m in TRANSFER_TUNED):
+        raise ValueError(
+            "transfer_tuning tunes the transfer run's models, but tuning.models names "
+            f"none of them: add {', '.join(TRANSFER_TUNED)}, one a run with --params "
+            "tuning.models=[transfer] (Kedro's --params takes no comma inside a list), "
+            "or all in an environment's parameters.yml"
         )
 
 
@@ -140,6 +165,8 @@ class ParameterChecks:
             announce_skipped_baselines(
                 catalog.get("movielens_raw"), params["baselines"]
             )
+        if "tuning" in params:
+            check_tuned_models(params["tuning"].models, {n.name for n in pipeline.nodes})  # fmt: skip
         source = catalog.get(SOURCE_RAW) if SOURCE_RAW in catalog else None
         check_pretraining_source(
             SOURCE_RAW in pipeline.inputs(),

@@ -396,16 +396,21 @@ class InferenceParams(_Params):
 # rating models (the rating head with its Cloze pretraining; Surprise's SVD and SVD++),
 # judged by validation RMSE on the next-rating protocol's validation ratings.
 RANKING_TUNED = ("fine_tuned", "scratch", "sasrec")
+# the transfer run's models (source-pretrained + fine-tuned; SASRec on source + target),
+# tuned only where the source is read: `kedro run --pipelines transfer_tuning`
+TRANSFER_TUNED = ("transfer", "joint_sasrec")
 RATING_TUNED = ("rating_head", "svd", "svdpp")
 CLASSIC_TUNED = ("svd", "svdpp")  # fitted once per trial: no epochs, no pruning
-TUNED_MODELS = RANKING_TUNED + RATING_TUNED
+TUNED_MODELS = RANKING_TUNED + TRANSFER_TUNED + RATING_TUNED
 # the settings a model's trial sets (the resolved stage specs it trains with, or a classic
 # rating model's arguments): its search space's keys start with one of them
 TUNED_STAGES = {"fine_tuned": ("pretraining", "fine_tuning"), "scratch": ("fine_tuning",), "sasrec": ("sasrec",),
+                "transfer": ("transfer_pretraining", "transfer_continuation", "transfer_fine_tuning"),
+                "joint_sasrec": ("joint_sasrec",),
                 "rating_head": ("ratings.pretraining", "ratings.head"), "svd": ("ratings.svd",),
                 "svdpp": ("ratings.svdpp",)}  # fmt: skip
 # the Cloze pretraining a tuned model starts from: capped by `tuning.pretraining_epochs`
-PRETRAINING_TUNED = ("pretraining", "ratings.pretraining")
+PRETRAINING_TUNED = ("pretraining", "ratings.pretraining", "transfer_pretraining", "transfer_continuation")  # fmt: skip
 
 
 def tuned_stage(model: str, key: str) -> tuple[str, str]:
@@ -461,7 +466,7 @@ class TuningParams(_Params):
     seed: int
     startup_trials: int = Field(ge=0)  # random trials before TPE models the space
     pruner: Pruner
-    models: list[Literal["fine_tuned", "scratch", "sasrec", "rating_head", "svd", "svdpp"]] = Field(min_length=1)  # fmt: skip
+    models: list[Literal["fine_tuned", "scratch", "sasrec", "transfer", "joint_sasrec", "rating_head", "svd", "svdpp"]] = Field(min_length=1)  # fmt: skip
     space: dict[str, dict[str, Dimension]]
 
     def cap(self, stage: str) -> int | None:
@@ -511,6 +516,9 @@ GROUPS: dict[str, type[_Params]] = {
     "sasrec": SASRecStage,
     "transfer": TransferParams,
     "transfer_pretraining": ClozeStage,
+    "transfer_continuation": ClozeStage,
+    "transfer_fine_tuning": FineTuningStage,
+    "joint_sasrec": SASRecStage,
     "baselines": BaselineParams,
     "evaluation": EvaluationParams,
     "inference": InferenceParams,
@@ -535,14 +543,21 @@ STAGES: dict[str, tuple[str, ...]] = {
     "pretraining": ("pretraining",),
     "fine_tuning": ("fine_tuning",),
     "sasrec": ("sasrec",),
-    # Cloze on the source: the target's pretraining unless it says otherwise
-    "transfer_pretraining": ("pretraining", "transfer_pretraining"),
+    # the transfer run's stages: the target's unless they say otherwise (their own groups,
+    # so a tuned environment can give the transfer models their own winners)
+    "transfer_pretraining": ("pretraining", "transfer_pretraining"),  # Cloze on the source
+    "transfer_continuation": ("pretraining", "transfer_continuation"),  # Cloze on the target after it
+    "transfer_fine_tuning": ("fine_tuning", "transfer_fine_tuning"),
+    "joint_sasrec": ("sasrec", "joint_sasrec"),  # SASRec on source + target
     # a wider model, Cloze-trained like pretraining
     "fine_tuning.distillation.teacher": ("pretraining", "fine_tuning.distillation.teacher"),
     # the rating models share `ratings.model`; their Cloze is pretraining's
     "ratings.pretraining": ("pretraining", "ratings.model", "ratings.pretraining"),
     "ratings.head": ("ratings.model", "ratings.head"),
 }  # fmt: skip
+# Settings a stage takes, resolved, from another stage and may not set itself: the transfer
+# model is distilled from the target's teacher (one teacher, trained once)
+TAKEN = {"transfer_fine_tuning": ("fine_tuning", "distillation")}
 # Where a stage's seed comes from (default: training.seed)
 SEEDS = {"ratings.pretraining": "ratings.seed", "ratings.head": "ratings.seed"}
 
@@ -597,6 +612,11 @@ def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
         for key in outer:
             node = node[key]
         node[last] = _stage(raw, stage)
+    for stage, (other, key) in TAKEN.items():
+        if stage in resolved and other in resolved:
+            if key in (_get(raw, stage) or {}):
+                raise ValueError(f"{stage}.{key}: {stage} takes {other}'s {key} (set {other}.{key})")  # fmt: skip
+            resolved[stage][key] = copy.deepcopy(resolved[other][key])
     if isinstance(resolved.get("ratings"), dict):
         resolved["ratings"].pop("model", None)  # it is in both rating stages now
     return resolved
@@ -607,7 +627,7 @@ def check_stages(params: Mapping[str, Any]) -> None:
     architecture (dropout may differ). `params` holds validated groups by name; absent
     ones are not checked."""
     pretraining = params.get("pretraining")
-    for name in ("fine_tuning", "transfer_pretraining"):
+    for name in ("fine_tuning", "transfer_pretraining", "transfer_continuation", "transfer_fine_tuning"):  # fmt: skip
         stage = params.get(name)
         if pretraining is not None and stage is not None and not stage.model.same_weights_as(pretraining.model):  # fmt: skip
             raise ValueError(

@@ -31,6 +31,8 @@ PACKAGES = {
     "fine_tuning": fine_tuning, "baselines": baselines, "evaluation": evaluation,
     "reporting": reporting, "inference": inference,
 }  # fmt: skip
+# the transfer package's nodes that make the source's sequences, not its models
+TRANSFER_DATA = (f"{transfer.SOURCE}.align_source_items_node", f"{transfer.SOURCE}.map_source_sequences_node", "join_sequences_node")  # fmt: skip
 TRAINING = ("data_processing", "data_split", "pretraining", "fine_tuning", "baselines")
 
 
@@ -58,6 +60,11 @@ def register_pipelines() -> dict[str, Pipeline]:
     ] + data_efficiency.create_pipeline(fraction_retraining(pipelines))
     # equal-budget tuning of the compared models, on training and validation data only
     pipelines["tuning"] = pipelines["data_processing"] + pipelines["data_split"] + tuning.create_pipeline()  # fmt: skip
+    # the same with the transfer run's models (and the source's data they train on)
+    pipelines["transfer_tuning"] = (
+        pipelines["data_processing"] + pipelines["data_split"] + source_data(pipelines["data_processing"])
+        + transfer.create_pipeline().only_nodes(*TRANSFER_DATA) + tuning.create_pipeline(transfer=True)
+    )  # fmt: skip
     # the latest evaluations of several training seeds, compared (run once per seed first)
     pipelines["seeds"] = seeds.create_pipeline()
     # how much a user will like a film (RMSE), from the same cleaned interactions

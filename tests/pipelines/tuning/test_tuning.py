@@ -74,8 +74,9 @@ def tuning_run_params(**tuning: Any) -> dict:
     return {**SMALL_SAMPLE, "tuning": settings}
 
 
-def test_the_tuning_pipeline_reads_no_test_data():
-    tuning = register_pipelines()["tuning"]
+@pytest.mark.parametrize("name", ["tuning", "transfer_tuning"])
+def test_the_tuning_pipeline_reads_no_test_data(name):
+    tuning = register_pipelines()[name]
     read = set().union(*(node.inputs for node in tuning.nodes))
     assert not {name for name in read if "test" in name or "cold" in name}
 
@@ -260,6 +261,60 @@ def test_winners_become_an_environment_that_loads(tmp_path):
     )
     assert environment["pretraining"] == {"mask_prob": 0.4, "schedule": {"epochs": 30}}
     assert environment["tuning"]["pretraining_epochs"] == 30
+
+
+def _study_with_winner(storage, name: str, value: float, point: dict, stages: dict | None) -> None:  # fmt: skip
+    """A study whose one trial is complete at `point`, having trained with `stages`."""
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    distributions = {k: optuna.distributions.FloatDistribution(0.0, 1.0) for k in point}
+    attrs = {} if stages is None else {nodes._STAGES: stages}
+    study.add_trial(optuna.trial.create_trial(params=point, distributions=distributions, value=value, user_attrs=attrs))  # fmt: skip
+
+
+def test_a_stage_built_on_another_keeps_in_the_environment_what_its_trial_trained_with(tmp_path, caplog):  # fmt: skip
+    """The rating model's Cloze stage and the transfer stages take the target-only stages'
+    values for what they do not set: where another model's winner changes one of those
+    (the fine-tuned model's mask rate), the environment pins what this model's winning
+    trial trained with, so `kedro run --env tuned` trains it as its trial did."""
+    space = {"fine_tuned": {"mask_prob": {"keys": ["pretraining.mask_prob"], "low": 0.1, "high": 0.6},
+                            "dropout": {"keys": ["fine_tuning.model.hidden_dropout"], "low": 0.0, "high": 0.4}},
+             "rating_head": {"rate": {"keys": ["ratings.head.schedule.learning_rate"], "low": 1e-4, "high": 1e-2}},
+             "transfer": {"rate": {"keys": ["transfer_fine_tuning.schedule.learning_rate"], "low": 1e-4, "high": 1e-2}}}  # fmt: skip
+    models = ["fine_tuned", "rating_head", "transfer"]
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"space": space, "study": "s", "models": models})  # fmt: skip
+    conf = copy_project(tmp_path) / "conf"
+    base = load_parameters(conf)
+    dumped = lambda stage: base[stage].model_dump(mode="json")  # noqa: E731
+    storage = optuna.storages.InMemoryStorage()
+    _study_with_winner(storage, "s.fine_tuned", 0.3, {"mask_prob": 0.45, "dropout": 0.33}, None)  # fmt: skip
+    rating_stages = {"ratings.pretraining": dumped("ratings").pop("pretraining"), "ratings.head": dumped("ratings").pop("head")}  # fmt: skip
+    _study_with_winner(storage, "s.rating_head", 0.9, {"rate": 0.002}, rating_stages)  # fmt: skip
+    transfer_stages = {s: dumped(s) for s in ("transfer_pretraining", "transfer_continuation", "transfer_fine_tuning")}  # fmt: skip
+    _study_with_winner(storage, "s.transfer", 0.31, {"rate": 0.004}, transfer_stages)  # fmt: skip
+    tables = [nodes.trials_table(optuna.load_study(study_name=f"s.{m}", storage=storage), m) for m in ("fine_tuned", "rating_head", "transfer")]  # fmt: skip
+
+    environment, _ = nodes.tuned_parameters(storage, tuning, *tables)
+    (conf / "tuned").mkdir(exist_ok=True)
+    (conf / "tuned/parameters.yml").write_text(yaml.safe_dump(environment))
+    tuned = load_parameters(conf, "tuned")
+    # the fine-tuned model's winner, and only there
+    assert tuned["pretraining"].mask_prob == 0.45 != base["pretraining"].mask_prob
+    assert tuned["fine_tuning"].model.hidden_dropout == 0.33
+    # the others keep what their trials trained with, beside their own winners
+    assert tuned["ratings"].pretraining.mask_prob == base["ratings"].pretraining.mask_prob  # fmt: skip
+    assert tuned["ratings"].head.schedule.learning_rate == 0.002
+    for stage in ("transfer_pretraining", "transfer_continuation"):
+        assert tuned[stage].mask_prob == base[stage].mask_prob
+    assert tuned["transfer_fine_tuning"].model.hidden_dropout == base["transfer_fine_tuning"].model.hidden_dropout  # fmt: skip
+    assert tuned["transfer_fine_tuning"].schedule.learning_rate == 0.004
+
+    # a study from before trials kept their stages: nothing to pin from, said so
+    older = optuna.storages.InMemoryStorage()
+    _study_with_winner(older, "s.fine_tuned", 0.3, {"mask_prob": 0.45, "dropout": 0.33}, None)  # fmt: skip
+    _study_with_winner(older, "s.rating_head", 0.9, {"rate": 0.002}, None)
+    environment, _ = nodes.tuned_parameters(older, tuning, *tables[:2])
+    assert "pretraining" not in environment["ratings"]
+    assert "ratings.pretraining.mask_prob is not pinned" in caplog.text
 
 
 def test_a_trial_s_pretraining_runs_to_its_own_cap_unless_the_study_sets_one():
@@ -482,3 +537,46 @@ def test_rating_models_are_tuned_one_model_at_a_time_into_one_environment(tmp_pa
     assert set(environment["ratings"]) == {"svd", "head", "pretraining"}
     tuned = load_parameters(project / "conf", "tuned")["ratings"]
     assert tuned.head.schedule.epochs == 1 and tuned.pretraining.schedule.epochs == 1
+
+
+# Target and source samples that share their films (same item seed), with other users.
+TRANSFER_SAMPLES = {
+    "sample": {"n_users": 150, "n_items": 300, "n_ratings": 4500, "seed": 3, "user_seed": 0},
+    "pretraining_source": "sample",
+    "pretraining_sample": {"n_users": 200, "n_items": 300, "n_ratings": 6000, "seed": 3},
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_transfer_tuning_gives_the_transfer_models_the_same_budget_and_their_own_winners(tmp_path):  # fmt: skip
+    """`transfer_tuning`: the source-pretrained model and SASRec on source + target get
+    the target-only models' budget, on the target's validation targets (the test split is
+    never loaded); their winners land in their own stages of the environment, which leaves
+    the target-only models' stages alone."""
+    project = copy_project(tmp_path)
+    (project / "conf/local/catalog.yml").write_text(
+        yaml.safe_dump({"test_targets": {"type": f"{__name__}.WriteOnlyDataset"}})
+    )
+    run(project, ["transfer_tuning"], {**tuning_run_params(models=["transfer", "joint_sasrec"]), **TRANSFER_SAMPLES})  # fmt: skip
+    trials = {m: pd.read_csv(project / f"data/09_tuning/trials_{m}.csv") for m in ("transfer", "joint_sasrec")}  # fmt: skip
+    assert [len(t) for t in trials.values()] == [2, 2]  # the same budget
+    assert all(set(t["state"]) <= {"COMPLETE", "PRUNED"} for t in trials.values())
+    assert (trials["transfer"]["epochs"] <= 2).all()  # fine-tuning's cap
+    summary = json.loads((project / "data/09_tuning/summary.json").read_text())
+    # each trial trained what it says: the source's Cloze stage is capped like pretraining
+    storage = optuna.storages.RDBStorage(f"sqlite:///{project / 'data/09_tuning/studies.db'}")  # fmt: skip
+    trial = optuna.load_study(study_name="sample.transfer", storage=storage).trials[0]
+    stages = trial.user_attrs[nodes._STAGES]
+    assert set(stages) == {"transfer_pretraining", "transfer_continuation", "transfer_fine_tuning"}  # fmt: skip
+    assert stages["transfer_pretraining"]["schedule"]["epochs"] == 2
+    assert stages["transfer_fine_tuning"]["cloze_weight"] == trial.params["cloze_weight"]  # fmt: skip
+    assert stages["transfer_continuation"]["mask_prob"] == trial.params["mask_prob"]
+
+    tuned = load_parameters(project / "conf", "tuned")
+    base = load_parameters(project / "conf")
+    point = summary["transfer"]["point"]
+    assert tuned["transfer_fine_tuning"].cloze_weight == point["cloze_weight"]
+    assert tuned["transfer_pretraining"].mask_prob == tuned["transfer_continuation"].mask_prob == point["mask_prob"]  # fmt: skip
+    assert tuned["joint_sasrec"].model.hidden_dropout == summary["joint_sasrec"]["point"]["hidden_dropout"]  # fmt: skip
+    for stage in ("pretraining", "fine_tuning", "sasrec"):  # the target-only models'
+        assert tuned[stage] == base[stage]

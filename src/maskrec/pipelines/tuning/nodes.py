@@ -41,6 +41,7 @@ from maskrec.models.rating_baselines import check_settings, fit_predict
 from maskrec.params import (
     CLASSIC_TUNED,
     RATING_TUNED,
+    STAGES,
     TUNED_STAGES,
     ClozeStage,
     Dimension,
@@ -75,6 +76,7 @@ COLUMNS = [
     "seconds",
 ]  # and metric(model), then param.<name>
 _SAMPLER_STATE = "sampler_state"  # study attribute: the sampler's random state after the last finished trial
+_STAGES = "stages"  # trial attribute: the resolved stages (a classic model's arguments) it trained with
 
 
 def metric(model: str) -> str:
@@ -146,13 +148,31 @@ def _train(
     data = (train_sequences, valid_targets)
     if model == "sasrec":
         return train_sasrec(item_features, *data, stages["sasrec"], training, "sasrec", on_epoch)[1]  # fmt: skip
-    fine_tuning = stages["fine_tuning"]
-    with _earlier_stages_kept(training, "pretrained", "teacher"):
-        start = init_model(item_features, stages.get("pretraining", pretraining))  # type: ignore[arg-type]
-        if model == "fine_tuned":
-            start, _ = pretrain(start, *data, stages["pretraining"], training, "pretrained", keep_checkpoint=True)  # fmt: skip
+    cloze = [(stages["pretraining"], *data, "pretrained")] if model == "fine_tuned" else []  # fmt: skip
+    start = stages.get("pretraining", pretraining)
+    return _fine_tuned(item_features, start, cloze, stages["fine_tuning"], data, training, model, on_epoch)  # fmt: skip
+
+
+def _fine_tuned(
+    item_features: pd.DataFrame,
+    start: ClozeStage,
+    cloze: list[tuple[ClozeStage, pd.DataFrame, pd.DataFrame, str]],
+    fine_tuning: FineTuningStage,
+    data: tuple[pd.DataFrame, pd.DataFrame],
+    training: TrainingParams,
+    name: str,
+    on_epoch,
+) -> pd.DataFrame:
+    """A fine-tuned model's trial, as its pipelines train it: initial weights from the
+    `start` stage's architecture, each Cloze stage of `cloze` (stage, sequences,
+    validation targets, name) in turn, the teacher (none without distillation), then
+    fine-tuning on the target's `data`; the history of the fine-tuning."""
+    with _earlier_stages_kept(training, *(step[-1] for step in cloze), "teacher"):
+        model = init_model(item_features, start)
+        for stage, sequences, valid, cloze_name in cloze:
+            model, _ = pretrain(model, sequences, valid, stage, training, cloze_name, keep_checkpoint=True)  # fmt: skip
         teacher = train_teacher(item_features, *data, fine_tuning, training, keep_checkpoint=True)  # fmt: skip
-        return fine_tune(start, teacher, *data, fine_tuning, training, model, on_epoch)[
+        return fine_tune(model, teacher, *data, fine_tuning, training, name, on_epoch)[
             1
         ]
 
@@ -191,6 +211,42 @@ def tune(
 
     def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> pd.DataFrame:  # fmt: skip
         return _train(model, stages, item_features, train_sequences, valid_targets, training, pretraining, report)  # fmt: skip
+
+    return _study(storage, tuning, model, specs, trained)
+
+
+def tune_transfer(
+    storage: optuna.storages.BaseStorage,
+    item_features: pd.DataFrame,
+    train_sequences: pd.DataFrame,
+    valid_targets: pd.DataFrame,
+    source_sequences: pd.DataFrame,
+    source_valid_targets: pd.DataFrame,
+    joint_sequences: pd.DataFrame,
+    tuning: TuningParams,
+    transfer_pretraining: ClozeStage,
+    transfer_continuation: ClozeStage,
+    transfer_fine_tuning: FineTuningStage,
+    joint_sasrec: SASRecStage,
+    training: TrainingParams,
+    *,
+    model: str,
+) -> pd.DataFrame:
+    """Run a transfer run's `model` (`TRANSFER_TUNED`) to `tuning.trials` finished trials,
+    scored like the target-only models, on the target's validation targets: the
+    source-pretrained model (Cloze on the source's sequences, early-stopped on the source's
+    own held-out events; Cloze on the target's; fine-tuning) or SASRec on the source's and
+    the target's sequences together."""
+    specs = {"transfer_pretraining": transfer_pretraining, "transfer_continuation": transfer_continuation,
+             "transfer_fine_tuning": transfer_fine_tuning, "joint_sasrec": joint_sasrec}  # fmt: skip
+    data = (train_sequences, valid_targets)
+
+    def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> pd.DataFrame:  # fmt: skip
+        if model == "joint_sasrec":
+            return train_sasrec(item_features, joint_sequences, valid_targets, stages["joint_sasrec"], training, model, report)[1]  # fmt: skip
+        cloze = [(stages["transfer_pretraining"], source_sequences, source_valid_targets, "source_pretrained"),
+                 (stages["transfer_continuation"], *data, "transfer_pretrained")]  # fmt: skip
+        return _fine_tuned(item_features, stages["transfer_pretraining"], cloze, stages["transfer_fine_tuning"], data, training, model, report)  # fmt: skip
 
     return _study(storage, tuning, model, specs, trained)
 
@@ -286,6 +342,9 @@ def _study(
     def objective(trial: optuna.Trial) -> float:
         values = {name: suggest(trial, name, d) for name, d in dimensions.items()}
         stages = trial_stages(model, specs, dimensions, values, tuning)
+        # what the trial trains with, in full: its winner's environment pins from it
+        # whatever other models' winners would change under it (`_pin_inherited`)
+        trial.set_user_attr(_STAGES, {name: spec.model_dump(mode="json") if isinstance(spec, Stage) else dict(spec) for name, spec in stages.items()})  # fmt: skip
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             trial.report(metrics[score], epoch)
@@ -407,7 +466,63 @@ def tuned_parameters(
             storage, f"{tuning.study}.{model}", tuning.seed
         )
         summary[str(model)] = entry
+    for model, entry in summary.items():
+        if "trial" in entry and model != "scratch":
+            _pin_inherited(environment, storage, f"{tuning.study}.{model}", entry["trial"], model)  # fmt: skip
     return environment, summary
+
+
+def _pin_inherited(
+    environment: dict, storage: optuna.storages.BaseStorage, study: str, number: int, model: str
+) -> None:  # fmt: skip
+    """A stage built on another (`params.STAGES`: `ratings.pretraining` on `pretraining`,
+    `transfer_fine_tuning` on `fine_tuning`) takes that stage's values for the keys it does
+    not set. Where another model's winner sets such a key in the environment (the
+    fine-tuned model's mask rate on `pretraining`), this model's stage gets, for that key,
+    the value its winning trial trained with: `kedro run --env tuned` trains each model
+    as its trial did."""
+    trained: Any = _UNREAD
+    for stage in TUNED_STAGES[model] if model not in CLASSIC_TUNED else ():
+        for parent in STAGES.get(stage, ())[:-1]:
+            for path in _leaves(_get(environment, parent) or {}):
+                if _get(environment, f"{stage}.{path}") is not None:
+                    continue
+                if trained is _UNREAD:
+                    trial = optuna.load_study(study_name=study, storage=storage).trials[number]  # fmt: skip
+                    trained = trial.user_attrs.get(_STAGES)
+                if trained is None:  # a study from before trials kept their stages
+                    logger.warning("%s: %s.%s is not pinned (trial %d kept no stages): the environment's %s.%s applies", study, stage, path, number, parent, path)  # fmt: skip
+                    continue
+                _set(environment, f"{stage}.{path}", _get(trained[stage], path, strict=True))  # fmt: skip
+
+
+_UNREAD = object()
+
+
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield prefix + key
+
+
+def _get(tree: Mapping[str, Any], path: str, strict: bool = False) -> Any:
+    """The value at a dotted path; None where there is none (`strict`: KeyError)."""
+    for part in path.split("."):
+        if not isinstance(tree, Mapping) or part not in tree:
+            if strict:
+                raise KeyError(path)
+            return None
+        tree = tree[part]
+    return tree
+
+
+def _set(tree: dict, path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+    tree[last] = value
 
 
 def importance(storage: optuna.storages.BaseStorage, study: str, seed: int) -> dict[str, float] | str:  # fmt: skip
@@ -427,17 +542,10 @@ def _set_point(
     for stage in TUNED_STAGES[model] if model not in CLASSIC_TUNED else ():
         if not tuning.cap(stage):  # None: the stage keeps its configured cap
             continue
-        node = environment
-        for part in stage.split("."):  # ratings.head -> {ratings: {head: ...}}
-            node = node.setdefault(part, {})
-        node.setdefault("schedule", {})["epochs"] = tuning.cap(stage)
+        _set(environment, f"{stage}.schedule.epochs", tuning.cap(stage))  # ratings.head -> {ratings: {head: ...}}  # fmt: skip
     for name, dimension in tuning.space[model].items():
         for key in dimension.keys:
-            node = environment
-            *path, last = key.split(".")
-            for part in path:
-                node = node.setdefault(part, {})
-            node[last] = point[name]
+            _set(environment, key, point[name])
 
 
 def _plain(value: Any, dimension: Dimension) -> Any:
