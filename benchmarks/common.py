@@ -296,7 +296,7 @@ def synthetic_sequences(
     return items, train, valid
 
 
-def tuned_project(doc: str, workdir: str):
+def tuned_project(doc: str, workdir: str, transfer: bool = False):
     """The two-phase tuning benchmarks' start: arguments (with --seeds, --fresh and
     --no-shipped; --env refused, as the tuned environment is written over conf/base), the
     runtime parameters, the scratch project, its validated `tuning` group (a bad value
@@ -307,12 +307,15 @@ def tuned_project(doc: str, workdir: str):
     interruption, the study resumes from its SQLite file in the scratch project (the trial
     it stopped in from that trial's last finished epoch: training checkpoints stay on), and
     the default runs already finished are read back; --fresh (or another command or code)
-    starts over."""
+    starts over. `transfer`: the script takes --pretrain-data (the transfer run's source).
+    """
     parser = arguments(doc, workdir)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fresh", action="store_true", help="start over: drop the study and the runs an earlier run of the same command finished")  # fmt: skip
     parser.add_argument("--no-shipped", action="store_true", help="phase 2 runs the tuned environment only, not also the shipped conf/base (half its cost)")  # fmt: skip
     parser.add_argument("--state", default=None, help="a folder to commit (e.g. under benchmarks/results): the studies and the finished runs live there, so the same command resumes on another machine from a checkout")  # fmt: skip
+    if transfer:
+        parser.add_argument("--pretrain-data", default=None, help="a MovieLens folder or release to pretrain on: the transfer run's models are tuned too, and phase 2 is the transfer run")  # fmt: skip
     args = parser.parse_args()
     if args.env:
         raise SystemExit("--env: the tuned environment is written over conf/base; give settings with --params")  # fmt: skip

@@ -29,6 +29,12 @@ again at its point; its checkpoints stay in the workdir). --no-shipped leaves ou
 shipped configuration's runs (half of phase 2); a later run of the same command without
 it adds them to what was kept.
 
+With --pretrain-data (a MovieLens folder or release: the transfer run's source) phase 1
+also tunes the transfer run's models with the same budget (`--pipelines transfer_tuning`,
+one model a run: the source-pretrained + fine-tuned model, then SASRec on source +
+target), and phase 2 is the transfer run (every target-only model, the transfer ones,
+evaluation), which adds the pairs transfer - fine_tuned and transfer - joint_sasrec.
+
 --env is not taken: the tuned environment is written over `conf/base` (Kedro stacks one
 environment on base), so the study runs on `conf/base` with --params.
 """
@@ -51,23 +57,30 @@ from common import (  # noqa: E402
     tuned_project,
     write_json,
 )
+from common import source as common_source  # noqa: E402
+
+from maskrec.params import TRANSFER_TUNED  # noqa: E402
 
 PAIRS = (("fine_tuned", "sasrec"), ("fine_tuned", "scratch"))
+TRANSFER_PAIRS = (("transfer", "fine_tuned"), ("transfer", "joint_sasrec"))
 METRICS = ("ndcg@10", "hr@10")
 
 
-def evaluated(project: ScratchProject, env: str | None, seed: int) -> dict:
-    """The default run under `env` with `training.seed=seed`: each model's test metrics
-    and validation NDCG@10, the paired tests of PAIRS on all users, and the version its
-    evaluation was saved as."""
+def evaluated(project: ScratchProject, env: str | None, seed: int, source: str | None, pairs) -> dict:  # fmt: skip
+    """The default run (the transfer run from `source`) under `env` with
+    `training.seed=seed`: each model's test metrics and validation NDCG@10, the paired
+    tests of `pairs` on all users, and the version its evaluation was saved as."""
     runner = ScratchProject(project.folder, env, project.params, fresh=False)
-    seconds = runner.run(["__default__"], params=f"training.seed={seed}")
+    if source is None:
+        seconds = runner.run(["__default__"], params=f"training.seed={seed}")
+    else:
+        seconds = runner.run(["transfer"], params=f"training.seed={seed},pretraining_source={source}")  # fmt: skip
     metrics = runner.load("evaluation_metrics")
     models = {name: {m: float(v["all"][m]["mean"]) for m in METRICS} | {"valid_ndcg@10": v.get("valid_ndcg@10")}
               for name, v in metrics["models"].items()}  # fmt: skip
     tests = {f"{t['model']} - {t['competitor']}": {k: t[k] for k in ("mean_difference", "ci_low", "ci_high", "p_value")}
              for t in metrics["paired_tests"] if t["group"] == "all" and t["metric"] == "ndcg@10"
-             and (t["model"], t["competitor"]) in PAIRS}  # fmt: skip
+             and (t["model"], t["competitor"]) in pairs}  # fmt: skip
     return {"models": models, "paired_tests": tests, "seconds": seconds, "version": saved_version(runner)}  # fmt: skip
 
 
@@ -79,33 +92,38 @@ def compared(project: ScratchProject, runs: list[dict]) -> dict:
     return runner.load("seed_comparison")
 
 
-def print_groups(comparisons: dict[str, dict]) -> None:
-    """PAIRS' differences per user group (not all users), per seed with a t interval."""
+def print_groups(comparisons: dict[str, dict], pairs) -> None:
+    """`pairs`' differences per user group (not all users), per seed with a t interval."""
     rows = [{"setting": label, "pair": f"{d['model']} - {d['competitor']}", "group": f"{d['group']} ({d['users']})",
              "per seed": " ".join(f"{v:+.4f}" for v in d["per_seed"]), "mean": f"{d['mean']:+.4f}",
              "95% over seeds": "–" if d["t_interval_95"] is None else "[{:+.4f}, {:+.4f}]".format(*d["t_interval_95"])}
             for label, c in comparisons.items() for d in c["differences"]
-            if (d["model"], d["competitor"]) in PAIRS and d["group"] != "all"]  # fmt: skip
+            if (d["model"], d["competitor"]) in pairs and d["group"] != "all"]  # fmt: skip
     print("\nthe same differences in user groups:")
     print_table(rows, list(rows[0]) if rows else ["setting"])
 
 
 def main() -> None:
-    args, params, project, tuning, kept = tuned_project(__doc__, "tuned")
+    args, params, project, tuning, kept = tuned_project(__doc__, "tuned", transfer=True)
+    source = common_source(args.pretrain_data) if args.pretrain_data else None
+    pairs = PAIRS + (TRANSFER_PAIRS if source else ())
 
     tuning_seconds = project.run(["tuning"])  # phase 1: validation only
+    if source:  # the transfer models, one a run (Kedro's --params takes no list of two)
+        for model in TRANSFER_TUNED:
+            tuning_seconds += project.run(["transfer_tuning"], params=f"pretraining_source={source},tuning.models=[{model}]")  # fmt: skip
     summary = project.load("tuning_summary")
     environment = (project.folder / "conf/tuned/parameters.yml").read_text()
 
     # phase 2
-    runs = configurations(args, kept, lambda env, seed: evaluated(project, env, seed))
+    runs = configurations(args, kept, lambda env, seed: evaluated(project, env, seed, source, pairs))  # fmt: skip
     comparisons = {label: compared(project, done) for label, done in runs.items()}
-    result = {label: across_seeds(done, PAIRS, "ndcg@10", METRICS) for label, done in runs.items()}  # fmt: skip
+    result = {label: across_seeds(done, pairs, "ndcg@10", METRICS) for label, done in runs.items()}  # fmt: skip
 
     for label, done in runs.items():
         print_seeds(CONFIGURATION_LABELS[label], done, args.seeds, "ndcg@10")
     print_differences(result, "ndcg@10")
-    print_groups(comparisons)
+    print_groups(comparisons, pairs)
     print("\ntuning (validation only):")
     print_table([{"model": m, "best valid NDCG@10": round(s.get("valid_ndcg@10", float("nan")), 4), "trials": s["trials"],
                   "epochs": s["epochs"], "CPU s": round(s["seconds"])} for m, s in summary.items()],
@@ -114,7 +132,7 @@ def main() -> None:
         **{name: values for name, values in result["tuned"]["models"].items()},
         "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "pretraining_epochs": tuning.pretraining_epochs, "space": tuning.model_dump()["space"]},
         "tuning": summary, "tuning_seconds": tuning_seconds, "environment": environment,
-        "seeds": args.seeds, "tuned": result["tuned"], "shipped": result.get("shipped"),
+        "pretrain_data": args.pretrain_data, "seeds": args.seeds, "tuned": result["tuned"], "shipped": result.get("shipped"),
         "runs": runs, "seed_comparison": comparisons, "runtime_params": params,
     })  # fmt: skip
 
