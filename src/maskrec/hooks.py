@@ -165,14 +165,14 @@ class ParameterChecks:
             announce_skipped_baselines(
                 catalog.get("movielens_raw"), params["baselines"]
             )
-        if "tuning" in params:
-            check_tuned_models(params["tuning"].models, {n.name for n in pipeline.nodes})  # fmt: skip
         source = catalog.get(SOURCE_RAW) if SOURCE_RAW in catalog else None
         check_pretraining_source(
             SOURCE_RAW in pipeline.inputs(),
             getattr(source, "source", NO_SOURCE) != NO_SOURCE,
             run_params.get("pipeline_names"),
         )
+        if "tuning" in params:
+            check_tuned_models(params["tuning"].models, {n.name for n in pipeline.nodes})  # fmt: skip
 
 
 class DistributedTraining:
