@@ -52,7 +52,7 @@ def arguments(doc: str, workdir: str, env: str = "") -> argparse.ArgumentParser:
     return parser
 
 
-def source(data: str) -> str:
+def source_param(data: str) -> str:
     """The `source` runtime parameter for --data: an existing folder as an absolute path
     (the scratch project runs elsewhere), anything else (a release name) as it is."""
     return str(Path(data).resolve()) if Path(data).exists() else data
@@ -78,7 +78,7 @@ def join_params(*texts: str) -> str:
 def run_params(args: argparse.Namespace, **settings: Any) -> str:
     """The `--params` a benchmark runs with: --data as `source`, the benchmark's own
     `settings` (as `dotlist`), then the user's --params, which win."""
-    return join_params(dotlist(source=source(args.data), **settings), args.params)
+    return join_params(dotlist(source=source_param(args.data), **settings), args.params)
 
 
 def dotlist(**groups: Any) -> str:

@@ -68,7 +68,7 @@ from common import (  # noqa: E402
     print_differences,
     print_table,
     run_params,
-    source,
+    source_param,
     trained_seconds,
     write_json,
 )
@@ -258,7 +258,7 @@ def main() -> None:
         "data_split": {"cold_user_fraction": 0.0, **({"strategy": "given"} if args.targets else {})},
         "training": {"device": args.device, "checkpoint_dir": None, "scoring_batch_size": args.eval_batch},
         **({"split_targets": str(Path(args.targets).resolve())} if args.targets else {}),
-        **({"pretraining_source": source(args.pretrain_data)} if transfer else {}),
+        **({"pretraining_source": source_param(args.pretrain_data)} if transfer else {}),
     }  # fmt: skip
     params = run_params(args, **settings)  # the race's settings, then --params
     project = ScratchProject(Path(args.workdir), args.env or None, params)

@@ -54,10 +54,10 @@ from common import (  # noqa: E402
     print_seeds,
     print_table,
     saved_version,
+    source_param,
     tuned_project,
     write_json,
 )
-from common import source as common_source  # noqa: E402
 
 from maskrec.params import TRANSFER_TUNED  # noqa: E402
 
@@ -105,7 +105,7 @@ def print_groups(comparisons: dict[str, dict], pairs) -> None:
 
 def main() -> None:
     args, params, project, tuning, kept = tuned_project(__doc__, "tuned", transfer=True)
-    source = common_source(args.pretrain_data) if args.pretrain_data else None
+    source = source_param(args.pretrain_data) if args.pretrain_data else None
     pairs = PAIRS + (TRANSFER_PAIRS if source else ())
 
     tuning_seconds = project.run(["tuning"])  # phase 1: validation only
