@@ -128,6 +128,10 @@ class Schedule(_Params):
     warmup_ratio: float = Field(ge=0.0, lt=1.0)
     grad_clip: float = Field(gt=0.0)
     patience: int = Field(ge=1)
+    # patience cannot end the run before this many trained epochs (a model that sits on
+    # a plateau before it takes off, as Cloze pretraining near popularity, gets them all);
+    # the best epoch is chosen among every epoch as always
+    min_epochs: int = Field(ge=0)
     # an epoch counts as progress (resets patience) only if it beats the best trained
     # epoch by this fraction of it (0: any gain); the best epoch is kept either way
     min_improvement: float = Field(ge=0.0, lt=1.0)

@@ -44,7 +44,7 @@ def tiny_config(**overrides) -> SequenceRecConfig:
 def stage(**schedule):
     """A stage spec (pretraining's, from conf) with a quick schedule, `schedule` over it."""
     settings = {"epochs": 12, "batch_size": 32, "learning_rate": 0.01, "patience": 12,
-                "warmup_ratio": 0.0} | schedule  # fmt: skip
+                "min_epochs": 0, "warmup_ratio": 0.0} | schedule  # fmt: skip
     return params("pretraining", schedule=settings)
 
 
@@ -290,6 +290,26 @@ def test_smoothing_keeps_one_spike_from_setting_the_bar_for_patience(monkeypatch
     _, history, _ = _scripted_fit(monkeypatch, scores, patience=4, start_is_candidate=False, smoothing=3)  # fmt: skip
     assert [r["epoch"] for r in history] == list(range(1, 12))
     assert {r["best_epoch"] for r in history} == {7}
+
+
+def test_min_epochs_keeps_patience_from_ending_a_plateau_before_the_take_off(
+    monkeypatch,
+):
+    # Cloze pretraining near popularity for five epochs, then taking off.
+    scores = [0.03, 0.035, 0.034, 0.033, 0.034, 0.05, 0.08, 0.1, 0.9]
+    # Patience 3 alone ends it on the plateau (epoch 2 kept), as it ended ML-100K's seed 2.
+    _, history, _ = _scripted_fit(monkeypatch, scores, patience=3, start_is_candidate=False, min_epochs=0)  # fmt: skip
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
+    assert {r["best_epoch"] for r in history} == {2}
+    # With 6 epochs it cannot end before epoch 6: the take-off resets patience.
+    _, history, _ = _scripted_fit(monkeypatch, scores, patience=3, start_is_candidate=False, min_epochs=6)  # fmt: skip
+    assert [r["epoch"] for r in history] == list(range(1, 10))
+    assert history[-1]["best_epoch"] == 9
+    # The epochs on the plateau count for patience all along: a run that never takes off
+    # ends as soon as min_epochs allows (patience 2 alone: after epoch 4).
+    flat = [0.03, 0.035, 0.034, 0.033, 0.034, 0.034, 0.9]
+    _, history, _ = _scripted_fit(monkeypatch, flat, patience=2, start_is_candidate=False, min_epochs=5)  # fmt: skip
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize("decay", ["linear", "cosine"])

@@ -113,7 +113,8 @@ def fit(
       a validation score better than the best *trained* epoch's by at least
       `schedule.min_improvement` of it. Epoch 0 can win but does not count for patience:
       a new objective (or reading) usually starts below the model it starts from, and
-      gets `patience` epochs to improve on itself. With `schedule.smoothing` N > 1 the
+      gets `patience` epochs to improve on itself. Patience cannot end a run before
+      `schedule.min_epochs` trained epochs. With `schedule.smoothing` N > 1 the
       progress is that of the mean of the last N epochs' scores: a single spike does
       not end the run at a bar the curve has not yet reached.
     - Epoch length: a full pass over the windows, or its first `schedule.max_steps_per_epoch`
@@ -188,7 +189,7 @@ def fit(
     step_loss = _step_loss_module(model, loss, tutor, packing, group, device)
     progress = tqdm(total=schedule.epochs, initial=state.epoch, desc=name, unit="epoch", disable=bar_disabled(), leave=False)  # fmt: skip
     for epoch in range(state.epoch + 1, schedule.epochs + 1):
-        if state.bad_epochs >= schedule.patience:
+        if state.bad_epochs >= schedule.patience and epoch - 1 >= schedule.min_epochs:
             break
         rank_offset = RANK_SEED_STRIDE * group.rank if group is not None else 0
         torch.manual_seed(stage.seed * 100_003 + epoch + rank_offset)
