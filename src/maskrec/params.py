@@ -566,7 +566,8 @@ TAKEN = {"transfer_fine_tuning": ("fine_tuning", "distillation")}
 SEEDS = {"ratings.pretraining": "ratings.seed", "ratings.head": "ratings.seed"}
 
 
-def _get(raw: Mapping[str, Any], path: str) -> Any:
+def value_at(raw: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path of nested mappings; None where there is none."""
     value: Any = raw
     for key in path.split("."):
         if not isinstance(value, Mapping) or key not in value:
@@ -579,9 +580,9 @@ def _stage(raw: Mapping[str, Any], stage: str) -> dict[str, Any]:
     """One stage's complete spec: the shared blocks, then each of its groups' blocks
     (key by key) and objective keys over them."""
     spec: dict[str, Any] = {block: dict(raw[block]) for block in SHARED}
-    spec["seed"] = _get(raw, SEEDS.get(stage, "training.seed"))
+    spec["seed"] = value_at(raw, SEEDS.get(stage, "training.seed"))
     for path in STAGES[stage]:
-        layer = _get(raw, path) or {}
+        layer = value_at(raw, path) or {}
         if path.endswith(".model"):  # a group's shared architecture block
             layer = {"model": layer}
         for key, value in layer.items():
@@ -609,7 +610,7 @@ def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
     if any(not isinstance(raw.get(block), Mapping) for block in SHARED):
         return resolved
     for stage, groups in STAGES.items():
-        if _get(raw, groups[-1]) is None:
+        if value_at(raw, groups[-1]) is None:
             continue
         *outer, last = stage.split(".")
         node = resolved
@@ -618,7 +619,7 @@ def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
         node[last] = _stage(raw, stage)
     for stage, (other, key) in TAKEN.items():
         if stage in resolved and other in resolved:
-            if key in (_get(raw, stage) or {}):
+            if key in (value_at(raw, stage) or {}):
                 raise ValueError(f"{stage}.{key}: {stage} takes {other}'s {key} (set {other}.{key})")  # fmt: skip
             resolved[stage][key] = copy.deepcopy(resolved[other][key])
     if isinstance(resolved.get("ratings"), dict):

@@ -53,6 +53,7 @@ from maskrec.params import (
     TuningParams,
     at_point,
     tuned_stage,
+    value_at,
 )
 from maskrec.training import distributed
 from maskrec.training.loop import StopTraining, discard_checkpoints
@@ -484,8 +485,8 @@ def _pin_inherited(
     trained: Any = _UNREAD
     for stage in TUNED_STAGES[model] if model not in CLASSIC_TUNED else ():
         for parent in STAGES.get(stage, ())[:-1]:
-            for path in _leaves(_get(environment, parent) or {}):
-                if _get(environment, f"{stage}.{path}") is not None:
+            for path in _leaves(value_at(environment, parent) or {}):
+                if value_at(environment, f"{stage}.{path}") is not None:
                     continue
                 if trained is _UNREAD:
                     trial = optuna.load_study(study_name=study, storage=storage).trials[number]  # fmt: skip
@@ -493,7 +494,7 @@ def _pin_inherited(
                 if trained is None:  # a study from before trials kept their stages
                     logger.warning("%s: %s.%s is not pinned (trial %d kept no stages): the environment's %s.%s applies", study, stage, path, number, parent, path)  # fmt: skip
                     continue
-                _set(environment, f"{stage}.{path}", _get(trained[stage], path, strict=True))  # fmt: skip
+                _set(environment, f"{stage}.{path}", value_at(trained[stage], path))  # fmt: skip
 
 
 _UNREAD = object()
@@ -505,17 +506,6 @@ def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
             yield from _leaves(value, f"{prefix}{key}.")
         else:
             yield prefix + key
-
-
-def _get(tree: Mapping[str, Any], path: str, strict: bool = False) -> Any:
-    """The value at a dotted path; None where there is none (`strict`: KeyError)."""
-    for part in path.split("."):
-        if not isinstance(tree, Mapping) or part not in tree:
-            if strict:
-                raise KeyError(path)
-            return None
-        tree = tree[part]
-    return tree
 
 
 def _set(tree: dict, path: str, value: Any) -> None:
