@@ -8,6 +8,8 @@ bad combination fails in seconds, not after pretraining.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 from typing import Any
 
@@ -17,7 +19,16 @@ from maskrec.datasets.movielens import NO_SOURCE
 from maskrec.devices import resolve_device
 from maskrec.models.baselines import dense_skip_reason
 from maskrec.models.rating_baselines import check_settings
-from maskrec.params import GROUPS, RATING_TUNED, TRANSFER_TUNED, check_stages
+from maskrec.params import (
+    GROUPS,
+    RATING_TUNED,
+    TRANSFER_TUNED,
+    TUNED_STAGES,
+    OutsideSpace,
+    check_stages,
+    first_point,
+    setting_at,
+)
 from maskrec.training import distributed
 from maskrec.training.loop import serve_training_jobs
 
@@ -102,6 +113,14 @@ def check_parameters(params: dict[str, Any], split_targets_given: bool = False) 
             f"{split.strategy!r})"
         )
     check_stages(params)
+    tuning = params.get("tuning")
+    for model in tuning.models if tuning is not None else []:
+        if all(stage.split(".")[0] in params for stage in TUNED_STAGES[model]):
+            for index in range(len(tuning.first_points.get(model, []))):
+                with contextlib.suppress(
+                    OutsideSpace
+                ):  # skipped by the study, said there
+                    first_point(tuning, model, index, functools.partial(setting_at, params))  # fmt: skip
     ratings = params.get("ratings")
     if ratings is not None:  # Surprise's arguments, before anything is fitted
         for kind in ("svd", "svdpp"):

@@ -21,7 +21,7 @@ when a run starts, before any node executes). No node patches a parameter.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -472,6 +472,11 @@ class TuningParams(_Params):
     pruner: Pruner
     models: list[Literal["fine_tuned", "scratch", "sasrec", "transfer", "joint_sasrec", "rating_head", "svd", "svdpp"]] = Field(min_length=1)  # fmt: skip
     space: dict[str, dict[str, Dimension]]
+    # Points a new study tries first, in order (they count toward `trials`): each names
+    # some of the model's dimensions, a value or a resolved setting to copy
+    # (`sasrec.schedule.learning_rate`), and leaves the rest at what the run's
+    # configuration holds (`{}`: the configuration as it stands). `first_point` resolves one.
+    first_points: dict[str, list[dict[str, float | int | str | bool]]] = {}
 
     def cap(self, stage: str) -> int | None:
         """The epochs a trial's `stage` is capped at (None: the stage's own cap)."""
@@ -493,7 +498,57 @@ class TuningParams(_Params):
                         raise ValueError(
                             f"space.{model}.{name}.keys: {error}"
                         ) from None
+        for model, points in self.first_points.items():
+            for i, point in enumerate(points):  # a model without a space is never tuned
+                if model in self.space and (unknown := sorted(set(point) - set(self.space[model]))):  # fmt: skip
+                    raise ValueError(f"first_points.{model}[{i}]: {', '.join(unknown)} not a dimension of space.{model}")  # fmt: skip
         return self
+
+
+class OutsideSpace(ValueError):
+    """A first point's value taken from the run's configuration (a dimension the point
+    does not name) lies outside the space: the point is skipped, not refused (the space
+    was narrowed on purpose; what was named, was named on purpose)."""
+
+
+def first_point(
+    tuning: TuningParams, model: str, index: int, setting: Callable[[str], Any]
+) -> dict[str, Any]:
+    """`tuning.first_points[model][index]` as a value for each of the model's
+    dimensions: the value it names, the resolved setting it names (`setting(key)`: the
+    value the run's configuration holds at a stage key such as `sasrec.model.hidden_dropout`,
+    None where there is none), else the dimension's first key's setting (`{}` is the
+    configuration as it stands). Each must lie in its dimension's range or choices: a
+    named one outside is an error naming the point, the dimension and the value; one taken
+    from the configuration raises `OutsideSpace`."""
+    point = tuning.first_points[model][index]
+    values, outside = {}, []
+    for name, dimension in tuning.space[model].items():
+        where = f"tuning.first_points.{model}[{index}].{name}"
+        given = point.get(name, dimension.keys[0])
+        if not isinstance(given, str) or (dimension.choices is not None and given in dimension.choices):  # fmt: skip
+            value = given
+        else:
+            value = setting(given)
+            if value is None:
+                raise ValueError(f"{where}: no setting {given!r} in this run's configuration")  # fmt: skip
+            where += f" ({given})"
+        if dimension.choices is not None:
+            wrong = None if value in dimension.choices else f"{where}: {value!r} is not one of {dimension.choices}"  # fmt: skip
+        elif (isinstance(value, bool) or not isinstance(value, int | float)
+              or (dimension.integer and value != int(value))
+              or not dimension.low <= value <= dimension.high):  # type: ignore[operator]  # fmt: skip
+            wrong = f"{where}: {value!r} is outside space.{model}.{name} [{dimension.low}, {dimension.high}]{' (integers)' if dimension.integer else ''}"  # fmt: skip
+        else:
+            wrong = None
+        if wrong and name in point:
+            raise ValueError(wrong)
+        if wrong:
+            outside.append(wrong)
+        values[name] = int(value) if dimension.integer and not wrong else value
+    if outside:
+        raise OutsideSpace("; ".join(outside))
+    return values
 
 
 class SeedParams(_Params):
@@ -574,6 +629,19 @@ def value_at(raw: Mapping[str, Any], path: str) -> Any:
             return None
         value = value[key]
     return value
+
+
+def setting_at(groups: Mapping[str, BaseModel | Mapping[str, Any]], key: str) -> Any:
+    """The value validated parameter groups or resolved stages, by name, hold at a dotted
+    key (`sasrec.schedule.learning_rate`, `ratings.head.mask_prob`); None where there is
+    none."""
+    for name, group in groups.items():
+        if key.startswith(name + "."):
+            raw = (
+                group.model_dump(mode="json") if isinstance(group, BaseModel) else group
+            )
+            return value_at(raw, key[len(name) + 1 :])
+    return None
 
 
 def _stage(raw: Mapping[str, Any], stage: str) -> dict[str, Any]:

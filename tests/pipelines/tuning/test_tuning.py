@@ -101,6 +101,10 @@ def test_tuning_runs_equal_budgets_without_loading_the_test_split_and_resumes(tm
     # runtime parameters merge into conf/base's space: its dimensions plus the test's
     assert set(summary["sasrec"]["importance"]) == {"learning_rate", "heads", "hidden_dropout"}  # fmt: skip
     assert sum(summary["sasrec"]["trials"].values()) == 2
+    # the first trial is the configuration as it stands (conf/base's first points)
+    shipped = load_parameters(project / "conf")["sasrec"]
+    assert sasrec["param.learning_rate"].iloc[0] == shipped.schedule.learning_rate
+    assert sasrec["param.heads"].iloc[0] == shipped.model.num_heads
 
     environment = yaml.safe_load((project / "conf/tuned/parameters.yml").read_text())
     assert environment["tuning"] == {
@@ -163,13 +167,112 @@ def test_a_resumed_study_draws_the_points_an_uninterrupted_one_draws():
     assert len({tuple(sorted(p.items())) for p in finished(again)}) == 6  # none twice
 
 
+FINE_TUNED_SPACE = {
+    "mask_prob": {"keys": ["pretraining.mask_prob"], "low": 0.1, "high": 0.6},
+    "cloze_weight": {"keys": ["fine_tuning.cloze_weight"], "choices": [0.0, 0.25, 0.5]},
+    "learning_rate": {"keys": ["fine_tuning.schedule.learning_rate"], "low": 1e-4, "high": 1e-2, "log": True},
+}  # fmt: skip
+SASRECS_RECIPE = {"cloze_weight": 0.0, "learning_rate": "sasrec.schedule.learning_rate"}
+
+
+def fake_training(scores: list[float]):
+    """A trial's `trained` for `nodes._study` that trains nothing: one epoch, scored
+    from `scores` in turn, recording each trial's stages."""
+    seen: list[dict] = []
+
+    def trained(stages, report):
+        seen.append(stages)
+        return pd.DataFrame({"epoch": [1], "best_epoch": [1], "ndcg@10": [scores[len(seen) - 1]]})  # fmt: skip
+
+    return trained, seen
+
+
+def test_a_new_study_tries_the_configuration_and_its_named_points_first():
+    """`tuning.first_points`: the run's configuration as it stands (`{}`) and SASRec's
+    recipe from the pretrained start (a value, and a setting copied from SASRec's stage)
+    are a new study's first trials, before any sampled point."""
+    specs = {name: params(name) for name in ("pretraining", "fine_tuning", "sasrec")}
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {
+        "models": ["fine_tuned"], "space": {"fine_tuned": FINE_TUNED_SPACE}, "trials": 4,
+        "startup_trials": 2, "first_points": {"fine_tuned": [{}, SASRECS_RECIPE]}})  # fmt: skip
+    trained, seen = fake_training([0.1, 0.2, 0.3, 0.4])
+    table = nodes._study(optuna.storages.InMemoryStorage(), tuning, "fine_tuned", specs, trained)  # fmt: skip
+
+    shipped = {"mask_prob": specs["pretraining"].mask_prob, "cloze_weight": specs["fine_tuning"].cloze_weight,
+               "learning_rate": specs["fine_tuning"].schedule.learning_rate}  # fmt: skip
+    recipe = shipped | {"cloze_weight": 0.0, "learning_rate": specs["sasrec"].schedule.learning_rate}  # fmt: skip
+    points = [{name: row[f"param.{name}"] for name in FINE_TUNED_SPACE} for _, row in table.iterrows()]  # fmt: skip
+    assert points[:2] == [shipped, recipe] and len(points) == 4
+    assert shipped not in points[2:] and recipe not in points[2:]
+    # the trial trains what its point says, on the stages' keys
+    assert seen[1]["fine_tuning"].cloze_weight == 0.0
+    assert seen[1]["fine_tuning"].schedule.learning_rate == specs["sasrec"].schedule.learning_rate  # fmt: skip
+    assert seen[1]["pretraining"].mask_prob == specs["pretraining"].mask_prob
+
+
+def test_a_cut_short_first_point_is_tried_again_and_a_resumed_study_queues_nothing():
+    specs = {name: params(name) for name in ("pretraining", "fine_tuning", "sasrec")}
+    settings = params("tuning").model_dump() | {"models": ["fine_tuned"], "space": {"fine_tuned": FINE_TUNED_SPACE},
+                                                "startup_trials": 1, "first_points": {"fine_tuned": [{}, SASRECS_RECIPE]}}  # fmt: skip
+    tuning = lambda trials: TuningParams.model_validate(settings | {"trials": trials})  # noqa: E731
+
+    def stopped(stages, report):  # Ctrl-C in the first trial
+        raise KeyboardInterrupt
+
+    storage = optuna.storages.InMemoryStorage()
+    with pytest.raises(KeyboardInterrupt):
+        nodes._study(storage, tuning(3), "fine_tuned", specs, stopped)
+    trained, _ = fake_training([0.1, 0.2, 0.3])
+    table = nodes._study(storage, tuning(3), "fine_tuned", specs, trained)
+    finished = table[table["state"] == "COMPLETE"]
+    assert list(table["state"]) == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+    # both first points ran (the cut-short one after the one still queued), then a sampled one
+    assert sorted(finished["param.cloze_weight"].iloc[:2]) == [0.0, specs["fine_tuning"].cloze_weight]  # fmt: skip
+    # more trials later: sampled ones only, its first points being done
+    more, _ = fake_training([0.5])
+    table = nodes._study(storage, tuning(4), "fine_tuned", specs, more)
+    assert len(table) == 5
+    assert table["param.learning_rate"].iloc[-1] not in set(finished["param.learning_rate"])  # fmt: skip
+    # a study created before first points existed (no record of them) is not given any
+    older = optuna.storages.InMemoryStorage()
+    nodes._study(older, tuning(1).model_copy(update={"first_points": {}}), "fine_tuned", specs, fake_training([0.1])[0])  # fmt: skip
+    table = nodes._study(older, tuning(2), "fine_tuned", specs, fake_training([0.2])[0])
+    assert table["param.learning_rate"].iloc[1] != specs["fine_tuning"].schedule.learning_rate  # fmt: skip
+
+
+def test_a_bad_first_point_is_refused_at_run_start_naming_it(caplog):
+    specs = {name: params(name) for name in ("pretraining", "fine_tuning", "sasrec")}
+    settings = params("tuning").model_dump() | {"models": ["fine_tuned"], "space": {"fine_tuned": FINE_TUNED_SPACE}}  # fmt: skip
+    with pytest.raises(ValueError, match=r"first_points.fine_tuned\[0\]: heads not a dimension of space.fine_tuned"):  # fmt: skip
+        TuningParams.model_validate(settings | {"first_points": {"fine_tuned": [{"heads": 2}]}})  # fmt: skip
+    groups = {**specs, "training": params("training")}
+    for point, message in [({"learning_rate": 0.5}, r"first_points.fine_tuned\[0\].learning_rate: 0.5 is outside space.fine_tuned.learning_rate"),
+                           ({"cloze_weight": 1.0}, r"first_points.fine_tuned\[0\].cloze_weight: 1.0 is not one of"),
+                           ({"learning_rate": "sasrec.schedule.lr"}, "no setting 'sasrec.schedule.lr'")]:  # fmt: skip
+        tuning = TuningParams.model_validate(settings | {"first_points": {"fine_tuned": [point]}})  # fmt: skip
+        with pytest.raises(ValueError, match=message):  # at run start, before any node
+            check_parameters({**groups, "tuning": tuning})
+        with pytest.raises(
+            ValueError, match=message
+        ):  # and by the study, before training
+            nodes._study(optuna.storages.InMemoryStorage(), tuning, "fine_tuned", specs, fake_training([])[0])  # fmt: skip
+    # a value the point takes from the configuration, outside a narrowed space: skipped, said so
+    narrowed = FINE_TUNED_SPACE | {"mask_prob": {"keys": ["pretraining.mask_prob"], "low": 0.1, "high": 0.11}}  # fmt: skip
+    tuning = TuningParams.model_validate(settings | {"space": {"fine_tuned": narrowed}, "trials": 1,
+                                                     "first_points": {"fine_tuned": [{}]}})  # fmt: skip
+    check_parameters({**groups, "tuning": tuning})
+    table = nodes._study(optuna.storages.InMemoryStorage(), tuning, "fine_tuned", specs, fake_training([0.1])[0])  # fmt: skip
+    assert 0.1 <= table["param.mask_prob"].iloc[0] <= 0.11  # a sampled point
+    assert "skipping a first point: tuning.first_points.fine_tuned[0].mask_prob (pretraining.mask_prob)" in caplog.text  # fmt: skip
+
+
 def test_a_cut_short_trial_is_retried_without_training_its_pretraining_again(tmp_path, monkeypatch):  # fmt: skip
     """A fine-tuned trial stopped in fine-tuning keeps its finished pretraining: the rerun
     retries it from fine-tuning's checkpoint, trains no pretraining epoch, scores what
     an uninterrupted study scores, and leaves no checkpoint behind."""
     data = small_split()
     tuning = TuningParams.model_validate(params("tuning").model_dump() | {
-        "models": ["fine_tuned"], "space": {"fine_tuned": SPACE["fine_tuned"]},
+        "models": ["fine_tuned"], "space": {"fine_tuned": SPACE["fine_tuned"]}, "first_points": {},
         "trials": 1, "epochs": 2, "pretraining_epochs": 2})  # fmt: skip
 
     def study(folder: Path, storage: optuna.storages.BaseStorage) -> pd.DataFrame:
@@ -196,7 +299,7 @@ def test_a_cut_short_trial_is_retried_without_training_its_pretraining_again(tmp
 def test_a_pruned_trial_is_recorded_pruned_and_leaves_no_checkpoint(tmp_path, monkeypatch):  # fmt: skip
     data = small_split()
     tuning = TuningParams.model_validate(params("tuning").model_dump() | {
-        "models": ["sasrec"], "space": {"sasrec": SPACE["sasrec"]}, "trials": 1, "epochs": 3})  # fmt: skip
+        "models": ["sasrec"], "space": {"sasrec": SPACE["sasrec"]}, "first_points": {}, "trials": 1, "epochs": 3})  # fmt: skip
     monkeypatch.setattr(optuna.Trial, "should_prune", lambda self: True)
     trials = nodes.tune(optuna.storages.InMemoryStorage(), data["item_features"], data["train"], data["valid"],
                         tuning, quick("pretraining"), quick("fine_tuning"), quick("sasrec"),
@@ -208,7 +311,7 @@ def test_a_pruned_trial_is_recorded_pruned_and_leaves_no_checkpoint(tmp_path, mo
 
 
 def test_winners_become_an_environment_that_loads(tmp_path):
-    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"space": SPACE, "epochs": 7})  # fmt: skip
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"space": SPACE, "first_points": {}, "epochs": 7})  # fmt: skip
     table = lambda model, rows: trials_table(model, rows, "valid_ndcg@10", epochs=3)  # noqa: E731
     fine_tuned = table("fine_tuned", [("COMPLETE", 0.30, {"mask_prob": 0.3, "cloze_weight": 1.0}),
                                       ("COMPLETE", 0.35, {"mask_prob": 0.4, "cloze_weight": 0.0}),
@@ -281,7 +384,7 @@ def test_a_stage_built_on_another_keeps_in_the_environment_what_its_trial_traine
              "rating_head": {"rate": {"keys": ["ratings.head.schedule.learning_rate"], "low": 1e-4, "high": 1e-2}},
              "transfer": {"rate": {"keys": ["transfer_fine_tuning.schedule.learning_rate"], "low": 1e-4, "high": 1e-2}}}  # fmt: skip
     models = ["fine_tuned", "rating_head", "transfer"]
-    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"space": space, "study": "s", "models": models})  # fmt: skip
+    tuning = TuningParams.model_validate(params("tuning").model_dump() | {"space": space, "first_points": {}, "study": "s", "models": models})  # fmt: skip
     conf = copy_project(tmp_path) / "conf"
     base = load_parameters(conf)
     dumped = lambda stage: base[stage].model_dump(mode="json")  # noqa: E731

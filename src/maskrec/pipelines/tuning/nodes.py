@@ -46,12 +46,15 @@ from maskrec.params import (
     ClozeStage,
     Dimension,
     FineTuningStage,
+    OutsideSpace,
     RatingParams,
     SASRecStage,
     Stage,
     TrainingParams,
     TuningParams,
     at_point,
+    first_point,
+    setting_at,
     tuned_stage,
     value_at,
 )
@@ -77,6 +80,7 @@ COLUMNS = [
     "seconds",
 ]  # and metric(model), then param.<name>
 _SAMPLER_STATE = "sampler_state"  # study attribute: the sampler's random state after the last finished trial
+_FIRST_POINTS = "first_points"  # study attribute: the points it queued first (`tuning.first_points`)
 _STAGES = "stages"  # trial attribute: the resolved stages (a classic model's arguments) it trained with
 
 
@@ -320,8 +324,9 @@ def _study(
     if distributed.current() is not None:  # a pruned trial would stop rank 0 alone
         raise RuntimeError("the tuning pipeline runs in one process: start it with kedro run, not torchrun")  # fmt: skip
     dimensions = tuning.space[model]
-    # every key of the space is checked on its stage before any training
+    # every key of the space, and every first point, is checked before any training
     trial_stages(model, specs, dimensions, _first_point(dimensions), tuning)
+    firsts = first_points(tuning, model, specs)
     score = "rmse" if model in RATING_TUNED else "ndcg@10"  # a history's column
     study = optuna.create_study(
         study_name=f"{tuning.study}.{model}",
@@ -337,6 +342,7 @@ def _study(
         ),
     )
     _fail_cut_short(study)
+    _queue_first_points(study, firsts)
     _restore_sampler(study)
     finished = sum(t.state in FINISHED for t in study.trials)
 
@@ -366,6 +372,19 @@ def _study(
     return trials_table(study, model)
 
 
+def first_points(tuning: TuningParams, model: str, specs: Mapping[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
+    """The points `model`'s new study queues before its sampled ones
+    (`tuning.first_points`, resolved on the study's stages); one whose value from the
+    run's configuration lies outside the space is skipped, and the log says why."""
+    points = []
+    for index in range(len(tuning.first_points.get(model, []))):
+        try:
+            points.append(first_point(tuning, model, index, functools.partial(setting_at, specs)))  # fmt: skip
+        except OutsideSpace as outside:
+            logger.warning("skipping a first point: %s", outside)
+    return points
+
+
 class _Pruned(optuna.TrialPruned, StopTraining):
     """A pruned trial: Optuna records it as pruned, `fit` drops its checkpoint (an error
     in the pruner's own call, a storage one say, keeps it for the retry)."""
@@ -373,10 +392,25 @@ class _Pruned(optuna.TrialPruned, StopTraining):
 
 def _fail_cut_short(study: optuna.Study) -> None:
     """A trial left running by a killed process is marked failed (the sampler, restored to
-    its state before that trial, draws its point again)."""
+    its state before that trial, draws its point again; a first point is queued again)."""
     for trial in study.trials:
         if trial.state == TrialState.RUNNING:
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+
+
+def _queue_first_points(study: optuna.Study, points: list[dict[str, Any]]) -> None:
+    """A new study records its first points and queues them (Optuna's `enqueue_trial`);
+    a resumed one queues again those an interruption failed (after any still waiting:
+    the sampler's draws do not depend on the order in which they finish). A study
+    created without first points gets none."""
+    if not study.trials:
+        study.set_user_attr(_FIRST_POINTS, points)
+    tried = [t.system_attrs.get("fixed_params") for t in study.trials if t.state in (*FINISHED, TrialState.WAITING)]  # fmt: skip
+    for point in study.user_attrs.get(_FIRST_POINTS, []):
+        if point in tried:
+            tried.remove(point)
+        else:
+            study.enqueue_trial(point)
 
 
 def _sampler_rngs(sampler: optuna.samplers.TPESampler) -> list[np.random.RandomState]:
