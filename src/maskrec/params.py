@@ -209,6 +209,21 @@ class Distillation(_Params):
     teacher: ClozeStage
 
 
+class WarmStart(_Params):
+    """Where fine-tuning starts: `shrink` x the pretrained weights + `perturb` x the initial
+    weights pretraining started from (Ash & Adams 2020, "On warm-starting neural network
+    training": shrinking a warm start and perturbing it closes the generalization gap a
+    warm start opens; the perturbation here is the model's own initial draw). 1 and 0:
+    the pretrained weights as they are; 0 and 1: exactly the scratch ablation's start."""
+
+    shrink: float = Field(ge=0.0, le=1.0)
+    perturb: float = Field(ge=0.0, le=1.0)
+
+    @property
+    def as_pretrained(self) -> bool:
+        return self.shrink == 1.0 and self.perturb == 0.0
+
+
 class FineTuningStage(Stage):
     """Next-item fine-tuning with its regularizers.
 
@@ -224,6 +239,7 @@ class FineTuningStage(Stage):
     cloze_weight: float = Field(ge=0.0)
     mask_prob: float = Field(gt=0.0, lt=1.0)  # of the mixed-in Cloze loss
     distillation: Distillation
+    warm_start: WarmStart
 
     @model_validator(mode="after")
     def _distillation_needs_next_item(self) -> FineTuningStage:

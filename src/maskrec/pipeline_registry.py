@@ -88,8 +88,8 @@ def fraction_retraining(pipelines: dict[str, Pipeline]) -> Pipeline:
     source-pretrained model continued and fine-tuned, SASRec) and their evaluation."""
     return (
         pipelines["pretraining"]
-        + pipelines["fine_tuning"].only_nodes("train_teacher_node", "fine_tune_pretrained_node")
-        + transfer.create_pipeline().only_nodes("continue_on_target_node", "fine_tune_source_pretrained_node")
+        + pipelines["fine_tuning"].only_nodes("train_teacher_node", "warm_start_node", "fine_tune_pretrained_node")
+        + transfer.create_pipeline().only_nodes("continue_on_target_node", "transfer_warm_start_node", "fine_tune_source_pretrained_node")
         + pipelines["baselines"].only_nodes("train_sasrec_node", "fit_new_items_node")
         + evaluation.create_pipeline(tuple(BY_NAME[m] for m in data_efficiency.MODELS))
     )  # fmt: skip

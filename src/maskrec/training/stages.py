@@ -8,6 +8,7 @@ pipeline imports another pipeline's nodes.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from functools import partial, update_wrapper
 from typing import Any
@@ -88,6 +89,30 @@ def fine_tuning_objective(config: SequenceRecConfig, stage: FineTuningStage) -> 
         config.mask_id, config.n_items, stage.prefixes_per_sequence,
         stage.cloze_weight, stage.mask_prob,
     )  # fmt: skip
+
+
+def warm_start(
+    pretrained: SequenceRecModel,
+    item_features: pd.DataFrame,
+    initial: ClozeStage,
+    stage: FineTuningStage,
+) -> SequenceRecModel:
+    """The weights fine-tuning starts from (`stage.warm_start`): shrink x `pretrained` +
+    perturb x the initial weights its pretraining started from (`init_model` on the
+    `initial` stage: the scratch ablation's start), parameter by parameter; `pretrained`
+    itself where they are 1 and 0. The initial weights are drawn again here, not taken
+    from the pipeline, where a model handed on in memory may since have been trained."""
+    if stage.warm_start.as_pretrained:
+        return pretrained
+    initial_weights = dict(init_model(item_features, initial).named_parameters())
+    started = copy.deepcopy(pretrained)
+    names = [name for name, _ in started.named_parameters()]
+    if sorted(names) != sorted(initial_weights):
+        raise ValueError("fine_tuning.warm_start: the pretrained model's parameters are not those of the initial weights (another architecture)")  # fmt: skip
+    with torch.no_grad():
+        for name, weight in started.named_parameters():
+            weight.mul_(stage.warm_start.shrink).add_(initial_weights[name], alpha=stage.warm_start.perturb)  # fmt: skip
+    return started
 
 
 def fine_tune(

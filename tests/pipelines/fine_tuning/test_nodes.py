@@ -152,3 +152,39 @@ def test_causal_fine_tuning_turns_the_cloze_model_into_a_left_to_right_one(data)
 def test_causal_fine_tuning_refuses_a_bidirectional_teacher():
     with pytest.raises(ValueError, match="fine_tuning.distillation.weight"):
         params("fine_tuning", objective="causal", distillation={"weight": 0.5})
+
+
+def _pretrained(data):
+    """A model whose weights are not its initial draw (one Cloze epoch)."""
+    model, _ = stages.pretrain(_model(data), data["train"], data["valid"], configured(**QUICK, pretraining={"schedule": {"epochs": 1}})["pretraining"], configured(**QUICK)["training"], "pretrained")  # fmt: skip
+    return model
+
+
+def test_warm_start_moves_the_pretrained_weights_toward_their_initial_draw(data):
+    """`fine_tuning.warm_start`: shrink x pretrained + perturb x the initial weights,
+    parameter by parameter; (1, 0) is the pretrained model itself, and (0, 1) is exactly
+    the scratch ablation's start, so fine-tuning from it is the scratch model."""
+    pretraining = configured(**QUICK)["pretraining"]
+    pretrained, initial = _pretrained(data), _model(data)
+    as_is = stages.warm_start(pretrained, data["item_features"], pretraining, _stage())
+    assert as_is is pretrained
+
+    mixed = stages.warm_start(pretrained, data["item_features"], pretraining, _stage(warm_start={"shrink": 0.5, "perturb": 0.25}))  # fmt: skip
+    moved = dict(pretrained.named_parameters())
+    for name, weight in mixed.named_parameters():
+        torch.testing.assert_close(weight, 0.5 * moved[name] + 0.25 * dict(initial.named_parameters())[name])  # fmt: skip
+    assert not torch.equal(moved["bert.encoder.layer.0.attention.self.query.weight"], dict(initial.named_parameters())["bert.encoder.layer.0.attention.self.query.weight"])  # fmt: skip
+
+    stage = _stage(warm_start={"shrink": 0.0, "perturb": 1.0})
+    restarted = stages.warm_start(pretrained, data["item_features"], pretraining, stage)
+    training = configured(**QUICK)["training"]
+    a, history_a = fine_tune_pretrained(restarted, Teacher(), data["train"], data["valid"], stage, training)  # fmt: skip
+    b, history_b = fine_tune_scratch(_model(data), Teacher(), data["train"], data["valid"], stage, training)  # fmt: skip
+    assert history_a["ndcg@10"].tolist() == history_b["ndcg@10"].tolist()
+    for name, tensor in a.state_dict().items():
+        assert torch.equal(tensor, b.state_dict()[name]), name
+
+
+def test_a_warm_start_outside_its_range_is_refused_by_name():
+    with pytest.raises(ValueError, match="warm_start.shrink"):
+        _stage(warm_start={"shrink": 1.5, "perturb": 0.0})

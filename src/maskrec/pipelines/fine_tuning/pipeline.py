@@ -21,9 +21,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="train_teacher_node",
             ),
             Node(
+                nodes.warm_start,
+                inputs=[
+                    "pretrained_model",
+                    "item_features",
+                    "params:pretraining",  # the initial weights: the scratch ablation's
+                    "params:fine_tuning",
+                ],
+                outputs="fine_tuning_start",
+                name="warm_start_node",
+            ),
+            Node(
                 nodes.fine_tune_pretrained,
                 inputs={
-                    "model": "pretrained_model",
+                    "model": "fine_tuning_start",
                     "teacher": "teacher_model",
                     "train_sequences": "train_sequences",
                     "valid_targets": "valid_targets",

@@ -2,6 +2,7 @@ from kedro.pipeline import Node, Pipeline
 
 from maskrec.pipelines.transfer import nodes
 from maskrec.training.setup import init_model
+from maskrec.training.stages import warm_start
 
 SOURCE = "pretraining_source"  # the namespace of the source's data
 
@@ -69,9 +70,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="continue_on_target_node",
             ),  # fmt: skip
             Node(
-                nodes.fine_tune_source_pretrained,
+                warm_start,
                 inputs=[
                     "transfer_pretrained_model",
+                    "item_features",
+                    "params:transfer_pretraining",  # its initial weights
+                    "params:transfer_fine_tuning",
+                ],
+                outputs="transfer_fine_tuning_start",
+                name="transfer_warm_start_node",
+            ),  # fmt: skip
+            Node(
+                nodes.fine_tune_source_pretrained,
+                inputs=[
+                    "transfer_fine_tuning_start",
                     "teacher_model",
                     "train_sequences",
                     "valid_targets",

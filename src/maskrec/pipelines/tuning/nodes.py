@@ -67,6 +67,7 @@ from maskrec.training.stages import (
     pretrain,
     train_sasrec,
     train_teacher,
+    warm_start,
     with_rating_head,
 )
 
@@ -176,6 +177,8 @@ def _fine_tuned(
         model = init_model(item_features, start)
         for stage, sequences, valid, cloze_name in cloze:
             model, _ = pretrain(model, sequences, valid, stage, training, cloze_name, keep_checkpoint=True)  # fmt: skip
+        if cloze:  # a pretrained start, moved as fine-tuning's warm_start says
+            model = warm_start(model, item_features, start, fine_tuning)
         teacher = train_teacher(item_features, *data, fine_tuning, training, keep_checkpoint=True)  # fmt: skip
         return fine_tune(model, teacher, *data, fine_tuning, training, name, on_epoch)[
             1
