@@ -256,8 +256,10 @@ def test_every_conf_value_reaches_the_config_schedule_or_loss_it_must():
         if path in (
             "fine_tuning.distillation.weight",
             "fine_tuning.distillation.temperature",
+            "fine_tuning.warm_start.shrink",
+            "fine_tuning.warm_start.perturb",
         ):
-            continue  # the teacher's share of the loss (tests/pipelines/fine_tuning checks it)
+            continue  # the teacher's share of the loss, the start's weights (tests/pipelines/fine_tuning checks both)
         override = _nested(path, _changed(path, value))
         if (
             path == "fine_tuning.objective"
