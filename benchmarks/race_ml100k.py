@@ -80,7 +80,7 @@ from maskrec.registry import models, ordered  # noqa: E402
 # stage: the nodes of the run's pipeline (`__default__`, or `transfer`) that train it
 STAGES = {
     "pretraining": ["init_pretraining_model_node", "pretrain_node"],
-    "fine_tuning": ["train_teacher_node", "fine_tune_pretrained_node"],
+    "fine_tuning": ["train_teacher_node", "warm_start_node", "fine_tune_pretrained_node"],
     "scratch": ["train_teacher_node", "init_scratch_model_node", "fine_tune_scratch_node"],
     "sasrec": ["train_sasrec_node"],
     "baselines": ["fit_most_popular_node", "fit_item_knn_node", "fit_ease_node",
@@ -91,7 +91,11 @@ STAGES = {
 TRANSFER_STAGES = {
     "source_pretraining": ["init_transfer_model_node", "pretrain_on_source_node"],
     "target_pretraining_from_source": ["continue_on_target_node"],
-    "transfer_fine_tuning": ["train_teacher_node", "fine_tune_source_pretrained_node"],
+    "transfer_fine_tuning": [
+        "train_teacher_node",
+        "transfer_warm_start_node",
+        "fine_tune_source_pretrained_node",
+    ],
     "joint_sasrec": ["join_sequences_node", "train_joint_sasrec_node"],
 }
 EVALUATION = ["evaluate_models_node", "summarise_evaluation_node"]

@@ -40,7 +40,7 @@ from common import (  # noqa: E402
 # it starts from)
 NODES = {
     "pretrained": ["init_pretraining_model_node", "pretrain_node"],
-    "fine_tuned": ["init_pretraining_model_node", "pretrain_node", "train_teacher_node", "fine_tune_pretrained_node"],
+    "fine_tuned": ["init_pretraining_model_node", "pretrain_node", "train_teacher_node", "warm_start_node", "fine_tune_pretrained_node"],
     "scratch": ["train_teacher_node", "init_scratch_model_node", "fine_tune_scratch_node"],
     "sasrec": ["train_sasrec_node"],
 }  # fmt: skip

@@ -52,7 +52,7 @@ VARIANTS = {  # --params strings
 }
 STAGES = {  # model: (pipelines, nodes)
     "pretrained": (["pretraining"], None),
-    "fine_tuned": (["fine_tuning"], ["train_teacher_node", "fine_tune_pretrained_node"]),
+    "fine_tuned": (["fine_tuning"], ["train_teacher_node", "warm_start_node", "fine_tune_pretrained_node"]),
     "sasrec": (["baselines"], ["train_sasrec_node"]),
 }  # fmt: skip
 
