@@ -8,7 +8,6 @@ bad combination fails in seconds, not after pretraining.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 from typing import Any
@@ -24,9 +23,8 @@ from maskrec.params import (
     RATING_TUNED,
     TRANSFER_TUNED,
     TUNED_STAGES,
-    OutsideSpace,
     check_stages,
-    first_point,
+    first_points,
     setting_at,
 )
 from maskrec.training import distributed
@@ -116,11 +114,8 @@ def check_parameters(params: dict[str, Any], split_targets_given: bool = False) 
     tuning = params.get("tuning")
     for model in tuning.models if tuning is not None else []:
         if all(stage.split(".")[0] in params for stage in TUNED_STAGES[model]):
-            for index in range(len(tuning.first_points.get(model, []))):
-                with contextlib.suppress(
-                    OutsideSpace
-                ):  # skipped by the study, said there
-                    first_point(tuning, model, index, functools.partial(setting_at, params))  # fmt: skip
+            # a point skipped for a configured value outside the space: the study says so
+            first_points(tuning, model, functools.partial(setting_at, params))
     ratings = params.get("ratings")
     if ratings is not None:  # Surprise's arguments, before anything is fitted
         for kind in ("svd", "svdpp"):

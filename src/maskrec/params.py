@@ -567,6 +567,22 @@ def first_point(
     return values
 
 
+def first_points(
+    tuning: TuningParams, model: str, setting: Callable[[str], Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every point of `tuning.first_points[model]` resolved by `first_point`, and why each
+    one left out was (`OutsideSpace`: a value from the configuration outside a narrowed
+    space). A named value outside the space raises, as in `first_point`: the run-start
+    check and the study resolve the points the same way."""
+    points, skipped = [], []
+    for index in range(len(tuning.first_points.get(model, []))):
+        try:
+            points.append(first_point(tuning, model, index, setting))
+        except OutsideSpace as outside:
+            skipped.append(str(outside))
+    return points, skipped
+
+
 class SeedParams(_Params):
     """The `seeds` pipeline: how many evaluations, one per training seed, it compares,
     and the newest it may read (an earlier configuration's runs, when later runs of

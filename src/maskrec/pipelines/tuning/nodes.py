@@ -46,14 +46,13 @@ from maskrec.params import (
     ClozeStage,
     Dimension,
     FineTuningStage,
-    OutsideSpace,
     RatingParams,
     SASRecStage,
     Stage,
     TrainingParams,
     TuningParams,
     at_point,
-    first_point,
+    first_points,
     setting_at,
     tuned_stage,
     value_at,
@@ -329,7 +328,7 @@ def _study(
     dimensions = tuning.space[model]
     # every key of the space, and every first point, is checked before any training
     trial_stages(model, specs, dimensions, _first_point(dimensions), tuning)
-    firsts = first_points(tuning, model, specs)
+    firsts = queued_points(tuning, model, specs)
     score = "rmse" if model in RATING_TUNED else "ndcg@10"  # a history's column
     study = optuna.create_study(
         study_name=f"{tuning.study}.{model}",
@@ -375,16 +374,13 @@ def _study(
     return trials_table(study, model)
 
 
-def first_points(tuning: TuningParams, model: str, specs: Mapping[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
+def queued_points(tuning: TuningParams, model: str, specs: Mapping[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
     """The points `model`'s new study queues before its sampled ones
     (`tuning.first_points`, resolved on the study's stages); one whose value from the
     run's configuration lies outside the space is skipped, and the log says why."""
-    points = []
-    for index in range(len(tuning.first_points.get(model, []))):
-        try:
-            points.append(first_point(tuning, model, index, functools.partial(setting_at, specs)))  # fmt: skip
-        except OutsideSpace as outside:
-            logger.warning("skipping a first point: %s", outside)
+    points, skipped = first_points(tuning, model, functools.partial(setting_at, specs))
+    for reason in skipped:
+        logger.warning("skipping a first point: %s", reason)
     return points
 
 
