@@ -419,6 +419,23 @@ def test_a_stage_built_on_another_keeps_in_the_environment_what_its_trial_traine
     assert "pretraining" not in environment["ratings"]
     assert "ratings.pretraining.mask_prob is not pinned" in caplog.text
 
+    # a trial that ran before its stage had a key another winner sets: not pinned, said so
+    shrink = {
+        "shrink": {"keys": ["fine_tuning.warm_start.shrink"], "low": 0.1, "high": 1.0}
+    }
+    later = TuningParams.model_validate(tuning.model_dump() | {"space": space | {"fine_tuned": space["fine_tuned"] | shrink},
+                                                               "models": ["fine_tuned", "transfer"]})  # fmt: skip
+    storage = optuna.storages.InMemoryStorage()
+    _study_with_winner(storage, "s.fine_tuned", 0.3, {"mask_prob": 0.45, "dropout": 0.33, "shrink": 0.5}, None)  # fmt: skip
+    before = {s: dumped(s) for s in ("transfer_pretraining", "transfer_continuation", "transfer_fine_tuning")}  # fmt: skip
+    del before["transfer_fine_tuning"]["warm_start"]
+    _study_with_winner(storage, "s.transfer", 0.31, {"rate": 0.004}, before)
+    tables = [nodes.trials_table(optuna.load_study(study_name=f"s.{m}", storage=storage), m) for m in ("fine_tuned", "transfer")]  # fmt: skip
+    environment, _ = nodes.tuned_parameters(storage, later, *tables)
+    assert environment["fine_tuning"]["warm_start"]["shrink"] == 0.5
+    assert "warm_start" not in environment["transfer_fine_tuning"]
+    assert "transfer_fine_tuning.warm_start.shrink is not pinned (trial 0 trained without it)" in caplog.text  # fmt: skip
+
 
 def test_a_trial_s_pretraining_runs_to_its_own_cap_unless_the_study_sets_one():
     specs = {name: params(name) for name in ("pretraining", "fine_tuning")}

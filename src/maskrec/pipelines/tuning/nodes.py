@@ -527,7 +527,11 @@ def _pin_inherited(
                 if trained is None:  # a study from before trials kept their stages
                     logger.warning("%s: %s.%s is not pinned (trial %d kept no stages): the environment's %s.%s applies", study, stage, path, number, parent, path)  # fmt: skip
                     continue
-                _set(environment, f"{stage}.{path}", value_at(trained[stage], path))  # fmt: skip
+                value = value_at(trained.get(stage, {}), path)
+                if value is None:  # a key the code had not when the trial ran
+                    logger.warning("%s: %s.%s is not pinned (trial %d trained without it): the environment's %s.%s applies", study, stage, path, number, parent, path)  # fmt: skip
+                    continue
+                _set(environment, f"{stage}.{path}", value)
 
 
 _UNREAD = object()
