@@ -95,6 +95,23 @@ def dotlist(**groups: Any) -> str:
     )
 
 
+# what every training stage starts from: the datasets data_processing and data_split make
+SPLIT_DATASETS = ("train_sequences", "valid_targets", "item_features")
+
+
+def stage_nodes(pipeline: str, made: list[str], given: tuple[str, ...] = SPLIT_DATASETS) -> list[str]:  # fmt: skip
+    """The names of the nodes of the registered pipeline `pipeline` that make the datasets
+    `made` from the datasets `given` (made by earlier steps): how a benchmark slices a run
+    into timed stages. Derived from the pipeline's datasets, not listed by hand, so a node
+    added to a stage (as `warm_start_node` was to fine-tuning) joins its slice."""
+    from maskrec.pipeline_registry import register_pipelines
+
+    run = register_pipelines()[pipeline]
+    return [
+        node.name for node in (run.to_outputs(*made) - run.to_outputs(*given)).nodes
+    ]
+
+
 class ScratchProject:
     """The project's configuration copied into `folder`, run through Kedro sessions.
 

@@ -29,14 +29,13 @@ from common import (  # noqa: E402
     arguments,
     print_table,
     run_params,
+    stage_nodes,
     trained_seconds,
     write_json,
 )
 
-STAGES = {  # stage: (parameter group, nodes, history)
-    "sasrec": ("sasrec", ["train_sasrec_node"], "sasrec_history"),
-    "pretraining": ("pretraining", ["init_pretraining_model_node", "pretrain_node"], "pretrained_history"),
-}  # fmt: skip
+# stage: (its parameter group, the model it trains)
+STAGES = {"sasrec": ("sasrec", "sasrec"), "pretraining": ("pretraining", "pretrained")}
 
 
 def main() -> None:
@@ -60,7 +59,9 @@ def main() -> None:
 
     runs, rows = [], []
     for stage in args.stages:
-        group, nodes, history_name = STAGES[stage]
+        group, model = STAGES[stage]
+        nodes = stage_nodes("__default__", [f"{model}_model"])
+        history_name = f"{model}_history"
         for loss in args.losses:
             seconds = project.run(
                 ["__default__"], nodes, f"{group}.loss.softmax={loss}"

@@ -59,6 +59,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (common.across_seeds: the race has its own across_seeds)
 from common import (  # noqa: E402
+    SPLIT_DATASETS,
     FinishedSeeds,
     ScratchProject,
     arguments,
@@ -69,6 +70,7 @@ from common import (  # noqa: E402
     print_table,
     run_params,
     source_param,
+    stage_nodes,
     trained_seconds,
     write_json,
 )
@@ -77,28 +79,36 @@ from maskrec.pipeline_registry import register_pipelines  # noqa: E402
 from maskrec.pipelines.evaluation.nodes import summarise_evaluation  # noqa: E402
 from maskrec.registry import models, ordered  # noqa: E402
 
-# stage: the nodes of the run's pipeline (`__default__`, or `transfer`) that train it
-STAGES = {
-    "pretraining": ["init_pretraining_model_node", "pretrain_node"],
-    "fine_tuning": ["train_teacher_node", "warm_start_node", "fine_tune_pretrained_node"],
-    "scratch": ["train_teacher_node", "init_scratch_model_node", "fine_tune_scratch_node"],
-    "sasrec": ["train_sasrec_node"],
-    "baselines": ["fit_most_popular_node", "fit_item_knn_node", "fit_ease_node",
-                  "fit_matrix_factorization_node", "collect_baseline_selection_node",
-                  "fit_newest_first_node", "fit_genre_recency_node", "fit_random_node",
-                  "fit_new_items_node"],
-}  # fmt: skip
-TRANSFER_STAGES = {
-    "source_pretraining": ["init_transfer_model_node", "pretrain_on_source_node"],
-    "target_pretraining_from_source": ["continue_on_target_node"],
-    "transfer_fine_tuning": [
-        "train_teacher_node",
-        "transfer_warm_start_node",
-        "fine_tune_source_pretrained_node",
-    ],
-    "joint_sasrec": ["join_sequences_node", "train_joint_sasrec_node"],
-}
-EVALUATION = ["evaluate_models_node", "summarise_evaluation_node"]
+# the datasets a transfer run's source stages start from (besides SPLIT_DATASETS)
+SOURCE_SEQUENCES = ("pretraining_source_sequences", "pretraining_source_valid_targets")
+
+
+def stage_plan(pipeline: str, transfer: bool) -> dict[str, list[str]]:
+    """Each timed stage of a seed, in the order they run: the nodes of the run's pipeline
+    (`__default__`, `transfer` or `data_efficiency`) that make its models from what the
+    data steps (`_data_nodes`) and the earlier stages made; a stage that starts from
+    another's model (fine-tuning from pretraining) leaves that one's nodes out."""
+    split, source = SPLIT_DATASETS, (*SPLIT_DATASETS, *SOURCE_SEQUENCES)
+    pipelines = register_pipelines()
+    plan = {
+        "pretraining": stage_nodes(pipeline, ["pretrained_model"]),
+        "fine_tuning": stage_nodes(
+            pipeline, ["fine_tuned_model"], (*split, "pretrained_model")
+        ),
+        "scratch": stage_nodes(pipeline, ["scratch_model"]),
+        "sasrec": stage_nodes(pipeline, ["sasrec_model"]),
+    }
+    # the baselines pipeline's other nodes: the classic models, random and the new films
+    plan["baselines"] = [n.name for n in pipelines["baselines"].nodes if n.name not in plan["sasrec"]]  # fmt: skip
+    if transfer:
+        plan["source_pretraining"] = stage_nodes(pipeline, ["source_pretrained_model"], source)  # fmt: skip
+        plan["target_pretraining_from_source"] = stage_nodes(pipeline, ["transfer_pretrained_model"], (*source, "source_pretrained_model"))  # fmt: skip
+        plan["transfer_fine_tuning"] = stage_nodes(pipeline, ["transfer_model"], (*split, "transfer_pretrained_model"))  # fmt: skip
+        plan["joint_sasrec"] = stage_nodes(pipeline, ["joint_sasrec_model"], source)
+    plan["evaluation"] = [n.name for n in pipelines["evaluation"].nodes]
+    return plan
+
+
 RECBOLE = {  # RecBole 1.2.1 on this task (issue 5): test HR@10, NDCG@10, MRR@10
     "EASE": (0.1347, 0.0706, 0.0513), "BPR": (0.1241, 0.0673, 0.0502), "ItemKNN": (0.1145, 0.0628, 0.0472),
     "SASRec (len 200)": (0.1315, 0.0613, 0.0405), "SASRec (len 50)": (0.1220, 0.0589, 0.0402),
@@ -115,7 +125,7 @@ def one_seed(
     pipeline = [
         "data_efficiency" if curve else "transfer" if transfer else "__default__"
     ]
-    plan = {**STAGES, **(TRANSFER_STAGES if transfer else {}), "evaluation": EVALUATION}
+    plan = stage_plan(pipeline[0], transfer)
     if curve:
         runs = register_pipelines()
         plan["data_efficiency"] = [n.name for n in (runs["data_efficiency"] - runs["transfer"]).nodes]  # fmt: skip

@@ -33,27 +33,27 @@ from common import (  # noqa: E402
     arguments,
     print_table,
     run_params,
+    stage_nodes,
     write_json,
 )
 
-# each sequence model of the default run: the nodes that train it (with those of the model
-# it starts from)
-NODES = {
-    "pretrained": ["init_pretraining_model_node", "pretrain_node"],
-    "fine_tuned": ["init_pretraining_model_node", "pretrain_node", "train_teacher_node", "warm_start_node", "fine_tune_pretrained_node"],
-    "scratch": ["train_teacher_node", "init_scratch_model_node", "fine_tune_scratch_node"],
-    "sasrec": ["train_sasrec_node"],
-}  # fmt: skip
-MODELS = tuple(NODES)
+# the sequence models of the default run (the classic baselines have no schedule)
+MODELS = ("pretrained", "fine_tuned", "scratch", "sasrec")
 
 
-def read_groups() -> dict[str, set[str]]:
+def model_nodes() -> dict[str, list[str]]:
+    """Per model, the default run's nodes that train it, with those of the model it starts
+    from (fine-tuning's include pretraining's)."""
+    return {m: stage_nodes("__default__", [f"{m}_model"]) for m in MODELS}
+
+
+def read_groups(nodes: dict[str, list[str]]) -> dict[str, set[str]]:
     """The parameter groups each model's training nodes read (their `params:` inputs)."""
     from maskrec.pipeline_registry import register_pipelines
 
     default = register_pipelines()["__default__"]
-    return {m: {name.removeprefix("params:") for name in default.only_nodes(*nodes).inputs() if name.startswith("params:")}
-            for m, nodes in NODES.items()}  # fmt: skip
+    return {m: {name.removeprefix("params:") for name in default.only_nodes(*names).inputs() if name.startswith("params:")}
+            for m, names in nodes.items()}  # fmt: skip
 
 
 def training_keys(parameters: dict, groups: dict[str, set[str]]) -> dict[str, str]:
@@ -62,24 +62,24 @@ def training_keys(parameters: dict, groups: dict[str, set[str]]) -> dict[str, st
             for m, names in groups.items()}  # fmt: skip
 
 
-def nodes_to_run(models: list[str], keys: dict[str, str], trained_with: dict[str, str]) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
+def nodes_to_run(models: list[str], keys: dict[str, str], trained_with: dict[str, str], nodes: dict[str, list[str]]) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
     """The nodes a setting runs, the models they train and the models it reuses: those
     (asked for, or started from) whose key is the one they were last trained with in
     this scratch project. A reused model's nodes are left out of every model that starts
     from it."""
     needed = [
-        m for m in MODELS if any(set(NODES[m]) <= set(NODES[asked]) for asked in models)
+        m for m in MODELS if any(set(nodes[m]) <= set(nodes[asked]) for asked in models)
     ]
     reused = [m for m in needed if trained_with.get(m) == keys[m]]
-    upstream = {m: {node for u in reused if set(NODES[u]) <= set(NODES[m]) for node in NODES[u]} for m in models}  # fmt: skip
-    nodes = [
+    upstream = {m: {node for u in reused if set(nodes[u]) <= set(nodes[m]) for node in nodes[u]} for m in models}  # fmt: skip
+    to_run = [
         node
         for m in models
         if m not in reused
-        for node in NODES[m]
+        for node in nodes[m]
         if node not in upstream[m]
     ]
-    return list(dict.fromkeys(nodes)), [m for m in needed if m not in reused], reused
+    return list(dict.fromkeys(to_run)), [m for m in needed if m not in reused], reused
 
 
 def trained(history) -> dict:
@@ -101,13 +101,16 @@ def main() -> None:
     models = [m for m in MODELS if m in args.models]
     params = run_params(args, training={"checkpoint_dir": None})
     project = ScratchProject(Path(args.workdir), args.env or None, params)
-    groups = read_groups()
+    nodes_of = model_nodes()
+    groups = read_groups(nodes_of)
     # a bad value stops here, before any training
     keys = {setting: training_keys(project.parameters(setting), groups) for setting in args.grid}  # fmt: skip
     project.run(["data_processing", "data_split"])
     runs, rows, trained_with = [], [], {}
     for setting in args.grid:
-        nodes, training, reused = nodes_to_run(models, keys[setting], trained_with)
+        nodes, training, reused = nodes_to_run(
+            models, keys[setting], trained_with, nodes_of
+        )
         seconds = project.run(["__default__"], nodes, setting) if nodes else 0.0
         trained_with |= {m: keys[setting][m] for m in training}
         results = {m: trained(project.load(f"{m}_history")) for m in models}

@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    SPLIT_DATASETS,
     ScratchProject,
     arguments,
     dotlist,
@@ -39,6 +40,7 @@ from common import (  # noqa: E402
     peak_rss_mib,
     print_table,
     run_params,
+    stage_nodes,
     write_json,
 )
 
@@ -50,11 +52,8 @@ VARIANTS = {  # --params strings
     # the item softmax of every training stage (models/losses.py); `default` is full
     **{f"{kind}_loss": f"loss.softmax={kind}" for kind in ("chunked", "sampled")},
 }
-STAGES = {  # model: (pipelines, nodes)
-    "pretrained": (["pretraining"], None),
-    "fine_tuned": (["fine_tuning"], ["train_teacher_node", "warm_start_node", "fine_tune_pretrained_node"]),
-    "sasrec": (["baselines"], ["train_sasrec_node"]),
-}  # fmt: skip
+# the stages timed, in order: the model each trains (fine-tuning starts from the one pretrained before it)
+STAGES = {"pretrained": (), "fine_tuned": ("pretrained_model",), "sasrec": ()}
 
 
 def child(args: argparse.Namespace) -> dict:
@@ -67,9 +66,9 @@ def child(args: argparse.Namespace) -> dict:
     project = ScratchProject(Path(args.workdir) / args.child, args.env or None, params)
     project.run(["data_processing", "data_split"])
     stages = {}
-    for name, (pipelines, nodes) in STAGES.items():
+    for name, starts_from in STAGES.items():
         started = time.perf_counter()
-        project.run(pipelines, nodes)
+        project.run(["__default__"], stage_nodes("__default__", [f"{name}_model"], (*SPLIT_DATASETS, *starts_from)))  # fmt: skip
         history = project.load(f"{name}_history")
         timed = history[history["epoch"] >= 2]
         stages[name] = {
