@@ -35,6 +35,17 @@ tests then set the transfer model against the target-only pretrained + fine-tune
 SASRec and joint SASRec. --summary-json writes each model's mean test NDCG@10 and HR@10
 (a model per key), for committing next to the docs.
 
+--variant tests a setting chosen on validation beside the run's own, on the same seeds and
+users: after each seed, only the models whose training reads a parameter group it changes
+are trained again with it (named `<model>@variant`), the evaluation pipeline scores them,
+and they are compared with the seed's own models (themselves, and the competitors
+`evaluation.comparisons` names). E.g. the shrunk warm start on the ML-1M subset, on top of
+the tuned environment's values:
+
+    python benchmarks/race_ml100k.py --data ../shared/data/ml-1m-users-1-2999 --env '' --seeds 3 \
+        --params "pretraining.mask_prob=0.41,..." \
+        --variant "fine_tuning.warm_start.shrink=0.4,fine_tuning.warm_start.perturb=0.1"
+
 Each finished seed is kept (common.FinishedSeeds): rerunning the same command after an
 interruption, on the same code, resumes at the first unfinished seed; --fresh retrains.
 
@@ -64,6 +75,7 @@ from common import (  # noqa: E402
     ScratchProject,
     arguments,
     dotlist,
+    join_params,
     machine,
     peak_rss_mib,
     print_differences,
@@ -77,7 +89,7 @@ from common import (  # noqa: E402
 
 from maskrec.pipeline_registry import register_pipelines  # noqa: E402
 from maskrec.pipelines.evaluation.nodes import summarise_evaluation  # noqa: E402
-from maskrec.registry import models, ordered  # noqa: E402
+from maskrec.registry import base_name, models, ordered  # noqa: E402
 
 # the datasets a transfer run's source stages start from (besides SPLIT_DATASETS)
 SOURCE_SEQUENCES = ("pretraining_source_sequences", "pretraining_source_valid_targets")
@@ -117,10 +129,15 @@ RECBOLE = {  # RecBole 1.2.1 on this task (issue 5): test HR@10, NDCG@10, MRR@10
 
 
 def one_seed(
-    project: ScratchProject, seed: int, transfer: bool, curve: bool = False
+    project: ScratchProject,
+    seed: int,
+    transfer: bool,
+    curve: bool = False,
+    variant: Variant | None = None,
 ) -> dict:
     """Train and evaluate every model with one seed; stage wall times and peak RSS too.
-    With `curve`, also the data-efficiency fractions (the `data_efficiency` run)."""
+    With `curve`, also the data-efficiency fractions (the `data_efficiency` run); with
+    `variant`, then its models too (`Variant.run`)."""
     params = dotlist(training={"seed": seed}, baselines={"seed": seed})
     pipeline = [
         "data_efficiency" if curve else "transfer" if transfer else "__default__"
@@ -135,6 +152,18 @@ def one_seed(
         memory[stage] = peak_rss_mib()
         print(f"seed {seed}: {stage} {stages[stage]:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
     per_user, stats, metrics = project.load("per_user_metrics", "model_stats", "evaluation_metrics")  # fmt: skip
+    timing = training_seconds(project, transfer)
+    if curve:
+        metrics["data_efficiency"] = project.load("data_efficiency")
+    run = {"per_user": per_user, "stats": stats, "metrics": metrics, "timing": timing,
+           "stages": stages, "peak_rss_after_stage_mib": memory}  # fmt: skip
+    return variant.run(project, run, pipeline, params, plan["evaluation"], transfer) if variant else run  # fmt: skip
+
+
+def training_seconds(project: ScratchProject, transfer: bool) -> dict[str, dict]:
+    """Each sequence model's training seconds (`trained_seconds`), a model that continues
+    another's training (fine-tuning after pretraining, the transfer models after the
+    source's) counting both."""
     sequence = [m.name for m in models(transfer) if m.family == "sequence"]
     histories = project.load(*(f"{name}_history" for name in sequence))
     timing = {name: trained_seconds(h) for name, h in zip(sequence, histories, strict=True)}  # fmt: skip
@@ -147,10 +176,81 @@ def one_seed(
         timing["source_pretrained"] = source
         for name in ("transfer_pretrained", "transfer"):
             timing[name]["seconds_to_best_epoch"] += source["seconds_to_best_epoch"]
-    if curve:
-        metrics["data_efficiency"] = project.load("data_efficiency")
-    return {"per_user": per_user, "stats": stats, "metrics": metrics, "timing": timing,
-            "stages": stages, "peak_rss_after_stage_mib": memory}  # fmt: skip
+    return timing
+
+
+class Variant:
+    """A setting chosen on validation (a `--params` string), tested beside the run's own on
+    the same seeds: after each seed's run, only the stages with a node that reads a
+    parameter group it changes (or is downstream of one) train again with it, and the
+    evaluation pipeline scores the run again. The other models are the seed's own by
+    construction (same data, seed and settings, and training is deterministic on the CPU),
+    so each model it retrains is compared with the seed's models on the same users:
+    `<model>@variant` against the model itself and against each competitor
+    `evaluation.comparisons` names for it, in the seed's paired tests and over seeds."""
+
+    SUFFIX = "@variant"
+
+    def __init__(self, project: ScratchProject, pipeline: str, plan: dict[str, list[str]], params: str) -> None:  # fmt: skip
+        """Refused here, before any training, where the variant changes nothing, changes
+        what the data steps or the evaluation read, or has a bad value."""
+        self.params = params
+        base, varied = project.parameters(), project.parameters(params)
+        self.changed = changed = sorted(g for g in varied if base.get(g) != varied[g])
+        if not changed:
+            raise SystemExit(f"--variant {params!r}: changes no parameter of the run")
+        run = register_pipelines()[pipeline]
+        training = [n for stage, names in plan.items() if stage != "evaluation" for n in names]  # fmt: skip
+        read = {f"params:{g}" for g in changed} & run.inputs()
+        affected = {n.name for n in run.from_inputs(*read).nodes} if read else set()
+        # groups no node of this run reads (the transfer stages in a target-only run) are moot
+        outside = sorted(g for g in changed if any(f"params:{g}" in n.inputs for n in run.nodes if n.name not in training))  # fmt: skip
+        if outside:
+            raise SystemExit(f"--variant {params!r}: changes {', '.join(outside)}, which the data steps or the "
+                             "evaluation read: run the race twice instead")  # fmt: skip
+        if not affected:
+            raise SystemExit(f"--variant {params!r}: changes {', '.join(changed)}, which no node of the run reads")  # fmt: skip
+        # whole stages: a stage's slice runs on its own (its in-memory datasets made inside it)
+        self.stages = {stage: names for stage, names in plan.items() if stage != "evaluation" and affected & set(names)}  # fmt: skip
+        self.nodes = list(dict.fromkeys(n for names in self.stages.values() for n in names))  # fmt: skip
+        made = {
+            output for n in run.nodes if n.name in self.nodes for output in n.outputs
+        }
+        self.retrained = [m.name for m in models(pipeline != "__default__") if m.dataset in made]  # fmt: skip
+        print(f"--variant {params!r} changes {', '.join(changed)}: retrains {', '.join(self.retrained)}", file=sys.stderr)  # fmt: skip
+
+    def name(self, model: str) -> str:
+        return model + self.SUFFIX
+
+    def comparing(self, evaluation):
+        """`evaluation` (the parameters) with the variant's pairs added to its comparisons:
+        each retrained model against itself and against the competitors named for it."""
+        pairs = [(self.name(m), m) for m in self.retrained]
+        pairs += [
+            (self.name(a), b) for a, b in evaluation.comparisons if a in self.retrained
+        ]
+        return evaluation.model_copy(update={"comparisons": [*evaluation.comparisons, *pairs]})  # fmt: skip
+
+    def describe(self) -> dict:
+        return {"params": self.params, "changes": self.changed, "retrains": self.retrained, "stages": self.stages}  # fmt: skip
+
+    def run(self, project: ScratchProject, run: dict, pipeline: list[str], params: str, evaluation_nodes: list[str], transfer: bool) -> dict:  # fmt: skip
+        """The seed's `run` (already evaluated) with the variant's models added: trained,
+        scored by the evaluation pipeline, and summarised with the seed's models."""
+        varied = join_params(params, self.params)
+        seconds = sum(project.run(pipeline, names, varied) for names in self.stages.values())  # fmt: skip
+        seconds += project.run(pipeline, evaluation_nodes, varied)
+        per_user, stats = project.load("per_user_metrics", "model_stats")
+        timing = training_seconds(project, transfer)
+        ours = per_user["model"].map(base_name).isin(self.retrained)
+        rows = per_user[ours].assign(model=per_user.loc[ours, "model"].map(self.name))
+        merged = pd.concat([run["per_user"], rows], ignore_index=True)
+        stats = {**run["stats"], **{self.name(n): s for n, s in stats.items() if base_name(n) in self.retrained}}  # fmt: skip
+        evaluation = self.comparing(project.parameters(varied)["evaluation"])
+        metrics = run["metrics"] | summarise_evaluation(merged, stats, evaluation)
+        timing = run["timing"] | {self.name(m): timing[m] for m in self.retrained if m in timing}  # fmt: skip
+        return run | {"per_user": merged, "stats": stats, "metrics": metrics, "timing": timing,
+                      "stages": run["stages"] | {"variant": seconds}}  # fmt: skip
 
 
 NEW_ITEM_COLUMNS = (
@@ -263,9 +363,12 @@ def main() -> None:
     parser.add_argument("--summary-json", default=None, help="each model's mean test NDCG@10 / HR@10, a model per key")  # fmt: skip
     parser.add_argument("--data-efficiency", action="store_true", help="seed 0 also retrains on 5-50%% of the training users (with --pretrain-data)")  # fmt: skip
     parser.add_argument("--fresh", action="store_true", help="retrain seeds that an earlier run of the same command finished")  # fmt: skip
+    parser.add_argument("--variant", default=None, help="a `--params` string chosen on validation: each seed also retrains the models it changes, tested beside the seed's own (`<model>@variant`)")  # fmt: skip
     args = parser.parse_args()
     if args.data_efficiency and not args.pretrain_data:
         raise SystemExit("--data-efficiency compares source pretraining with none: it needs --pretrain-data")  # fmt: skip
+    if args.data_efficiency and args.variant:
+        raise SystemExit("--variant is not taken with --data-efficiency (the fractions would need retraining too)")  # fmt: skip
 
     transfer = args.pretrain_data is not None
     settings = {
@@ -278,12 +381,15 @@ def main() -> None:
     project = ScratchProject(Path(args.workdir), args.env or None, params)
     evaluation = project.parameters()["evaluation"]  # a bad value stops here
     pipeline = ["transfer" if transfer else "__default__"]
+    variant = Variant(project, pipeline[0], stage_plan(pipeline[0], transfer), args.variant) if args.variant else None  # fmt: skip
+    if variant:
+        evaluation = variant.comparing(evaluation)
     data_nodes = [n.name for n in _data_nodes(transfer)]
     data_seconds = project.run(pipeline, data_nodes)
     alignment = project.load("item_alignment_report") if transfer else None
     kept = FinishedSeeds(Path(args.workdir), {**vars(args), "seeds": None, "json": None, "summary_json": None}, args.fresh)  # fmt: skip
     # the data-efficiency fractions cost about as much again as the run: seed 0 trains them
-    runs = [kept.get(seed, lambda s: one_seed(project, s, transfer, args.data_efficiency and s == 0)) for seed in range(args.seeds)]  # fmt: skip
+    runs = [kept.get(seed, lambda s: one_seed(project, s, transfer, args.data_efficiency and s == 0, variant)) for seed in range(args.seeds)]  # fmt: skip
     results, summary = across_seeds(runs, evaluation)
 
     rows = [
@@ -334,7 +440,7 @@ def main() -> None:
     write_json(args.json, {
         "machine": machine(), "device": args.device, "seeds": args.seeds, "targets": args.targets, "env": args.env,
         "pretrain_data": args.pretrain_data, "runtime_params": params, "models": results, "paired_tests": tests,
-        "differences_over_seeds": differences,
+        "differences_over_seeds": differences, "variant": variant.describe() if variant else None,
         "item_alignment": alignment, "data_efficiency": curve, "data_seconds": data_seconds, "stage_seconds": stages, "peak_rss_mib": peak_rss_mib(),
         "peak_rss_after_stage_mib": [r["peak_rss_after_stage_mib"] for r in runs],
     })  # fmt: skip
