@@ -296,7 +296,8 @@ def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
         entry["hr@10_ci_seed0"] = [first["hr@10"]["ci_low"], first["hr@10"]["ci_high"]]
         cold = [r["per_user"].loc[(r["per_user"]["model"] == name) & r["per_user"]["is_cold_item"]] for r in runs]  # fmt: skip
         if len(cold[0]):  # test targets among the held-out newest items
-            entry["cold_items"] = {"users": len(cold[0]), **{m: float(np.mean([c[m].mean() for c in cold])) for m in ("hr@10", "ndcg@10")}}  # fmt: skip
+            per_seed = {m: [float(c[m].mean()) for c in cold] for m in ("hr@10", "ndcg@10")}  # fmt: skip
+            entry["cold_items"] = {"users": len(cold[0]), **{m: float(np.mean(v)) for m, v in per_seed.items()}, "per_seed": per_seed}  # fmt: skip
         entry.update(new_item_metrics([r["per_user"][r["per_user"]["model"] == name] for r in runs]))  # fmt: skip
         stats = [r["stats"][name] for r in runs]
         entry["valid_ndcg@10"] = float(np.mean([s["valid_ndcg@10"] for s in stats]))
