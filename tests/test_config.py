@@ -4,6 +4,7 @@ nothing else)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from typing import Any
 
@@ -12,7 +13,7 @@ import yaml
 
 from maskrec.config import load_parameters
 from maskrec.models.losses import ItemLoss
-from maskrec.params import GROUPS, SHARED, STAGES
+from maskrec.params import GROUPS, SHARED, STAGES, setting_at
 from maskrec.training.loop import _loss_settings
 from maskrec.training.setup import model_config
 from tests.conftest import PROJECT_ROOT
@@ -21,7 +22,7 @@ from tests.helpers import small_split
 CONF = PROJECT_ROOT / "conf"
 
 
-@pytest.mark.parametrize("env", ["local", "ml100k"])
+@pytest.mark.parametrize("env", ["local", "ml100k", "ml1m"])
 def test_every_environment_sets_every_group(env):
     assert set(load_parameters(CONF, env)) == set(GROUPS)
 
@@ -36,6 +37,24 @@ def test_ml100k_overrides_single_keys_and_keeps_the_rest_of_base():
     # the environment's architecture reaches every stage; SASRec keeps its own dropout
     assert ml100k["sasrec"].model.max_len == 200 and ml100k["sasrec"].model.hidden_dropout == 0.2  # fmt: skip
     assert ml100k["transfer_pretraining"].mask_prob == ml100k["pretraining"].mask_prob == 0.2  # fmt: skip
+
+
+def test_ml1m_is_the_ml1m_subset_study_s_winners_plus_the_start_chosen_after_it():
+    """conf/ml1m must stay the environment the committed study wrote (so `--env ml1m`
+    reproduces the runs docs/benchmarks.md reports), and hold nothing else but the
+    warm start chosen on validation afterwards."""
+    result = json.loads((PROJECT_ROOT / "benchmarks/results/tuned_ml1m_subset.json").read_text())  # fmt: skip
+    study = yaml.safe_load(result["environment"])
+    written = yaml.safe_load((CONF / "ml1m" / "parameters.yml").read_text())
+    start = ["fine_tuning.warm_start.shrink", "fine_tuning.warm_start.perturb"]
+    assert sorted(path for path, _ in _leaves(written)) == sorted([path for path, _ in _leaves(study)] + start)  # fmt: skip
+    ml1m, base = load_parameters(CONF, "ml1m"), load_parameters(CONF, "local")
+    for key, value in _leaves(study):
+        assert setting_at(ml1m, key) == value, key
+    assert [setting_at(ml1m, key) for key in start] == [0.4, 0.1] != [setting_at(base, key) for key in start]  # fmt: skip
+    # the scratch ablation trains with the same fine-tuning spec; the architecture is base's
+    assert ml1m["fine_tuning"].model.hidden_size == base["fine_tuning"].model.hidden_size  # fmt: skip
+    assert ml1m["data_split"] == base["data_split"]
 
 
 def test_the_transfer_stages_are_the_target_s_unless_they_say_otherwise():
