@@ -41,8 +41,8 @@ def test_ml100k_overrides_single_keys_and_keeps_the_rest_of_base():
 
 def test_ml1m_is_the_ml1m_subset_study_s_winners_plus_the_start_chosen_after_it():
     """conf/ml1m must stay the environment the committed study wrote (so `--env ml1m`
-    reproduces the runs docs/benchmarks.md reports), and hold nothing else but the
-    warm start chosen on validation afterwards."""
+    runs the settings docs/benchmarks.md reports: the study's, the fine-tuned model from
+    the shrunk start), and hold nothing else but that start, chosen on validation after."""
     result = json.loads((PROJECT_ROOT / "benchmarks/results/tuned_ml1m_subset.json").read_text())  # fmt: skip
     study = yaml.safe_load(result["environment"])
     written = yaml.safe_load((CONF / "ml1m" / "parameters.yml").read_text())
