@@ -48,6 +48,8 @@ the tuned environment's values:
 
 Each finished seed is kept (common.FinishedSeeds): rerunning the same command after an
 interruption, on the same code, resumes at the first unfinished seed; --fresh retrains.
+--first-seed K trains seeds K .. K + --seeds - 1, for a seed run on another day or
+machine; each model's per-seed test metrics are in the JSON (`ndcg@10_per_seed`).
 
     python benchmarks/race_ml100k.py --data ../shared/data/ml-100k --seeds 3 \
         --targets ../shared/data/ml-100k/recbole_loo_targets.csv \
@@ -288,6 +290,7 @@ def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
             entry[f"{metric}_std"] = (
                 float(values.std(ddof=1)) if len(values) > 1 else 0.0
             )
+            entry[f"{metric}_per_seed"] = values.tolist()  # runs on other days merge
         first = runs[0]["metrics"]["models"][name]["all"]
         entry["ndcg@10_ci_seed0"] = [
             first["ndcg@10"]["ci_low"],
@@ -358,6 +361,7 @@ def main() -> None:
     parser = arguments(__doc__, "race_run", env="ml100k")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed: the run trains seeds first-seed .. first-seed + seeds - 1 (one seed of a study on another day or machine)")  # fmt: skip
     parser.add_argument("--targets", default=None, help="a CSV like recbole_loo_targets.csv (user_id,valid_item,test_item)")  # fmt: skip
     parser.add_argument("--pretrain-data", default=None, help="a MovieLens folder or release to pretrain on (the transfer run)")  # fmt: skip
     parser.add_argument("--eval-batch", type=int, default=64, help="users per scoring batch (memory vs speed)")  # fmt: skip
@@ -388,9 +392,10 @@ def main() -> None:
     data_nodes = [n.name for n in _data_nodes(transfer)]
     data_seconds = project.run(pipeline, data_nodes)
     alignment = project.load("item_alignment_report") if transfer else None
-    kept = FinishedSeeds(Path(args.workdir), {**vars(args), "seeds": None, "json": None, "summary_json": None}, args.fresh)  # fmt: skip
+    kept = FinishedSeeds(Path(args.workdir), {**vars(args), "seeds": None, "first_seed": None, "json": None, "summary_json": None}, args.fresh)  # fmt: skip
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     # the data-efficiency fractions cost about as much again as the run: seed 0 trains them
-    runs = [kept.get(seed, lambda s: one_seed(project, s, transfer, args.data_efficiency and s == 0, variant)) for seed in range(args.seeds)]  # fmt: skip
+    runs = [kept.get(seed, lambda s: one_seed(project, s, transfer, args.data_efficiency and s == 0, variant)) for seed in seeds]  # fmt: skip
     results, summary = across_seeds(runs, evaluation)
 
     rows = [
@@ -404,7 +409,7 @@ def main() -> None:
     curve = curve_across_seeds(runs)
     stages = {k: float(np.mean([r["stages"][k] for r in runs if k in r["stages"]])) for k in runs[0]["stages"]}  # fmt: skip
     print(
-        f"\nmaskrec, test split, seen items excluded, mean ± std over {args.seeds} seed(s)"
+        f"\nmaskrec, test split, seen items excluded, mean ± std over seed(s) {seeds}"
     )
     print_table(rows, list(rows[0]))
     if args.targets:  # RecBole's numbers are for its own ML-100K targets only
@@ -439,7 +444,7 @@ def main() -> None:
     print("peak RSS after each stage, seed 0 (MiB):", {k: round(v) for k, v in runs[0]["peak_rss_after_stage_mib"].items()})  # fmt: skip
     print(f"peak RSS {peak_rss_mib():.0f} MiB, device {args.device}")
     write_json(args.json, {
-        "machine": machine(), "device": args.device, "seeds": args.seeds, "targets": args.targets, "env": args.env,
+        "machine": machine(), "device": args.device, "seeds": args.seeds, "seed_list": seeds, "targets": args.targets, "env": args.env,
         "pretrain_data": args.pretrain_data, "runtime_params": params, "models": results, "paired_tests": tests,
         "differences_over_seeds": differences, "variant": variant.describe() if variant else None,
         "item_alignment": alignment, "data_efficiency": curve, "data_seconds": data_seconds, "stage_seconds": stages, "peak_rss_mib": peak_rss_mib(),
