@@ -132,6 +132,11 @@ def main() -> None:
             raise SystemExit(f"{name}: {error}") from None
     check_one_study(parts, args.parts)
     merged = merge(parts)
+    for part in merged[
+        "parts"
+    ]:  # floating point differs between CPU models: say which ran what
+        origin = part["provenance"]
+        print(f"seeds {part['seed_list']}: code {origin['commit'][:10]}, {origin['machine']['cpu_model']} ({origin['machine']['cpu_capability']}), {origin['date']}")  # fmt: skip
     print(
         f"seeds {merged['seed_list']}, test NDCG@10 / HR@10 mean ± std over the seeds:"
     )
