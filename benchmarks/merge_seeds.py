@@ -6,15 +6,17 @@
 
 Each input is a `race_ml100k.py` JSON (seeds 0 .. --seeds - 1, or `seed_list` where it ran
 with --first-seed). They merge only if they are one study: the same data, environment,
-runtime parameters, targets, source and variant; disjoint seeds; the same models and
-compared pairs; and code whose src/, conf/base and conf/<env> are identical at the commits their provenance
+runtime parameters, targets, source and variant; disjoint seeds; the same models; and
+code whose src/, conf/base and conf/<env> are identical at the commits their provenance
 names, with nothing uncommitted (the benchmark scripts may differ: they time and
 aggregate, they do not train). The merge is exact, not a re-run: each model's mean and
 standard deviation over all the seeds (pooled from each part's count, mean and standard
 deviation), and each comparison's per-seed differences and per-seed paired tests
-concatenated, with the t interval over all the seeds recomputed. The paired tests over
-users averaged across seeds (`paired_tests` of a part) need every seed's per-user metrics
-and are not merged; each part keeps its own. Every part's provenance and machine is kept.
+concatenated, with the t interval over all the seeds recomputed (a pair some part lacks,
+e.g. the per-group pairs older JSONs do not hold, is listed in `pairs_not_in_every_part`).
+The paired tests over users averaged across seeds (`paired_tests` of a part) need every
+seed's per-user metrics and are not merged; each part keeps its own. Every part's
+provenance and machine is kept.
 """
 
 from __future__ import annotations
@@ -67,8 +69,6 @@ def check_one_study(parts: list[dict], names: list[str]) -> None:
             raise SystemExit(f"{name}: `variant` differs from {name0}'s; not one study")
         if set(part["models"]) != set(first["models"]):
             raise SystemExit(f"{name}: its models differ from {name0}'s")
-        if set(part["differences_over_seeds"]) != set(first["differences_over_seeds"]):
-            raise SystemExit(f"{name}: its compared pairs differ from {name0}'s")
     seen: dict[int, str] = {}
     for part, name in zip(parts, names, strict=True):
         for seed in seed_list(part):
@@ -105,14 +105,17 @@ def merge(parts: list[dict]) -> dict:
         entry["valid_ndcg@10"] = float(np.average([p["models"][name]["valid_ndcg@10"] for p in parts], weights=counts))  # fmt: skip
         models[name] = entry
     differences = {}
-    for pair in parts[0]["differences_over_seeds"]:
+    # a pair one part lacks (per-group pairs arrived after some runs) cannot be merged
+    common = [k for k in parts[-1]["differences_over_seeds"] if all(k in p["differences_over_seeds"] for p in parts)]  # fmt: skip
+    left_out = sorted({k for p in parts for k in p["differences_over_seeds"]} - set(common))  # fmt: skip
+    for pair in common:
         per_seed = [d for p in parts for d in p["differences_over_seeds"][pair]["per_seed"]]  # fmt: skip
         tests = [t for p in parts for t in p["differences_over_seeds"][pair]["paired_test_per_seed"]]  # fmt: skip
         differences[pair] = {"per_seed": per_seed, "mean": float(np.mean(per_seed)), "t_interval_95": t_interval(per_seed), "paired_test_per_seed": tests}  # fmt: skip
     return {
         "seed_list": [s for p in parts for s in seed_list(p)], "seeds": sum(counts),
         **{key: parts[0].get(key) for key in SAME_STUDY}, "variant": parts[0].get("variant"),
-        "models": models, "differences_over_seeds": differences,
+        "models": models, "differences_over_seeds": differences, "pairs_not_in_every_part": left_out,
         "parts": [{"seed_list": seed_list(p), "provenance": p.get("provenance"), "paired_tests": p.get("paired_tests")} for p in parts],
     }  # fmt: skip
 
@@ -143,7 +146,7 @@ def main() -> None:
     print_table([{"model": n, "NDCG@10": f"{m['ndcg@10']:.4f} ± {m['ndcg@10_std']:.4f}", "HR@10": f"{m['hr@10']:.4f} ± {m['hr@10_std']:.4f}",
                   "valid NDCG@10": f"{m['valid_ndcg@10']:.4f}"} for n, m in merged["models"].items()],
                 ["model", "NDCG@10", "HR@10", "valid NDCG@10"])  # fmt: skip
-    print_differences({"all users": {"differences": merged["differences_over_seeds"]}}, "ndcg@10")  # fmt: skip
+    print_differences({"users: all unless [group]": {"differences": merged["differences_over_seeds"]}}, "ndcg@10")  # fmt: skip
     write_json(args.json, merged)
 
 

@@ -89,6 +89,7 @@ from common import (  # noqa: E402
     write_json,
 )
 
+from maskrec.metrics import t_interval  # noqa: E402
 from maskrec.pipeline_registry import register_pipelines  # noqa: E402
 from maskrec.pipelines.evaluation.nodes import summarise_evaluation  # noqa: E402
 from maskrec.registry import base_name, models, ordered  # noqa: E402
@@ -334,7 +335,22 @@ def per_seed_differences(runs: list[dict]) -> dict:
               "paired_tests": {f"{t['model']} - {t['competitor']}": {k: t[k] for k in ("mean_difference", "ci_low", "ci_high", "p_value")} for t in tests(r)}}
              for r in runs]  # fmt: skip
     pairs = [(t["model"], t["competitor"]) for t in tests(runs[0])]
-    return common.across_seeds(seeds, pairs, "ndcg@10", ("ndcg@10",))["differences"]
+    differences = common.across_seeds(seeds, pairs, "ndcg@10", ("ndcg@10",))["differences"]  # fmt: skip
+    return differences | per_seed_group_differences(runs)
+
+
+def per_seed_group_differences(runs: list[dict]) -> dict:
+    """The same for each user group but all (`a - b [history<=30]`, `[cold]`: the sparse
+    and new users): a seed's difference is its paired test's mean difference over the
+    group's users, so seeds run apart merge (benchmarks/merge_seeds.py)."""
+    keys = [(t["model"], t["competitor"], t["group"]) for t in runs[0]["metrics"]["paired_tests"] if t["group"] != "all" and t["metric"] == "ndcg@10"]  # fmt: skip
+    differences = {}
+    for model, competitor, group in keys:
+        tests = [next(t for t in r["metrics"]["paired_tests"] if (t["model"], t["competitor"], t["group"], t["metric"]) == (model, competitor, group, "ndcg@10")) for r in runs]  # fmt: skip
+        per_seed = [float(t["mean_difference"]) for t in tests]
+        differences[f"{model} - {competitor} [{group}]"] = {"per_seed": per_seed, "mean": float(np.mean(per_seed)), "t_interval_95": t_interval(per_seed),
+                                                            "paired_test_per_seed": [{k: t[k] for k in ("mean_difference", "ci_low", "ci_high", "p_value")} for t in tests]}  # fmt: skip
+    return differences
 
 
 def curve_across_seeds(runs: list[dict]) -> dict | None:
@@ -422,7 +438,9 @@ def main() -> None:
     print("\npaired tests (per-user NDCG@10 averaged over the seeds; p: sign-flip permutation, p_adjusted: BH over the table):")  # fmt: skip
     print_table(tests, ["model", "competitor", "group", "users", "mean_difference", "ci_low", "ci_high", "p_value", "p_adjusted"])  # fmt: skip
     differences = per_seed_differences(runs)
-    print_differences({"all users": {"differences": differences}}, "ndcg@10")
+    print_differences(
+        {"users: all unless [group]": {"differences": differences}}, "ndcg@10"
+    )
     cold = {k: v["cold_items"] for k, v in results.items() if "cold_items" in v}
     if cold:
         print(
