@@ -43,6 +43,24 @@ SPREAD_METRICS = ("hr@10", "ndcg@10", "mrr@10")
 MODEL_CODE = ("src", "conf/base")
 
 
+#: What a race JSON holds that the merge reads; a file without one is not a race result.
+REQUIRED = ("seeds", "models", "differences_over_seeds", "provenance")
+
+
+def read_part(name: str) -> dict:
+    """A race JSON, refused with the file and the missing field if it is not one."""
+    try:
+        part = json.loads(Path(name).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise SystemExit(f"{name}: {error}") from None
+    missing = [key for key in REQUIRED if key not in part] if isinstance(part, dict) else list(REQUIRED)  # fmt: skip
+    if not missing and "commit" not in part["provenance"]:
+        missing = ["provenance.commit"]
+    if missing:
+        raise SystemExit(f"{name}: no {', '.join(missing)}; not a race_ml100k.py result")  # fmt: skip
+    return part
+
+
 def seed_list(part: dict) -> list[int]:
     """The seeds a race JSON ran (`seed_list`, or 0 .. seeds - 1 before --first-seed)."""
     return list(part.get("seed_list") or range(part["seeds"]))
@@ -127,12 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.parts) < 2:
         raise SystemExit("give two or more JSONs to merge")
-    parts = []
-    for name in args.parts:
-        try:
-            parts.append(json.loads(Path(name).read_text()))
-        except (OSError, json.JSONDecodeError) as error:
-            raise SystemExit(f"{name}: {error}") from None
+    parts = [read_part(name) for name in args.parts]
     check_one_study(parts, args.parts)
     merged = merge(parts)
     for part in merged[

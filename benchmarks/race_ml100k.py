@@ -386,6 +386,8 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="retrain seeds that an earlier run of the same command finished")  # fmt: skip
     parser.add_argument("--variant", default=None, help="a `--params` string chosen on validation: each seed also retrains the models it changes, tested beside the seed's own (`<model>@variant`)")  # fmt: skip
     args = parser.parse_args()
+    if args.first_seed < 0 or args.seeds < 1:
+        raise SystemExit(f"--first-seed {args.first_seed} --seeds {args.seeds}: the first seed is 0 or more, and at least one seed runs")  # fmt: skip
     if args.data_efficiency and not args.pretrain_data:
         raise SystemExit("--data-efficiency compares source pretraining with none: it needs --pretrain-data")  # fmt: skip
     if args.data_efficiency and args.variant:

@@ -80,3 +80,10 @@ def test_a_part_from_uncommitted_code_is_refused():
     parts[1]["provenance"]["uncommitted_changes"] = True
     with pytest.raises(SystemExit, match="two.json: provenance.uncommitted_changes"):
         merge_seeds.check_one_study(parts, ["one.json", "two.json"])
+
+
+def test_a_file_that_is_not_a_race_result_is_refused_naming_the_missing_field(tmp_path):
+    path = tmp_path / "tuned.json"
+    path.write_text('{"seeds": 3, "models": {}, "provenance": {"commit": "abc"}}')
+    with pytest.raises(SystemExit, match="tuned.json: no differences_over_seeds; not a race_ml100k.py result"):  # fmt: skip
+        merge_seeds.read_part(str(path))
