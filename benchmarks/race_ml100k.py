@@ -323,34 +323,30 @@ def across_seeds(runs: list[dict], evaluation) -> tuple[dict, dict]:
 
 
 def per_seed_differences(runs: list[dict]) -> dict:
-    """Every comparison the evaluation tests on all users, seed by seed: each seed's
-    difference of mean test NDCG@10 with that seed's paired test over users, and a t
-    interval over the seeds (the seeds, not users averaged over seeds, are the replicates
-    of training randomness)."""
+    """Every comparison the evaluation tests, seed by seed: each seed's difference of mean
+    test NDCG@10 with that seed's paired test over users, and a t interval over the seeds
+    (the seeds, not users averaged over seeds, are the replicates of training randomness);
+    on all users, and per user group, so seeds run apart merge (merge_seeds.py)."""
 
-    def tests(run: dict) -> list[dict]:
-        return [t for t in run["metrics"]["paired_tests"] if t["group"] == "all" and t["metric"] == "ndcg@10"]  # fmt: skip
-
+    indexed = [ndcg_tests(r) for r in runs]
     seeds = [{"models": {name: {"ndcg@10": float(r["per_user"].loc[r["per_user"]["model"] == name, "ndcg@10"].mean())} for name in r["stats"]},
-              "paired_tests": {f"{t['model']} - {t['competitor']}": {k: t[k] for k in ("mean_difference", "ci_low", "ci_high", "p_value")} for t in tests(r)}}
-             for r in runs]  # fmt: skip
-    pairs = [(t["model"], t["competitor"]) for t in tests(runs[0])]
+              "paired_tests": {f"{m} - {c}": t for (m, c, g), t in tests.items() if g == "all"}}
+             for r, tests in zip(runs, indexed, strict=True)]  # fmt: skip
+    pairs = [(m, c) for m, c, g in indexed[0] if g == "all"]
     differences = common.across_seeds(seeds, pairs, "ndcg@10", ("ndcg@10",))["differences"]  # fmt: skip
-    return differences | per_seed_group_differences(runs)
-
-
-def per_seed_group_differences(runs: list[dict]) -> dict:
-    """The same for each user group but all (`a - b [history<=30]`, `[cold]`: the sparse
-    and new users): a seed's difference is its paired test's mean difference over the
-    group's users, so seeds run apart merge (benchmarks/merge_seeds.py)."""
-    keys = [(t["model"], t["competitor"], t["group"]) for t in runs[0]["metrics"]["paired_tests"] if t["group"] != "all" and t["metric"] == "ndcg@10"]  # fmt: skip
-    differences = {}
-    for model, competitor, group in keys:
-        tests = [next(t for t in r["metrics"]["paired_tests"] if (t["model"], t["competitor"], t["group"], t["metric"]) == (model, competitor, group, "ndcg@10")) for r in runs]  # fmt: skip
+    # every other user group (`a - b [history<=30]`, `[cold]`: the sparse and new users):
+    # a seed's difference is its paired test's mean difference over the group's users
+    for m, c, g in (key for key in indexed[0] if key[2] != "all"):
+        tests = [seed_tests[(m, c, g)] for seed_tests in indexed]
         per_seed = [float(t["mean_difference"]) for t in tests]
-        differences[f"{model} - {competitor} [{group}]"] = {"per_seed": per_seed, "mean": float(np.mean(per_seed)), "t_interval_95": t_interval(per_seed),
-                                                            "paired_test_per_seed": [{k: t[k] for k in ("mean_difference", "ci_low", "ci_high", "p_value")} for t in tests]}  # fmt: skip
+        differences[f"{m} - {c} [{g}]"] = {"per_seed": per_seed, "mean": float(np.mean(per_seed)), "t_interval_95": t_interval(per_seed), "paired_test_per_seed": tests}  # fmt: skip
     return differences
+
+
+def ndcg_tests(run: dict) -> dict[tuple[str, str, str], dict]:
+    """A seed's paired tests of test NDCG@10, by (model, competitor, user group)."""
+    fields = ("mean_difference", "ci_low", "ci_high", "p_value")
+    return {(t["model"], t["competitor"], t["group"]): {k: t[k] for k in fields} for t in run["metrics"]["paired_tests"] if t["metric"] == "ndcg@10"}  # fmt: skip
 
 
 def curve_across_seeds(runs: list[dict]) -> dict | None:
