@@ -296,6 +296,36 @@ def test_a_cut_short_trial_is_retried_without_training_its_pretraining_again(tmp
     assert not list((tmp_path / "cut").glob("*.pt"))
 
 
+def test_a_trial_with_the_last_trial_s_pretraining_does_not_train_it_again(tmp_path, monkeypatch):  # fmt: skip
+    """No training twice: a study's first points (the configuration, SASRec's recipe from
+    the pretrained start) pretrain alike, so the second trial takes the first's
+    pretrained weights, and scores what the same point scores in a study of its own; a
+    point with other Cloze settings pretrains again."""
+    data = small_split()
+    settings = params("tuning").model_dump() | {"models": ["fine_tuned"], "space": {"fine_tuned": FINE_TUNED_SPACE},
+                                                "epochs": 2, "pretraining_epochs": 2, "startup_trials": 3}  # fmt: skip
+    pretrained: list[float] = []
+    real = nodes.pretrain
+    monkeypatch.setattr(nodes, "pretrain", lambda model, sequences, valid, stage, *a, **k: (pretrained.append(stage.mask_prob), real(model, sequences, valid, stage, *a, **k))[1])  # fmt: skip
+
+    def study(points: list[dict], trials: int) -> pd.DataFrame:
+        tuning = TuningParams.model_validate(settings | {"trials": trials, "first_points": {"fine_tuned": points}})  # fmt: skip
+        return nodes.tune(optuna.storages.InMemoryStorage(), data["item_features"], data["train"], data["valid"], tuning,
+                          quick("pretraining"), quick("fine_tuning"), quick("sasrec"),
+                          quick("training", checkpoint_dir=str(tmp_path)), model="fine_tuned")  # fmt: skip
+
+    both = study([{}, SASRECS_RECIPE], 3)
+    assert len(pretrained) == 2  # the first point's, then the sampled third's
+    assert pretrained[0] == quick("pretraining").mask_prob != pretrained[1] == both["param.mask_prob"].iloc[2]  # fmt: skip
+    alone = study([SASRECS_RECIPE], 1)
+    assert len(pretrained) == 3
+    assert both["param.learning_rate"].iloc[1] == alone["param.learning_rate"].iloc[0]
+    assert both["valid_ndcg@10"].iloc[1] == alone["valid_ndcg@10"].iloc[0]
+    assert (
+        both["valid_ndcg@10"].iloc[1] != both["valid_ndcg@10"].iloc[0]
+    )  # another fine-tuning
+
+
 def test_a_pruned_trial_is_recorded_pruned_and_leaves_no_checkpoint(tmp_path, monkeypatch):  # fmt: skip
     data = small_split()
     tuning = TuningParams.model_validate(params("tuning").model_dump() | {

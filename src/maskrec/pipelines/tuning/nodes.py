@@ -25,7 +25,9 @@ tried.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -38,6 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 from maskrec.metrics import error_metrics
 from maskrec.model_input import next_rating_parts, rater_input
 from maskrec.models.rating_baselines import check_settings, fit_predict
+from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import (
     CLASSIC_TUNED,
     RATING_TUNED,
@@ -137,6 +140,34 @@ def _first_point(dimensions: Mapping[str, Dimension]) -> dict[str, Any]:
     }
 
 
+class LastPretraining:
+    """The last trial's Cloze-pretrained weights, for a study's next trial that pretrains
+    with the same settings (no training twice: a study's first points, the run's
+    configuration and SASRec's recipe from the pretrained start, share their pretraining;
+    on ML-100K one 4-minute pretraining a study). On the CPU training is deterministic,
+    so these are the weights the trial would train; a study's data is fixed, so the
+    resolved stages are the key. One entry: sampled points rarely repeat."""
+
+    def __init__(self) -> None:
+        self._key: str | None = None
+        self._model: SequenceRecModel | None = None
+
+    @staticmethod
+    def key(start: ClozeStage, cloze: list[tuple[ClozeStage, pd.DataFrame, pd.DataFrame, str]]) -> str:  # fmt: skip
+        return json.dumps([start.model_dump(mode="json"), *[[s.model_dump(mode="json"), n] for s, *_, n in cloze]], sort_keys=True)  # fmt: skip
+
+    def get(self, key: str) -> SequenceRecModel | None:
+        if key != self._key or self._model is None:
+            return None
+        logger.info(
+            "reusing the previous trial's pretraining (the same Cloze settings)"
+        )
+        return copy.deepcopy(self._model)
+
+    def keep(self, key: str, model: SequenceRecModel) -> None:
+        self._key, self._model = key, copy.deepcopy(model)
+
+
 def _train(
     model: str,
     stages: Mapping[str, Stage],
@@ -146,6 +177,7 @@ def _train(
     training: TrainingParams,
     pretraining: ClozeStage,
     on_epoch,
+    last: LastPretraining | None = None,
 ) -> pd.DataFrame:
     """Train `model` as the pipelines do (the pretrained model: pretraining, then
     fine-tuning; scratch: the same fine-tuning from the initial weights pretraining
@@ -155,7 +187,7 @@ def _train(
         return train_sasrec(item_features, *data, stages["sasrec"], training, "sasrec", on_epoch)[1]  # fmt: skip
     cloze = [(stages["pretraining"], *data, "pretrained")] if model == "fine_tuned" else []  # fmt: skip
     start = stages.get("pretraining", pretraining)
-    return _fine_tuned(item_features, start, cloze, stages["fine_tuning"], data, training, model, on_epoch)  # fmt: skip
+    return _fine_tuned(item_features, start, cloze, stages["fine_tuning"], data, training, model, on_epoch, last)  # fmt: skip
 
 
 def _fine_tuned(
@@ -167,15 +199,23 @@ def _fine_tuned(
     training: TrainingParams,
     name: str,
     on_epoch,
+    last: LastPretraining | None = None,
 ) -> pd.DataFrame:
     """A fine-tuned model's trial, as its pipelines train it: initial weights from the
     `start` stage's architecture, each Cloze stage of `cloze` (stage, sequences,
     validation targets, name) in turn, the teacher (none without distillation), then
-    fine-tuning on the target's `data`; the history of the fine-tuning."""
+    fine-tuning on the target's `data`; the history of the fine-tuning. With `last`, a
+    trial whose Cloze stages are the trial before's takes that trial's pretrained weights
+    instead of training them again."""
     with _earlier_stages_kept(training, *(step[-1] for step in cloze), "teacher"):
-        model = init_model(item_features, start)
-        for stage, sequences, valid, cloze_name in cloze:
-            model, _ = pretrain(model, sequences, valid, stage, training, cloze_name, keep_checkpoint=True)  # fmt: skip
+        key = LastPretraining.key(start, cloze)
+        model = last.get(key) if last is not None and cloze else None
+        if model is None:
+            model = init_model(item_features, start)
+            for stage, sequences, valid, cloze_name in cloze:
+                model, _ = pretrain(model, sequences, valid, stage, training, cloze_name, keep_checkpoint=True)  # fmt: skip
+            if last is not None and cloze:
+                last.keep(key, model)
         if cloze:  # a pretrained start, moved as fine-tuning's warm_start says
             model = warm_start(model, item_features, start, fine_tuning)
         teacher = train_teacher(item_features, *data, fine_tuning, training, keep_checkpoint=True)  # fmt: skip
@@ -215,9 +255,10 @@ def tune(
     """Run next-item `model`'s study to `tuning.trials` finished trials; returns every
     trial (its point, state, best validation NDCG@10, epochs trained and seconds)."""
     specs = {"pretraining": pretraining, "fine_tuning": fine_tuning, "sasrec": sasrec}
+    last = LastPretraining()
 
     def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> pd.DataFrame:  # fmt: skip
-        return _train(model, stages, item_features, train_sequences, valid_targets, training, pretraining, report)  # fmt: skip
+        return _train(model, stages, item_features, train_sequences, valid_targets, training, pretraining, report, last)  # fmt: skip
 
     return _study(storage, tuning, model, specs, trained)
 
@@ -247,13 +288,14 @@ def tune_transfer(
     specs = {"transfer_pretraining": transfer_pretraining, "transfer_continuation": transfer_continuation,
              "transfer_fine_tuning": transfer_fine_tuning, "joint_sasrec": joint_sasrec}  # fmt: skip
     data = (train_sequences, valid_targets)
+    last = LastPretraining()
 
     def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> pd.DataFrame:  # fmt: skip
         if model == "joint_sasrec":
             return train_sasrec(item_features, joint_sequences, valid_targets, stages["joint_sasrec"], training, model, report)[1]  # fmt: skip
         cloze = [(stages["transfer_pretraining"], source_sequences, source_valid_targets, "source_pretrained"),
                  (stages["transfer_continuation"], *data, "transfer_pretrained")]  # fmt: skip
-        return _fine_tuned(item_features, stages["transfer_pretraining"], cloze, stages["transfer_fine_tuning"], data, training, model, report)  # fmt: skip
+        return _fine_tuned(item_features, stages["transfer_pretraining"], cloze, stages["transfer_fine_tuning"], data, training, model, report, last)  # fmt: skip
 
     return _study(storage, tuning, model, specs, trained)
 
