@@ -35,6 +35,11 @@ one model a run: the source-pretrained + fine-tuned model, then SASRec on source
 target), and phase 2 is the transfer run (every target-only model, the transfer ones,
 evaluation), which adds the pairs transfer - fine_tuned and transfer - joint_sasrec.
 
+--models tunes only the named target-only models, one a run (Kedro's --params takes no
+comma inside a list): the others train in phase 2 at what the run's configuration holds
+(for instance a winner an earlier study found, given with --params), so a control's
+search can be run again under another pruner or cap without tuning the rest again.
+
 --env is not taken: the tuned environment is written over `conf/base` (Kedro stacks one
 environment on base), so the study runs on `conf/base` with --params.
 """
@@ -59,7 +64,7 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from maskrec.params import TRANSFER_TUNED  # noqa: E402
+from maskrec.params import RANKING_TUNED, TRANSFER_TUNED  # noqa: E402
 
 PAIRS = (("fine_tuned", "sasrec"), ("fine_tuned", "scratch"))
 TRANSFER_PAIRS = (("transfer", "fine_tuned"), ("transfer", "joint_sasrec"))
@@ -104,11 +109,15 @@ def print_groups(comparisons: dict[str, dict], pairs) -> None:
 
 
 def main() -> None:
-    args, params, project, tuning, kept = tuned_project(__doc__, "tuned", transfer=True)
+    args, params, project, tuning, kept = tuned_project(__doc__, "tuned", transfer=True, models=RANKING_TUNED)  # fmt: skip
     source = source_param(args.pretrain_data) if args.pretrain_data else None
     pairs = PAIRS + (TRANSFER_PAIRS if source else ())
 
-    tuning_seconds = project.run(["tuning"])  # phase 1: validation only
+    # phase 1: validation only
+    if args.models:  # one model a run; the last run writes every tuned model's winners
+        tuning_seconds = sum(project.run(["tuning"], params=f"tuning.models=[{model}]") for model in args.models)  # fmt: skip
+    else:
+        tuning_seconds = project.run(["tuning"])
     if source:  # the transfer models, one a run (Kedro's --params takes no list of two)
         for model in TRANSFER_TUNED:
             tuning_seconds += project.run(["transfer_tuning"], params=f"pretraining_source={source},tuning.models=[{model}]")  # fmt: skip
@@ -130,7 +139,8 @@ def main() -> None:
                 ["model", "best valid NDCG@10", "trials", "epochs", "CPU s"])  # fmt: skip
     write_json(args.json, {
         **{name: values for name, values in result["tuned"]["models"].items()},
-        "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "pretraining_epochs": tuning.pretraining_epochs, "space": tuning.model_dump()["space"]},
+        "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "pretraining_epochs": tuning.pretraining_epochs,
+                   "pruner": tuning.pruner.model_dump(), "models": args.models or tuning.models, "space": tuning.model_dump()["space"]},
         "tuning": summary, "tuning_seconds": tuning_seconds, "environment": environment,
         "pretrain_data": args.pretrain_data, "seeds": args.seeds, "tuned": result["tuned"], "shipped": result.get("shipped"),
         "runs": runs, "seed_comparison": comparisons, "runtime_params": params,

@@ -113,6 +113,7 @@ def quick_parameters() -> dict[str, Any]:
         "params:training": quick("training"),
         "params:pretraining": quick("pretraining"),
         "params:fine_tuning": quick("fine_tuning"),
+        "params:scratch": quick("scratch"),
         "params:sasrec": quick("sasrec"),
         "params:baselines": params(
             "baselines", item_knn_neighbours=[20], item_knn_shrink=[10.0],

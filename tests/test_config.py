@@ -13,7 +13,7 @@ import yaml
 
 from maskrec.config import load_parameters
 from maskrec.models.losses import ItemLoss
-from maskrec.params import GROUPS, SHARED, STAGES, setting_at
+from maskrec.params import GROUPS, SHARED, STAGES, WarmStart, setting_at
 from maskrec.training.loop import _loss_settings
 from maskrec.training.setup import model_config
 from tests.conftest import PROJECT_ROOT
@@ -55,6 +55,25 @@ def test_ml1m_is_the_ml1m_subset_study_s_winners_plus_the_start_chosen_after_it(
     # the scratch ablation trains with the same fine-tuning spec; the architecture is base's
     assert ml1m["fine_tuning"].model.hidden_size == base["fine_tuning"].model.hidden_size  # fmt: skip
     assert ml1m["data_split"] == base["data_split"]
+
+
+def test_scratch_is_fine_tuning_from_the_initial_weights_unless_it_says_otherwise():
+    """The scratch control's stage: fine-tuning's settings by default (the ablation), its
+    own where it states them (a tuned environment's winner), the one teacher, and the
+    initial weights as its start, which it cannot set."""
+    base = load_parameters(CONF, "local")
+    assert base["scratch"] == base["fine_tuning"].model_copy(update={"warm_start": WarmStart(shrink=0.0, perturb=1.0)})  # fmt: skip
+    own = load_parameters(CONF, "local", {"scratch": {"cloze_weight": 0.0, "schedule": {"learning_rate": 0.004}}})  # fmt: skip
+    assert (own["scratch"].cloze_weight, own["scratch"].schedule.learning_rate) == (0.0, 0.004)  # fmt: skip
+    assert own["fine_tuning"] == base["fine_tuning"]
+    shrunk = load_parameters(CONF, "local", {"fine_tuning": {"warm_start": {"shrink": 0.4, "perturb": 0.1}}})  # fmt: skip
+    assert shrunk["scratch"] == base["scratch"]  # fine-tuning's start is not scratch's
+    with pytest.raises(ValueError, match="scratch.warm_start: scratch holds"):
+        load_parameters(CONF, "local", {"scratch": {"warm_start": {"shrink": 0.5}}})
+    with pytest.raises(ValueError, match="scratch.distillation: scratch takes fine_tuning's distillation"):  # fmt: skip
+        load_parameters(CONF, "local", {"scratch": {"distillation": {"weight": 0.5}}})
+    with pytest.raises(ValueError, match="scratch.model must be pretraining.model apart from dropout"):  # fmt: skip
+        load_parameters(CONF, "local", {"scratch": {"model": {"num_layers": 3}}})
 
 
 def test_the_transfer_stages_are_the_target_s_unless_they_say_otherwise():

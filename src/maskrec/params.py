@@ -424,7 +424,7 @@ CLASSIC_TUNED = ("svd", "svdpp")  # fitted once per trial: no epochs, no pruning
 TUNED_MODELS = RANKING_TUNED + TRANSFER_TUNED + RATING_TUNED
 # the settings a model's trial sets (the resolved stage specs it trains with, or a classic
 # rating model's arguments): its search space's keys start with one of them
-TUNED_STAGES = {"fine_tuned": ("pretraining", "fine_tuning"), "scratch": ("fine_tuning",), "sasrec": ("sasrec",),
+TUNED_STAGES = {"fine_tuned": ("pretraining", "fine_tuning"), "scratch": ("scratch",), "sasrec": ("sasrec",),
                 "transfer": ("transfer_pretraining", "transfer_continuation", "transfer_fine_tuning"),
                 "joint_sasrec": ("joint_sasrec",),
                 "rating_head": ("ratings.pretraining", "ratings.head"), "svd": ("ratings.svd",),
@@ -466,8 +466,12 @@ class Dimension(_Params):
 
 
 class Pruner(_Params):
-    """Optuna's median pruner on the per-epoch validation NDCG@10 `fit` computes."""
+    """Optuna's percentile pruner on the per-epoch validation NDCG@10 `fit` computes: a
+    trial goes on while its best value so far is among the best `percentile` % of the
+    complete trials' values at the same epoch (50: the median pruner; 75 prunes only what
+    is in the worst quarter; None: no pruning, every trial runs to its stop or its cap)."""
 
+    percentile: float | None = Field(gt=0.0, le=100.0)
     startup_trials: int = Field(ge=0)  # trials that are never pruned
     warmup_epochs: int = Field(ge=0)  # epochs of a trial before it can be pruned
 
@@ -604,6 +608,7 @@ GROUPS: dict[str, type[_Params]] = {
     "training": TrainingParams,
     "pretraining": ClozeStage,
     "fine_tuning": FineTuningStage,
+    "scratch": FineTuningStage,
     "sasrec": SASRecStage,
     "transfer": TransferParams,
     "transfer_pretraining": ClozeStage,
@@ -633,6 +638,9 @@ BLOCK_KEYS = {
 STAGES: dict[str, tuple[str, ...]] = {
     "pretraining": ("pretraining",),
     "fine_tuning": ("fine_tuning",),
+    # the scratch control: fine-tuning's settings from the initial weights unless it says
+    # otherwise (its own group, so a tuned environment can give it its own winner)
+    "scratch": ("fine_tuning", "scratch"),
     "sasrec": ("sasrec",),
     # the transfer run's stages: the target's unless they say otherwise (their own groups,
     # so a tuned environment can give the transfer models their own winners)
@@ -647,8 +655,11 @@ STAGES: dict[str, tuple[str, ...]] = {
     "ratings.head": ("ratings.model", "ratings.head"),
 }  # fmt: skip
 # Settings a stage takes, resolved, from another stage and may not set itself: the transfer
-# model is distilled from the target's teacher (one teacher, trained once)
-TAKEN = {"transfer_fine_tuning": ("fine_tuning", "distillation")}
+# model and scratch are distilled from the target's teacher (one teacher, trained once)
+TAKEN = {"transfer_fine_tuning": ("fine_tuning", "distillation"), "scratch": ("fine_tuning", "distillation")}  # fmt: skip
+# Settings a stage holds by construction and may not set: scratch starts from the initial
+# weights, which is the warm start (shrink 0, perturb 1); fine-tuning's start is not its
+FIXED = {"scratch": {"warm_start": {"shrink": 0.0, "perturb": 1.0}}}
 # Where a stage's seed comes from (default: training.seed)
 SEEDS = {"ratings.pretraining": "ratings.seed", "ratings.head": "ratings.seed"}
 
@@ -722,6 +733,12 @@ def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
             if key in (value_at(raw, stage) or {}):
                 raise ValueError(f"{stage}.{key}: {stage} takes {other}'s {key} (set {other}.{key})")  # fmt: skip
             resolved[stage][key] = copy.deepcopy(resolved[other][key])
+    for stage, fixed in FIXED.items():
+        if stage in resolved:
+            for key, value in fixed.items():
+                if key in (value_at(raw, stage) or {}):
+                    raise ValueError(f"{stage}.{key}: {stage} holds {value} by construction")  # fmt: skip
+                resolved[stage][key] = copy.deepcopy(value)
     if isinstance(resolved.get("ratings"), dict):
         resolved["ratings"].pop("model", None)  # it is in both rating stages now
     return resolved
@@ -732,12 +749,16 @@ def check_stages(params: Mapping[str, Any]) -> None:
     architecture (dropout may differ). `params` holds validated groups by name; absent
     ones are not checked."""
     pretraining = params.get("pretraining")
-    for name in ("fine_tuning", "transfer_pretraining", "transfer_continuation", "transfer_fine_tuning"):  # fmt: skip
+    for name in ("fine_tuning", "scratch", "transfer_pretraining", "transfer_continuation", "transfer_fine_tuning"):  # fmt: skip
         stage = params.get(name)
         if pretraining is not None and stage is not None and not stage.model.same_weights_as(pretraining.model):  # fmt: skip
             raise ValueError(
                 f"{name}.model must be pretraining.model apart from dropout: {name} "
-                "continues the pretrained weights"
+                + (
+                    "starts from the initial weights pretraining starts from"
+                    if name == "scratch"
+                    else "continues the pretrained weights"
+                )
             )
 
 

@@ -64,3 +64,17 @@ def test_scratch_starts_where_pretraining_started(trained):
     )
     for name, tensor in a["pretrained_initial_model"].state_dict().items():
         assert torch.equal(tensor, b["scratch_initial_model"].state_dict()[name]), name
+
+
+def test_scratch_trains_with_its_own_stage(trained):
+    """A tuned environment's `scratch` winner is what the fine_tuning pipeline trains the
+    scratch control with; the pretrained model keeps `fine_tuning`'s settings."""
+    from maskrec.pipelines import fine_tuning
+
+    inputs = training_inputs() | {"params:scratch": quick("scratch", schedule={"epochs": 2, "patience": 2})}  # fmt: skip
+    outputs = run_pipeline(
+        fine_tuning.create_pipeline().only_nodes("init_scratch_model_node", "train_teacher_node", "fine_tune_scratch_node"),
+        inputs,
+    )  # fmt: skip
+    assert outputs["scratch_history"]["epoch"].max() == 2
+    assert trained["scratch_history"]["epoch"].max() == inputs["params:fine_tuning"].schedule.epochs == 1  # fmt: skip

@@ -30,7 +30,7 @@ SPACE = {
         "cloze_weight": {"keys": ["fine_tuning.cloze_weight"], "choices": [0.0, 1.0]},
     },
     "scratch": {
-        "cloze_weight": {"keys": ["fine_tuning.cloze_weight"], "choices": [0.0, 1.0]}
+        "cloze_weight": {"keys": ["scratch.cloze_weight"], "choices": [0.0, 1.0]}
     },  # fmt: skip
     "sasrec": {
         "learning_rate": {
@@ -277,7 +277,7 @@ def test_a_cut_short_trial_is_retried_without_training_its_pretraining_again(tmp
 
     def study(folder: Path, storage: optuna.storages.BaseStorage) -> pd.DataFrame:
         return nodes.tune(storage, data["item_features"], data["train"], data["valid"], tuning,
-                          quick("pretraining"), quick("fine_tuning"), quick("sasrec"),
+                          quick("pretraining"), quick("fine_tuning"), quick("scratch"), quick("sasrec"),
                           quick("training", checkpoint_dir=str(folder)), model="fine_tuned")  # fmt: skip
 
     whole = study(tmp_path / "whole", optuna.storages.InMemoryStorage())
@@ -311,7 +311,7 @@ def test_a_trial_with_the_last_trial_s_pretraining_does_not_train_it_again(tmp_p
     def study(points: list[dict], trials: int) -> pd.DataFrame:
         tuning = TuningParams.model_validate(settings | {"trials": trials, "first_points": {"fine_tuned": points}})  # fmt: skip
         return nodes.tune(optuna.storages.InMemoryStorage(), data["item_features"], data["train"], data["valid"], tuning,
-                          quick("pretraining"), quick("fine_tuning"), quick("sasrec"),
+                          quick("pretraining"), quick("fine_tuning"), quick("scratch"), quick("sasrec"),
                           quick("training", checkpoint_dir=str(tmp_path)), model="fine_tuned")  # fmt: skip
 
     both = study([{}, SASRECS_RECIPE], 3)
@@ -332,12 +332,33 @@ def test_a_pruned_trial_is_recorded_pruned_and_leaves_no_checkpoint(tmp_path, mo
         "models": ["sasrec"], "space": {"sasrec": SPACE["sasrec"]}, "first_points": {}, "trials": 1, "epochs": 3})  # fmt: skip
     monkeypatch.setattr(optuna.Trial, "should_prune", lambda self: True)
     trials = nodes.tune(optuna.storages.InMemoryStorage(), data["item_features"], data["train"], data["valid"],
-                        tuning, quick("pretraining"), quick("fine_tuning"), quick("sasrec"),
+                        tuning, quick("pretraining"), quick("fine_tuning"), quick("scratch"), quick("sasrec"),
                         quick("training", checkpoint_dir=str(tmp_path)), model="sasrec")  # fmt: skip
     assert list(trials["state"]) == ["PRUNED"] and list(trials["epochs"].isna()) == [
         True
     ]
     assert not list(tmp_path.glob("*.pt"))
+
+
+@pytest.mark.parametrize(("percentile", "pruned"), [(50.0, [False, True, True]), (75.0, [False, False, True]), (None, [False, False, False])])  # fmt: skip
+def test_the_pruner_keeps_the_trials_in_the_best_percentile_of_the_earlier_ones(percentile, pruned):  # fmt: skip
+    """Earlier trials at 0.1, 0.2, 0.3 and 0.4 after one epoch: 0.27 is in their best half
+    (above the median, 0.25), 0.22 not, but in their best 75% (above 0.175), 0.15 in
+    neither; with no percentile nothing is pruned (a control on its popularity plateau
+    runs on)."""
+    settings = params("tuning").pruner.model_copy(update={"percentile": percentile, "startup_trials": 0, "warmup_epochs": 0})  # fmt: skip
+    study = optuna.create_study(direction="maximize", pruner=nodes.pruner(settings))
+    for value in (0.1, 0.2, 0.3, 0.4):
+        trial = study.ask()
+        trial.report(value, 1)
+        study.tell(trial, value)
+    verdicts = []
+    for value in (0.27, 0.22, 0.15):
+        trial = study.ask()
+        trial.report(value, 1)
+        verdicts.append(trial.should_prune())
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    assert verdicts == pruned
 
 
 def test_winners_become_an_environment_that_loads(tmp_path):
@@ -373,7 +394,9 @@ def test_winners_become_an_environment_that_loads(tmp_path):
         3.0,
     )
     assert summary["fine_tuned"]["seconds_cut_short"] == 3600.0
-    assert summary["scratch"]["point"] == {"cloze_weight": 1.0}  # reported, not written
+    # scratch's winner sets its own stage: the tuned control, not the ablation
+    assert summary["scratch"]["point"] == {"cloze_weight": 1.0}
+    assert environment["scratch"] == {"cloze_weight": 1.0, "schedule": {"epochs": 7}}
     assert summary["sasrec"]["valid_ndcg@10"] == 0.33
 
     conf = copy_project(tmp_path) / "conf"
@@ -386,6 +409,7 @@ def test_winners_become_an_environment_that_loads(tmp_path):
     )
     assert tuned["sasrec"].model.num_heads == 1 and tuned["sasrec"].schedule.learning_rate == 0.004  # fmt: skip
     assert tuned["fine_tuning"].schedule.epochs == 7
+    assert tuned["scratch"].cloze_weight == 1.0 != tuned["fine_tuning"].cloze_weight
     assert tuned["pretraining"].schedule.epochs == params("pretraining").schedule.epochs
 
     capped = tuning.model_copy(update={"pretraining_epochs": 30})
@@ -551,7 +575,7 @@ def test_a_key_the_stage_lacks_stops_the_study_before_training(tmp_path: Path):
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'studies.db'}")
     with pytest.raises(ValueError, match="schedule.warmup"):
         nodes.tune(storage, None, None, None, tuning, params("pretraining"), params("fine_tuning"),
-                   params("sasrec"), params("training"), model="sasrec")  # fmt: skip
+                   params("scratch"), params("sasrec"), params("training"), model="sasrec")  # fmt: skip
 
 
 def test_tuning_refuses_to_run_under_torchrun(monkeypatch):
@@ -560,7 +584,7 @@ def test_tuning_refuses_to_run_under_torchrun(monkeypatch):
     )  # a group, as under torchrun
     with pytest.raises(RuntimeError, match="one process"):
         nodes.tune(None, None, None, None, params("tuning"), params("pretraining"), params("fine_tuning"),
-                   params("sasrec"), params("training"), model="sasrec")  # fmt: skip
+                   params("scratch"), params("sasrec"), params("training"), model="sasrec")  # fmt: skip
 
 
 # --- rating models ---------------------------------------------------------------------

@@ -5,7 +5,6 @@ from maskrec.training.setup import init_model
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    data = ["train_sequences", "valid_targets", "params:fine_tuning", "params:training"]
     return Pipeline(
         [
             Node(
@@ -54,7 +53,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 nodes.fine_tune_scratch,
-                inputs=["scratch_initial_model", "teacher_model", *data],
+                inputs=[
+                    "scratch_initial_model",
+                    "teacher_model",
+                    "train_sequences",
+                    "valid_targets",
+                    "params:scratch",
+                    "params:training",
+                ],  # fmt: skip
                 outputs=["scratch_model", "scratch_history"],
                 name="fine_tune_scratch_node",
             ),

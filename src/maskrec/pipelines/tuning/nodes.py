@@ -1,5 +1,6 @@
-"""Equal-budget tuning: for each compared model an Optuna study (TPE sampler, median
-pruner on the per-epoch validation metric that `fit` computes) of `tuning.trials`
+"""Equal-budget tuning: for each compared model an Optuna study (TPE sampler, a
+percentile pruner, by default the median one, on the per-epoch validation metric that
+`fit` computes) of `tuning.trials`
 trials, every stage of a trial capped at `tuning.epochs` epochs (the Cloze pretraining a
 pretrained model starts from at `tuning.pretraining_epochs`, by default its own cap, so that
 it reaches its plateau as in `kedro run`). A trial trains with the
@@ -49,6 +50,7 @@ from maskrec.params import (
     ClozeStage,
     Dimension,
     FineTuningStage,
+    Pruner,
     RatingParams,
     SASRecStage,
     Stage,
@@ -180,14 +182,15 @@ def _train(
     last: LastPretraining | None = None,
 ) -> pd.DataFrame:
     """Train `model` as the pipelines do (the pretrained model: pretraining, then
-    fine-tuning; scratch: the same fine-tuning from the initial weights pretraining
+    fine-tuning; scratch: its fine-tuning stage from the initial weights pretraining
     starts from; SASRec) and return the history of its last stage."""
     data = (train_sequences, valid_targets)
     if model == "sasrec":
         return train_sasrec(item_features, *data, stages["sasrec"], training, "sasrec", on_epoch)[1]  # fmt: skip
-    cloze = [(stages["pretraining"], *data, "pretrained")] if model == "fine_tuned" else []  # fmt: skip
-    start = stages.get("pretraining", pretraining)
-    return _fine_tuned(item_features, start, cloze, stages["fine_tuning"], data, training, model, on_epoch, last)  # fmt: skip
+    if model == "scratch":
+        return _fine_tuned(item_features, pretraining, [], stages["scratch"], data, training, model, on_epoch)  # fmt: skip
+    cloze = [(stages["pretraining"], *data, "pretrained")]
+    return _fine_tuned(item_features, stages["pretraining"], cloze, stages["fine_tuning"], data, training, model, on_epoch, last)  # fmt: skip
 
 
 def _fine_tuned(
@@ -247,6 +250,7 @@ def tune(
     tuning: TuningParams,
     pretraining: ClozeStage,
     fine_tuning: FineTuningStage,
+    scratch: FineTuningStage,
     sasrec: SASRecStage,
     training: TrainingParams,
     *,
@@ -254,7 +258,7 @@ def tune(
 ) -> pd.DataFrame:
     """Run next-item `model`'s study to `tuning.trials` finished trials; returns every
     trial (its point, state, best validation NDCG@10, epochs trained and seconds)."""
-    specs = {"pretraining": pretraining, "fine_tuning": fine_tuning, "sasrec": sasrec}
+    specs = {"pretraining": pretraining, "fine_tuning": fine_tuning, "scratch": scratch, "sasrec": sasrec}  # fmt: skip
     last = LastPretraining()
 
     def trained(stages: Mapping[str, Any], report: Callable[[int, dict], None]) -> pd.DataFrame:  # fmt: skip
@@ -380,10 +384,7 @@ def _study(
         sampler=optuna.samplers.TPESampler(
             seed=tuning.seed, n_startup_trials=tuning.startup_trials
         ),  # fmt: skip
-        pruner=optuna.pruners.MedianPruner(
-            n_startup_trials=tuning.pruner.startup_trials,
-            n_warmup_steps=tuning.pruner.warmup_epochs,
-        ),
+        pruner=pruner(tuning.pruner),
     )
     _fail_cut_short(study)
     _queue_first_points(study, firsts)
@@ -414,6 +415,14 @@ def _study(
     if remaining:
         study.optimize(objective, n_trials=remaining, callbacks=[_save_sampler])
     return trials_table(study, model)
+
+
+def pruner(settings: Pruner) -> optuna.pruners.BasePruner:
+    """The study's pruner (Optuna does not store it: a resumed study takes the run's)."""
+    if settings.percentile is None:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.PercentilePruner(settings.percentile, n_startup_trials=settings.startup_trials,
+                                           n_warmup_steps=settings.warmup_epochs)  # fmt: skip
 
 
 def queued_points(tuning: TuningParams, model: str, specs: Mapping[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
@@ -502,9 +511,9 @@ def tuned_parameters(
     of trials an interruption failed, an upper bound) and the importance of each dimension
     (fANOVA over the complete trials).
 
-    The scratch model trains with the fine-tuning spec, so the environment takes the
-    pretrained model's winner for it (the ablation then differs from the fine-tuned model
-    in pretraining only); scratch's own winner is in the summary."""
+    Each model's winner sets its own stages: scratch's is the `scratch` group (built on
+    `fine_tuning`), so the environment holds the tuned control, not the ablation at the
+    fine-tuned model's settings (which an untuned `scratch` group is)."""
     trials = pd.concat(tables, ignore_index=True)
     environment: dict[str, Any] = {
         "tuning": {
@@ -536,14 +545,13 @@ def tuned_parameters(
             best = complete.loc[values.idxmin() if str(model) in RATING_TUNED else values.idxmax()]  # fmt: skip
             point = {name: _plain(best[f"param.{name}"], d) for name, d in tuning.space[str(model)].items()}  # fmt: skip
             entry |= {score: float(best[score]), "trial": int(best["trial"]), "point": point}  # fmt: skip
-            if model != "scratch":
-                _set_point(environment, tuning, str(model), point)
+            _set_point(environment, tuning, str(model), point)
         entry["importance"] = importance(
             storage, f"{tuning.study}.{model}", tuning.seed
         )
         summary[str(model)] = entry
     for model, entry in summary.items():
-        if "trial" in entry and model != "scratch":
+        if "trial" in entry:
             _pin_inherited(environment, storage, f"{tuning.study}.{model}", entry["trial"], model)  # fmt: skip
     return environment, summary
 

@@ -20,7 +20,7 @@ def create_pipeline(transfer: bool = False, **kwargs) -> Pipeline:
     sequences in the target's item ids (their validation targets are the source users'
     own last events) and the joint sequences, which the transfer package makes."""
     data = ["item_features", "train_sequences", "valid_targets"]
-    params = ["params:tuning", "params:pretraining", "params:fine_tuning", "params:sasrec", "params:training"]  # fmt: skip
+    params = ["params:tuning", "params:pretraining", "params:fine_tuning", "params:scratch", "params:sasrec", "params:training"]  # fmt: skip
     ranking = [
         Node(_for(nodes.tune, model), inputs=["tuning_studies", *data, *params],
              outputs=f"tuning_trials_{model}", name=f"tune_{model}_node")
