@@ -307,8 +307,8 @@ class RunTracking:
 
 def log_trials(trials: Any) -> None:
     """Each tuning trial as a child run of the open run: its point as parameters,
-    its best validation NDCG@10 (a rating model's: RMSE), epochs and seconds as metrics,
-    its state as a tag."""
+    its best validation NDCG@10 (a rating model's: RMSE), epochs, seconds and the last
+    epoch and value the pruner saw as metrics, its state as a tag."""
     import mlflow
     import pandas as pd
 
@@ -318,7 +318,7 @@ def log_trials(trials: Any) -> None:
             mlflow.log_params({k.removeprefix("param."): v for k, v in row.items()
                                if k.startswith("param.") and not pd.isna(v)})  # fmt: skip
             mlflow.log_metrics({metric_key(k): float(v) for k, v in row.items()
-                                if k in ("valid_ndcg@10", "valid_rmse", "epochs", "seconds") and not pd.isna(v)})  # fmt: skip
+                                if k in ("valid_ndcg@10", "valid_rmse", "epochs", "seconds", "last_epoch", "last_value") and not pd.isna(v)})  # fmt: skip
             mlflow.set_tags(
                 {"tuning.model": row["model"], "tuning.state": row["state"]}
             )

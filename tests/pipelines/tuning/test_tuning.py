@@ -92,6 +92,11 @@ def test_tuning_runs_equal_budgets_without_loading_the_test_split_and_resumes(tm
     sasrec = pd.read_csv(project / "data/09_tuning/trials_sasrec.csv")
     fine_tuned = pd.read_csv(project / "data/09_tuning/trials_fine_tuned.csv")
     assert len(sasrec) == len(fine_tuned) == 2  # the same budget
+    # the pruner's view of each trial, and the figure kedro viz shows
+    assert (sasrec["last_epoch"] <= 2).all() and sasrec["last_value"].notna().all()
+    assert list(
+        (project / "data/09_tuning/tuning_plot.json").glob("*/tuning_plot.json")
+    )
     assert set(sasrec["state"]) <= {"COMPLETE", "PRUNED"}
     assert (sasrec["epochs"].dropna() <= 2).all()  # the epoch cap
     assert (
@@ -359,6 +364,22 @@ def test_the_pruner_keeps_the_trials_in_the_best_percentile_of_the_earlier_ones(
         verdicts.append(trial.should_prune())
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     assert verdicts == pruned
+
+
+def test_the_study_figure_shows_each_trial_the_best_so_far_and_where_pruned_ones_stopped():  # fmt: skip
+    table = lambda model, rows, score: trials_table(model, rows, score, epochs=3)  # noqa: E731
+    sasrec = table("sasrec", [("COMPLETE", 0.30, {}), ("PRUNED", None, {}), ("COMPLETE", 0.25, {}), ("COMPLETE", 0.35, {})], "valid_ndcg@10")  # fmt: skip
+    sasrec = sasrec.assign(last_epoch=[3, 2, 3, 3], last_value=[0.30, 0.21, 0.25, 0.35])
+    svd = table("svd", [("COMPLETE", 0.95, {}), ("COMPLETE", 0.97, {}), ("COMPLETE", 0.93, {})], "valid_rmse")  # fmt: skip
+    empty = pd.DataFrame(columns=[*nodes.COLUMNS, "valid_ndcg@10"])  # a model not tuned
+    figure = nodes.plot_studies(sasrec, empty, svd)
+    traces = {trace.name: trace for trace in figure.data}
+    assert set(traces) == {"sasrec: complete", "sasrec: best so far", "sasrec: pruned", "svd: complete", "svd: best so far"}  # fmt: skip
+    assert list(traces["sasrec: best so far"].y) == [0.30, 0.30, 0.35]  # NDCG: up
+    assert list(traces["svd: best so far"].y) == [0.95, 0.95, 0.93]  # RMSE: down
+    assert (list(traces["sasrec: pruned"].x), list(traces["sasrec: pruned"].y)) == ([1], [0.21])  # fmt: skip
+    assert traces["sasrec: pruned"].text == ("pruned after epoch 2",)
+    assert [a.text for a in figure.layout.annotations] == ["sasrec", "svd"]
 
 
 def test_winners_become_an_environment_that_loads(tmp_path):

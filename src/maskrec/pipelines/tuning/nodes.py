@@ -36,7 +36,9 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
+from plotly.subplots import make_subplots
 
 from maskrec.metrics import error_metrics
 from maskrec.model_input import next_rating_parts, rater_input
@@ -83,6 +85,8 @@ COLUMNS = [
     "state",
     "epochs",
     "seconds",
+    "last_epoch",
+    "last_value",
 ]  # and metric(model), then param.<name>
 _SAMPLER_STATE = "sampler_state"  # study attribute: the sampler's random state after the last finished trial
 _FIRST_POINTS = "first_points"  # study attribute: the points it queued first (`tuning.first_points`)
@@ -211,14 +215,14 @@ def _fine_tuned(
     trial whose Cloze stages are the trial before's takes that trial's pretrained weights
     instead of training them again."""
     with _earlier_stages_kept(training, *(step[-1] for step in cloze), "teacher"):
-        key = LastPretraining.key(start, cloze)
-        model = last.get(key) if last is not None and cloze else None
+        key, reused = LastPretraining.key(start, cloze), last if cloze else None
+        model = reused.get(key) if reused is not None else None
         if model is None:
             model = init_model(item_features, start)
             for stage, sequences, valid, cloze_name in cloze:
                 model, _ = pretrain(model, sequences, valid, stage, training, cloze_name, keep_checkpoint=True)  # fmt: skip
-            if last is not None and cloze:
-                last.keep(key, model)
+            if reused is not None:
+                reused.keep(key, model)
         if cloze:  # a pretrained start, moved as fine-tuning's warm_start says
             model = warm_start(model, item_features, start, fine_tuning)
         teacher = train_teacher(item_features, *data, fine_tuning, training, keep_checkpoint=True)  # fmt: skip
@@ -488,17 +492,49 @@ def _restore_sampler(study: optuna.Study) -> None:
 
 def trials_table(study: optuna.Study, model: str) -> pd.DataFrame:
     """One row per trial: model, number, state, value (best validation NDCG@10, or RMSE
-    for a rating model: `metric(model)`), its point (`param.<name>`), epochs trained and
-    seconds."""
+    for a rating model: `metric(model)`), epochs trained and seconds, the last epoch and
+    value the pruner saw (where a pruned trial stopped; none for a classic model), and
+    its point (`param.<name>`)."""
     rows = []
     for trial in study.trials:
         seconds = trial.duration.total_seconds() if trial.duration is not None else None
+        last = max(trial.intermediate_values, default=None)
         rows.append(
             {"model": model, "trial": trial.number, "state": trial.state.name,
-             metric(model): trial.value, "epochs": trial.user_attrs.get("epochs"),
-             "seconds": seconds, **{f"param.{k}": v for k, v in trial.params.items()}}
+             metric(model): trial.value, "epochs": trial.user_attrs.get("epochs"), "seconds": seconds,
+             "last_epoch": last, "last_value": None if last is None else trial.intermediate_values[last],
+             **{f"param.{k}": v for k, v in trial.params.items()}}
         )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def plot_studies(*tables: pd.DataFrame) -> go.Figure:
+    """Each model's study, trial by trial (a panel a model with trials): the validation
+    score of each complete trial, the best so far, and where each pruned trial stopped
+    (its last epoch's score): whether the budget was spent searching or pruning."""
+    studies = [t for t in tables if len(t)]
+    figure = make_subplots(rows=max(len(studies), 1), cols=1, shared_xaxes=False,
+                           subplot_titles=[str(t["model"].iloc[0]) for t in studies] or ["no trials"])  # fmt: skip
+    for row, table in enumerate(studies, start=1):
+        model = str(table["model"].iloc[0])
+        score, lower = metric(model), model in RATING_TUNED
+        complete = table[table["state"] == TrialState.COMPLETE.name].sort_values(
+            "trial"
+        )
+        pruned = table[table["state"] == TrialState.PRUNED.name]
+        best = complete[score].cummin() if lower else complete[score].cummax()
+        figure.add_trace(go.Scatter(x=complete["trial"], y=complete[score], mode="markers", name=f"{model}: complete",
+                                    marker={"size": 9}, legendgroup=model), row=row, col=1)  # fmt: skip
+        figure.add_trace(go.Scatter(x=complete["trial"], y=best, mode="lines", name=f"{model}: best so far",
+                                    line={"shape": "hv"}, legendgroup=model), row=row, col=1)  # fmt: skip
+        if len(pruned):
+            figure.add_trace(go.Scatter(x=pruned["trial"], y=pruned["last_value"], mode="markers", name=f"{model}: pruned",
+                                        marker={"symbol": "x", "color": "grey", "size": 9}, legendgroup=model,
+                                        text=[f"pruned after epoch {int(e)}" for e in pruned["last_epoch"]]), row=row, col=1)  # fmt: skip
+        figure.update_yaxes(title_text=score, row=row, col=1)
+        figure.update_xaxes(title_text="trial", row=row, col=1)
+    figure.update_layout(title="Tuning: each model's trials on validation (pruned: where they stopped)", height=280 * max(len(studies), 1))  # fmt: skip
+    return figure
 
 
 def tuned_parameters(

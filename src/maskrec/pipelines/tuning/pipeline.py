@@ -63,5 +63,11 @@ def create_pipeline(transfer: bool = False, **kwargs) -> Pipeline:
                 outputs=["tuned_parameters", "tuning_summary"],
                 name="tuned_parameters_node",
             ),
+            Node(
+                nodes.plot_studies,
+                inputs=[f"tuning_trials_{m}" for m in gathered],
+                outputs="tuning_plot",
+                name="plot_studies_node",
+            ),
         ]
     )
