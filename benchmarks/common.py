@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 from maskrec.metrics import t_interval
 
@@ -357,6 +358,21 @@ def tuned_project(doc: str, workdir: str, transfer: bool = False, models: tuple[
     elif state is not None and (state / "09_tuning" / "studies.db").is_file():
         print(f"resuming the study and runs kept in {state} (--fresh starts over)", file=sys.stderr)  # fmt: skip
     return args, params, project, project.parameters()["tuning"], kept
+
+
+def under_environment(project: ScratchProject, env: str | None) -> ScratchProject:
+    """The study's scratch project, reopened to run under `env` (None: the shipped
+    `conf/base`) with the study's --params less every key `env` sets. Kedro applies
+    runtime parameters over every environment, so a key the study was given and tuned
+    (its first point, say) would otherwise run at the study's starting value, not at the
+    winner the environment holds: the ML-100K study at 1298b76 tested its first points so."""
+    params = project.params
+    if env is not None:
+        from maskrec.params import value_at
+
+        written = yaml.safe_load((project.folder / "conf" / env / "parameters.yml").read_text()) or {}  # fmt: skip
+        params = ",".join(item for item in params.split(",") if item and value_at(written, item.split("=", 1)[0].strip()) is None)  # fmt: skip
+    return ScratchProject(project.folder, env, params, fresh=False)
 
 
 # What a tuning benchmark's --state folder holds, by its path in the scratch project: the

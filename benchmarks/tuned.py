@@ -9,7 +9,10 @@ Phase 1, validation only: `kedro run --pipelines tuning` in a scratch copy of th
 reads nothing of the test split in this phase, and the tuning pipeline cannot (its inputs).
 Phase 2, once the winners are fixed: for each seed (`training.seed`), the default run
 twice, with the tuned environment and with the shipped `conf/base`, each evaluated by
-the evaluation pipeline (the test split's one reader). Reported: each model's test
+the evaluation pipeline (the test split's one reader). The tuned runs take the study's
+--params less every key the environment sets (`common.under_environment`: Kedro puts
+runtime parameters over environments, and before 2026-12-06 a key both given and tuned
+ran at the given value in phase 2, not at the winner). Reported: each model's test
 NDCG@10 and HR@10 (means over seeds at the top level of the JSON, per seed below), the
 per-seed differences fine_tuned - sasrec and fine_tuned - scratch with each seed's paired
 test, and a t interval over the seeds of each difference. After each configuration's
@@ -61,6 +64,7 @@ from common import (  # noqa: E402
     saved_version,
     source_param,
     tuned_project,
+    under_environment,
     write_json,
 )
 
@@ -75,7 +79,7 @@ def evaluated(project: ScratchProject, env: str | None, seed: int, source: str |
     """The default run (the transfer run from `source`) under `env` with
     `training.seed=seed`: each model's test metrics and validation NDCG@10, the paired
     tests of `pairs` on all users, and the version its evaluation was saved as."""
-    runner = ScratchProject(project.folder, env, project.params, fresh=False)
+    runner = under_environment(project, env)
     if source is None:
         seconds = runner.run(["__default__"], params=f"training.seed={seed}")
     else:

@@ -44,6 +44,7 @@ from common import (  # noqa: E402
     print_seeds,
     print_table,
     tuned_project,
+    under_environment,
     write_json,
 )
 
@@ -57,7 +58,7 @@ PAIRS = (("fine_tuned", "svdpp"), ("fine_tuned", "svd"), ("svdpp", "svd"))
 def tested(project: ScratchProject, env: str | None, seed: int) -> dict:
     """The next-rating protocol under `env` with `ratings.seed=seed`: each model's test
     RMSE and MAE, and the paired t-test of PAIRS over users."""
-    runner = ScratchProject(project.folder, env, project.params, fresh=False)
+    runner = under_environment(project, env)
     nodes = ["split_ratings_node"] + [n.name for n in register_pipelines()["rating_prediction"].nodes if n.namespace == NAMESPACE]  # fmt: skip
     seconds = runner.run(["rating_prediction"], nodes, f"ratings.seed={seed}")
     predictions = runner.load(f"{NAMESPACE}.rating_predictions")
