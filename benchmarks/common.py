@@ -288,6 +288,22 @@ def trained_seconds(history: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def study_seconds(
+    summary: dict[str, dict], invocation_seconds: float
+) -> dict[str, float]:
+    """A study's cost for the JSON: the seconds its trials took, summed over models from the
+    tuning summary (the study's own record, whichever invocations ran them; trials an
+    interruption cut short are counted apart, an upper bound), and this invocation's wall
+    seconds of the tuning runs (small where a resumed study read its trials back)."""
+    return {
+        "trials": sum(float(entry["seconds"]) for entry in summary.values()),
+        "cut_short": sum(
+            float(entry.get("seconds_cut_short", 0.0)) for entry in summary.values()
+        ),  # fmt: skip
+        "this_invocation": float(invocation_seconds),
+    }
+
+
 def synthetic_sequences(
     n_items: int, lengths: np.ndarray, rng: np.random.Generator, n_genres: int = 18
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

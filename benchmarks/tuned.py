@@ -63,6 +63,7 @@ from common import (  # noqa: E402
     print_table,
     saved_version,
     source_param,
+    study_seconds,
     tuned_project,
     under_environment,
     write_json,
@@ -145,7 +146,7 @@ def main() -> None:
         **{name: values for name, values in result["tuned"]["models"].items()},
         "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "pretraining_epochs": tuning.pretraining_epochs,
                    "pruner": tuning.pruner.model_dump(), "models": args.models or tuning.models, "space": tuning.model_dump()["space"]},
-        "tuning": summary, "tuning_seconds": tuning_seconds, "environment": environment,
+        "tuning": summary, "tuning_seconds": study_seconds(summary, tuning_seconds), "environment": environment,
         "pretrain_data": args.pretrain_data, "seeds": args.seeds, "tuned": result["tuned"], "shipped": result.get("shipped"),
         "runs": runs, "seed_comparison": comparisons, "runtime_params": params,
     })  # fmt: skip

@@ -43,6 +43,7 @@ from common import (  # noqa: E402
     print_differences,
     print_seeds,
     print_table,
+    study_seconds,
     tuned_project,
     under_environment,
     write_json,
@@ -94,7 +95,7 @@ def main() -> None:
                 ["model", "best valid RMSE", "trials", "CPU s", "point"])  # fmt: skip
     write_json(args.json, {
         "budget": {"trials": tuning.trials, "epochs": tuning.epochs, "pretraining_epochs": tuning.pretraining_epochs, "space": {m: tuning.model_dump()["space"][m] for m in TUNED}},
-        "tuning": summary, "tuning_seconds": tuning_seconds, "environment": environment,
+        "tuning": summary, "tuning_seconds": study_seconds(summary, tuning_seconds), "environment": environment,
         "seeds": args.seeds, "tuned": result["tuned"], "shipped": result.get("shipped"),
         "runs": runs, "runtime_params": params,
     })  # fmt: skip
