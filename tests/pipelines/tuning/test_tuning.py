@@ -88,7 +88,12 @@ def test_tuning_runs_equal_budgets_without_loading_the_test_split_and_resumes(tm
     (project / "conf/local/catalog.yml").write_text(
         yaml.safe_dump({"test_targets": {"type": f"{__name__}.WriteOnlyDataset"}})
     )
-    run(project, ["tuning"], tuning_run_params(models=["sasrec", "fine_tuned"]))
+    shorter = {"model": {"max_len": 30}}  # the study's --params (conf/base: 50)
+    run(
+        project,
+        ["tuning"],
+        tuning_run_params(models=["sasrec", "fine_tuned"]) | shorter,
+    )
     sasrec = pd.read_csv(project / "data/09_tuning/trials_sasrec.csv")
     fine_tuned = pd.read_csv(project / "data/09_tuning/trials_fine_tuned.csv")
     assert len(sasrec) == len(fine_tuned) == 2  # the same budget
@@ -121,6 +126,9 @@ def test_tuning_runs_equal_budgets_without_loading_the_test_split_and_resumes(tm
     assert environment["sasrec"]["model"]["num_heads"] in (1, 2)
     tuned = load_parameters(project / "conf", "tuned")  # a valid environment
     assert tuned["sasrec"].schedule.epochs == 2
+    # trained as the trials were, without the study's --params: `kedro run --env tuned`
+    assert {tuned[s].model.max_len for s in ("pretraining", "fine_tuning", "sasrec")} == {30}  # fmt: skip
+    assert load_parameters(project / "conf")["sasrec"].model.max_len == 50
     # every trial is a child run of the kedro run in MLflow, with its point and score
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     children = client.search_runs([e.experiment_id for e in client.search_experiments()],
@@ -130,7 +138,7 @@ def test_tuning_runs_equal_budgets_without_loading_the_test_split_and_resumes(tm
     assert {r.data.metrics["valid_ndcg_at_10"] for r in children} == set(sasrec["valid_ndcg@10"].dropna())  # fmt: skip
 
     # Resume: a larger budget keeps the finished trials and runs only the new one.
-    run(project, ["tuning"], tuning_run_params(models=["sasrec"], trials=3))
+    run(project, ["tuning"], tuning_run_params(models=["sasrec"], trials=3) | shorter)
     again = pd.read_csv(project / "data/09_tuning/trials_sasrec.csv")
     assert len(again) == 3
     pd.testing.assert_frame_equal(again.iloc[:2][["trial", "valid_ndcg@10"]], sasrec[["trial", "valid_ndcg@10"]])  # fmt: skip
@@ -449,16 +457,18 @@ def _study_with_winner(storage, name: str, value: float, point: dict, stages: di
     study.add_trial(optuna.trial.create_trial(params=point, distributions=distributions, value=value, user_attrs=attrs))  # fmt: skip
 
 
-def test_a_stage_built_on_another_keeps_in_the_environment_what_its_trial_trained_with(tmp_path, caplog):  # fmt: skip
-    """The rating model's Cloze stage and the transfer stages take the target-only stages'
-    values for what they do not set: where another model's winner changes one of those
-    (the fine-tuned model's mask rate), the environment pins what this model's winning
-    trial trained with, so `kedro run --env tuned` trains it as its trial did."""
+def test_the_environment_trains_every_model_as_its_winning_trial_did(tmp_path, caplog):  # fmt: skip
+    """The environment pins every setting of a tuned model's stages as its winning trial
+    trained with it: the `--params` its study ran with (which `kedro run --env tuned` does
+    not repeat), and what a stage built on another would otherwise take from another
+    model's winner (the fine-tuned model's mask rate would reach the rating model's and
+    the transfer model's Cloze stages). Seeds stay the run's."""
     space = {"fine_tuned": {"mask_prob": {"keys": ["pretraining.mask_prob"], "low": 0.1, "high": 0.6},
                             "dropout": {"keys": ["fine_tuning.model.hidden_dropout"], "low": 0.0, "high": 0.4}},
              "rating_head": {"rate": {"keys": ["ratings.head.schedule.learning_rate"], "low": 1e-4, "high": 1e-2}},
-             "transfer": {"rate": {"keys": ["transfer_fine_tuning.schedule.learning_rate"], "low": 1e-4, "high": 1e-2}}}  # fmt: skip
-    models = ["fine_tuned", "rating_head", "transfer"]
+             "transfer": {"rate": {"keys": ["transfer_fine_tuning.schedule.learning_rate"], "low": 1e-4, "high": 1e-2}},
+             "scratch": {"rate": {"keys": ["scratch.schedule.learning_rate"], "low": 1e-4, "high": 1e-2}}}  # fmt: skip
+    models = ["fine_tuned", "rating_head", "transfer", "scratch"]
     tuning = TuningParams.model_validate(params("tuning").model_dump() | {"space": space, "first_points": {}, "study": "s", "models": models})  # fmt: skip
     conf = copy_project(tmp_path) / "conf"
     base = load_parameters(conf)
@@ -466,10 +476,22 @@ def test_a_stage_built_on_another_keeps_in_the_environment_what_its_trial_traine
     storage = optuna.storages.InMemoryStorage()
     _study_with_winner(storage, "s.fine_tuned", 0.3, {"mask_prob": 0.45, "dropout": 0.33}, None)  # fmt: skip
     rating_stages = {"ratings.pretraining": dumped("ratings").pop("pretraining"), "ratings.head": dumped("ratings").pop("head")}  # fmt: skip
+    for (
+        spec
+    ) in rating_stages.values():  # the study ran with --params ratings.model.max_len=32
+        spec["model"]["max_len"] = 32
+    rating_stages["ratings.head"]["seed"] = 5  # its run's ratings.seed
     _study_with_winner(storage, "s.rating_head", 0.9, {"rate": 0.002}, rating_stages)  # fmt: skip
     transfer_stages = {s: dumped(s) for s in ("transfer_pretraining", "transfer_continuation", "transfer_fine_tuning")}  # fmt: skip
+    transfer_stages["transfer_fine_tuning"]["schedule"]["batch_size"] = (
+        16  # its --params
+    )
     _study_with_winner(storage, "s.transfer", 0.31, {"rate": 0.004}, transfer_stages)  # fmt: skip
-    tables = [nodes.trials_table(optuna.load_study(study_name=f"s.{m}", storage=storage), m) for m in ("fine_tuned", "rating_head", "transfer")]  # fmt: skip
+    scratch_stages = {
+        "scratch": dumped("scratch") | {"cloze_weight": 0.75}
+    }  # its --params
+    _study_with_winner(storage, "s.scratch", 0.28, {"rate": 0.003}, scratch_stages)
+    tables = [nodes.trials_table(optuna.load_study(study_name=f"s.{m}", storage=storage), m) for m in models]  # fmt: skip
 
     environment, _ = nodes.tuned_parameters(storage, tuning, *tables)
     (conf / "tuned").mkdir(exist_ok=True)
@@ -485,6 +507,18 @@ def test_a_stage_built_on_another_keeps_in_the_environment_what_its_trial_traine
         assert tuned[stage].mask_prob == base[stage].mask_prob
     assert tuned["transfer_fine_tuning"].model.hidden_dropout == base["transfer_fine_tuning"].model.hidden_dropout  # fmt: skip
     assert tuned["transfer_fine_tuning"].schedule.learning_rate == 0.004
+    # the study's --params, which the tuned run is not given again
+    assert tuned["ratings"].pretraining.model.max_len == tuned["ratings"].head.model.max_len == 32  # fmt: skip
+    assert base["ratings"].head.model.max_len != 32
+    assert tuned["transfer_fine_tuning"].schedule.batch_size == 16 != base["transfer_fine_tuning"].schedule.batch_size  # fmt: skip
+    # not the trial's seed, nor what a stage takes from another or holds by construction
+    assert tuned["ratings"].head.seed == base["ratings"].head.seed != 5
+    assert "seed" not in environment["ratings"]["head"]
+    assert "distillation" not in environment["transfer_fine_tuning"]
+    # scratch: its own settings; its start and teacher stay what they are by construction
+    assert tuned["scratch"].cloze_weight == 0.75 and tuned["scratch"].schedule.learning_rate == 0.003  # fmt: skip
+    assert not {"warm_start", "distillation"} & set(environment["scratch"])
+    assert (tuned["scratch"].warm_start.shrink, tuned["scratch"].warm_start.perturb) == (0.0, 1.0)  # fmt: skip
 
     # a study from before trials kept their stages: nothing to pin from, said so
     older = optuna.storages.InMemoryStorage()
@@ -492,7 +526,7 @@ def test_a_stage_built_on_another_keeps_in_the_environment_what_its_trial_traine
     _study_with_winner(older, "s.rating_head", 0.9, {"rate": 0.002}, None)
     environment, _ = nodes.tuned_parameters(older, tuning, *tables[:2])
     assert "pretraining" not in environment["ratings"]
-    assert "ratings.pretraining.mask_prob is not pinned" in caplog.text
+    assert "ratings.pretraining is not pinned (trial 0 kept no stages)" in caplog.text
 
     # a trial that ran before its stage had a key another winner sets: not pinned, said so
     shrink = {

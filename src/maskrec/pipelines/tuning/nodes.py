@@ -46,8 +46,10 @@ from maskrec.models.rating_baselines import check_settings, fit_predict
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import (
     CLASSIC_TUNED,
+    FIXED,
     RATING_TUNED,
     STAGES,
+    TAKEN,
     TUNED_STAGES,
     ClozeStage,
     Dimension,
@@ -399,7 +401,7 @@ def _study(
         values = {name: suggest(trial, name, d) for name, d in dimensions.items()}
         stages = trial_stages(model, specs, dimensions, values, tuning)
         # what the trial trains with, in full: its winner's environment pins from it
-        # whatever other models' winners would change under it (`_pin_inherited`)
+        # every setting of its stages (`_pin_trained`)
         trial.set_user_attr(_STAGES, {name: spec.model_dump(mode="json") if isinstance(spec, Stage) else dict(spec) for name, spec in stages.items()})  # fmt: skip
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
@@ -541,7 +543,8 @@ def tuned_parameters(
     storage: optuna.storages.BaseStorage, tuning: TuningParams, *tables: pd.DataFrame
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The winners as a Kedro environment's parameters (each tuned stage's keys, its epoch
-    cap, and the `tuning` block that names the study and its budget), and a summary per
+    cap, every other setting of the stage as the winning trial trained with it:
+    `_pin_trained`; and the `tuning` block that names the study and its budget), and a summary per
     model: best validation NDCG@10 (a rating model's: lowest RMSE), its point, trials by
     state, the epochs and seconds of its finished trials (`seconds_cut_short`: the wall time
     of trials an interruption failed, an upper bound) and the importance of each dimension
@@ -588,39 +591,53 @@ def tuned_parameters(
         summary[str(model)] = entry
     for model, entry in summary.items():
         if "trial" in entry:
-            _pin_inherited(environment, storage, f"{tuning.study}.{model}", entry["trial"], model)  # fmt: skip
+            _pin_trained(environment, storage, f"{tuning.study}.{model}", entry["trial"], model)  # fmt: skip
     return environment, summary
 
 
-def _pin_inherited(
+def _pin_trained(
     environment: dict, storage: optuna.storages.BaseStorage, study: str, number: int, model: str
 ) -> None:  # fmt: skip
-    """A stage built on another (`params.STAGES`: `ratings.pretraining` on `pretraining`,
-    `transfer_fine_tuning` on `fine_tuning`) takes that stage's values for the keys it does
-    not set. Where another model's winner sets such a key in the environment (the
-    fine-tuned model's mask rate on `pretraining`), this model's stage gets, for that key,
-    the value its winning trial trained with: `kedro run --env tuned` trains each model
-    as its trial did."""
-    trained: Any = _UNREAD
+    """Every setting of the model's stages, as its winning trial trained with it: the
+    environment is the study's configuration, not winners over whatever `kedro run` reads
+    later. Without it `kedro run --env tuned` would train each winner over conf/base as it
+    then stands, without the `--params` the study ran with (a study of `model.max_len=200`
+    would be trained at base's length), and a stage built on another (`params.STAGES`:
+    `ratings.pretraining` on `pretraining`, `scratch` on `fine_tuning`) would take another
+    model's winner for a key its own space leaves alone.
+
+    Left out: each stage's seed (`training.seed` / `ratings.seed` stay the run's), what a
+    stage takes from another or holds by construction (`params.TAKEN`, `params.FIXED`), and
+    the winners and epoch caps `_set_point` wrote. A trial from before trials kept their
+    stages, or a key a stage's trial trained without (newer code), cannot be pinned: logged.
+    """
+    try:
+        trained = optuna.load_study(study_name=study, storage=storage).trials[number].user_attrs.get(_STAGES)  # fmt: skip
+    except KeyError:  # the trials tables came without their study (read from elsewhere)
+        trained = None
     for stage in TUNED_STAGES[model] if model not in CLASSIC_TUNED else ():
+        spec = (trained or {}).get(stage)
+        if spec is None:  # a study from before trials kept their stages, or none at all
+            logger.warning("%s: %s is not pinned (trial %d kept no stages): the environment holds its winners over the run's configuration", study, stage, number)  # fmt: skip
+            continue
+        left = {"seed", *(key for s, (_, key) in TAKEN.items() if s == stage), *FIXED.get(stage, {})}  # fmt: skip
+        for path in _leaves(spec):
+            if path.split(".")[0] in left or path.endswith(".seed"):
+                continue
+            if not _has(environment, f"{stage}.{path}"):  # a winner or cap stays
+                _set(environment, f"{stage}.{path}", value_at(spec, path))
+        # what the stage would inherit from another model's winner, its trial lacking it
         for parent in STAGES.get(stage, ())[:-1]:
             for path in _leaves(value_at(environment, parent) or {}):
-                if value_at(environment, f"{stage}.{path}") is not None:
-                    continue
-                if trained is _UNREAD:
-                    trial = optuna.load_study(study_name=study, storage=storage).trials[number]  # fmt: skip
-                    trained = trial.user_attrs.get(_STAGES)
-                if trained is None:  # a study from before trials kept their stages
-                    logger.warning("%s: %s.%s is not pinned (trial %d kept no stages): the environment's %s.%s applies", study, stage, path, number, parent, path)  # fmt: skip
-                    continue
-                value = value_at(trained.get(stage, {}), path)
-                if value is None:  # a key the code had not when the trial ran
+                if not _has(environment, f"{stage}.{path}") and path.split(".")[0] not in left:  # fmt: skip
                     logger.warning("%s: %s.%s is not pinned (trial %d trained without it): the environment's %s.%s applies", study, stage, path, number, parent, path)  # fmt: skip
-                    continue
-                _set(environment, f"{stage}.{path}", value)
 
 
-_UNREAD = object()
+def _has(tree: Mapping[str, Any], path: str) -> bool:
+    """Whether the dotted `path` is set in `tree` (to any value, None included)."""
+    *outer, last = path.split(".")
+    node = value_at(tree, ".".join(outer)) if outer else tree
+    return isinstance(node, Mapping) and last in node
 
 
 def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
