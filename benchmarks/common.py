@@ -384,10 +384,10 @@ def under_environment(project: ScratchProject, env: str | None) -> ScratchProjec
     winner the environment holds: the ML-100K study at 1298b76 tested its first points so."""
     params = project.params
     if env is not None:
-        from maskrec.params import value_at
+        from maskrec.params import has_path
 
         written = yaml.safe_load((project.folder / "conf" / env / "parameters.yml").read_text()) or {}  # fmt: skip
-        params = ",".join(item for item in params.split(",") if item and value_at(written, item.split("=", 1)[0].strip()) is None)  # fmt: skip
+        params = ",".join(item for item in params.split(",") if item and not has_path(written, item.split("=", 1)[0].strip()))  # fmt: skip
     return ScratchProject(project.folder, env, params, fresh=False)
 
 

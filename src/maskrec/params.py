@@ -674,6 +674,14 @@ def value_at(raw: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def has_path(raw: Mapping[str, Any], path: str) -> bool:
+    """Whether a dotted path of nested mappings is set (to any value, None included:
+    where `value_at` cannot tell a None value from a missing key)."""
+    *outer, last = path.split(".")
+    node = value_at(raw, ".".join(outer)) if outer else raw
+    return isinstance(node, Mapping) and last in node
+
+
 def setting_at(groups: Mapping[str, BaseModel | Mapping[str, Any]], key: str) -> Any:
     """The value validated parameter groups or resolved stages, by name, hold at a dotted
     key (`sasrec.schedule.learning_rate`, `ratings.head.mask_prob`); None where there is

@@ -62,6 +62,7 @@ from maskrec.params import (
     TuningParams,
     at_point,
     first_points,
+    has_path,
     setting_at,
     tuned_stage,
     value_at,
@@ -620,24 +621,18 @@ def _pin_trained(
         if spec is None:  # a study from before trials kept their stages, or none at all
             logger.warning("%s: %s is not pinned (trial %d kept no stages): the environment holds its winners over the run's configuration", study, stage, number)  # fmt: skip
             continue
-        left = {"seed", *(key for s, (_, key) in TAKEN.items() if s == stage), *FIXED.get(stage, {})}  # fmt: skip
+        taken = (TAKEN[stage][1],) if stage in TAKEN else ()
+        left = {"seed", *taken, *FIXED.get(stage, {})}  # not the stage's own to set
         for path in _leaves(spec):
             if path.split(".")[0] in left or path.endswith(".seed"):
                 continue
-            if not _has(environment, f"{stage}.{path}"):  # a winner or cap stays
+            if not has_path(environment, f"{stage}.{path}"):  # a winner or cap stays
                 _set(environment, f"{stage}.{path}", value_at(spec, path))
         # what the stage would inherit from another model's winner, its trial lacking it
         for parent in STAGES.get(stage, ())[:-1]:
             for path in _leaves(value_at(environment, parent) or {}):
-                if not _has(environment, f"{stage}.{path}") and path.split(".")[0] not in left:  # fmt: skip
+                if not has_path(environment, f"{stage}.{path}") and path.split(".")[0] not in left:  # fmt: skip
                     logger.warning("%s: %s.%s is not pinned (trial %d trained without it): the environment's %s.%s applies", study, stage, path, number, parent, path)  # fmt: skip
-
-
-def _has(tree: Mapping[str, Any], path: str) -> bool:
-    """Whether the dotted `path` is set in `tree` (to any value, None included)."""
-    *outer, last = path.split(".")
-    node = value_at(tree, ".".join(outer)) if outer else tree
-    return isinstance(node, Mapping) and last in node
 
 
 def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
