@@ -264,9 +264,12 @@ class SASRecStage(Stage):
 
 class RatingHeadStage(Stage):
     """The rating head's fine-tuning: every item of a window shown, `mask_prob` of its
-    ratings hidden and predicted. Its loss block has no effect (no item softmax)."""
+    ratings hidden and predicted. Its loss block has no effect (no item softmax);
+    `rating_loss` is the head's: squared error of the stars, or a distribution over the
+    star values (cross-entropy plus the squared error of its mean)."""
 
     mask_prob: float = Field(gt=0.0, lt=1.0)
+    rating_loss: Literal["squared", "distribution"]
 
 
 # --- the other groups -----------------------------------------------------------------

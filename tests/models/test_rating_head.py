@@ -123,25 +123,63 @@ def test_a_rating_head_keeps_the_weights_it_is_put_on_and_starts_at_the_mean():
     np.testing.assert_allclose(rate(rater, asked, 512), 3.6, atol=1e-6)
 
 
-def test_the_rating_loss_is_the_squared_error_of_predictions_made_by_hand():
+def questions_by_hand(loss: str, stars: list[float]):
+    """A rating model whose head says something (random weights), a batch of the rating
+    objective over 16 items rated `stars` in turn, and by hand the states of its hidden
+    ratings: item embeddings (+ genres: none here) + rating embeddings, into the encoder.
+    Returns the model, the batch part, and the asked positions' states, items and stars."""
     torch.manual_seed(1)
-    model = SequenceRecModel(tiny_config()).with_rating_head(3.0, (1.0, 5.0)).eval()
-    with torch.no_grad():  # a head that says something
+    model = SequenceRecModel(tiny_config()).with_rating_head(3.0, (1.0, 5.0), loss).eval()  # fmt: skip
+    with torch.no_grad():
         for p in model.rating_head.parameters():
             p.normal_(0, 0.3)
         model.rating_item_bias.weight.normal_(0, 0.5)
-    rows = torch.from_numpy(rated_tokens(np.arange(1, 17), np.tile([1.0, 3.0, 5.0, 2.0], 4))).reshape(2, 8)  # fmt: skip
+    rows = torch.from_numpy(rated_tokens(np.arange(1, 17), np.tile(stars, 4))).reshape(2, 8)  # fmt: skip
     (part,) = RatingObjective(0.5).parts(rows, torch.zeros(2, dtype=torch.long), torch.Generator().manual_seed(3))  # fmt: skip
-    # by hand: item embeddings (+ genres: none here) + rating embeddings, into the encoder
     embeds = model.item_embedding(part.inputs) + model.rating_embedding.weight[part.ratings]  # fmt: skip
     hidden = model.encode(part.inputs, inputs_embeds=embeds, causal=False)
     asked = part.rating_labels != IGNORE
-    state, item = hidden[asked], part.inputs[asked]
+    return model, part, hidden[asked], part.inputs[asked], part.rating_labels[asked] / 2
+
+
+def test_the_rating_loss_is_the_squared_error_of_predictions_made_by_hand():
+    model, part, state, item, stars = questions_by_hand("squared", [1.0, 3.0, 5.0, 2.0])
     predicted = model.rating_offset + model.rating_item_bias.weight[item, 0] + model.rating_head(state)[:, 0]  # fmt: skip
-    expected = ((predicted - part.rating_labels[asked] / 2) ** 2).mean()
+    expected = ((predicted - stars) ** 2).mean()
     loss = batch_loss(model, [part._replace(weight=0.7)], LossSettings())
     torch.testing.assert_close(loss, 0.7 * expected)
-    assert float(F.mse_loss(predicted, part.rating_labels[asked] / 2).detach()) == pytest.approx(float(expected.detach()))  # fmt: skip
+    assert float(F.mse_loss(predicted, stars).detach()) == pytest.approx(float(expected.detach()))  # fmt: skip
+
+
+@pytest.mark.parametrize(("mean", "scale"), [(3.6, (1.0, 5.0)), (1.2, (0.5, 5.0)), (4.9, (1.0, 5.0))])  # fmt: skip
+def test_a_distribution_head_starts_at_the_mean_over_the_half_stars_of_its_range(
+    mean, scale
+):
+    torch.manual_seed(0)
+    rater = SequenceRecModel(tiny_config()).with_rating_head(mean, scale, "distribution").eval()  # fmt: skip
+    assert rater.config.rating_values == [b / 2 for b in range(round(2 * scale[0]), 11)]
+    asked = rating_set(HISTORY, HISTORY.assign(timestamp=9), length=8)
+    np.testing.assert_allclose(rate(rater, asked, 512), mean, atol=1e-4)
+    probabilities = rater.rating_distribution(asked.contexts, asked.positions)
+    assert probabilities.shape == (4, len(rater.config.rating_values))
+    torch.testing.assert_close(probabilities.sum(1), torch.ones(4))
+    with pytest.raises(ValueError, match="rating_loss must be"):
+        SequenceRecModel(tiny_config()).with_rating_head(3.0, scale, "ordinal")
+    with pytest.raises(ValueError, match="predicts a distribution"):
+        SequenceRecModel(tiny_config()).with_rating_head(3.0, scale).rating_distribution(asked.contexts, asked.positions)  # fmt: skip
+
+
+def test_the_distribution_loss_is_cross_entropy_plus_the_squared_error_of_its_mean_by_hand():
+    model, part, state, item, stars = questions_by_hand("distribution", [1.0, 3.5, 5.0, 2.0])  # fmt: skip
+    logits = model.rating_offset + model.rating_item_bias.weight[item] + model.rating_head(state)  # fmt: skip
+    values = torch.arange(1.0, 5.01, 0.5)  # the nine half stars from 1 to 5
+    p = logits.softmax(-1)
+    mean = p @ values
+    # cross-entropy by hand: minus the log-probability of each true value's column
+    column = ((stars - 1.0) * 2).long()
+    expected = -torch.log(p[torch.arange(len(column)), column]).mean() + ((mean - stars) ** 2).mean()  # fmt: skip
+    loss = batch_loss(model, [part._replace(weight=0.7)], LossSettings())
+    torch.testing.assert_close(loss, 0.7 * expected)
 
 
 def test_sharing_a_rating_batch_between_processes_counts_rating_targets():
@@ -169,12 +207,15 @@ def taste_data(n_users: int = 160, per_user: int = 16, seed: int = 0):
     return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
 
 
-def test_fit_teaches_the_head_to_read_a_users_ratings_and_keeps_the_lowest_rmse_epoch():
+@pytest.mark.parametrize("loss", ["squared", "distribution"])
+def test_fit_teaches_the_head_to_read_a_users_ratings_and_keeps_the_lowest_rmse_epoch(
+    loss,
+):
     data = taste_data()
     last = data.groupby("user_id").cumcount(ascending=False) == 0
     fitted, valid = data[~last], data[last]
     torch.manual_seed(0)
-    model = SequenceRecModel(tiny_config(max_len=16)).with_rating_head(fitted["rating"].mean(), (1.0, 5.0))  # fmt: skip
+    model = SequenceRecModel(tiny_config(max_len=16)).with_rating_head(fitted["rating"].mean(), (1.0, 5.0), loss)  # fmt: skip
     head = params("ratings", head={"mask_prob": 0.3, "schedule": {
         "epochs": 12, "batch_size": 16, "learning_rate": 0.005, "patience": 12, "warmup_ratio": 0.0}}).head  # fmt: skip
     questions = rating_set(fitted, valid, 16)
@@ -194,16 +235,21 @@ def test_fit_teaches_the_head_to_read_a_users_ratings_and_keeps_the_lowest_rmse_
     assert rmse == pytest.approx(float(history["rmse"].min()), abs=1e-5)
 
 
-def test_a_saved_rating_model_predicts_the_same_after_loading(tmp_path):
+@pytest.mark.parametrize("loss", ["squared", "distribution"])
+def test_a_saved_rating_model_predicts_the_same_after_loading(tmp_path, loss):
     torch.manual_seed(2)
-    model = SequenceRecModel(tiny_config()).with_rating_head(3.2, (1.0, 5.0)).eval()
+    model = (
+        SequenceRecModel(tiny_config()).with_rating_head(3.2, (1.0, 5.0), loss).eval()
+    )
     with torch.no_grad():
         model.rating_head[-1].weight.normal_(0, 0.5)
     model.save_pretrained(tmp_path)
     loaded = SequenceRecModel.from_pretrained(tmp_path).eval()
     asked = rating_set(HISTORY, HISTORY.assign(timestamp=9), length=8)
     np.testing.assert_array_equal(rate(model, asked, 512), rate(loaded, asked, 512))
-    assert loaded.config.rating_range == (1.0, 5.0)
+    assert (
+        loaded.config.rating_range == (1.0, 5.0) and loaded.config.rating_loss == loss
+    )
 
 
 def test_a_packed_rating_batch_gives_the_unpacked_loss():

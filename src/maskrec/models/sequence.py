@@ -50,7 +50,11 @@ class SequenceRecConfig(PretrainedConfig):
     `rating_buckets` > 0 gives the model a rating head (`with_rating_head`): each input
     position may also show its rating (a bucket embedding added to the item's), and a
     position's state predicts its rating as `rating_mean` + item bias + a projection,
-    clipped to `rating_range` (the training ratings' range).
+    clipped to `rating_range` (the training ratings' range). `rating_loss` says how the
+    head is trained and what it outputs: `squared`, the stars themselves, by squared
+    error; `distribution`, a softmax over the half-star values of `rating_range` (the same
+    three terms, one per value), trained by cross-entropy plus the squared error of its
+    mean, which is the prediction (`rating_distribution`).
     """
 
     model_type = "maskrec-sequence"
@@ -89,6 +93,7 @@ class SequenceRecConfig(PretrainedConfig):
         rating_buckets: int = 0,
         rating_mean: float = 0.0,
         rating_range: tuple[float, float] = (0.5, 5.0),
+        rating_loss: str = "squared",  # what rating models saved before the field existed used
         recency_slopes: str = "learned",  # what models saved before the field existed used
         exact_years: bool = False,  # (likewise)
         records_trained_items: bool = False,  # (likewise: `item_known` was all-True)
@@ -132,7 +137,19 @@ class SequenceRecConfig(PretrainedConfig):
         self.rating_buckets = rating_buckets
         self.rating_mean = rating_mean
         self.rating_range = tuple(rating_range)
+        if rating_loss not in ("squared", "distribution"):
+            raise ValueError(
+                f"rating_loss must be 'squared' or 'distribution', not {rating_loss!r}"
+            )
+        self.rating_loss = rating_loss
         super().__init__(**kwargs)
+
+    @property
+    def rating_values(self) -> list[float]:
+        """The stars a distribution head puts probability on: every half star of
+        `rating_range` (a squared head predicts one number instead)."""
+        low, high = (round(2 * bound) for bound in self.rating_range)
+        return [bucket / 2 for bucket in range(low, high + 1)]
 
     @property
     def mask_id(self) -> int:
@@ -176,6 +193,25 @@ class SequenceRecOutput(ModelOutput):
 
 YEAR_BUCKETS = 16  # decades from 1900 (index 0 means unknown)
 EXACT_YEARS = (1880, 2040)  # the release years `exact_years` tells apart (0: unknown)
+
+
+def _rating_start(config: SequenceRecConfig) -> torch.Tensor:
+    """Where a new rating head's offset starts, so that it predicts `rating_mean`: the mean
+    itself (squared), or logits t x value whose distribution's mean is `rating_mean` (the
+    maximum-entropy distribution with that mean; t found by bisection: the mean grows
+    with t)."""
+    if config.rating_loss == "squared":
+        return torch.tensor(float(config.rating_mean))
+    values = torch.tensor(config.rating_values, dtype=torch.float64)
+    target = min(max(float(config.rating_mean), float(values[0])), float(values[-1]))
+    low, high = -50.0, 50.0
+    for _ in range(100):
+        t = (low + high) / 2
+        if float(torch.softmax(t * values, 0) @ values) < target:
+            low = t
+        else:
+            high = t
+    return ((low + high) / 2 * values).float()
 
 
 def year_bucket(year: int | None) -> int:
@@ -234,11 +270,16 @@ class SequenceRecModel(PreTrainedModel):
             self.rating_embedding = nn.Embedding(
                 config.rating_buckets, h, padding_idx=0
             )
+            # one output (the stars) or one per star value (a distribution's logits)
+            outputs = len(config.rating_values) if config.rating_loss == "distribution" else 1  # fmt: skip
             self.rating_head = nn.Sequential(
-                nn.Linear(h, h), nn.GELU(), nn.LayerNorm(h, eps=1e-12), nn.Linear(h, 1)
+                nn.Linear(h, h),
+                nn.GELU(),
+                nn.LayerNorm(h, eps=1e-12),
+                nn.Linear(h, outputs),  # fmt: skip
             )
-            self.rating_item_bias = nn.Embedding(config.n_items + 2, 1)
-            self.rating_offset = nn.Parameter(torch.tensor(float(config.rating_mean)))
+            self.rating_item_bias = nn.Embedding(config.n_items + 2, outputs)
+            self.rating_offset = nn.Parameter(torch.zeros(()) if outputs == 1 else torch.zeros(outputs))  # fmt: skip
         if config.recency_bias:
             # log-slopes of a per-head attention penalty -slope * |i - j| (ALiBi-style).
             # Fixed slopes (ALiBi's own choice) leave the attention mask without a gradient,
@@ -312,7 +353,7 @@ class SequenceRecModel(PreTrainedModel):
                 nn.init.zeros_(module.rating_item_bias.weight)
                 nn.init.zeros_(module.rating_head[-1].weight)
                 with torch.no_grad():
-                    module.rating_offset.fill_(module.config.rating_mean)
+                    module.rating_offset.copy_(_rating_start(module.config))
             if module.config.item_content:
                 # An item starts as its content: its id embedding grows from zero once it
                 # has interactions (items a source never saw start from content too).
@@ -545,7 +586,8 @@ class SequenceRecModel(PreTrainedModel):
           plus the masked-genre loss and distillation from `teacher` where `loss` weights
           them; `logits` are those positions' (`labelled_logits`, full softmax only);
         - `rating_labels` (rating buckets, -100 elsewhere; `ratings` shows the others):
-          the squared error of the predicted stars;
+          the squared error of the predicted stars (plus, for a distribution head, the
+          cross-entropy of the true star value);
         - neither: the logits of the item after the last position.
 
         `causal`, `positions` and `segments` say how the batch is read and laid out
@@ -557,8 +599,15 @@ class SequenceRecModel(PreTrainedModel):
         )  # (B, L, H)
         if rating_labels is not None:
             asked = rating_labels != IGNORE
-            predicted = self.predict_ratings(hidden[asked], input_ids[asked])  # (M,)
-            error = F.mse_loss(predicted.float(), rating_labels[asked].float() / 2)
+            scores = self.rating_scores(hidden[asked], input_ids[asked])
+            predicted = self.stars(scores)  # (M,)
+            target = rating_labels[asked]
+            error = F.mse_loss(predicted.float(), target.float() / 2)
+            if (
+                self.config.rating_loss == "distribution"
+            ):  # the value's index among the stars
+                value = (target - round(2 * self.config.rating_range[0])).clamp(0, scores.shape[-1] - 1)  # fmt: skip
+                error = error + F.cross_entropy(scores.float(), value)
             return SequenceRecOutput(loss=error, ratings=predicted)
         if labels is None:
             last = hidden[:, -1]  # (B, H)
@@ -625,13 +674,14 @@ class SequenceRecModel(PreTrainedModel):
         return self.item_scores(hidden[where][order]).float()
 
     def with_rating_head(
-        self, mean: float, rating_range: tuple[float, float]
+        self, mean: float, rating_range: tuple[float, float], loss: str = "squared"
     ) -> SequenceRecModel:
         """These weights (pretrained, or fresh for the scratch ablation) plus a new rating
-        head starting at `mean`; its random parts are drawn from torch's current seed."""
+        head (`loss`: squared or distribution, the config's `rating_loss`) starting at
+        `mean`; its random parts are drawn from torch's current seed."""
         config = SequenceRecConfig.from_dict(self.config.to_dict() | {
             "rating_buckets": RATING_CODES, "rating_mean": float(mean),
-            "rating_range": tuple(map(float, rating_range)),
+            "rating_range": tuple(map(float, rating_range)), "rating_loss": loss,
         })  # fmt: skip
         model = SequenceRecModel(config)
         missing, unexpected = model.load_state_dict(self.state_dict(), strict=False)
@@ -640,28 +690,55 @@ class SequenceRecModel(PreTrainedModel):
             raise ValueError(f"weights do not fit the rating model: missing {fresh}, unexpected {unexpected}")  # fmt: skip
         return model
 
+    def rating_scores(self, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """The head's output for `items` at their positions' states: the stars (a squared
+        head; unclipped, for the loss), or logits over `rating_values` (a distribution
+        head).  # (M, H), (M,) -> (M,) or (M, V)"""
+        scores = self.rating_offset + self.rating_item_bias(items) + self.rating_head(hidden)  # fmt: skip
+        return scores.squeeze(-1) if self.config.rating_loss == "squared" else scores
+
+    def stars(self, scores: torch.Tensor) -> torch.Tensor:
+        """`rating_scores` as predicted stars: a distribution's mean.  # -> (M,)"""
+        if self.config.rating_loss == "squared":
+            return scores
+        values = torch.tensor(self.config.rating_values, device=scores.device)
+        return scores.float().softmax(-1) @ values
+
     def predict_ratings(
         self, hidden: torch.Tensor, items: torch.Tensor
     ) -> torch.Tensor:
-        """Predicted stars of `items` from their positions' states (unclipped, for the
-        loss).  # (M, H), (M,) -> (M,)"""
-        bias = self.rating_item_bias(items).squeeze(-1)
-        return self.rating_offset + bias + self.rating_head(hidden).squeeze(-1)
+        """Predicted stars of `items` from their positions' states.  # (M, H), (M,) -> (M,)"""
+        return self.stars(self.rating_scores(hidden, items))
+
+    @torch.no_grad()
+    def rating_distribution(
+        self, contexts: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
+        """A distribution head's probability of each of `config.rating_values` for the
+        question at `positions` of each rated-token context.  # (B, L), (B,) -> (B, V)"""
+        if self.config.rating_loss != "distribution":
+            raise ValueError("only a rating head with rating_loss 'distribution' predicts a distribution")  # fmt: skip
+        return self.rating_scores(*self._question_states(contexts, positions)).float().softmax(-1)  # fmt: skip
 
     @torch.no_grad()
     def rate(self, contexts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Predicted stars of the question at `positions` of each rated-token context
         (`model_input.RatingSet`), clipped to the training range.  # (B, L), (B,) -> (B,)"""
-        items, buckets = split_tokens(contexts)
-        hidden = self.encode(items, causal=False, ratings=buckets)
-        rows = torch.arange(len(items), device=items.device)
-        asked = items[rows, positions]
         low, high = self.config.rating_range
         return (
-            self.predict_ratings(hidden[rows, positions], asked)
+            self.predict_ratings(*self._question_states(contexts, positions))
             .float()
             .clamp(low, high)
         )
+
+    def _question_states(
+        self, contexts: torch.Tensor, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each question's state and item, read bidirectionally with the shown ratings."""
+        items, buckets = split_tokens(contexts)
+        hidden = self.encode(items, causal=False, ratings=buckets)
+        rows = torch.arange(len(items), device=items.device)
+        return hidden[rows, positions], items[rows, positions]
 
     def genre_logits(self, hidden: torch.Tensor) -> torch.Tensor | None:
         return self.genre_head(hidden) if hasattr(self, "genre_head") else None

@@ -139,12 +139,13 @@ def fine_tune(
     )  # fmt: skip
 
 
-def with_rating_head(model: SequenceRecModel, scale: dict[str, Any], seed: int) -> SequenceRecModel:  # fmt: skip
-    """`model`'s weights plus a new rating head starting at the fitted ratings' mean
-    (`scale`: mean and range); the head's random parts are drawn from `seed`, so two
-    models given the same seed get the same head."""
+def with_rating_head(model: SequenceRecModel, scale: dict[str, Any], seed: int, stage: RatingHeadStage) -> SequenceRecModel:  # fmt: skip
+    """`model`'s weights plus a new rating head of the kind `stage` trains
+    (`rating_loss`), starting at the fitted ratings' mean (`scale`: mean and range); the
+    head's random parts are drawn from `seed`, so two models given the same seed get the
+    same head."""
     torch.manual_seed(seed)
-    return model.with_rating_head(scale["mean"], scale["range"])
+    return model.with_rating_head(scale["mean"], scale["range"], stage.rating_loss)
 
 
 def fine_tune_ratings(

@@ -7,13 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
 from maskrec.models.rating_baselines import fit_predict
+from maskrec.models.sequence import SequenceRecModel
 from maskrec.pipelines.rating_prediction import create_pipeline, nodes
 from maskrec.pipelines.rating_prediction.nodes import select_fold, split_ratings
 from maskrec.pipelines.rating_prediction.pipeline import FOLDS
 from tests.helpers import QUICK, configured, params, run_pipeline, small_split
+from tests.models.test_sequence import tiny_config
 
 RATINGS = {"classic_models": ["global_mean", "biases", "svd"], "svd": {"n_factors": 8, "n_epochs": 10},
            "model": {"max_len": 16}, "pretraining": {"schedule": {"epochs": 1}},
@@ -155,3 +158,18 @@ def test_errors_are_sklearns_rmse_and_mae_with_intervals_and_paired_tests(
 def test_comparisons_must_name_models_that_run():
     with pytest.raises(ValueError, match="'svdpp' is not among the models"):
         params("ratings", classic_models=["svd"], comparisons=[["svdpp", "svd"]])
+
+
+def test_the_head_a_fold_adds_is_the_kind_ratings_head_trains():
+    """`add_rating_head` gives the pretrained and the scratch model the head that
+    `ratings.head.rating_loss` names, the same draw for both; an unknown kind stops the
+    run when the parameters are read."""
+    scale = {"mean": 3.5, "range": (1.0, 5.0)}
+    chosen = params("ratings", head={"rating_loss": "distribution"})
+    first, second = (nodes.add_rating_head(SequenceRecModel(tiny_config()), scale, chosen) for _ in range(2))  # fmt: skip
+    assert first.config.rating_loss == "distribution"
+    assert first.rating_head[-1].out_features == 9  # the half stars 1, 1.5, ..., 5
+    assert torch.equal(first.rating_head[0].weight, second.rating_head[0].weight)
+    assert nodes.add_rating_head(SequenceRecModel(tiny_config()), scale, params("ratings")).config.rating_loss == "squared"  # fmt: skip
+    with pytest.raises(ValueError, match="rating_loss"):
+        params("ratings", head={"rating_loss": "ordinal"})

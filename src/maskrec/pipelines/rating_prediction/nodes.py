@@ -134,7 +134,7 @@ def add_rating_head(
 ) -> SequenceRecModel:
     """`model`'s weights plus a new rating head (`training.stages.with_rating_head`) drawn
     from `ratings.seed`, so the pretrained and the scratch model get the same head."""
-    return with_rating_head(model, rating_scale, params.seed)
+    return with_rating_head(model, rating_scale, params.seed, params.head)
 
 
 def fine_tune_on_fold(

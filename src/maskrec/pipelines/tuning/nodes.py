@@ -351,7 +351,7 @@ def tune_ratings(
         with _earlier_stages_kept(training, "rating_pretrained"):
             start = init_model(item_features, stages["ratings.pretraining"])
             start, _ = pretrain(start, rated, pretraining_valid, stages["ratings.pretraining"], training, "rating_pretrained", keep_checkpoint=True)  # fmt: skip
-            start = with_rating_head(start, scale, ratings.seed)
+            start = with_rating_head(start, scale, ratings.seed, stages["ratings.head"])
             return fine_tune_ratings(start, rated, questions, stages["ratings.head"], training, "rating_head", report)[1]  # fmt: skip
 
     return _study(storage, tuning, model, specs, trained)
