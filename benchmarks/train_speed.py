@@ -49,6 +49,7 @@ VARIANTS = {  # --params strings
     "no_packing": "training.packing=false",
     "no_recency_bias": "model.recency_bias=false",  # what the ALiBi-style bias costs
     "fixed_recency_slopes": "model.recency_slopes=fixed",  # ... when its slopes are not learned
+    "cpu_bf16": "training.cpu_bf16=true",  # bf16 autocast on the CPU (AVX512-BF16 / AMX)
     # the item softmax of every training stage (models/losses.py); `default` is full
     **{f"{kind}_loss": f"loss.softmax={kind}" for kind in ("chunked", "sampled")},
 }

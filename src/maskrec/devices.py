@@ -26,9 +26,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on CUDA when asked; a no-op context elsewhere."""
+    """bf16 autocast on CUDA or the CPU when asked (`TrainingParams.autocast_bf16` says
+    when a run asks); a no-op context elsewhere."""
     return torch.autocast(
         device_type=device.type,
         dtype=torch.bfloat16,
-        enabled=bf16 and device.type == "cuda",
+        enabled=bf16 and device.type in ("cuda", "cpu"),
     )

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    import torch
 
 
 class _Params(BaseModel):
@@ -280,13 +283,18 @@ class TrainingParams(_Params):
     device, precision, batch layout, seed, the scoring batch, checkpoints."""
 
     device: Literal["auto", "cpu", "cuda", "mps"]
-    bf16: bool
+    bf16: bool  # bf16 autocast on CUDA
+    cpu_bf16: bool  # ... and on the CPU (off by default: the figures are fp32's)
     packing: bool | Literal["auto"]
     seed: int
     scoring_batch_size: int = Field(
         ge=1
     )  # users (or rating questions) per scoring batch
     checkpoint_dir: str | None
+
+    def autocast_bf16(self, device: torch.device) -> bool:
+        """Whether training and scoring on `device` run under bf16 autocast."""
+        return self.bf16 and (device.type == "cuda" or (self.cpu_bf16 and device.type == "cpu"))  # fmt: skip
 
 
 class TransferParams(_Params):

@@ -203,12 +203,12 @@ def fit(
         for batch in itertools.islice(objective.batches(windows, schedule.batch_size, generator), steps_per_epoch):  # fmt: skip
             seen += len(batch[0].inputs)
             parts = batch if group is None else distributed.share(batch, group.rank, group.size)  # fmt: skip
-            with autocast(device, training.bf16):
+            with autocast(device, training.autocast_bf16(device)):
                 value = step_loss(parts)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             if regularizers.fgm_epsilon > 0:
-                _adversarial_step(model, parts, regularizers.fgm_epsilon, step_loss, device, training.bf16)  # fmt: skip
+                _adversarial_step(model, parts, regularizers.fgm_epsilon, step_loss, device, training.autocast_bf16(device))  # fmt: skip
             # foreach: one norm over all gradients (torch's default does so on CUDA only)
             torch.nn.utils.clip_grad_norm_(
                 model.parameters(), schedule.grad_clip, foreach=True
@@ -297,7 +297,7 @@ def validate(
     if isinstance(valid, RatingSet):
         errors = rate(model, valid, training.scoring_batch_size, device) - valid.targets.numpy()  # fmt: skip
         return error_metrics(errors if group is None else distributed.gather(errors))
-    ranks = rank(model, valid, training.scoring_batch_size, device=device, bf16=training.bf16).ranks  # fmt: skip
+    ranks = rank(model, valid, training.scoring_batch_size, device=device, bf16=training.autocast_bf16(device)).ranks  # fmt: skip
     return mean_metrics(ranks if group is None else distributed.gather(ranks))
 
 

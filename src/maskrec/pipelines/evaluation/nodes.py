@@ -109,7 +109,7 @@ def evaluate_models(
     mixed in from content by `new_items`, its softmax temperature chosen on validation.
 
     Scoring runs in batches of `training.scoring_batch_size` users on the training device
-    (`training.device`, bf16 as `training.bf16`), as validation did during training."""
+    (`training.device`, bf16 as `training.autocast_bf16` says), as validation did during training."""
     skipped = {n: m for n, m in models.items() if isinstance(m, Skipped)}
     models = {n: m for n, m in models.items() if n not in skipped}
     checked = {**models, **({"new_films_model": new_items} if new_items else {})}
@@ -133,7 +133,7 @@ def evaluate_models(
     untrained[0] = False
     among = torch.from_numpy(untrained) if untrained.any() else None
     device = resolve_device(training.device)
-    score = functools.partial(rank, batch_size=training.scoring_batch_size, device=device, bf16=training.bf16)  # fmt: skip
+    score = functools.partial(rank, batch_size=training.scoring_batch_size, device=device, bf16=training.autocast_bf16(device))  # fmt: skip
     entries: dict[str, SequenceRecModel | Baseline | WithNewFilms] = dict(models)
     if new_items and params.new_films and untrained[test_targets["target_item"].to_numpy()].any():  # fmt: skip
         for name, model in models.items():
@@ -155,7 +155,7 @@ def evaluate_models(
             # probability (validation), for the mixture here and for inference's new films
             if base_name(name) not in temperatures:
                 temperatures[base_name(name)] = fit_temperature(
-                    sequence, valid, training.scoring_batch_size, ~torch.from_numpy(untrained), device, training.bf16,
+                    sequence, valid, training.scoring_batch_size, ~torch.from_numpy(untrained), device, training.autocast_bf16(device),
                 )  # fmt: skip
             if isinstance(entry, WithNewFilms):
                 entry.temperature = temperatures[base_name(name)]
