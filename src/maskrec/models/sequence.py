@@ -273,11 +273,8 @@ class SequenceRecModel(PreTrainedModel):
             # one output (the stars) or one per star value (a distribution's logits)
             outputs = len(config.rating_values) if config.rating_loss == "distribution" else 1  # fmt: skip
             self.rating_head = nn.Sequential(
-                nn.Linear(h, h),
-                nn.GELU(),
-                nn.LayerNorm(h, eps=1e-12),
-                nn.Linear(h, outputs),  # fmt: skip
-            )
+                nn.Linear(h, h), nn.GELU(), nn.LayerNorm(h, eps=1e-12), nn.Linear(h, outputs)
+            )  # fmt: skip
             self.rating_item_bias = nn.Embedding(config.n_items + 2, outputs)
             self.rating_offset = nn.Parameter(torch.zeros(()) if outputs == 1 else torch.zeros(outputs))  # fmt: skip
         if config.recency_bias:
@@ -603,9 +600,8 @@ class SequenceRecModel(PreTrainedModel):
             predicted = self.stars(scores)  # (M,)
             target = rating_labels[asked]
             error = F.mse_loss(predicted.float(), target.float() / 2)
-            if (
-                self.config.rating_loss == "distribution"
-            ):  # the value's index among the stars
+            if self.config.rating_loss == "distribution":
+                # each true rating's column: its index among the half stars of the range
                 value = (target - round(2 * self.config.rating_range[0])).clamp(0, scores.shape[-1] - 1)  # fmt: skip
                 error = error + F.cross_entropy(scores.float(), value)
             return SequenceRecOutput(loss=error, ratings=predicted)
