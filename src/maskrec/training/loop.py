@@ -154,6 +154,7 @@ def fit(
     loss = _loss_settings(stage, windows, model, teacher)
     tutor = teacher.model.to(device).eval() if loss.distill_weight > 0 else None
     packing = training.packing if isinstance(training.packing, bool) else device.type == "cpu"  # fmt: skip
+    bf16 = training.autocast_bf16(device)  # decided once, read at every step
     frozen = model.lower_layers(regularizers.freeze_layers) if regularizers.freeze_layers else []  # fmt: skip
     for module in frozen:
         module.requires_grad_(False)
@@ -203,12 +204,12 @@ def fit(
         for batch in itertools.islice(objective.batches(windows, schedule.batch_size, generator), steps_per_epoch):  # fmt: skip
             seen += len(batch[0].inputs)
             parts = batch if group is None else distributed.share(batch, group.rank, group.size)  # fmt: skip
-            with autocast(device, training.autocast_bf16(device)):
+            with autocast(device, bf16):
                 value = step_loss(parts)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             if regularizers.fgm_epsilon > 0:
-                _adversarial_step(model, parts, regularizers.fgm_epsilon, step_loss, device, training.autocast_bf16(device))  # fmt: skip
+                _adversarial_step(model, parts, regularizers.fgm_epsilon, step_loss, device, bf16)  # fmt: skip
             # foreach: one norm over all gradients (torch's default does so on CUDA only)
             torch.nn.utils.clip_grad_norm_(
                 model.parameters(), schedule.grad_clip, foreach=True
