@@ -101,6 +101,45 @@ def test_runtime_params_override_like_kedro_run_params():
     assert shorter["pretraining"].schedule.epochs == 60  # states its own
 
 
+def test_a_params_key_a_later_group_sets_is_reported_with_the_key_that_wins():
+    """`params.shadowed_overrides`, which the run-start hook logs: each stage's chain of
+    groups decides (the last group that sets a key wins), a key `--params` sets too is
+    what was asked for, and a stage outside the run's groups is left out."""
+    from maskrec.config import CONFIG_LOADER_ARGS, ProjectConfigLoader
+    from maskrec.params import shadowed_overrides
+
+    def shadowed(runtime, groups=None, env="local"):
+        loader = ProjectConfigLoader(str(CONF), env=env, runtime_params=runtime, **CONFIG_LOADER_ARGS)  # fmt: skip
+        return shadowed_overrides(loader.merged_parameters(), runtime, groups)
+
+    everything = shadowed({"schedule": {"epochs": 5}})
+    assert [m.split(": ")[0] for m in everything] == [
+        "--params schedule.epochs=5 does not reach pretraining, transfer_pretraining, transfer_continuation",
+        "--params schedule.epochs=5 does not reach ratings.pretraining",  # its own 15, not pretraining's 60
+        "--params schedule.epochs=5 does not reach ratings.head",
+    ]  # fmt: skip
+    assert "ratings.pretraining.schedule.epochs = 15 in the configuration wins" in everything[1]  # fmt: skip
+    assert shadowed({"schedule": {"epochs": 5}, "pretraining": {"schedule": {"epochs": 5}}}, {"pretraining", "fine_tuning"}) == []  # fmt: skip
+    # a group's own architecture block: ratings.model holds the rating stages' model
+    assert shadowed({"model": {"max_len": 100}}, {"ratings"})[0].startswith(
+        "--params model.max_len=100 does not reach ratings.pretraining, ratings.head: ratings.model.max_len = 64"
+    )  # fmt: skip
+    # a stage nested in another's group: scratch over fine_tuning, where an environment gives it its own
+    assert (
+        shadowed({"fine_tuning": {"cloze_weight": 0.5}}) == []
+    )  # conf/base: scratch: {}
+    # keys outside the training stages' chains, and stages whose group the run does not read
+    assert shadowed({"training": {"seed": 3}, "source": "sample"}) == []
+    assert shadowed({"schedule": {"epochs": 5}}, {"fine_tuning", "sasrec"}) == []
+    # the teacher counts where distillation is on: it states its own 20 epochs
+    teacher = shadowed({"schedule": {"epochs": 5}, "fine_tuning": {"distillation": {"weight": 0.5}}}, {"fine_tuning"})  # fmt: skip
+    assert teacher == [
+        "--params schedule.epochs=5 does not reach fine_tuning.distillation.teacher: "
+        "fine_tuning.distillation.teacher.schedule.epochs = 20 in the configuration wins "
+        "there (set fine_tuning.distillation.teacher.schedule.epochs to change it)"
+    ]
+
+
 def test_a_missing_key_is_an_error_not_a_silent_default(tmp_path):
     shutil.copytree(CONF, tmp_path / "conf")
     path = tmp_path / "conf" / "base" / "parameters_pretraining.yml"

@@ -100,6 +100,30 @@ def test_concurrent_runners_are_refused_before_any_node(project, runner):
     assert not (project / "data").exists()  # nothing was read, generated or written
 
 
+@pytest.mark.slow
+def test_a_params_key_a_stage_sets_for_itself_is_named_at_run_start(project, caplog):
+    """`--params schedule.epochs=1` shortens every stage that sets no epochs of its own;
+    pretraining sets 60 in conf/base, so the run says so before any node (a refused
+    runner then stops it here, so nothing is read or trained)."""
+    from kedro.runner import ThreadRunner
+
+    params = {**SMALL_SAMPLE, "schedule": {"epochs": 1}, "model": {"hidden_dropout": 0.3}}  # fmt: skip
+    with caplog.at_level("WARNING", logger="maskrec.hooks"), pytest.raises(ValueError, match="ThreadRunner is not supported"):  # fmt: skip
+        run(project, ["__default__"], params, runner=ThreadRunner())
+    warned = [r.getMessage() for r in caplog.records if r.name == "maskrec.hooks"]
+    assert warned == [
+        "--params model.hidden_dropout=0.3 does not reach fine_tuning, scratch: fine_tuning."
+        "model.hidden_dropout = 0.22436454303026174 in the configuration wins there (set "
+        "fine_tuning.model.hidden_dropout to change it)",
+        "--params model.hidden_dropout=0.3 does not reach sasrec: sasrec.model.hidden_dropout"
+        " = 0.09937804169891856 in the configuration wins there (set sasrec.model.hidden_dropout"
+        " to change it)",
+        "--params schedule.epochs=1 does not reach pretraining: pretraining.schedule.epochs"
+        " = 60 in the configuration wins there (set pretraining.schedule.epochs to change it)",
+    ]  # the other stages take both; the transfer and rating stages are not in this run
+    assert not (project / "data").exists()
+
+
 # Target and source samples that share their films (same item seed), with other users.
 TRANSFER = {
     "sample": {"n_users": 150, "n_items": 300, "n_ratings": 4500, "seed": 3, "user_seed": 0},

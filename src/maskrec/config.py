@@ -32,6 +32,11 @@ class ProjectConfigLoader(OmegaConfigLoader):
         value = super().__getitem__(key)
         return resolve(value) if key == "parameters" else value
 
+    def merged_parameters(self) -> dict[str, Any]:
+        """The parameters as Kedro merged base, the environment and `--params`, before
+        the stages are resolved: what says which group set a stage's value."""
+        return super().__getitem__("parameters")
+
 
 def load_parameters(
     conf_source: str | Path,

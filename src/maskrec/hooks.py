@@ -26,6 +26,7 @@ from maskrec.params import (
     check_stages,
     first_points,
     setting_at,
+    shadowed_overrides,
 )
 from maskrec.training import distributed
 from maskrec.training.loop import serve_training_jobs
@@ -156,14 +157,27 @@ def announce_skipped_baselines(raw: Any, params: Any) -> str | None:
 
 
 class ParameterChecks:
+    def __init__(self) -> None:
+        self.config_loader: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self.config_loader = context.config_loader
+
     # First (after DistributedTraining): a bad run stops before any plugin acts on it,
     # e.g. before kedro-mlflow opens a run that nothing would then close.
     @hook_impl(tryfirst=True)
     def before_pipeline_run(
         self, run_params: dict, pipeline: Any, catalog: Any
     ) -> None:
-        check_runner(str(run_params.get("runner", "")))
         used = {name for name in pipeline.inputs() if name.startswith("params:")}
+        runtime = run_params.get("runtime_params") or {}
+        if runtime and hasattr(self.config_loader, "merged_parameters"):
+            # a `--params` key some stage of this run overrides with its own setting
+            groups = {name.removeprefix("params:").split(".")[0] for name in used}
+            for message in shadowed_overrides(self.config_loader.merged_parameters(), runtime, groups):  # fmt: skip
+                logger.warning(message)
+        check_runner(str(run_params.get("runner", "")))
         params = {}
         for group, kind in GROUPS.items():
             if f"params:{group}" in used:

@@ -763,6 +763,64 @@ def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted paths of a nested mapping's leaves (`--params` as Kedro nests them)."""
+    paths = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            paths += _leaves(value, path + ".")
+        else:
+            paths.append(path)
+    return paths
+
+
+def shadowed_overrides(
+    raw: Mapping[str, Any], runtime: Mapping[str, Any], groups: set[str] | None = None
+) -> list[str]:
+    """`--params` keys that some training stage does not take, because a group later in
+    its chain (`STAGES`) sets the same key in the configuration: `schedule.epochs=5`
+    leaves pretraining at `pretraining.schedule.epochs`. One message a key, naming each
+    winning key with its value and the stages it keeps. `raw`: the parameters merged but
+    not resolved; `groups`: the top-level groups the run reads (None: every stage). A
+    winning key that `--params` sets too is what the user asked for, and not reported;
+    the distillation teacher counts only where distillation is on."""
+    given = set(_leaves(runtime))
+    messages = []
+    for key in sorted(given):
+        winners: dict[str, list[str]] = {}
+        for stage, chain in STAGES.items():
+            if value_at(raw, chain[-1]) is None:
+                continue  # not a stage of this configuration (resolve skips it too)
+            if groups is not None and stage.split(".")[0] not in groups:
+                continue
+            if stage == "fine_tuning.distillation.teacher" and not value_at(raw, "fine_tuning.distillation.weight"):  # fmt: skip
+                continue
+            layers = [""] + [path + "." for path in chain]  # "": the shared blocks
+            level = next((i for i, p in reversed(list(enumerate(layers))) if p and key.startswith(p)), 0)  # fmt: skip
+            inner = key[len(layers[level]) :]
+            if level == 0 and inner.split(".")[0] not in SHARED:
+                continue  # not a shared block's key: no stage reads it through its chain
+            if layers[level].endswith(".model."):  # `ratings.model`: a model block
+                inner = "model." + inner
+            later_keys = [
+                later + (inner.removeprefix("model.") if later.endswith(".model.") else inner)
+                for later in layers[level + 1 :]
+                if inner.startswith("model.") or not later.endswith(".model.")
+            ]  # fmt: skip
+            # the last group that sets the key is the one the stage takes
+            winning = next((k for k in reversed(later_keys) if has_path(raw, k)), None)
+            if winning is not None and winning not in given:
+                winners.setdefault(winning, []).append(stage)
+        for winning, stages in winners.items():
+            messages.append(
+                f"--params {key}={value_at(runtime, key)!r} does not reach {', '.join(stages)}: "
+                f"{winning} = {value_at(raw, winning)!r} in the configuration wins there "
+                f"(set {winning} to change it)"
+            )
+    return messages
+
+
 def check_stages(params: Mapping[str, Any]) -> None:
     """Constraints between stages: a stage that continues another's weights must have its
     architecture (dropout may differ). `params` holds validated groups by name; absent
