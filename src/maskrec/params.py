@@ -268,11 +268,12 @@ class SASRecStage(Stage):
 class RatingHeadStage(Stage):
     """The rating head's fine-tuning: every item of a window shown, `mask_prob` of its
     ratings hidden and predicted. Its loss block has no effect (no item softmax);
-    `rating_loss` is the head's: squared error of the stars, or a distribution over the
-    star values (cross-entropy plus the squared error of its mean)."""
+    `rating_loss` is the head's: squared error of the stars, a distribution over the
+    star values (cross-entropy plus the squared error of its mean), or an ordinal
+    (cumulative-link) model of them trained the same way."""
 
     mask_prob: float = Field(gt=0.0, lt=1.0)
-    rating_loss: Literal["squared", "distribution"]
+    rating_loss: Literal["squared", "distribution", "ordinal"]
 
 
 # --- the other groups -----------------------------------------------------------------

@@ -151,21 +151,28 @@ def test_the_rating_loss_is_the_squared_error_of_predictions_made_by_hand():
     assert float(F.mse_loss(predicted, stars).detach()) == pytest.approx(float(expected.detach()))  # fmt: skip
 
 
+@pytest.mark.parametrize("loss", ["distribution", "ordinal"])
 @pytest.mark.parametrize(("mean", "scale"), [(3.6, (1.0, 5.0)), (1.2, (0.5, 5.0)), (4.9, (1.0, 5.0))])  # fmt: skip
-def test_a_distribution_head_starts_at_the_mean_over_the_half_stars_of_its_range(
-    mean, scale
+def test_a_distribution_or_ordinal_head_starts_at_the_mean_over_the_half_stars_of_its_range(
+    mean, scale, loss
 ):
     torch.manual_seed(0)
-    rater = SequenceRecModel(tiny_config()).with_rating_head(mean, scale, "distribution").eval()  # fmt: skip
+    rater = SequenceRecModel(tiny_config()).with_rating_head(mean, scale, loss).eval()
     assert rater.config.rating_values == [b / 2 for b in range(round(2 * scale[0]), 11)]
     asked = rating_set(HISTORY, HISTORY.assign(timestamp=9), length=8)
     np.testing.assert_allclose(rate(rater, asked, 512), mean, atol=1e-4)
     probabilities = rater.rating_distribution(asked.contexts, asked.positions)
     assert probabilities.shape == (4, len(rater.config.rating_values))
     torch.testing.assert_close(probabilities.sum(1), torch.ones(4))
+    assert (probabilities >= 0).all()
+    if (
+        loss == "ordinal"
+    ):  # the same start as the distribution head's, through its cut-points
+        other = SequenceRecModel(tiny_config()).with_rating_head(mean, scale, "distribution").eval()  # fmt: skip
+        torch.testing.assert_close(probabilities, other.rating_distribution(asked.contexts, asked.positions), atol=1e-4, rtol=0)  # fmt: skip
     with pytest.raises(ValueError, match="rating_loss must be"):
-        SequenceRecModel(tiny_config()).with_rating_head(3.0, scale, "ordinal")
-    with pytest.raises(ValueError, match="predicts a distribution"):
+        SequenceRecModel(tiny_config()).with_rating_head(3.0, scale, "hinge")
+    with pytest.raises(ValueError, match="predicts one number"):
         SequenceRecModel(tiny_config()).with_rating_head(3.0, scale).rating_distribution(asked.contexts, asked.positions)  # fmt: skip
 
 
@@ -180,6 +187,34 @@ def test_the_distribution_loss_is_cross_entropy_plus_the_squared_error_of_its_me
     expected = -torch.log(p[torch.arange(len(column)), column]).mean() + ((mean - stars) ** 2).mean()  # fmt: skip
     loss = batch_loss(model, [part._replace(weight=0.7)], LossSettings())
     torch.testing.assert_close(loss, 0.7 * expected)
+
+
+def test_the_ordinal_loss_is_the_cumulative_link_likelihood_plus_the_squared_error_by_hand():
+    """OrdRec's model: P(rating <= v_k) = sigmoid(c_k - s), with c_1 < ... < c_8 between
+    the nine half stars; the cut-points are made uneven here, so that the order the
+    parametrisation keeps (the first, then softplus gaps) is what is checked."""
+    model, part, state, item, stars = questions_by_hand("ordinal", [1.0, 3.5, 5.0, 2.0])
+    with torch.no_grad():
+        model.rating_cutpoints.copy_(torch.tensor([-2.0, 0.3, -1.0, 0.8, 0.1, 1.5, -0.4, 0.9]))  # fmt: skip
+    score = model.rating_offset + model.rating_item_bias.weight[item, 0] + model.rating_head(state)[:, 0]  # fmt: skip
+    raw = model.rating_cutpoints.detach()
+    cuts = [float(raw[0])]
+    for gap in raw[1:]:
+        cuts.append(cuts[-1] + float(np.log1p(np.exp(float(gap)))))
+    assert all(a < b for a, b in zip(cuts, cuts[1:]))
+    values = torch.arange(1.0, 5.01, 0.5)
+    rows = []
+    for s in score:
+        below = [1 / (1 + np.exp(-(c - float(s)))) for c in cuts] + [1.0]
+        rows.append([below[0]] + [below[k] - below[k - 1] for k in range(1, 9)])
+    p = torch.tensor(rows, dtype=torch.float32)
+    torch.testing.assert_close(p.sum(1), torch.ones(len(p)))
+    column = ((stars - 1.0) * 2).long()
+    expected = -torch.log(p[torch.arange(len(column)), column]).mean() + ((p @ values - stars) ** 2).mean()  # fmt: skip
+    loss = batch_loss(model, [part._replace(weight=0.7)], LossSettings())
+    torch.testing.assert_close(loss.detach(), 0.7 * expected, rtol=1e-5, atol=1e-6)
+    loss.backward()  # every part of the head learns, the cut-points included
+    assert model.rating_cutpoints.grad.abs().sum() > 0
 
 
 def test_sharing_a_rating_batch_between_processes_counts_rating_targets():
@@ -207,7 +242,7 @@ def taste_data(n_users: int = 160, per_user: int = 16, seed: int = 0):
     return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
 
 
-@pytest.mark.parametrize("loss", ["squared", "distribution"])
+@pytest.mark.parametrize("loss", ["squared", "distribution", "ordinal"])
 def test_fit_teaches_the_head_to_read_a_users_ratings_and_keeps_the_lowest_rmse_epoch(
     loss,
 ):
@@ -235,7 +270,7 @@ def test_fit_teaches_the_head_to_read_a_users_ratings_and_keeps_the_lowest_rmse_
     assert rmse == pytest.approx(float(history["rmse"].min()), abs=1e-5)
 
 
-@pytest.mark.parametrize("loss", ["squared", "distribution"])
+@pytest.mark.parametrize("loss", ["squared", "distribution", "ordinal"])
 def test_a_saved_rating_model_predicts_the_same_after_loading(tmp_path, loss):
     torch.manual_seed(2)
     model = (

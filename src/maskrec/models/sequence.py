@@ -54,7 +54,10 @@ class SequenceRecConfig(PretrainedConfig):
     head is trained and what it outputs: `squared`, the stars themselves, by squared
     error; `distribution`, a softmax over the half-star values of `rating_range` (the same
     three terms, one per value), trained by cross-entropy plus the squared error of its
-    mean, which is the prediction (`rating_distribution`).
+    mean, which is the prediction (`rating_distribution`); `ordinal`, a cumulative-link
+    model (OrdRec's kind, Koren & Sill 2011): the three terms give one score s, learned
+    ordered cut-points c_k between consecutive half stars give P(rating <= v_k) =
+    sigmoid(c_k - s), trained like `distribution` on the probabilities they imply.
     """
 
     model_type = "maskrec-sequence"
@@ -137,17 +140,17 @@ class SequenceRecConfig(PretrainedConfig):
         self.rating_buckets = rating_buckets
         self.rating_mean = rating_mean
         self.rating_range = tuple(rating_range)
-        if rating_loss not in ("squared", "distribution"):
+        if rating_loss not in RATING_LOSSES:
             raise ValueError(
-                f"rating_loss must be 'squared' or 'distribution', not {rating_loss!r}"
+                f"rating_loss must be one of {', '.join(RATING_LOSSES)}, not {rating_loss!r}"
             )
         self.rating_loss = rating_loss
         super().__init__(**kwargs)
 
     @property
     def rating_values(self) -> list[float]:
-        """The stars a distribution head puts probability on: every half star of
-        `rating_range` (a squared head predicts one number instead)."""
+        """The stars a distribution or ordinal head puts probability on: every half star
+        of `rating_range` (a squared head predicts one number instead)."""
         low, high = (round(2 * bound) for bound in self.rating_range)
         return [bucket / 2 for bucket in range(low, high + 1)]
 
@@ -191,6 +194,7 @@ class SequenceRecOutput(ModelOutput):
     ratings: torch.Tensor | None = None
 
 
+RATING_LOSSES = ("squared", "distribution", "ordinal")
 YEAR_BUCKETS = 16  # decades from 1900 (index 0 means unknown)
 EXACT_YEARS = (1880, 2040)  # the release years `exact_years` tells apart (0: unknown)
 
@@ -199,9 +203,12 @@ def _rating_start(config: SequenceRecConfig) -> torch.Tensor:
     """Where a new rating head's offset starts, so that it predicts `rating_mean`: the mean
     itself (squared), or logits t x value whose distribution's mean is `rating_mean` (the
     maximum-entropy distribution with that mean; t found by bisection: the mean grows
-    with t)."""
+    with t). An ordinal head's score starts at 0: its cut-points carry that distribution
+    (`_cutpoint_start`)."""
     if config.rating_loss == "squared":
         return torch.tensor(float(config.rating_mean))
+    if config.rating_loss == "ordinal":
+        return torch.tensor(0.0)
     values = torch.tensor(config.rating_values, dtype=torch.float64)
     target = min(max(float(config.rating_mean), float(values[0])), float(values[-1]))
     low, high = -50.0, 50.0
@@ -212,6 +219,18 @@ def _rating_start(config: SequenceRecConfig) -> torch.Tensor:
         else:
             high = t
     return ((low + high) / 2 * values).float()
+
+
+def _cutpoint_start(config: SequenceRecConfig) -> torch.Tensor:
+    """An ordinal head's raw cut-points (the first, then each gap before softplus) such
+    that a score of 0 gives the distribution a distribution head starts at: the
+    maximum-entropy one with the training mean."""
+    start = SequenceRecConfig.from_dict(config.to_dict() | {"rating_loss": "distribution"})  # fmt: skip
+    below = torch.softmax(_rating_start(start).double(), 0).cumsum(0)[:-1]
+    cuts = torch.logit(below.clamp(1e-6, 1 - 1e-6))
+    gaps = (cuts[1:] - cuts[:-1]).clamp_min(1e-6)
+    inverse_softplus = gaps + torch.log(-torch.expm1(-gaps))
+    return torch.cat([cuts[:1], inverse_softplus]).float()
 
 
 def year_bucket(year: int | None) -> int:
@@ -270,13 +289,16 @@ class SequenceRecModel(PreTrainedModel):
             self.rating_embedding = nn.Embedding(
                 config.rating_buckets, h, padding_idx=0
             )
-            # one output (the stars) or one per star value (a distribution's logits)
+            # one output (the stars, or an ordinal score) or one per star value (a
+            # distribution's logits)
             outputs = len(config.rating_values) if config.rating_loss == "distribution" else 1  # fmt: skip
             self.rating_head = nn.Sequential(
                 nn.Linear(h, h), nn.GELU(), nn.LayerNorm(h, eps=1e-12), nn.Linear(h, outputs)
             )  # fmt: skip
             self.rating_item_bias = nn.Embedding(config.n_items + 2, outputs)
             self.rating_offset = nn.Parameter(torch.zeros(()) if outputs == 1 else torch.zeros(outputs))  # fmt: skip
+            if config.rating_loss == "ordinal":  # between consecutive values: ordered
+                self.rating_cutpoints = nn.Parameter(torch.zeros(len(config.rating_values) - 1))  # fmt: skip
         if config.recency_bias:
             # log-slopes of a per-head attention penalty -slope * |i - j| (ALiBi-style).
             # Fixed slopes (ALiBi's own choice) leave the attention mask without a gradient,
@@ -351,6 +373,8 @@ class SequenceRecModel(PreTrainedModel):
                 nn.init.zeros_(module.rating_head[-1].weight)
                 with torch.no_grad():
                     module.rating_offset.copy_(_rating_start(module.config))
+                    if module.config.rating_loss == "ordinal":
+                        module.rating_cutpoints.copy_(_cutpoint_start(module.config))
             if module.config.item_content:
                 # An item starts as its content: its id embedding grows from zero once it
                 # has interactions (items a source never saw start from content too).
@@ -583,8 +607,8 @@ class SequenceRecModel(PreTrainedModel):
           plus the masked-genre loss and distillation from `teacher` where `loss` weights
           them; `logits` are those positions' (`labelled_logits`, full softmax only);
         - `rating_labels` (rating buckets, -100 elsewhere; `ratings` shows the others):
-          the squared error of the predicted stars (plus, for a distribution head, the
-          cross-entropy of the true star value);
+          the squared error of the predicted stars (plus, for a distribution or ordinal
+          head, the negative log-probability of the true star value);
         - neither: the logits of the item after the last position.
 
         `causal`, `positions` and `segments` say how the batch is read and laid out
@@ -600,10 +624,15 @@ class SequenceRecModel(PreTrainedModel):
             predicted = self.stars(scores)  # (M,)
             target = rating_labels[asked]
             error = F.mse_loss(predicted.float(), target.float() / 2)
-            if self.config.rating_loss == "distribution":
+            if self.config.rating_loss != "squared":
                 # each true rating's column: its index among the half stars of the range
-                value = (target - round(2 * self.config.rating_range[0])).clamp(0, scores.shape[-1] - 1)  # fmt: skip
-                error = error + F.cross_entropy(scores.float(), value)
+                values = len(self.config.rating_values)
+                value = (target - round(2 * self.config.rating_range[0])).clamp(0, values - 1)  # fmt: skip
+                if self.config.rating_loss == "distribution":
+                    error = error + F.cross_entropy(scores.float(), value)
+                else:
+                    chosen = self.star_probabilities(scores).gather(1, value[:, None])
+                    error = error - chosen.clamp_min(1e-12).log().mean()
             return SequenceRecOutput(loss=error, ratings=predicted)
         if labels is None:
             last = hidden[:, -1]  # (B, H)
@@ -673,7 +702,7 @@ class SequenceRecModel(PreTrainedModel):
         self, mean: float, rating_range: tuple[float, float], loss: str = "squared"
     ) -> SequenceRecModel:
         """These weights (pretrained, or fresh for the scratch ablation) plus a new rating
-        head (`loss`: squared or distribution, the config's `rating_loss`) starting at
+        head (`loss`: squared, distribution or ordinal, the config's `rating_loss`) starting at
         `mean`; its random parts are drawn from torch's current seed."""
         config = SequenceRecConfig.from_dict(self.config.to_dict() | {
             "rating_buckets": RATING_CODES, "rating_mean": float(mean),
@@ -688,17 +717,35 @@ class SequenceRecModel(PreTrainedModel):
 
     def rating_scores(self, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """The head's output for `items` at their positions' states: the stars (a squared
-        head; unclipped, for the loss), or logits over `rating_values` (a distribution
-        head).  # (M, H), (M,) -> (M,) or (M, V)"""
+        head; unclipped, for the loss), logits over `rating_values` (a distribution
+        head), or the score its cut-points are compared with (an ordinal head).
+        # (M, H), (M,) -> (M,) or (M, V)"""
         scores = self.rating_offset + self.rating_item_bias(items) + self.rating_head(hidden)  # fmt: skip
-        return scores.squeeze(-1) if self.config.rating_loss == "squared" else scores
+        return (
+            scores if self.config.rating_loss == "distribution" else scores.squeeze(-1)
+        )
+
+    def star_probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        """`rating_scores` of a distribution or ordinal head as the probability of each
+        of `rating_values`: a softmax, or the differences of sigmoid(c_k - s) between
+        consecutive cut-points (ordered: the first, then softplus gaps).  # -> (M, V)"""
+        if self.config.rating_loss == "distribution":
+            return scores.float().softmax(-1)
+        raw = self.rating_cutpoints.float()
+        cuts = torch.cat([raw[:1], raw[:1] + F.softplus(raw[1:]).cumsum(0)])
+        below = torch.sigmoid(
+            cuts - scores.float()[:, None]
+        )  # P(rating <= v_k), (M, V-1)
+        zeros, ones = below.new_zeros(len(below), 1), below.new_ones(len(below), 1)
+        return torch.cat([below, ones], 1) - torch.cat([zeros, below], 1)
 
     def stars(self, scores: torch.Tensor) -> torch.Tensor:
-        """`rating_scores` as predicted stars: a distribution's mean.  # -> (M,)"""
+        """`rating_scores` as predicted stars: the mean of a distribution's or an ordinal
+        head's probabilities.  # -> (M,)"""
         if self.config.rating_loss == "squared":
             return scores
         values = torch.tensor(self.config.rating_values, device=scores.device)
-        return scores.float().softmax(-1) @ values
+        return self.star_probabilities(scores) @ values
 
     def predict_ratings(
         self, hidden: torch.Tensor, items: torch.Tensor
@@ -710,11 +757,11 @@ class SequenceRecModel(PreTrainedModel):
     def rating_distribution(
         self, contexts: torch.Tensor, positions: torch.Tensor
     ) -> torch.Tensor:
-        """A distribution head's probability of each of `config.rating_values` for the
-        question at `positions` of each rated-token context.  # (B, L), (B,) -> (B, V)"""
-        if self.config.rating_loss != "distribution":
-            raise ValueError("only a rating head with rating_loss 'distribution' predicts a distribution")  # fmt: skip
-        return self.rating_scores(*self._question_states(contexts, positions)).float().softmax(-1)  # fmt: skip
+        """A distribution or ordinal head's probability of each of `config.rating_values`
+        for the question at `positions` of each rated-token context.  # (B, L), (B,) -> (B, V)"""
+        if self.config.rating_loss == "squared":
+            raise ValueError("a rating head with rating_loss 'squared' predicts one number, not a distribution")  # fmt: skip
+        return self.star_probabilities(self.rating_scores(*self._question_states(contexts, positions)))  # fmt: skip
 
     @torch.no_grad()
     def rate(self, contexts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -171,5 +171,7 @@ def test_the_head_a_fold_adds_is_the_kind_ratings_head_trains():
     assert first.rating_head[-1].out_features == 9  # the half stars 1, 1.5, ..., 5
     assert torch.equal(first.rating_head[0].weight, second.rating_head[0].weight)
     assert nodes.add_rating_head(SequenceRecModel(tiny_config()), scale, params("ratings")).config.rating_loss == "squared"  # fmt: skip
+    ordinal = nodes.add_rating_head(SequenceRecModel(tiny_config()), scale, params("ratings", head={"rating_loss": "ordinal"}))  # fmt: skip
+    assert ordinal.rating_head[-1].out_features == 1 and ordinal.rating_cutpoints.shape == (8,)  # fmt: skip
     with pytest.raises(ValueError, match="rating_loss"):
-        params("ratings", head={"rating_loss": "ordinal"})
+        params("ratings", head={"rating_loss": "hinge"})
