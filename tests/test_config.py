@@ -13,7 +13,15 @@ import yaml
 
 from maskrec.config import load_parameters
 from maskrec.models.losses import ItemLoss
-from maskrec.params import GROUPS, SHARED, STAGES, WarmStart, setting_at
+from maskrec.params import (
+    GROUPS,
+    SHARED,
+    STAGES,
+    WarmStart,
+    leaves,
+    setting_at,
+    value_at,
+)
 from maskrec.training.loop import _loss_settings
 from maskrec.training.setup import model_config
 from tests.conftest import PROJECT_ROOT
@@ -227,10 +235,9 @@ def _windows():
     return torch.tensor([[1, 2, 3]])
 
 
-def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(node, dict):
-        return [leaf for key, value in node.items() for leaf in _leaves(value, f"{prefix}.{key}" if prefix else key)]  # fmt: skip
-    return [(prefix, node)]
+def _leaves(tree: dict) -> list[tuple[str, Any]]:
+    """(dotted path, value) of every leaf of a nested mapping."""
+    return [(path, value_at(tree, path)) for path in leaves(tree)]
 
 
 DOUBLED = {

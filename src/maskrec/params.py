@@ -21,7 +21,7 @@ when a run starts, before any node executes). No node patches a parameter.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -764,16 +764,14 @@ def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _leaves(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """The dotted paths of a nested mapping's leaves (`--params` as Kedro nests them)."""
-    paths = []
+def leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """The dotted paths of a nested mapping's leaves (`--params` as Kedro nests them, an
+    environment's settings)."""
     for key, value in tree.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            paths += _leaves(value, path + ".")
+        if isinstance(value, Mapping):
+            yield from leaves(value, f"{prefix}{key}.")
         else:
-            paths.append(path)
-    return paths
+            yield prefix + key
 
 
 def shadowed_overrides(
@@ -786,7 +784,7 @@ def shadowed_overrides(
     not resolved; `groups`: the top-level groups the run reads (None: every stage). A
     winning key that `--params` sets too is what the user asked for, and not reported;
     the distillation teacher counts only where distillation is on."""
-    given = set(_leaves(runtime))
+    given = set(leaves(runtime))
     messages = []
     for key in sorted(given):
         winners: dict[str, list[str]] = {}

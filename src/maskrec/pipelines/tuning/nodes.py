@@ -63,6 +63,7 @@ from maskrec.params import (
     at_point,
     first_points,
     has_path,
+    leaves,
     setting_at,
     tuned_stage,
     value_at,
@@ -623,24 +624,16 @@ def _pin_trained(
             continue
         taken = (TAKEN[stage][1],) if stage in TAKEN else ()
         left = {"seed", *taken, *FIXED.get(stage, {})}  # not the stage's own to set
-        for path in _leaves(spec):
+        for path in leaves(spec):
             if path.split(".")[0] in left or path.endswith(".seed"):
                 continue
             if not has_path(environment, f"{stage}.{path}"):  # a winner or cap stays
                 _set(environment, f"{stage}.{path}", value_at(spec, path))
         # what the stage would inherit from another model's winner, its trial lacking it
         for parent in STAGES.get(stage, ())[:-1]:
-            for path in _leaves(value_at(environment, parent) or {}):
+            for path in leaves(value_at(environment, parent) or {}):
                 if not has_path(environment, f"{stage}.{path}") and path.split(".")[0] not in left:  # fmt: skip
                     logger.warning("%s: %s.%s is not pinned (trial %d trained without it): the environment's %s.%s applies", study, stage, path, number, parent, path)  # fmt: skip
-
-
-def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            yield from _leaves(value, f"{prefix}{key}.")
-        else:
-            yield prefix + key
 
 
 def _set(tree: dict, path: str, value: Any) -> None:
