@@ -201,14 +201,19 @@ EXACT_YEARS = (1880, 2040)  # the release years `exact_years` tells apart (0: un
 
 def _rating_start(config: SequenceRecConfig) -> torch.Tensor:
     """Where a new rating head's offset starts, so that it predicts `rating_mean`: the mean
-    itself (squared), or logits t x value whose distribution's mean is `rating_mean` (the
-    maximum-entropy distribution with that mean; t found by bisection: the mean grows
-    with t). An ordinal head's score starts at 0: its cut-points carry that distribution
-    (`_cutpoint_start`)."""
+    itself (squared), or `_start_logits` (distribution). An ordinal head's score starts
+    at 0: its cut-points carry that distribution (`_cutpoint_start`)."""
     if config.rating_loss == "squared":
         return torch.tensor(float(config.rating_mean))
     if config.rating_loss == "ordinal":
         return torch.tensor(0.0)
+    return _start_logits(config).float()
+
+
+def _start_logits(config: SequenceRecConfig) -> torch.Tensor:
+    """float64 logits t x value over `rating_values` whose distribution's mean is
+    `rating_mean`: the maximum-entropy distribution with that mean (t found by
+    bisection: the mean grows with t)."""
     values = torch.tensor(config.rating_values, dtype=torch.float64)
     target = min(max(float(config.rating_mean), float(values[0])), float(values[-1]))
     low, high = -50.0, 50.0
@@ -218,15 +223,15 @@ def _rating_start(config: SequenceRecConfig) -> torch.Tensor:
             low = t
         else:
             high = t
-    return ((low + high) / 2 * values).float()
+    return (low + high) / 2 * values
 
 
 def _cutpoint_start(config: SequenceRecConfig) -> torch.Tensor:
     """An ordinal head's raw cut-points (the first, then each gap before softplus) such
     that a score of 0 gives the distribution a distribution head starts at: the
     maximum-entropy one with the training mean."""
-    start = SequenceRecConfig.from_dict(config.to_dict() | {"rating_loss": "distribution"})  # fmt: skip
-    below = torch.softmax(_rating_start(start).double(), 0).cumsum(0)[:-1]
+    # through float32, as the distribution head's offset holds them (the measured start)
+    below = torch.softmax(_start_logits(config).float().double(), 0).cumsum(0)[:-1]
     cuts = torch.logit(below.clamp(1e-6, 1 - 1e-6))
     gaps = (cuts[1:] - cuts[:-1]).clamp_min(1e-6)
     inverse_softplus = gaps + torch.log(-torch.expm1(-gaps))
@@ -626,8 +631,8 @@ class SequenceRecModel(PreTrainedModel):
             error = F.mse_loss(predicted.float(), target.float() / 2)
             if self.config.rating_loss != "squared":
                 # each true rating's column: its index among the half stars of the range
-                values = len(self.config.rating_values)
-                value = (target - round(2 * self.config.rating_range[0])).clamp(0, values - 1)  # fmt: skip
+                n_values = len(self.config.rating_values)
+                value = (target - round(2 * self.config.rating_range[0])).clamp(0, n_values - 1)  # fmt: skip
                 if self.config.rating_loss == "distribution":
                     error = error + F.cross_entropy(scores.float(), value)
                 else:
@@ -735,9 +740,8 @@ class SequenceRecModel(PreTrainedModel):
         cuts = torch.cat([raw[:1], raw[:1] + F.softplus(raw[1:]).cumsum(0)])
         below = torch.sigmoid(
             cuts - scores.float()[:, None]
-        )  # P(rating <= v_k), (M, V-1)
-        zeros, ones = below.new_zeros(len(below), 1), below.new_ones(len(below), 1)
-        return torch.cat([below, ones], 1) - torch.cat([zeros, below], 1)
+        )  # P(rating <= v_k): (M, V-1)
+        return F.pad(below, (0, 1), value=1.0) - F.pad(below, (1, 0))
 
     def stars(self, scores: torch.Tensor) -> torch.Tensor:
         """`rating_scores` as predicted stars: the mean of a distribution's or an ordinal
