@@ -209,7 +209,7 @@ def test_transfer_run_pretrains_on_the_source_and_compares_every_model(project):
 
 def rating_run(project: Path) -> dict:
     return {**SMALL_SAMPLE, "training": {"device": "cpu", "checkpoint_dir": str(project / "checkpoints")},
-            "ratings": {"classic_models": ["global_mean", "biases"], "model": {"max_len": 16},
+            "ratings": {"classic_models": ["global_mean", "biases"], "blend": ["fine_tuned", "biases"], "model": {"max_len": 16},
                         "pretraining": {"schedule": {"epochs": 2}}, "head": {"schedule": {"epochs": 2}},
                         "comparisons": [["fine_tuned", "scratch"], ["biases", "global_mean"]]},
             "evaluation": {"bootstrap_samples": 200, "permutation_resamples": 199}}  # fmt: skip
@@ -266,7 +266,9 @@ def test_a_stopped_rating_run_resumes_at_the_fold_it_was_in(project, monkeypatch
     assert resumed == [(f"{folds[2]}_pretrained", 1)]
     metrics = json.loads((saved(project / "data/08_reporting/rating_metrics.json")).read_text())  # fmt: skip
     assert set(metrics["protocols"]) == {"next_in_time", "random_folds"}
-    assert set(metrics["protocols"]["random_folds"]) == {"global_mean", "biases", "fine_tuned", "scratch"}  # fmt: skip
+    assert set(metrics["protocols"]["random_folds"]) == {"global_mean", "biases", "fine_tuned", "scratch", "blend"}  # fmt: skip
+    blend = json.loads((project / f"data/07_model_output/rating_folds/{folds[0]}/blend.json").read_text())  # fmt: skip
+    assert blend["members"] == ["fine_tuned", "biases"] and set(blend["validation_rmse"]) == {"fine_tuned", "biases", "blend"}  # fmt: skip
     assert (saved(project / "data/06_models/rating_model") / "config.json").is_file()
 
 

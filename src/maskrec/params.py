@@ -385,11 +385,21 @@ class RatingParams(_Params):
     valid_fraction: float = Field(gt=0.0, lt=1.0)  # random folds: held out to stop on
     pretraining: ClozeStage
     head: RatingHeadStage
+    # a linear blend of these models' predictions, weighed on each fold's validation
+    # ratings (models.rating_blend); [] for none
+    blend: list[str] = Field(default_factory=list)
     comparisons: list[tuple[str, str]]
 
     @model_validator(mode="after")
     def _compared_models_run(self) -> RatingParams:
         models = [*self.classic_models, "fine_tuned", "scratch"]
+        unknown = [m for m in self.blend if m not in models]
+        if unknown:
+            raise ValueError(f"blend: {unknown[0]!r} is not among the models {models}")
+        if len(self.blend) == 1 or len(set(self.blend)) < len(self.blend):
+            raise ValueError(f"blend: two different models or more (or [] for no blend), got {self.blend}")  # fmt: skip
+        if self.blend:
+            models.append("blend")
         for pair in self.comparisons:
             missing = [m for m in pair if m not in models]
             if missing:

@@ -21,8 +21,9 @@ from tests.models.test_sequence import tiny_config
 RATINGS = {"classic_models": ["global_mean", "biases", "svd"], "svd": {"n_factors": 8, "n_epochs": 10},
            "model": {"max_len": 16}, "pretraining": {"schedule": {"epochs": 1}},
            "head": {"schedule": {"epochs": 2, "batch_size": 64}},
-           "comparisons": [["svd", "biases"], ["biases", "global_mean"], ["fine_tuned", "scratch"]]}  # fmt: skip
-MODELS = ["global_mean", "biases", "svd", "fine_tuned", "scratch"]
+           "blend": ["fine_tuned", "scratch", "svd", "biases"],
+           "comparisons": [["svd", "biases"], ["biases", "global_mean"], ["fine_tuned", "scratch"], ["blend", "fine_tuned"]]}  # fmt: skip
+MODELS = ["global_mean", "biases", "svd", "fine_tuned", "scratch", "blend"]
 
 
 @pytest.fixture(scope="module")
@@ -88,15 +89,22 @@ def outputs(interactions) -> dict:
 
         return recorded
 
+    classic_fits = []  # (model, the ratings it was fitted on, the ratings it was asked)
+
+    def fit_predict_recorded(kind, train, test, *args):
+        classic_fits.append((kind, train, test))
+        return fit_predict(kind, train, test, *args)
+
     groups = quick_ratings()
     with pytest.MonkeyPatch.context() as patch:
         for stage in (nodes.pretrain, nodes.fine_tune_ratings):
             patch.setattr(nodes, stage.__name__, recording(stage))
+        patch.setattr(nodes, "fit_predict", fit_predict_recorded)
         result = run_pipeline(create_pipeline(), {
             "interactions": interactions, "item_features": small_split()["item_features"],
             "params:ratings": groups["ratings"], "params:training": groups["training"],
             "params:evaluation": params("evaluation", bootstrap_samples=200, permutation_resamples=199)})  # fmt: skip
-    return result | {"seen": seen}
+    return result | {"seen": seen, "classic_fits": classic_fits}
 
 
 def test_no_test_rating_reaches_any_training_or_validation(outputs, interactions):
@@ -155,9 +163,55 @@ def test_errors_are_sklearns_rmse_and_mae_with_intervals_and_paired_tests(
     assert outputs["rating_errors_plot"].data  # one bar trace per protocol
 
 
+def _pairs(frame: pd.DataFrame) -> set:
+    return set(zip(frame["user_id"], frame["item_id"], strict=True))
+
+
+def test_the_blend_is_weighed_on_validation_ratings_its_members_did_not_fit(outputs):
+    """Per fold: the blend's weights come from the validation ratings (those the heads
+    stop on), its classic members refitted without them for that; its test predictions
+    are its weights applied to the members' test predictions (each member as trained
+    for its own row), clipped to the stars; no test rating is fitted or weighed on."""
+    splits = outputs["rating_splits"]
+    for namespace, (protocol, fold) in FOLDS.items():
+        train, test = select_fold(splits, protocol, fold)
+        weights = outputs[f"{namespace}.rating_blend"]
+        assert weights["members"] == RATINGS["blend"]
+        held = [f for f in outputs["classic_fits"] if _pairs(f[2]) < _pairs(train)]
+        # the blend's classic members, refitted on this fold's training ratings minus
+        # the validation ratings they are then asked
+        mine = [f for f in held if _pairs(f[1]) | _pairs(f[2]) == _pairs(train)]
+        assert sorted(f[0] for f in mine) == ["biases", "svd"]
+        valid = mine[0][2]
+        assert weights["validation_ratings"] == len(valid) > 0
+        if protocol == "next_in_time":
+            assert (valid["time_part"] == "valid").all()
+        assert not _pairs(valid) & _pairs(test) and not _pairs(mine[0][1]) & _pairs(
+            valid
+        )
+        predictions = outputs[f"{namespace}.rating_predictions"]
+        members = {m: predictions[predictions["model"] == m].reset_index(drop=True) for m in weights["members"]}  # fmt: skip
+        mixed = predictions[predictions["model"] == "blend"].reset_index(drop=True)
+        assert _pairs(mixed) == _pairs(test) and len(mixed) == len(test)
+        expected = weights["intercept"] + sum(w * members[m]["prediction"].to_numpy() for m, w in weights["weights"].items())  # fmt: skip
+        np.testing.assert_allclose(mixed["prediction"], np.clip(expected, 1.0, 5.0))
+        assert weights["validation_rmse"]["blend"] <= min(weights["validation_rmse"][m] for m in weights["members"]) + 1e-9  # fmt: skip
+
+
+def test_a_blend_names_models_that_run():
+    with pytest.raises(ValueError, match="blend: 'svdpp' is not among the models"):
+        params("ratings", classic_models=["svd"], blend=["fine_tuned", "svdpp"], comparisons=[])  # fmt: skip
+    with pytest.raises(ValueError, match="blend: two different models or more"):
+        params("ratings", blend=["fine_tuned"])
+    with pytest.raises(ValueError, match="'blend' is not among the models"):
+        params("ratings", blend=[], comparisons=[["blend", "svd"]])
+
+
 def test_comparisons_must_name_models_that_run():
     with pytest.raises(ValueError, match="'svdpp' is not among the models"):
-        params("ratings", classic_models=["svd"], comparisons=[["svdpp", "svd"]])
+        params(
+            "ratings", classic_models=["svd"], blend=[], comparisons=[["svdpp", "svd"]]
+        )
 
 
 def test_the_head_a_fold_adds_is_the_kind_ratings_head_trains():

@@ -17,6 +17,11 @@ They choose their epoch on validation ratings held out of each fold's training r
 `valid_fraction` of the fold's training ratings), and `fine_tuned`'s Cloze pretraining
 runs per fold on that fold's training ratings only: no test rating, nor the fact that it
 exists, reaches any training.
+
+The `blend` (`ratings.blend`, `models.rating_blend`) is a linear combination of the heads'
+and the classic models' predictions whose weights are fitted per fold on the same
+validation ratings, the classic members refitted without them for that: the Netflix
+Prize's way of combining models that err differently, fitted on no test rating either.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from maskrec.metrics import (
 )
 from maskrec.model_input import next_rating_parts, rater_input, rating_set
 from maskrec.models.rating_baselines import fit_predict
+from maskrec.models.rating_blend import blend, fit_blend
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import EvaluationParams, RatingParams, TrainingParams
 from maskrec.scoring import rate
@@ -80,35 +86,44 @@ def predict_with_classic_models(
 ) -> pd.DataFrame:
     """Every classic model's prediction of every test rating (they have no choice to make
     on validation, so they train on all but the test)."""
-    frames = []
-    for kind in params.classic_models:
-        settings = getattr(params, kind, {}) if kind != "global_mean" else {}
-        predicted = fit_predict(kind, train, test, dict(settings), params.seed)
-        frames.append(_predictions(test, kind, predicted))
+    frames = [_predictions(test, kind, _classic(kind, train, test, params)) for kind in params.classic_models]  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 
 
-def rating_model_input(
-    train: pd.DataFrame, test: pd.DataFrame, params: RatingParams, protocol: str
-) -> tuple[pd.DataFrame, pd.DataFrame, Any, Any, dict[str, Any]]:
-    """What the sequence models train, stop and are tested on: validation ratings held
-    out of `train` (the `valid` time part for next_in_time, a seeded
-    `valid_fraction` for the random folds); the fitted ratings as rated sequences;
-    pretraining's next-item validation; the validation and test rating questions; and
-    the fitted ratings' mean and range, where the rating head starts."""
+def _classic(kind: str, train: pd.DataFrame, test: pd.DataFrame, params: RatingParams) -> np.ndarray:  # fmt: skip
+    """Classic model `kind` fitted on `train` with its `ratings.<kind>` settings, asked
+    for `test`'s ratings."""
+    settings = getattr(params, kind, {}) if kind != "global_mean" else {}
+    return fit_predict(kind, train, test, dict(settings), params.seed)
+
+
+def hold_out_validation(
+    train: pd.DataFrame, params: RatingParams, protocol: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`train` split into the ratings the sequence models fit and the validation ratings
+    they stop on (and the blend is weighed on): the `valid` time part for next_in_time,
+    a seeded `valid_fraction` for the random folds."""
     if protocol == "next_in_time":
-        valid = train["time_part"] == "valid"
+        valid = (train["time_part"] == "valid").to_numpy()
     else:
         valid = np.random.default_rng(params.seed + 1).random(len(train)) < params.valid_fraction  # fmt: skip
+    return train[~valid], train[valid]
+
+
+def rating_model_input(
+    train: pd.DataFrame,
+    fitted: pd.DataFrame,
+    held: pd.DataFrame,
+    test: pd.DataFrame,
+    params: RatingParams,
+) -> tuple[pd.DataFrame, Any, Any, Any, dict[str, Any]]:
+    """What the sequence models train, stop and are tested on: the `fitted` ratings as
+    rated sequences; pretraining's next-item validation; the validation (`held`) and test
+    rating questions (a test question's window is all of `train` around it); and the
+    fitted ratings' mean and range, where the rating head starts."""
     length = params.head.model.max_len
-    rated, pretraining_valid, valid_questions, scale = rater_input(train[~valid], train[valid], length)  # fmt: skip
-    return (
-        rated,
-        pretraining_valid,
-        valid_questions,
-        rating_set(train, test, length),
-        scale,
-    )
+    rated, pretraining_valid, valid_questions, scale = rater_input(fitted, held, length)
+    return rated, pretraining_valid, valid_questions, rating_set(train, test, length), scale  # fmt: skip
 
 
 def init_rating_model(item_features: pd.DataFrame, params: RatingParams) -> SequenceRecModel:  # fmt: skip
@@ -169,19 +184,73 @@ def predict_with_sequence_models(
     )
 
 
+def fit_rating_blend(
+    fitted: pd.DataFrame,
+    held: pd.DataFrame,
+    valid_questions: Any,
+    fine_tuned: SequenceRecModel,
+    scratch: SequenceRecModel,
+    params: RatingParams,
+    training: TrainingParams,
+) -> dict[str, Any]:
+    """The blend's weights (`ratings.blend`'s members; `models.rating_blend`), fitted on
+    the validation ratings: its classic members refitted on the `fitted` ratings alone,
+    so that none has seen the ratings it is weighed on, the rating heads as trained (they
+    chose their epoch on these ratings: a small optimism in their weights). With the
+    members' and the blend's RMSE on those ratings (in-sample for the blend)."""
+    if not params.blend:
+        return {"members": []}
+    heads = dict(zip(SEQUENCE_MODELS, (fine_tuned, scratch), strict=True))
+    predictions = {
+        name: rate(heads[name], valid_questions, training.scoring_batch_size) if name in heads
+        else _classic(name, fitted, held, params)
+        for name in params.blend
+    }  # fmt: skip
+    ratings = held["rating"].to_numpy(dtype=float)
+    weights = fit_blend(predictions, ratings)
+    scale = (float(fitted["rating"].min()), float(fitted["rating"].max()))
+    mine = {**predictions, "blend": blend(weights, predictions, scale)}
+    rmse = {name: float(error_metrics(p - ratings)["rmse"]) for name, p in mine.items()}
+    logger.info("blend weights %s (intercept %.3f); validation RMSE %s", {k: round(v, 3) for k, v in weights["weights"].items()},
+                weights["intercept"], {k: round(v, 4) for k, v in rmse.items()})  # fmt: skip
+    return {"members": list(predictions), **weights, "scale": list(scale),
+            "validation_ratings": len(ratings), "validation_rmse": rmse}  # fmt: skip
+
+
+def predict_with_blend(
+    classic: pd.DataFrame, sequence: pd.DataFrame, weights: dict[str, Any]
+) -> pd.DataFrame:
+    """The blend's predictions of the fold's test ratings, from its members' (each as
+    trained on all it trains on); none where `ratings.blend` is empty."""
+    if not weights["members"]:
+        return sequence.iloc[:0]
+    members = pd.concat([classic, sequence], ignore_index=True)
+    rows = {m: members[members["model"] == m].reset_index(drop=True) for m in weights["members"]}  # fmt: skip
+    asked = rows[weights["members"][0]][["user_id", "item_id", "rating"]]
+    for (
+        m,
+        mine,
+    ) in rows.items():  # every member answers the same questions, in one order
+        if not mine[["user_id", "item_id"]].equals(asked[["user_id", "item_id"]]):
+            raise ValueError(f"the blend's member {m!r} predicts other ratings than {weights['members'][0]!r}")  # fmt: skip
+    predictions = {m: mine["prediction"].to_numpy() for m, mine in rows.items()}
+    return asked.assign(model="blend", prediction=blend(weights, predictions, tuple(weights["scale"])))  # fmt: skip
+
+
 def collect_fold(
     classic: pd.DataFrame,
     sequence: pd.DataFrame,
+    blended: pd.DataFrame,
     pretrained_history: pd.DataFrame,
     fine_tuned_history: pd.DataFrame,
     scratch_history: pd.DataFrame,
     protocol: str,
     fold: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The fold's predictions (every model) and its training histories (every stage),
+    """The fold's predictions (every model, the blend too) and its training histories (every stage),
     labelled with the protocol and fold; each fold's pair is saved, so a resumed run
     (`--only-missing-outputs`) skips the folds that finished."""
-    predictions = pd.concat([classic, sequence], ignore_index=True).assign(protocol=protocol, fold=fold)  # fmt: skip
+    predictions = pd.concat([classic, sequence, blended], ignore_index=True).assign(protocol=protocol, fold=fold)  # fmt: skip
     for model in predictions["model"].unique():
         mine = predictions[predictions["model"] == model]
         rmse = error_metrics(mine["prediction"] - mine["rating"])["rmse"]

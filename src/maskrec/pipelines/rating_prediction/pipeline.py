@@ -21,7 +21,8 @@ def one_fold(protocol: str, fold: int, namespace: str) -> Pipeline:
     """One protocol and fold: the classic models' predictions; the sequence models'
     input; Cloze pretraining on the fitted ratings; the rating head from those weights
     (`fine_tuned`) and from the same initial weights (`scratch`); both asked for the
-    fold's test ratings. Its predictions and histories are saved per fold."""
+    fold's test ratings; the blend's weights on the validation ratings, and its test
+    predictions. Its predictions, blend and histories are saved per fold."""
     data = ["rated_events", "valid_questions", "params:ratings", "params:training"]
     return Pipeline(
         [
@@ -29,7 +30,9 @@ def one_fold(protocol: str, fold: int, namespace: str) -> Pipeline:
                  ["train_ratings", "test_ratings"], name="select_fold_node"),
             Node(nodes.predict_with_classic_models, ["train_ratings", "test_ratings", "params:ratings"],
                  "classic_predictions", name="predict_with_classic_models_node"),
-            Node(_bound(nodes.rating_model_input, protocol=protocol), ["train_ratings", "test_ratings", "params:ratings"],
+            Node(_bound(nodes.hold_out_validation, protocol=protocol), ["train_ratings", "params:ratings"],
+                 ["fitted_ratings", "valid_ratings"], name="hold_out_validation_node"),
+            Node(nodes.rating_model_input, ["train_ratings", "fitted_ratings", "valid_ratings", "test_ratings", "params:ratings"],
                  ["rated_events", "pretraining_valid_items", "valid_questions", "test_questions", "rating_scale"],
                  name="rating_model_input_node"),
             Node(nodes.init_rating_model, ["item_features", "params:ratings"], "pretrained_initial_model",
@@ -50,8 +53,15 @@ def one_fold(protocol: str, fold: int, namespace: str) -> Pipeline:
             Node(nodes.predict_with_sequence_models,
                  ["test_ratings", "test_questions", "fine_tuned_rater", "scratch_rater", "params:training"],
                  "sequence_predictions", name="predict_with_sequence_models_node"),
+            Node(nodes.fit_rating_blend,
+                 ["fitted_ratings", "valid_ratings", "valid_questions", "fine_tuned_rater", "scratch_rater",
+                  "params:ratings", "params:training"],
+                 "rating_blend", name="fit_rating_blend_node"),
+            Node(nodes.predict_with_blend, ["classic_predictions", "sequence_predictions", "rating_blend"],
+                 "blend_predictions", name="predict_with_blend_node"),
             Node(_bound(nodes.collect_fold, protocol=protocol, fold=fold),
-                 ["classic_predictions", "sequence_predictions", "pretrained_curve", "fine_tuned_curve", "scratch_curve"],
+                 ["classic_predictions", "sequence_predictions", "blend_predictions",
+                  "pretrained_curve", "fine_tuned_curve", "scratch_curve"],
                  ["rating_predictions", "rating_history"], name="collect_fold_node"),
         ]
     )  # fmt: skip
