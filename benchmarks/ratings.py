@@ -34,9 +34,9 @@ from common import (  # noqa: E402
 # scikit-surprise's benchmark table (README; default settings, 5-fold random split): RMSE, MAE
 SURPRISE = {
     "ml-100k": {"random (NormalPredictor)": (1.518, 1.219), "biases (BaselineOnly)": (0.944, 0.748),
-                "svd": (0.934, 0.737), "svdpp": (0.919, 0.721), "k-NN baseline": (0.931, 0.733)},
+                "svd": (0.934, 0.737), "svdpp": (0.919, 0.721), "k-NN baseline (user-based, MSD)": (0.931, 0.733)},
     "ml-1m": {"random (NormalPredictor)": (1.504, 1.206), "biases (BaselineOnly)": (0.909, 0.719),
-              "svd": (0.873, 0.686), "svdpp": (0.862, 0.672), "k-NN baseline": (0.895, 0.706)},
+              "svd": (0.873, 0.686), "svdpp": (0.862, 0.672), "k-NN baseline (user-based, MSD)": (0.895, 0.706)},
 }  # fmt: skip
 
 

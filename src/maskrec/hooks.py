@@ -119,7 +119,7 @@ def check_parameters(params: dict[str, Any], split_targets_given: bool = False) 
             first_points(tuning, model, functools.partial(setting_at, params))
     ratings = params.get("ratings")
     if ratings is not None:  # Surprise's arguments, before anything is fitted
-        for kind in ("svd", "svdpp"):
+        for kind in ("svd", "svdpp", "knn_baseline"):
             check_settings(kind, getattr(ratings, kind), f"ratings.{kind}")
 
 

@@ -71,6 +71,37 @@ def test_biases_are_surprises_alternating_least_squares(interactions):
         fit_predict("knn", train, test, {}, 0)
 
 
+def test_the_knn_baseline_reads_neighbours_and_refuses_what_would_not_fit(interactions, monkeypatch):  # fmt: skip
+    """Item-item and user-user k-NN baselines both beat the global mean on generated
+    taste and differ from each other; a similarity matrix beyond the memory limit stops
+    the pipeline at its first node, naming the parameter; settings Surprise does not
+    know are refused by name."""
+    from maskrec.models import rating_baselines
+
+    splits = split_ratings(interactions, params("ratings"))
+    train, test = select_fold(splits, "random_folds", 0)
+    errors = {}
+    for based in (False, True):
+        settings = {
+            "k": 20,
+            "sim_options": {"name": "pearson_baseline", "user_based": based},
+        }
+        predicted = fit_predict("knn_baseline", train, test, settings, 0)
+        errors[based] = root_mean_squared_error(test["rating"], predicted)
+        assert predicted.min() >= 1.0 and predicted.max() <= 5.0
+    mean = root_mean_squared_error(test["rating"], fit_predict("global_mean", train, test, {}, 0))  # fmt: skip
+    assert max(errors.values()) < mean and errors[False] != errors[True]
+    items = interactions["item_id"].nunique()
+    monkeypatch.setattr(rating_baselines, "SIMILARITY_LIMIT_BYTES", items**2 * 8 - 1)
+    with pytest.raises(ValueError, match=rf"ratings.knn_baseline: .* over {items} items .* leave knn_baseline out"):  # fmt: skip
+        split_ratings(interactions, params("ratings"))
+    for bad, message in (({"neighbours": 5}, r"knn_baseline.neighbours: not an argument of Surprise's KNNBaseline"),
+                         ({"sim_options": {"name": "jaccard"}}, r"sim_options.name: 'jaccard' is not one"),
+                         ({"sim_options": {"shrink": 5}}, r"sim_options.shrink: not one of Surprise's similarity options")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            rating_baselines.check_settings("knn_baseline", bad, "ratings.knn_baseline")
+
+
 def quick_ratings() -> dict:
     return configured(**QUICK, ratings=RATINGS)
 

@@ -42,7 +42,7 @@ from maskrec.metrics import (
     with_fdr,
 )
 from maskrec.model_input import next_rating_parts, rater_input, rating_set
-from maskrec.models.rating_baselines import fit_predict
+from maskrec.models.rating_baselines import check_similarity_size, fit_predict
 from maskrec.models.rating_blend import blend, fit_blend
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import EvaluationParams, RatingParams, TrainingParams
@@ -61,6 +61,8 @@ def split_ratings(interactions: pd.DataFrame, params: RatingParams) -> pd.DataFr
     test: a user's last rating is test, the one before valid) and `fold` (0..FOLDS-1, a
     seeded random partition of all ratings into near-equal parts)."""
     ratings = interactions[COLUMNS].reset_index(drop=True)  # sorted by user, then time
+    if "knn_baseline" in params.classic_models:  # before any fold fits or trains
+        check_similarity_size(ratings, params.knn_baseline)
     part = next_rating_parts(ratings["user_id"].to_numpy())
     rng = np.random.default_rng(params.seed)
     fold = np.empty(len(ratings), dtype=np.int64)
