@@ -378,15 +378,12 @@ class RatingParams(_Params):
     weights and from scratch."""
 
     seed: int  # the random folds, and the rating models' seed
-    classic_models: list[
-        Literal["global_mean", "biases", "svd", "svdpp", "knn_baseline"]
-    ]
+    classic_models: list[Literal["global_mean", "biases", "svd", "svdpp", "knn_baseline"]]  # fmt: skip
     biases: dict[str, int | float]  # scikit-surprise's BaselineOnly ALS options
     svd: dict[str, int | float]  # scikit-surprise's SVD arguments
     svdpp: dict[str, int | float]  # scikit-surprise's SVDpp arguments
-    knn_baseline: dict[
-        str, Any
-    ]  # scikit-surprise's KNNBaseline arguments (sim_options nested)
+    # scikit-surprise's KNNBaseline arguments (`sim_options` a mapping of its own)
+    knn_baseline: dict[str, Any]
     valid_fraction: float = Field(gt=0.0, lt=1.0)  # random folds: held out to stop on
     pretraining: ClozeStage
     head: RatingHeadStage

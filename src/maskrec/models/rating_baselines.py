@@ -35,11 +35,8 @@ def check_settings(kind: str, settings: dict[str, Any], where: str) -> None:
     algorithm = {"svd": SVD, "svdpp": SVDpp, "knn_baseline": KNNBaseline}.get(kind)
     if algorithm is None:
         return
-    known = (
-        set(inspect.signature(algorithm.__init__).parameters)
-        - _NOT_SETTINGS
-        - {"kwargs"}
-    )
+    arguments = set(inspect.signature(algorithm.__init__).parameters)
+    known = arguments - _NOT_SETTINGS - {"kwargs"}
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"{where}.{unknown[0]}: not an argument of Surprise's {algorithm.__name__} (one of {', '.join(sorted(known))})")  # fmt: skip

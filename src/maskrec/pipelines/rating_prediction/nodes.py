@@ -229,10 +229,8 @@ def predict_with_blend(
     members = pd.concat([classic, sequence], ignore_index=True)
     rows = {m: members[members["model"] == m].reset_index(drop=True) for m in weights["members"]}  # fmt: skip
     asked = rows[weights["members"][0]][["user_id", "item_id", "rating"]]
-    for (
-        m,
-        mine,
-    ) in rows.items():  # every member answers the same questions, in one order
+    # every member answers the same questions, in one order
+    for m, mine in rows.items():
         if not mine[["user_id", "item_id"]].equals(asked[["user_id", "item_id"]]):
             raise ValueError(f"the blend's member {m!r} predicts other ratings than {weights['members'][0]!r}")  # fmt: skip
     predictions = {m: mine["prediction"].to_numpy() for m, mine in rows.items()}
@@ -249,9 +247,9 @@ def collect_fold(
     protocol: str,
     fold: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The fold's predictions (every model, the blend too) and its training histories (every stage),
-    labelled with the protocol and fold; each fold's pair is saved, so a resumed run
-    (`--only-missing-outputs`) skips the folds that finished."""
+    """The fold's predictions (every model, the blend too) and its training histories
+    (every stage), labelled with the protocol and fold; each fold's pair is saved, so a
+    resumed run (`--only-missing-outputs`) skips the folds that finished."""
     predictions = pd.concat([classic, sequence, blended], ignore_index=True).assign(protocol=protocol, fold=fold)  # fmt: skip
     for model in predictions["model"].unique():
         mine = predictions[predictions["model"] == model]
