@@ -387,13 +387,21 @@ class RatingParams(_Params):
     valid_fraction: float = Field(gt=0.0, lt=1.0)  # random folds: held out to stop on
     pretraining: ClozeStage
     head: RatingHeadStage
+    # processes the classic models' fits run in, side by side (-1: one per core)
+    classic_jobs: int = Field(ge=-1)
     # a linear blend of these models' predictions, weighed on each fold's validation
     # ratings (models.rating_blend); [] for none
     blend: list[str] = Field(default_factory=list)
+    # the blend's ridge penalties, one chosen per fold by leave-one-out error
+    blend_penalties: list[Annotated[float, Field(gt=0.0)]] = Field(min_length=1)
     comparisons: list[tuple[str, str]]
 
     @model_validator(mode="after")
     def _compared_models_run(self) -> RatingParams:
+        if self.classic_jobs == 0:
+            raise ValueError(
+                "classic_jobs: a number of processes (-1: one per core), not 0"
+            )
         models = [*self.classic_models, "fine_tuned", "scratch"]
         unknown = [m for m in self.blend if m not in models]
         if unknown:

@@ -18,6 +18,10 @@ import numpy as np
 import pandas as pd
 
 KINDS = ("global_mean", "biases", "svd", "svdpp", "knn_baseline")
+# the order `fit_predict_many` starts fits in, the slowest first (ML-100K, one fold of
+# 80,000 ratings: SVD++ 12 s, k-NN baseline 3.4 s, SVD 0.9 s, biases 0.3 s), so that no
+# core is left with a long fit after the others are done
+_SLOWEST_FIRST = ("svdpp", "knn_baseline", "svd", "biases", "global_mean")
 # the k-NN baseline keeps a dense similarity matrix over users or items (8 bytes a pair):
 # refused above this, before it is fitted, rather than taking the machine's memory
 SIMILARITY_LIMIT_BYTES = 4 * 2**30
@@ -80,6 +84,27 @@ def fit_predict(
         (algorithm.predict(u, i).est for u, i in zip(test["user_id"], test["item_id"], strict=True)),
         dtype=float, count=len(test),
     )  # fmt: skip
+
+
+def fit_predict_many(
+    fits: list[tuple[str, pd.DataFrame, pd.DataFrame, dict[str, Any]]],
+    seed: int,
+    jobs: int,
+) -> list[np.ndarray]:
+    """`fit_predict` for each (kind, train, test, settings) of `fits`, in `jobs` processes
+    (joblib; -1: one per core), the results in `fits`' order. Surprise fits one model on
+    one core, so a fold's fits run side by side; each is seeded, so the predictions do not
+    depend on `jobs`."""
+    from joblib import Parallel, delayed
+
+    order = sorted(range(len(fits)), key=lambda n: _SLOWEST_FIRST.index(fits[n][0]) if fits[n][0] in _SLOWEST_FIRST else -1)  # fmt: skip
+    done = Parallel(n_jobs=jobs, batch_size=1)(
+        delayed(fit_predict)(*fits[n], seed) for n in order
+    )
+    results: list[np.ndarray] = [np.empty(0)] * len(fits)
+    for n, predicted in zip(order, done, strict=True):
+        results[n] = predicted
+    return results
 
 
 def check_similarity_size(train: pd.DataFrame, settings: dict[str, Any]) -> None:

@@ -10,7 +10,8 @@ import pytest
 import torch
 from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
-from maskrec.models.rating_baselines import fit_predict
+from maskrec.models import rating_baselines
+from maskrec.models.rating_baselines import fit_predict, fit_predict_many
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.pipelines.rating_prediction import create_pipeline, nodes
 from maskrec.pipelines.rating_prediction.nodes import select_fold, split_ratings
@@ -21,7 +22,7 @@ from tests.models.test_sequence import tiny_config
 RATINGS = {"classic_models": ["global_mean", "biases", "svd"], "svd": {"n_factors": 8, "n_epochs": 10},
            "model": {"max_len": 16}, "pretraining": {"schedule": {"epochs": 1}},
            "head": {"schedule": {"epochs": 2, "batch_size": 64}},
-           "blend": ["fine_tuned", "scratch", "svd", "biases"],
+           "blend": ["fine_tuned", "scratch", "svd", "biases"], "classic_jobs": 1,  # in this process: the fits are recorded
            "comparisons": [["svd", "biases"], ["biases", "global_mean"], ["fine_tuned", "scratch"], ["blend", "fine_tuned"]]}  # fmt: skip
 MODELS = ["global_mean", "biases", "svd", "fine_tuned", "scratch", "blend"]
 
@@ -69,6 +70,20 @@ def test_biases_are_surprises_alternating_least_squares(interactions):
     assert np.allclose(fit_predict("global_mean", train, test, {}, 0), mu)
     with pytest.raises(ValueError, match="unknown rating model 'knn'"):
         fit_predict("knn", train, test, {}, 0)
+
+
+def test_fits_side_by_side_predict_what_one_process_predicts(interactions):
+    """`fit_predict_many` in two processes returns each fit's predictions in the order
+    asked, equal to fitting them one after another here (each fit is seeded)."""
+    splits = split_ratings(interactions, params("ratings"))
+    train, test = select_fold(splits, "random_folds", 1)
+    fitted, held = train.iloc[: len(train) // 2], train.iloc[len(train) // 2 :]
+    fits = [("svd", train, test, {"n_factors": 4, "n_epochs": 3}), ("global_mean", fitted, held, {}),
+            ("biases", train, test, {"n_epochs": 2}), ("svdpp", fitted, held, {"n_factors": 4, "n_epochs": 2})]  # fmt: skip
+    apart = fit_predict_many(fits, 7, jobs=2)
+    assert [len(p) for p in apart] == [len(test), len(held), len(test), len(held)]
+    for (kind, ratings, asked, settings), mine in zip(fits, apart, strict=True):
+        np.testing.assert_array_equal(mine, fit_predict(kind, ratings, asked, settings, 7))  # fmt: skip
 
 
 def test_the_knn_baseline_reads_neighbours_and_refuses_what_would_not_fit(interactions, monkeypatch):  # fmt: skip
@@ -130,7 +145,7 @@ def outputs(interactions) -> dict:
     with pytest.MonkeyPatch.context() as patch:
         for stage in (nodes.pretrain, nodes.fine_tune_ratings):
             patch.setattr(nodes, stage.__name__, recording(stage))
-        patch.setattr(nodes, "fit_predict", fit_predict_recorded)
+        patch.setattr(rating_baselines, "fit_predict", fit_predict_recorded)
         result = run_pipeline(create_pipeline(), {
             "interactions": interactions, "item_features": small_split()["item_features"],
             "params:ratings": groups["ratings"], "params:training": groups["training"],
@@ -236,6 +251,10 @@ def test_a_blend_names_models_that_run():
         params("ratings", blend=["fine_tuned"])
     with pytest.raises(ValueError, match="'blend' is not among the models"):
         params("ratings", blend=[], comparisons=[["blend", "svd"]])
+    with pytest.raises(ValueError, match="blend_penalties"):
+        params("ratings", blend_penalties=[0.0, 1.0])
+    with pytest.raises(ValueError, match="classic_jobs: a number of processes"):
+        params("ratings", classic_jobs=0)
 
 
 def test_comparisons_must_name_models_that_run():

@@ -42,7 +42,7 @@ from maskrec.metrics import (
     with_fdr,
 )
 from maskrec.model_input import next_rating_parts, rater_input, rating_set
-from maskrec.models.rating_baselines import check_similarity_size, fit_predict
+from maskrec.models.rating_baselines import check_similarity_size, fit_predict_many
 from maskrec.models.rating_blend import blend, fit_blend
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import EvaluationParams, RatingParams, TrainingParams
@@ -84,19 +84,30 @@ def select_fold(
 
 
 def predict_with_classic_models(
-    train: pd.DataFrame, test: pd.DataFrame, params: RatingParams
-) -> pd.DataFrame:
+    train: pd.DataFrame,
+    fitted: pd.DataFrame,
+    held: pd.DataFrame,
+    test: pd.DataFrame,
+    params: RatingParams,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every classic model's prediction of every test rating (they have no choice to make
-    on validation, so they train on all but the test)."""
-    frames = [_predictions(test, kind, _classic(kind, train, test, params)) for kind in params.classic_models]  # fmt: skip
-    return pd.concat(frames, ignore_index=True)
+    on validation, so they train on all but the test), and the blend's classic members'
+    predictions of the validation (`held`) ratings, refitted on the `fitted` ratings
+    alone so that none has seen the ratings the blend weighs it on. The fits run side by
+    side (`ratings.classic_jobs` processes)."""
+    blended = [kind for kind in params.blend if kind in params.classic_models]
+    fits = [(kind, train, test) for kind in params.classic_models] + [(kind, fitted, held) for kind in blended]  # fmt: skip
+    predicted = fit_predict_many([(kind, ratings, asked, _settings(kind, params)) for kind, ratings, asked in fits],
+                                 params.seed, params.classic_jobs)  # fmt: skip
+    frames = [_predictions(asked, kind, p) for (kind, _, asked), p in zip(fits, predicted, strict=True)]  # fmt: skip
+    on_test = len(params.classic_models)
+    empty = _predictions(held.iloc[:0], "none", np.empty(0))
+    return pd.concat(frames[:on_test], ignore_index=True), pd.concat([empty, *frames[on_test:]], ignore_index=True)  # fmt: skip
 
 
-def _classic(kind: str, train: pd.DataFrame, test: pd.DataFrame, params: RatingParams) -> np.ndarray:  # fmt: skip
-    """Classic model `kind` fitted on `train` with its `ratings.<kind>` settings, asked
-    for `test`'s ratings."""
-    settings = getattr(params, kind, {}) if kind != "global_mean" else {}
-    return fit_predict(kind, train, test, dict(settings), params.seed)
+def _settings(kind: str, params: RatingParams) -> dict[str, Any]:
+    """Classic model `kind`'s `ratings.<kind>` settings (the global mean has none)."""
+    return dict(getattr(params, kind, {})) if kind != "global_mean" else {}
 
 
 def hold_out_validation(
@@ -187,34 +198,37 @@ def predict_with_sequence_models(
 
 
 def fit_rating_blend(
-    fitted: pd.DataFrame,
     held: pd.DataFrame,
     valid_questions: Any,
+    rating_scale: dict[str, Any],
+    classic_valid: pd.DataFrame,
     fine_tuned: SequenceRecModel,
     scratch: SequenceRecModel,
     params: RatingParams,
     training: TrainingParams,
 ) -> dict[str, Any]:
     """The blend's weights (`ratings.blend`'s members; `models.rating_blend`), fitted on
-    the validation ratings: its classic members refitted on the `fitted` ratings alone,
-    so that none has seen the ratings it is weighed on, the rating heads as trained (they
-    chose their epoch on these ratings: a small optimism in their weights). With the
-    members' and the blend's RMSE on those ratings (in-sample for the blend)."""
+    the validation ratings (`held`): its classic members as refitted without them
+    (`classic_valid`), the rating heads as trained (they chose their epoch on these
+    ratings: a small optimism in their weights); predictions clipped to the fitted
+    ratings' range (`rating_scale`). With the members' and the blend's RMSE on those
+    ratings (in-sample for the blend)."""
     if not params.blend:
         return {"members": []}
     heads = dict(zip(SEQUENCE_MODELS, (fine_tuned, scratch), strict=True))
     predictions = {
         name: rate(heads[name], valid_questions, training.scoring_batch_size) if name in heads
-        else _classic(name, fitted, held, params)
+        else classic_valid.loc[classic_valid["model"] == name, "prediction"].to_numpy()
         for name in params.blend
     }  # fmt: skip
     ratings = held["rating"].to_numpy(dtype=float)
-    weights = fit_blend(predictions, ratings)
-    scale = (float(fitted["rating"].min()), float(fitted["rating"].max()))
+    weights = fit_blend(predictions, ratings, params.blend_penalties)
+    scale = tuple(rating_scale["range"])
     mine = {**predictions, "blend": blend(weights, predictions, scale)}
     rmse = {name: float(error_metrics(p - ratings)["rmse"]) for name, p in mine.items()}
-    logger.info("blend weights %s (intercept %.3f); validation RMSE %s", {k: round(v, 3) for k, v in weights["weights"].items()},
-                weights["intercept"], {k: round(v, 4) for k, v in rmse.items()})  # fmt: skip
+    logger.info("blend weights %s (intercept %.3f, penalty %g); validation RMSE %s",
+                {k: round(v, 3) for k, v in weights["weights"].items()}, weights["intercept"], weights["penalty"],
+                {k: round(v, 4) for k, v in rmse.items()})  # fmt: skip
     return {"members": list(predictions), **weights, "scale": list(scale),
             "validation_ratings": len(ratings), "validation_rmse": rmse}  # fmt: skip
 

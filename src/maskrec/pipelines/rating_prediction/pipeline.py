@@ -18,8 +18,8 @@ def _bound(function, **values):
 
 
 def one_fold(protocol: str, fold: int, namespace: str) -> Pipeline:
-    """One protocol and fold: the classic models' predictions; the sequence models'
-    input; Cloze pretraining on the fitted ratings; the rating head from those weights
+    """One protocol and fold: the classic models' predictions (of the test ratings, and
+    for the blend of the validation ratings); the sequence models' input; Cloze pretraining on the fitted ratings; the rating head from those weights
     (`fine_tuned`) and from the same initial weights (`scratch`); both asked for the
     fold's test ratings; the blend's weights on the validation ratings, and its test
     predictions. Its predictions, blend and histories are saved per fold."""
@@ -28,10 +28,11 @@ def one_fold(protocol: str, fold: int, namespace: str) -> Pipeline:
         [
             Node(_bound(nodes.select_fold, protocol=protocol, fold=fold), ["rating_splits"],
                  ["train_ratings", "test_ratings"], name="select_fold_node"),
-            Node(nodes.predict_with_classic_models, ["train_ratings", "test_ratings", "params:ratings"],
-                 "classic_predictions", name="predict_with_classic_models_node"),
             Node(_bound(nodes.hold_out_validation, protocol=protocol), ["train_ratings", "params:ratings"],
                  ["fitted_ratings", "valid_ratings"], name="hold_out_validation_node"),
+            Node(nodes.predict_with_classic_models,
+                 ["train_ratings", "fitted_ratings", "valid_ratings", "test_ratings", "params:ratings"],
+                 ["classic_predictions", "classic_valid_predictions"], name="predict_with_classic_models_node"),
             Node(nodes.rating_model_input, ["train_ratings", "fitted_ratings", "valid_ratings", "test_ratings", "params:ratings"],
                  ["rated_events", "pretraining_valid_items", "valid_questions", "test_questions", "rating_scale"],
                  name="rating_model_input_node"),
@@ -54,8 +55,8 @@ def one_fold(protocol: str, fold: int, namespace: str) -> Pipeline:
                  ["test_ratings", "test_questions", "fine_tuned_rater", "scratch_rater", "params:training"],
                  "sequence_predictions", name="predict_with_sequence_models_node"),
             Node(nodes.fit_rating_blend,
-                 ["fitted_ratings", "valid_ratings", "valid_questions", "fine_tuned_rater", "scratch_rater",
-                  "params:ratings", "params:training"],
+                 ["valid_ratings", "valid_questions", "rating_scale", "classic_valid_predictions", "fine_tuned_rater",
+                  "scratch_rater", "params:ratings", "params:training"],
                  "rating_blend", name="fit_rating_blend_node"),
             Node(nodes.predict_with_blend, ["classic_predictions", "sequence_predictions", "rating_blend"],
                  "blend_predictions", name="predict_with_blend_node"),
