@@ -244,6 +244,27 @@ def test_the_blend_is_weighed_on_validation_ratings_its_members_did_not_fit(outp
         assert weights["validation_rmse"]["blend"] <= min(weights["validation_rmse"][m] for m in weights["members"]) + 1e-9  # fmt: skip
 
 
+def test_a_blend_of_classic_models_reads_their_validation_predictions_in_order(interactions):  # fmt: skip
+    """A blend of classic members alone: `predict_with_classic_models` gives it their
+    refits' predictions of the validation ratings, and a table whose rows are not those
+    ratings in order (another run's) is refused rather than weighed."""
+    settings = params("ratings", classic_models=["global_mean", "biases", "svd"], blend=["svd", "biases"],
+                      svd={"n_factors": 4, "n_epochs": 3}, classic_jobs=1, comparisons=[])  # fmt: skip
+    train, test = select_fold(split_ratings(interactions, settings), "random_folds", 2)
+    fitted, held = nodes.hold_out_validation(train, settings, "random_folds")
+    on_test, on_valid = nodes.predict_with_classic_models(train, fitted, held, test, settings)  # fmt: skip
+    assert sorted(on_test["model"].unique()) == ["biases", "global_mean", "svd"]
+    assert sorted(on_valid["model"].unique()) == ["biases", "svd"] and len(on_valid) == 2 * len(held)  # fmt: skip
+    np.testing.assert_array_equal(on_valid.loc[on_valid["model"] == "svd", "prediction"],
+                                  fit_predict("svd", fitted, held, {"n_factors": 4, "n_epochs": 3}, settings.seed))  # fmt: skip
+    scale = {"range": (1.0, 5.0)}
+    weights = nodes.fit_rating_blend(held, None, scale, on_valid, None, None, settings, params("training"))  # fmt: skip
+    assert weights["members"] == ["svd", "biases"] and weights["validation_ratings"] == len(held)  # fmt: skip
+    shuffled = on_valid.sample(frac=1.0, random_state=0)
+    with pytest.raises(ValueError, match="'svd' predicts other ratings than the fold's validation ratings"):  # fmt: skip
+        nodes.fit_rating_blend(held, None, scale, shuffled, None, None, settings, params("training"))  # fmt: skip
+
+
 def test_a_blend_names_models_that_run():
     with pytest.raises(ValueError, match="blend: 'svdpp' is not among the models"):
         params("ratings", classic_models=["svd"], blend=["fine_tuned", "svdpp"], comparisons=[])  # fmt: skip

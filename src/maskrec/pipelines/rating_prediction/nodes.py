@@ -101,8 +101,9 @@ def predict_with_classic_models(
                                  params.seed, params.classic_jobs)  # fmt: skip
     frames = [_predictions(asked, kind, p) for (kind, _, asked), p in zip(fits, predicted, strict=True)]  # fmt: skip
     on_test = len(params.classic_models)
-    empty = _predictions(held.iloc[:0], "none", np.empty(0))
-    return pd.concat(frames[:on_test], ignore_index=True), pd.concat([empty, *frames[on_test:]], ignore_index=True)  # fmt: skip
+    # the validation table has its columns even when the blend has no classic member
+    columns = _predictions(held.iloc[:0], "", np.empty(0))
+    return pd.concat(frames[:on_test], ignore_index=True), pd.concat([columns, *frames[on_test:]], ignore_index=True)  # fmt: skip
 
 
 def _settings(kind: str, params: RatingParams) -> dict[str, Any]:
@@ -218,7 +219,7 @@ def fit_rating_blend(
     heads = dict(zip(SEQUENCE_MODELS, (fine_tuned, scratch), strict=True))
     predictions = {
         name: rate(heads[name], valid_questions, training.scoring_batch_size) if name in heads
-        else classic_valid.loc[classic_valid["model"] == name, "prediction"].to_numpy()
+        else _asked(classic_valid, name, held)
         for name in params.blend
     }  # fmt: skip
     ratings = held["rating"].to_numpy(dtype=float)
@@ -231,6 +232,15 @@ def fit_rating_blend(
                 {k: round(v, 4) for k, v in rmse.items()})  # fmt: skip
     return {"members": list(predictions), **weights, "scale": list(scale),
             "validation_ratings": len(ratings), "validation_rmse": rmse}  # fmt: skip
+
+
+def _asked(predictions: pd.DataFrame, model: str, held: pd.DataFrame) -> np.ndarray:
+    """`model`'s predictions of the `held` ratings, in their order (refused if it
+    predicted other ratings: a table from another run)."""
+    mine = predictions[predictions["model"] == model]
+    if not np.array_equal(mine[["user_id", "item_id"]].to_numpy(), held[["user_id", "item_id"]].to_numpy()):  # fmt: skip
+        raise ValueError(f"classic_valid_predictions: {model!r} predicts other ratings than the fold's validation ratings")  # fmt: skip
+    return mine["prediction"].to_numpy()
 
 
 def predict_with_blend(
