@@ -19,10 +19,11 @@ def _bound(function, **values):
 
 def one_fold(protocol: str, fold: int, namespace: str) -> Pipeline:
     """One protocol and fold: the classic models' predictions (of the test ratings, and
-    for the blend of the validation ratings); the sequence models' input; Cloze pretraining on the fitted ratings; the rating head from those weights
-    (`fine_tuned`) and from the same initial weights (`scratch`); both asked for the
-    fold's test ratings; the blend's weights on the validation ratings, and its test
-    predictions. Its predictions, blend and histories are saved per fold."""
+    for the blend of the validation ratings); the sequence models' input; Cloze
+    pretraining on the fitted ratings; the rating head from those weights (`fine_tuned`)
+    and from the same initial weights (`scratch`); both asked for the fold's test
+    ratings; the blend's weights on the validation ratings, and its test predictions. Its
+    predictions, blend and histories are saved per fold."""
     data = ["rated_events", "valid_questions", "params:ratings", "params:training"]
     return Pipeline(
         [
