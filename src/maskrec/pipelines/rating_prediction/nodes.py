@@ -219,7 +219,7 @@ def fit_rating_blend(
     heads = dict(zip(SEQUENCE_MODELS, (fine_tuned, scratch), strict=True))
     predictions = {
         name: rate(heads[name], valid_questions, training.scoring_batch_size) if name in heads
-        else _asked(classic_valid, name, held)
+        else _member_predictions(classic_valid, name, held, "the fold's validation ratings")
         for name in params.blend
     }  # fmt: skip
     ratings = held["rating"].to_numpy(dtype=float)
@@ -234,12 +234,12 @@ def fit_rating_blend(
             "validation_ratings": len(ratings), "validation_rmse": rmse}  # fmt: skip
 
 
-def _asked(predictions: pd.DataFrame, model: str, held: pd.DataFrame) -> np.ndarray:
-    """`model`'s predictions of the `held` ratings, in their order (refused if it
-    predicted other ratings: a table from another run)."""
-    mine = predictions[predictions["model"] == model]
-    if not np.array_equal(mine[["user_id", "item_id"]].to_numpy(), held[["user_id", "item_id"]].to_numpy()):  # fmt: skip
-        raise ValueError(f"classic_valid_predictions: {model!r} predicts other ratings than the fold's validation ratings")  # fmt: skip
+def _member_predictions(table: pd.DataFrame, model: str, asked: pd.DataFrame, what: str) -> np.ndarray:  # fmt: skip
+    """`model`'s predictions in `table`, which must be of the `asked` ratings in their
+    order (else refused: a member that answered other questions, or another run's table)."""
+    mine = table[table["model"] == model]
+    if not np.array_equal(mine[["user_id", "item_id"]].to_numpy(), asked[["user_id", "item_id"]].to_numpy()):  # fmt: skip
+        raise ValueError(f"the blend's member {model!r} predicts other ratings than {what}")  # fmt: skip
     return mine["prediction"].to_numpy()
 
 
@@ -251,13 +251,10 @@ def predict_with_blend(
     if not weights["members"]:
         return sequence.iloc[:0]
     members = pd.concat([classic, sequence], ignore_index=True)
-    rows = {m: members[members["model"] == m].reset_index(drop=True) for m in weights["members"]}  # fmt: skip
-    asked = rows[weights["members"][0]][["user_id", "item_id", "rating"]]
+    first = weights["members"][0]
+    asked = members.loc[members["model"] == first, ["user_id", "item_id", "rating"]]
     # every member answers the same questions, in one order
-    for m, mine in rows.items():
-        if not mine[["user_id", "item_id"]].equals(asked[["user_id", "item_id"]]):
-            raise ValueError(f"the blend's member {m!r} predicts other ratings than {weights['members'][0]!r}")  # fmt: skip
-    predictions = {m: mine["prediction"].to_numpy() for m, mine in rows.items()}
+    predictions = {m: _member_predictions(members, m, asked, repr(first)) for m in weights["members"]}  # fmt: skip
     return asked.assign(model="blend", prediction=blend(weights, predictions, tuple(weights["scale"])))  # fmt: skip
 
 
