@@ -523,3 +523,31 @@ def test_numeric_item_features_reach_the_item_vectors_and_survive_saving(
     dataset.save(model)
     contexts = right_aligned([[1, 2, 3], [7, 8, 9]], 8)
     assert torch.equal(model.score_next(contexts), dataset.load().score_next(contexts))
+
+
+@pytest.mark.parametrize("recency_bias", [True, False])
+@pytest.mark.parametrize("causal", [False, True])
+def test_states_asked_at_some_positions_are_the_full_encodings_there(
+    recency_bias, causal
+):
+    """`encode(at=)` (the last layer at the asked positions only: every rating question,
+    every next-item score) gives `encode()[at]`, row by row, with two layers, padding,
+    rating buckets shown, and several sequences packed into a row."""
+    torch.manual_seed(0)
+    config = tiny_config(num_layers=2, recency_bias=recency_bias, rating_buckets=16)
+    model = SequenceRecModel(config).eval()
+    ids = torch.tensor([[0, 0, 0, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7, 8], [0, 0, 0, 0, 0, 0, 9, 2]])  # fmt: skip
+    ratings = (ids > 0) * torch.randint(1, 11, ids.shape)
+    at = torch.zeros_like(ids, dtype=torch.bool)
+    at[:, -1] = True
+    at[1, 2] = at[1, 5] = at[0, 4] = True
+    positions = torch.tensor([[0, 1, 2, 3, 0, 1, 2, 3]] * 3)
+    segments = torch.tensor([[1, 1, 1, 1, 2, 2, 2, 2]] * 3) * (ids > 0)
+    with torch.no_grad():
+        whole = model.encode(ids, causal=causal, ratings=ratings)
+        torch.testing.assert_close(model.encode(ids, causal=causal, ratings=ratings, at=at), whole[at])  # fmt: skip
+        packed = model.encode(ids, None, causal, positions, segments)
+        torch.testing.assert_close(model.encode(ids, None, causal, positions, segments, at=at), packed[at])  # fmt: skip
+    assert not torch.allclose(
+        whole[at][0], whole[at][1]
+    )  # the states differ by position
