@@ -551,3 +551,51 @@ def test_states_asked_at_some_positions_are_the_full_encodings_there(
     assert not torch.allclose(
         whole[at][0], whole[at][1]
     )  # the states differ by position
+
+
+@pytest.mark.parametrize("term", ["cloze", "next_item", "rating", "causal"])
+def test_a_training_loss_and_its_gradients_are_those_of_every_position_encoded(term):
+    """`forward` reads the labelled states through `states_at` (the last layer only where a
+    target is, unless the reading is causal): without dropout the loss and every weight's
+    gradient are those of encoding every position and reading the labelled states after,
+    for Cloze masks, a [MASK] at the end, hidden ratings and a causal term alike."""
+    from maskrec.models.losses import LossSettings, item_loss
+    from maskrec.models.packing import IGNORE
+
+    torch.manual_seed(0)
+    model = SequenceRecModel(tiny_config(num_layers=2, rating_buckets=16)).eval()
+    ids = torch.tensor([[0, 0, 0, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7, 8], [0, 0, 0, 0, 0, 0, 9, 2]])  # fmt: skip
+    labels = torch.full_like(ids, IGNORE)
+    causal, ratings, rating_labels = term == "causal", None, None
+    if term == "cloze":
+        labels[0, 4], labels[1, 1], labels[1, 6], labels[2, 7] = 9, 2, 11, 4
+    elif term == "next_item":
+        labels[:, -1] = torch.tensor([8, 9, 3])
+    elif term == "causal":
+        labels = torch.where(ids > 0, torch.roll(ids, -1, 1).clamp(min=1), labels)
+    else:
+        ratings = (ids > 0) * torch.randint(1, 11, ids.shape)
+        rating_labels = torch.full_like(ids, IGNORE)
+        rating_labels[0, 5], rating_labels[1, 0], rating_labels[1, 3] = 6, 9, 2
+        ratings = ratings.masked_fill(rating_labels != IGNORE, 0)
+    wanted = (labels if rating_labels is None else rating_labels) != IGNORE
+
+    def every_position() -> torch.Tensor:
+        states = model.encode(ids, causal=causal, ratings=ratings)[wanted]
+        if rating_labels is not None:
+            predicted = model.stars(model.rating_scores(states, ids[wanted]))
+            return torch.nn.functional.mse_loss(
+                predicted, rating_labels[wanted].float() / 2
+            )
+        return item_loss(model, states, labels[wanted], LossSettings().item)[0]
+
+    expected = every_position()
+    expected_grads = torch.autograd.grad(expected, list(model.parameters()), allow_unused=True)  # fmt: skip
+    loss = model(ids, labels, causal=causal, ratings=ratings, rating_labels=rating_labels).loss  # fmt: skip
+    grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+    torch.testing.assert_close(loss, expected)
+    for got, want in zip(grads, expected_grads, strict=True):
+        if want is None:
+            assert got is None or not got.any()
+        else:
+            torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-4)

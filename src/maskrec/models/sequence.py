@@ -589,35 +589,58 @@ class SequenceRecModel(PreTrainedModel):
         *lower, last = self.bert.encoder.layer
         for layer in lower:
             hidden = layer(hidden, mask)
-        return self._last_layer_at(last, hidden, mask, *at.nonzero(as_tuple=True))
+        return self._last_layer_at(last, hidden, mask, at)
+
+    def states_at(
+        self,
+        wanted: torch.Tensor,
+        input_ids: torch.Tensor,
+        causal: bool | None = None,
+        positions: torch.Tensor | None = None,
+        segments: torch.Tensor | None = None,
+        ratings: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The states a loss or a score reads, `encode(...)[wanted]`: with the last layer
+        at `wanted` alone (`encode(at=)`), except for a causal reading, whose targets sit
+        at every position (SASRec's: nothing to leave out).  # (B, L) -> (M, H)"""
+        if self.config.causal if causal is None else causal:
+            return self.encode(input_ids, None, causal, positions, segments, ratings)[wanted]  # fmt: skip
+        return self.encode(input_ids, None, causal, positions, segments, ratings, at=wanted)  # fmt: skip
 
     def _last_layer_at(
         self,
         layer: nn.Module,
         hidden: torch.Tensor,
         mask: torch.Tensor,
-        rows: torch.Tensor,
-        columns: torch.Tensor,
+        at: torch.Tensor,
     ) -> torch.Tensor:
         """BERT's `layer` (BertLayer: self-attention, its output block, the feed-forward
-        block; its own modules) for the queries at (`rows`, `columns`) alone, over all of
-        their rows' keys and values.  # (B, L, H), mask (B, heads|1, L|1, L) -> (M, H)"""
+        block; its own modules) for the queries at `at` alone, over all of their rows'
+        keys and values. A row's queries sit in slots 0..k-1 of a (B, Q) grid (Q: the most
+        any row has); the rest read column 0 and are dropped at the end.
+        # (B, L, H), mask (B, heads|1, L|1, L), at (B, L) -> (M, H)"""
         attention = layer.attention.self
         size = attention.attention_head_size
 
         def by_head(x: torch.Tensor) -> torch.Tensor:
-            """(..., T, H) -> (..., heads, T, d)"""
-            return x.view(*x.shape[:-1], -1, size).transpose(-3, -2)
+            """(B, T, H) -> (B, heads, T, d)"""
+            return x.view(*x.shape[:-1], -1, size).transpose(1, 2)
 
-        states = hidden[rows, columns][:, None]  # (M, 1, H)
-        query = by_head(attention.query(states))  # (M, heads, 1, d)
-        key, value = (by_head(projection(hidden))[rows] for projection in (attention.key, attention.value))  # fmt: skip
-        # each query's own mask row: (M, heads|1, 1, L)
-        mask = mask.expand(-1, -1, hidden.shape[1], -1)[rows, :, columns].unsqueeze(2)
+        rows, columns = at.nonzero(as_tuple=True)
+        slots = (at.cumsum(1) - 1)[rows, columns]
+        read = torch.zeros((len(at), int(slots.max()) + 1 if len(slots) else 1), dtype=torch.long, device=at.device)  # fmt: skip
+        read[rows, slots] = columns  # (B, Q): the column each slot asks about
+        states = hidden.gather(1, read[..., None].expand(-1, -1, hidden.shape[-1]))
+        # each slot's own mask row: (B, heads|1, Q, L)
+        mask = mask.expand(-1, -1, hidden.shape[1], -1)
+        mask = mask.gather(2, read[:, None, :, None].expand(-1, mask.shape[1], -1, mask.shape[-1]))  # fmt: skip
         dropout = attention.dropout.p if self.training else 0.0
-        attended, _ = cpu_dropout.attention(attention, query, key, value, mask, dropout, attention.scaling)  # fmt: skip
-        attended = layer.attention.output(attended.reshape(len(rows), 1, -1), states)
-        return layer.feed_forward_chunk(attended)[:, 0]
+        attended, _ = cpu_dropout.attention(
+            attention, by_head(attention.query(states)), by_head(attention.key(hidden)),
+            by_head(attention.value(hidden)), mask, dropout, attention.scaling,
+        )  # fmt: skip
+        attended = layer.attention.output(attended.reshape(*states.shape), states)
+        return layer.feed_forward_chunk(attended)[rows, slots]
 
     def item_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Full-softmax logits over the items: column j is item j + 1, the training view
@@ -664,16 +687,21 @@ class SequenceRecModel(PreTrainedModel):
 
         `causal`, `positions` and `segments` say how the batch is read and laid out
         (`encode`). Only labelled positions are scored, which keeps the (positions x
-        items) product small.  # (B, L) -> loss (), logits (M', N)
+        items) product small, and the last layer computes only their states
+        (`states_at`).  # (B, L) -> loss (), logits (M', N)
         """
-        hidden = self.encode(
-            input_ids, None, causal, positions, segments, ratings
-        )  # (B, L, H)
         if rating_labels is not None:
-            asked = rating_labels != IGNORE
-            scores = self.rating_scores(hidden[asked], input_ids[asked])
+            wanted = rating_labels != IGNORE
+        elif labels is not None:
+            wanted = labels != IGNORE
+        else:  # the item after the last position
+            wanted = torch.zeros_like(input_ids, dtype=torch.bool)
+            wanted[:, -1] = True
+        states = self.states_at(wanted, input_ids, causal, positions, segments, ratings)
+        if rating_labels is not None:
+            scores = self.rating_scores(states, input_ids[wanted])
             predicted = self.stars(scores)  # (M,)
-            target = rating_labels[asked]
+            target = rating_labels[wanted]
             error = F.mse_loss(predicted.float(), target.float() / 2)
             if self.config.rating_loss != "squared":
                 # each true rating's column: its index among the half stars of the range
@@ -686,16 +714,18 @@ class SequenceRecModel(PreTrainedModel):
                     error = error - chosen.clamp_min(1e-12).log().mean()
             return SequenceRecOutput(loss=error, ratings=predicted)
         if labels is None:
-            last = hidden[:, -1]  # (B, H)
-            return SequenceRecOutput(logits=self.item_logits(last), hidden_states=last)
-        selected = labels != IGNORE
-        states, targets = hidden[selected], labels[selected]  # (M, H), (M,)
+            return SequenceRecOutput(
+                logits=self.item_logits(states), hidden_states=states
+            )
+        targets = labels[wanted]  # states (M, H), targets (M,)
         settings = loss or LossSettings()
         value, logits = item_loss(self, states, targets, settings.item, settings.label_smoothing)  # fmt: skip
         if teacher is not None and settings.distill_weight > 0:
             with torch.no_grad():
-                taught = teacher.encode(input_ids, None, causal, positions, segments)
-                teacher_logits = teacher.labelled_logits(taught[selected])
+                taught = teacher.states_at(
+                    wanted, input_ids, causal, positions, segments
+                )
+                teacher_logits = teacher.labelled_logits(taught)
             t = settings.temperature
             kl = F.kl_div(
                 F.log_softmax(logits[: len(targets)].float() / t, dim=-1),
