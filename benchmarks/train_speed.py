@@ -61,7 +61,7 @@ def child(args: argparse.Namespace) -> dict:
     """One variant: train each stage for --epochs epochs and read its history."""
     schedule = {"schedule": {"epochs": args.epochs, "patience": args.epochs + 1}}
     every = dotlist(
-        schedule=schedule["schedule"], pretraining=schedule, sasrec=schedule
+        schedule=schedule["schedule"], pretraining=schedule, fine_tuning=schedule, sasrec=schedule
     )
     params = join_params(args.base_params, VARIANTS[args.child], every)
     project = ScratchProject(Path(args.workdir) / args.child, args.env or None, params)
