@@ -61,7 +61,10 @@ def child(args: argparse.Namespace) -> dict:
     """One variant: train each stage for --epochs epochs and read its history."""
     schedule = {"schedule": {"epochs": args.epochs, "patience": args.epochs + 1}}
     every = dotlist(
-        schedule=schedule["schedule"], pretraining=schedule, fine_tuning=schedule, sasrec=schedule
+        schedule=schedule["schedule"],
+        pretraining=schedule,
+        fine_tuning=schedule,
+        sasrec=schedule,
     )
     params = join_params(args.base_params, VARIANTS[args.child], every)
     project = ScratchProject(Path(args.workdir) / args.child, args.env or None, params)
@@ -113,8 +116,11 @@ def epoch_flops(sequences: list, settings: dict, n_items: int, packing: bool) ->
     real batches (as `fit` lays them out: packed on the CPU): per layer and token, the
     projections 8 d^2 and the feed-forward 4 d f, per pair of positions in a row 4 d
     (scores and the weighted sum); per labelled position the head 2 d^2 and the item
-    softmax 2 d N; the backward pass twice the forward. An estimate: LayerNorm, dropout,
-    the softmax's exponentials and the optimizer are left out."""
+    softmax 2 d N; the backward pass twice the forward. A term not read causally runs
+    its last layer at the labelled positions only (`SequenceRecModel.states_at`): there
+    every token costs the keys and values (4 d^2) and each row's query slots (as many as
+    the batch's most labelled row) the rest. An estimate: LayerNorm, dropout, the
+    softmax's exponentials and the optimizer are left out."""
     from types import SimpleNamespace
 
     from maskrec.model_input import training_windows
@@ -133,16 +139,24 @@ def epoch_flops(sequences: list, settings: dict, n_items: int, packing: bool) ->
     for name, (spec, objective) in stages.items():
         model, length = spec.model, spec.model.max_len
         windows = training_windows(sequences, objective.window_length(length))
-        tokens = pairs = labelled = 0
+        d, f, layers = model.hidden_size, model.intermediate_size, model.num_layers
+        forward = tokens = labelled = 0
         for parts in objective.batches(windows, spec.schedule.batch_size, torch.Generator().manual_seed(0)):  # fmt: skip
             for part in parts:
                 batch = SequenceBatch(part.inputs, part.labels)
                 batch = pack(batch, length) if packing else batch
                 rows, width = batch.inputs.shape
-                tokens, pairs = tokens + rows * width, pairs + rows * width * width
-                labelled += int((part.labels != IGNORE).sum())
-        d, f = model.hidden_size, model.intermediate_size
-        forward = model.num_layers * (tokens * (8 * d * d + 4 * d * f) + pairs * 4 * d) + labelled * (2 * d * d + 2 * d * n_items)  # fmt: skip
+                per_row = (batch.labels != IGNORE).sum(1)
+                causal = objective.causal if part.causal is None else part.causal
+                # the layers computed at every position; a term not read causally runs the
+                # last one's keys and values everywhere and the rest at its query slots
+                full = layers if causal else layers - 1
+                forward += full * rows * width * (8 * d * d + 4 * d * f + 4 * d * width)
+                if not causal:
+                    slots = rows * int(per_row.max())
+                    forward += rows * width * 4 * d * d + slots * (4 * d * d + 4 * d * f + 4 * d * width)  # fmt: skip
+                tokens, labelled = tokens + rows * width, labelled + int(per_row.sum())
+        forward += labelled * (2 * d * d + 2 * d * n_items)
         work[name] = {"flops_per_epoch": 3 * forward, "tokens_per_epoch": tokens, "labelled_per_epoch": labelled}  # fmt: skip
     return work
 

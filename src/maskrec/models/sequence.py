@@ -600,12 +600,22 @@ class SequenceRecModel(PreTrainedModel):
         segments: torch.Tensor | None = None,
         ratings: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The states a loss or a score reads, `encode(...)[wanted]`: with the last layer
-        at `wanted` alone (`encode(at=)`), except for a causal reading, whose targets sit
-        at every position (SASRec's: nothing to leave out).  # (B, L) -> (M, H)"""
-        if self.config.causal if causal is None else causal:
-            return self.encode(input_ids, None, causal, positions, segments, ratings)[wanted]  # fmt: skip
-        return self.encode(input_ids, None, causal, positions, segments, ratings, at=wanted)  # fmt: skip
+        """The states a loss reads, `encode(...)[wanted]`, with the last layer at `wanted`
+        alone (`encode(at=)`) where that saves work: on the CPU, for a term not read
+        causally (a causal term has a target at every position), when the batch's most
+        labelled row asks for at most half its positions (the last layer's queries take
+        as many slots in every row: a Cloze batch masking half its items gains nothing
+        and pays the gathers; measured in docs/benchmarks.md). Elsewhere every position
+        is encoded, as on a GPU, where the slots' data-dependent shape would make the
+        host wait for the device.  # (B, L) -> (M, H)"""
+        reads_causally = self.config.causal if causal is None else causal
+        if not reads_causally and input_ids.device.type == "cpu":
+            most = int(wanted.sum(1).max()) if len(wanted) else 0
+            if 2 * most <= wanted.shape[1]:
+                return self.encode(input_ids, None, causal, positions, segments, ratings, at=wanted)  # fmt: skip
+        return self.encode(input_ids, None, causal, positions, segments, ratings)[
+            wanted
+        ]
 
     def _last_layer_at(
         self,
