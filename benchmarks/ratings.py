@@ -74,6 +74,7 @@ def main() -> None:
                 entry[f"{metric}_std"] = (
                     float(values.std(ddof=1)) if len(values) > 1 else 0.0
                 )
+                entry[f"{metric}_per_seed"] = values.tolist()  # to compare seed by seed
             interval = models[model]["all"]["rmse"]
             entry["rmse_ci_seed0"] = [interval["ci_low"], interval["ci_high"]]
             sparse = next(k for k in models[model] if k.startswith("history<="))
