@@ -613,9 +613,8 @@ class SequenceRecModel(PreTrainedModel):
             most = int(wanted.sum(1).max()) if len(wanted) else 0
             if 2 * most <= wanted.shape[1]:
                 return self.encode(input_ids, None, causal, positions, segments, ratings, at=wanted)  # fmt: skip
-        return self.encode(input_ids, None, causal, positions, segments, ratings)[
-            wanted
-        ]
+        every = self.encode(input_ids, None, causal, positions, segments, ratings)
+        return every[wanted]
 
     def _last_layer_at(
         self,
@@ -724,17 +723,14 @@ class SequenceRecModel(PreTrainedModel):
                     error = error - chosen.clamp_min(1e-12).log().mean()
             return SequenceRecOutput(loss=error, ratings=predicted)
         if labels is None:
-            return SequenceRecOutput(
-                logits=self.item_logits(states), hidden_states=states
-            )
+            logits = self.item_logits(states)
+            return SequenceRecOutput(logits=logits, hidden_states=states)
         targets = labels[wanted]  # states (M, H), targets (M,)
         settings = loss or LossSettings()
         value, logits = item_loss(self, states, targets, settings.item, settings.label_smoothing)  # fmt: skip
         if teacher is not None and settings.distill_weight > 0:
             with torch.no_grad():
-                taught = teacher.states_at(
-                    wanted, input_ids, causal, positions, segments
-                )
+                taught = teacher.states_at(wanted, input_ids, causal, positions, segments)  # fmt: skip
                 teacher_logits = teacher.labelled_logits(taught)
             t = settings.temperature
             kl = F.kl_div(
