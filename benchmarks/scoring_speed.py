@@ -104,6 +104,8 @@ def main() -> None:
     from maskrec.scoring import rate
 
     fold = args.fold
+    if fold not in FOLDS:  # before any training
+        raise SystemExit(f"--fold {fold!r}: not a protocol-fold of the rating pipeline; one of {', '.join(FOLDS)}")  # fmt: skip
     made = [f"{fold}.fine_tuned_rater", f"{fold}.pretrained_rater"]
     project.run([PIPELINE], stage_nodes(PIPELINE, made, given=()))
     rater, cloze, splits = project.load(*made, "rating_splits")
