@@ -16,7 +16,8 @@ concatenated, with the t interval over all the seeds recomputed (a pair some par
 e.g. the per-group pairs older JSONs do not hold, is listed in `pairs_not_in_every_part`).
 The paired tests over users averaged across seeds (`paired_tests` of a part) need every
 seed's per-user metrics and are not merged; each part keeps its own. Every part's
-provenance and machine is kept.
+provenance and machine is kept, and its stage seconds (`stage_seconds` of the merge: each
+stage's seconds a seed, the parts' means weighted by their seeds).
 """
 
 from __future__ import annotations
@@ -130,11 +131,16 @@ def merge(parts: list[dict]) -> dict:
         per_seed = [d for p in parts for d in p["differences_over_seeds"][pair]["per_seed"]]  # fmt: skip
         tests = [t for p in parts for t in p["differences_over_seeds"][pair]["paired_test_per_seed"]]  # fmt: skip
         differences[pair] = {"per_seed": per_seed, "mean": float(np.mean(per_seed)), "t_interval_95": t_interval(per_seed), "paired_test_per_seed": tests}  # fmt: skip
+    # each stage's seconds a seed: the parts' means weighted by their seeds (machines may differ)
+    timed = [p for p in parts if p.get("stage_seconds")]
+    stages = {stage: float(np.average([p["stage_seconds"][stage] for p in timed], weights=[len(seed_list(p)) for p in timed]))
+              for stage in (timed[0]["stage_seconds"] if timed else {})}  # fmt: skip
     return {
-        "seed_list": [s for p in parts for s in seed_list(p)], "seeds": sum(counts),
+        "seed_list": [s for p in parts for s in seed_list(p)], "seeds": sum(counts), "stage_seconds": stages,
         **{key: parts[0].get(key) for key in SAME_STUDY}, "variant": parts[0].get("variant"),
         "models": models, "differences_over_seeds": differences, "pairs_not_in_every_part": left_out,
-        "parts": [{"seed_list": seed_list(p), "provenance": p.get("provenance"), "paired_tests": p.get("paired_tests")} for p in parts],
+        "parts": [{"seed_list": seed_list(p), "provenance": p.get("provenance"), "paired_tests": p.get("paired_tests"),
+                   "stage_seconds": p.get("stage_seconds"), "stage_seconds_per_seed": p.get("stage_seconds_per_seed")} for p in parts],
     }  # fmt: skip
 
 

@@ -463,8 +463,8 @@ def main() -> None:
         "machine": machine(), "device": args.device, "seeds": args.seeds, "seed_list": seeds, "targets": args.targets, "env": args.env,
         "pretrain_data": args.pretrain_data, "runtime_params": params, "models": results, "paired_tests": tests,
         "differences_over_seeds": differences, "variant": variant.describe() if variant else None,
-        "item_alignment": alignment, "data_efficiency": curve, "data_seconds": data_seconds, "stage_seconds": stages, "peak_rss_mib": peak_rss_mib(),
-        "peak_rss_after_stage_mib": [r["peak_rss_after_stage_mib"] for r in runs],
+        "item_alignment": alignment, "data_efficiency": curve, "data_seconds": data_seconds, "stage_seconds": stages, "stage_seconds_per_seed": [r["stages"] for r in runs],
+        "peak_rss_mib": peak_rss_mib(), "peak_rss_after_stage_mib": [r["peak_rss_after_stage_mib"] for r in runs],
     })  # fmt: skip
     write_json(args.summary_json, {
         name: {"ndcg@10": m["ndcg@10"], "hr@10": m["hr@10"], "ndcg@10_std": m["ndcg@10_std"],

@@ -45,6 +45,11 @@ def test_ml100k_overrides_single_keys_and_keeps_the_rest_of_base():
     # the environment's architecture reaches every stage; SASRec keeps its own dropout
     assert ml100k["sasrec"].model.max_len == 200 and ml100k["sasrec"].model.hidden_dropout == 0.2  # fmt: skip
     assert ml100k["transfer_pretraining"].mask_prob == ml100k["pretraining"].mask_prob == 0.2  # fmt: skip
+    # a shared block the environment sets (`schedule.min_improvement`) reaches every stage,
+    # beside each stage's own keys (pretraining's patience stays its own)
+    stages = ("pretraining", "fine_tuning", "scratch", "sasrec", "transfer_pretraining")
+    assert {ml100k[s].schedule.min_improvement for s in stages} == {0.01} != {base["sasrec"].schedule.min_improvement}  # fmt: skip
+    assert ml100k["pretraining"].schedule.patience == 20 and ml100k["scratch"].schedule.patience == 8  # fmt: skip
 
 
 def test_ml1m_is_the_ml1m_subset_study_s_winners_plus_the_start_chosen_after_it():

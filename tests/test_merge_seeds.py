@@ -17,7 +17,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 import merge_seeds  # noqa: E402
 
 
-def _part(seeds: list[int], ndcg: dict[str, list[float]], params: str = "a=1") -> dict:
+def _part(seeds: list[int], ndcg: dict[str, list[float]], params: str = "a=1", seconds: list[float] | None = None) -> dict:  # fmt: skip
     """A race JSON of `seeds` with each model's per-seed test NDCG@10 (HR@10 = 2 ×, MRR
     = NDCG / 2), summarised as race_ml100k.py writes it."""
 
@@ -41,6 +41,8 @@ def _part(seeds: list[int], ndcg: dict[str, list[float]], params: str = "a=1") -
         "runtime_params": params, "device": "cpu", "variant": None, "models": models,
         "differences_over_seeds": differences,
         "provenance": {"commit": "0" * 40, "uncommitted_changes": False},
+        **({"stage_seconds": {"training": float(np.mean(seconds))},
+            "stage_seconds_per_seed": [{"training": v} for v in seconds]} if seconds else {}),
     }  # fmt: skip
 
 
@@ -61,6 +63,17 @@ def test_two_parts_merge_to_the_statistics_of_all_their_seeds():
     reference = stats.t.interval(0.95, 2, loc=per_seed.mean(), scale=stats.sem(per_seed))  # fmt: skip
     np.testing.assert_allclose(difference["t_interval_95"], reference)
     assert [t["p_value"] for t in difference["paired_test_per_seed"]] == pytest.approx([0.0, 0.1, 0.2])  # fmt: skip
+
+
+def test_stage_seconds_are_the_mean_over_every_seed_and_each_part_keeps_its_own():
+    """A part's stage seconds are its seeds' mean; the merge's is the mean over all seeds,
+    not over the parts (the one-seed part must not weigh as much as the two-seed one)."""
+    ndcg = {"a": [0.18, 0.19, 0.2], "b": [0.17, 0.18, 0.19]}
+    parts = [_part([0], {k: v[:1] for k, v in ndcg.items()}, seconds=[600.0]),
+             _part([1, 2], {k: v[1:] for k, v in ndcg.items()}, seconds=[700.0, 710.0])]  # fmt: skip
+    merged = merge_seeds.merge(parts)
+    assert merged["stage_seconds"] == {"training": pytest.approx((600 + 700 + 710) / 3)}
+    assert [p["stage_seconds_per_seed"] for p in merged["parts"]] == [[{"training": 600.0}], [{"training": 700.0}, {"training": 710.0}]]  # fmt: skip
 
 
 def test_parts_sharing_a_seed_are_refused_naming_the_file():
