@@ -312,6 +312,40 @@ def test_min_epochs_keeps_patience_from_ending_a_plateau_before_the_take_off(
     assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.parametrize(
+    "recorded, rule",
+    [
+        # a run that went on long after its best epoch, replayed with less patience
+        (dict(patience=6, start_is_candidate=False), dict(patience=2)),
+        # the margin: 0.105 and 0.109 do not beat 0.10 by 10%
+        (
+            dict(patience=6, start_is_candidate=False),
+            dict(patience=2, min_improvement=0.1),
+        ),
+        # epoch 0 a candidate; smoothing over 3 epochs; a minimum before patience counts
+        (dict(patience=6), dict(patience=3, smoothing=3)),
+        (dict(patience=6, start_is_candidate=False), dict(patience=1, min_epochs=6)),
+    ],
+)
+def test_a_stopping_rule_replayed_on_a_recorded_curve_stops_where_fit_stops(monkeypatch, recorded, rule):  # fmt: skip
+    """`replay_stopping` on a run's history says where `fit` under another rule stops
+    and which epoch it keeps: checked against `fit` itself, run with that rule on the
+    same scores; and a rule that would train past the record gets None."""
+    scores = [0.2, 0.10, 0.105, 0.109, 0.30, 0.10, 0.16, 0.22, 0.26, 0.31, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]  # fmt: skip
+    start = recorded.get("start_is_candidate", True)
+    curve = scores if start else scores[1:]
+    _, history, _ = _scripted_fit(monkeypatch, curve, **recorded)
+    _, stopped, _ = _scripted_fit(monkeypatch, curve, start_is_candidate=start, **rule)
+    schedule = stage(epochs=len(curve), **rule).schedule  # `_scripted_fit`'s cap
+    assert loop.replay_stopping(history, schedule) == (stopped[-1]["epoch"], stopped[-1]["best_epoch"])  # fmt: skip
+    # the record itself, replayed under its own rule, is the run it was
+    own = stage(epochs=len(curve), **{k: v for k, v in recorded.items() if k != "start_is_candidate"}).schedule  # fmt: skip
+    assert loop.replay_stopping(history, own) == (history[-1]["epoch"], history[-1]["best_epoch"])  # fmt: skip
+    # more patience than the record had: the record cannot say where that run stops
+    longer = stage(epochs=len(curve), patience=len(curve)).schedule
+    assert loop.replay_stopping(history, longer) is None
+
+
 @pytest.mark.parametrize("decay", ["linear", "cosine"])
 def test_the_learning_rate_decays_after_warm_up_as_the_schedule_says(
     monkeypatch, decay

@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from maskrec.models.losses import ItemLoss, LossSettings, proposal_from_windows
 from maskrec.models.packing import SequenceBatch, pack
 from maskrec.models.rating_tokens import RATING_CODES, split_tokens
 from maskrec.models.sequence import SequenceRecModel
-from maskrec.params import Stage, TrainingParams
+from maskrec.params import Schedule, Stage, TrainingParams
 from maskrec.progress import Progress, bar_disabled
 from maskrec.scoring import rank, rate
 from maskrec.training import distributed
@@ -190,7 +190,7 @@ def fit(
     step_loss = _step_loss_module(model, loss, tutor, packing, group, device)
     progress = tqdm(total=schedule.epochs, initial=state.epoch, desc=name, unit="epoch", disable=bar_disabled(), leave=False)  # fmt: skip
     for epoch in range(state.epoch + 1, schedule.epochs + 1):
-        if state.bad_epochs >= schedule.patience and epoch - 1 >= schedule.min_epochs:
+        if state.patience_over(schedule):
             break
         rank_offset = RANK_SEED_STRIDE * group.rank if group is not None else 0
         torch.manual_seed(stage.seed * 100_003 + epoch + rank_offset)
@@ -262,6 +262,34 @@ def fit(
     if not keep_checkpoint:
         checkpoint.finish()
     return model.cpu().eval(), state.history
+
+
+def replay_stopping(
+    history: Sequence[dict], schedule: Schedule
+) -> tuple[int, int] | None:
+    """What `fit` would do, under `schedule`'s stopping rule (patience, `min_improvement`,
+    `smoothing`, `min_epochs`, the `epochs` cap), with the validation scores a run recorded
+    (`history`: its per-epoch records, epoch 0 among them when its start was a candidate):
+    (the last epoch it would train, the epoch it would keep). None when the rule would
+    train past the record, which cannot say what comes next.
+
+    Why: a stopping rule can then be chosen on recorded validation curves without training
+    again. Where the replay keeps the epoch the run kept and the cap is the run's (the
+    learning rate's decay depends on it), the rule trains the same model in the replay's
+    epochs. The decisions are `fit`'s own (`_State`), in `fit`'s order."""
+    records = {int(r["epoch"]): r for r in history}
+    state = _State(best_state=None, best_causal=False)
+    if 0 in records:  # the start, scored before training
+        state.history.append(records[0])
+        state.keep_best(selection_metric(records[0]), 0, None)
+    for epoch in range(1, schedule.epochs + 1):
+        if state.patience_over(schedule):
+            break
+        if epoch not in records:
+            return None
+        state.history.append(records[epoch])
+        state.epoch_done(epoch, selection_metric(records[epoch]), None, schedule.min_improvement, schedule.smoothing)  # fmt: skip
+    return state.epoch, state.best_epoch
 
 
 def discard_checkpoints(training: TrainingParams, *names: str) -> None:
@@ -404,11 +432,21 @@ class _State:
     epoch: int = 0
     history: list[dict] = field(default_factory=list)
 
-    def keep_best(self, metric: float, epoch: int, model: SequenceRecModel) -> None:
+    def keep_best(
+        self, metric: float, epoch: int, model: SequenceRecModel | None
+    ) -> None:
         self.best_metric, self.best_epoch = metric, epoch
-        self.best_state, self.best_causal = copy_state(model), model.config.causal
+        if model is not None:  # (`replay_stopping` records the epoch alone)
+            self.best_state, self.best_causal = copy_state(model), model.config.causal
 
-    def epoch_done(self, epoch: int, metric: float, model: SequenceRecModel, min_improvement: float = 0.0,
+    def patience_over(self, schedule: Schedule) -> bool:
+        """Whether patience ends the run before its next epoch: `schedule.patience` epochs
+        in a row without progress, and at least `schedule.min_epochs` trained epochs."""
+        return (
+            self.bad_epochs >= schedule.patience and self.epoch >= schedule.min_epochs
+        )
+
+    def epoch_done(self, epoch: int, metric: float, model: SequenceRecModel | None, min_improvement: float = 0.0,
                    smoothing: int = 1) -> None:  # fmt: skip
         """Patience counts trained epochs only: an epoch is progress if the mean score of
         the last `smoothing` trained epochs (this one's record included; 1: the epoch

@@ -1,0 +1,143 @@
+"""Stopping rules replayed on recorded validation curves: for each rule, where each recorded
+run would stop and which epoch it would keep, without training again.
+
+    python benchmarks/stopping_replay.py --histories RACE_WORKDIR [...] --env ml100k \\
+        --grid "" "schedule.min_improvement=0.01,pretraining.schedule.patience=20,fine_tuning.schedule.patience=8" \\
+        --json benchmarks/results/stopping_replay_ml100k.json
+
+A record is a `<model>_history.csv` the training nodes write (`data/08_reporting`, one
+version folder per run), found anywhere under each --histories folder (a project, or a
+`race_ml100k.py --workdir`). --env and --params say how the runs were configured; each grid
+entry is a `kedro run --params` string over them (`""`: as they ran). Each model's stage is
+resolved as `kedro run` resolves it (`maskrec.config.load_parameters`) and its schedule
+replayed by `maskrec.training.loop.replay_stopping`, which takes `fit`'s own decisions.
+
+A grid entry may change the stopping rule only (`patience`, `min_improvement`, `smoothing`,
+`min_epochs`): anything else, the epoch cap included (the learning rate decays over it),
+trains other models, which a replay cannot show; it is refused by name. The `""` entry must
+reproduce every record (where it stopped, the epoch it kept); a record it does not
+reproduce was made under other settings, and is refused by file.
+
+For each rule and record: the epochs it would train and the epoch it would keep beside the
+record's, or "past the record" where the rule would train longer than the run did. A rule
+that keeps every record's epoch trains the same models (CPU training is deterministic) in
+the epochs it reports. Validation only: nothing here reads a test metric.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, join_params, kedro_params, print_table, write_json  # noqa: E402
+
+# the parameter group (resolved stage) each history's model trains under
+MODEL_STAGES = {
+    "pretrained": "pretraining", "fine_tuned": "fine_tuning", "scratch": "scratch", "sasrec": "sasrec",
+    "source_pretrained": "transfer_pretraining", "transfer_pretrained": "transfer_continuation",
+    "transfer": "transfer_fine_tuning", "joint_sasrec": "joint_sasrec",
+}  # fmt: skip
+# what a replay can judge: the rule that ends a run, not anything that changes its epochs
+STOPPING = ("patience", "min_improvement", "smoothing", "min_epochs")
+
+
+def records(folders: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
+    """(file, model, history) for every `<model>_history.csv` under `folders`, in order of
+    folder, model and version (a race's seeds run in that order)."""
+    found = []
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*_history.csv")):
+            if (
+                path.is_dir()
+            ):  # a versioned dataset's folder: its versions are files inside
+                continue
+            history = pd.read_csv(path)
+            model = str(history["model"].iloc[0]) if "model" in history else path.stem.removesuffix("_history")  # fmt: skip
+            found.append((str(path), model, history))
+    return found
+
+
+def schedules(env: str | None, params: str, entry: str) -> dict:
+    """Each stage's resolved schedule under --params and one grid entry."""
+    from maskrec.config import load_parameters
+
+    groups = load_parameters(ROOT / "conf", env or None, kedro_params(join_params(params, entry)))  # fmt: skip
+    return {stage: groups[stage].schedule for stage in set(MODEL_STAGES.values()) if stage in groups}  # fmt: skip
+
+
+def check_only_stopping(entry: str, recorded: dict, ruled: dict) -> None:
+    """Refuse a grid entry that changes anything but the stopping rule, naming the field."""
+    for stage, schedule in ruled.items():
+        for field, value in schedule.model_dump().items():
+            if field not in STOPPING and value != getattr(recorded[stage], field):
+                raise SystemExit(
+                    f'--grid "{entry}": changes {stage}.schedule.{field} ({getattr(recorded[stage], field)} -> '
+                    f"{value}); a replay judges the stopping rule only ({', '.join(STOPPING)})"
+                )  # fmt: skip
+
+
+def replay(found: list, ruled: dict) -> list[dict]:
+    """Every record replayed under one grid entry's schedules."""
+    from maskrec.training.loop import replay_stopping
+
+    rows = []
+    for path, model, history in found:
+        stage = MODEL_STAGES[model]
+        kept = history["best_epoch"].iloc[-1]
+        outcome = replay_stopping(history.to_dict("records"), ruled[stage])
+        rows.append({
+            "file": path, "model": model, "stage": stage,
+            "recorded_epochs": int(history["epoch"].max()), "recorded_kept": int(kept),
+            "epochs": None if outcome is None else outcome[0], "kept": None if outcome is None else outcome[1],
+        })  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--histories", nargs="+", required=True, help="folders holding <model>_history.csv records")  # fmt: skip
+    parser.add_argument("--env", default="", help="the Kedro environment the runs used ('' = base)")  # fmt: skip
+    parser.add_argument("--params", default="", help="the runs' runtime parameters, as `kedro run --params`")  # fmt: skip
+    parser.add_argument("--grid", nargs="+", default=[""], help="stopping rules, each a --params string")  # fmt: skip
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    found = [r for r in records(args.histories) if r[1] in MODEL_STAGES]
+    if not found:
+        raise SystemExit(f"no <model>_history.csv of {', '.join(MODEL_STAGES)} under {', '.join(args.histories)}")  # fmt: skip
+    recorded = schedules(args.env, args.params, "")
+    # the runs' own rule must give back every record, or the records ran under other settings
+    for row in replay(found, recorded):
+        if (row["epochs"], row["kept"]) != (
+            row["recorded_epochs"],
+            row["recorded_kept"],
+        ):
+            raise SystemExit(
+                f"{row['file']}: --env/--params do not reproduce this record: its own rule gives "
+                f"{row['epochs']} epochs keeping {row['kept']}, the record ran {row['recorded_epochs']} "
+                f"keeping {row['recorded_kept']}"
+            )  # fmt: skip
+    results = []
+    for entry in args.grid:
+        ruled = schedules(args.env, args.params, entry)
+        check_only_stopping(entry, recorded, ruled)
+        rows = replay(found, ruled)
+        complete = all(r["epochs"] is not None for r in rows)
+        same = complete and all(r["kept"] == r["recorded_kept"] for r in rows)
+        trained = sum(r["epochs"] for r in rows) if complete else None
+        recorded_epochs = sum(r["recorded_epochs"] for r in rows)
+        results.append({"rule": entry, "same_kept_epochs": same, "epochs": trained, "recorded_epochs": recorded_epochs, "runs": rows})  # fmt: skip
+        print(f'\n--grid "{entry}": {"every run keeps its epoch" if same else "NOT the same models"}; '
+              f"epochs {trained if complete else 'past the record'} of {recorded_epochs} recorded")  # fmt: skip
+        print_table([{**r, "file": Path(r["file"]).parent.name, "epochs": r["epochs"] if r["epochs"] is not None else "past the record",
+                      "kept": r["kept"] if r["kept"] is not None else "–"} for r in rows],
+                    ["model", "file", "recorded_epochs", "recorded_kept", "epochs", "kept"])  # fmt: skip
+    write_json(args.json, {"histories": args.histories, "env": args.env, "params": args.params, "rules": results})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

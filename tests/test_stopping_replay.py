@@ -1,0 +1,70 @@
+"""benchmarks/stopping_replay.py: a recorded run replayed under its own rule is the run it
+was, under a shorter patience it stops where `fit` would; an entry that changes more than
+the stopping rule, and a record its settings do not reproduce, are refused by name."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+
+import stopping_replay  # noqa: E402
+
+# conf/base's SASRec: 20 epochs, patience 8, any gain is progress
+RISING_THEN_FLAT = [0.05, 0.08, 0.10, 0.105, 0.108] + [
+    0.104
+] * 8  # best epoch 5, then 8 epochs without a gain
+
+
+def _record(folder, scores, model="sasrec"):
+    """A history as the training nodes version it: <model>_history.csv/<version>/<model>_history.csv."""
+    best = 1 + max(range(len(scores)), key=scores.__getitem__)
+    path = (
+        folder
+        / f"{model}_history.csv"
+        / "2026-12-07T10.00.00.000Z"
+        / f"{model}_history.csv"
+    )
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({"epoch": range(1, len(scores) + 1), "ndcg@10": scores, "best_epoch": best, "model": model}).to_csv(path, index=False)  # fmt: skip
+    return path
+
+
+def _run(monkeypatch, *argv):
+    monkeypatch.setattr(sys, "argv", ["stopping_replay.py", *argv])
+    stopping_replay.main()
+
+
+def test_the_own_rule_gives_the_record_back_and_less_patience_stops_sooner(tmp_path, monkeypatch):  # fmt: skip
+    _record(tmp_path / "runs", RISING_THEN_FLAT)
+    out = tmp_path / "replay.json"
+    _run(monkeypatch, "--histories", str(tmp_path / "runs"), "--grid", "", "sasrec.schedule.patience=3",
+         "sasrec.schedule.patience=3,sasrec.schedule.min_improvement=0.1", "--json", str(out))  # fmt: skip
+    own, shorter, margin = json.loads(out.read_text())["rules"]
+    assert (own["runs"][0]["epochs"], own["runs"][0]["kept"]) == (13, 5) and own["same_kept_epochs"]  # fmt: skip
+    assert (shorter["runs"][0]["epochs"], shorter["runs"][0]["kept"]) == (8, 5) and shorter["same_kept_epochs"]  # fmt: skip
+    # with a 10% margin epochs 4 and 5 (0.105, 0.108) are no progress over epoch 3 (0.10):
+    # patience runs out after epoch 6, and epoch 5 is still the best single epoch kept
+    assert (margin["runs"][0]["epochs"], margin["runs"][0]["kept"]) == (6, 5)
+
+
+def test_an_entry_that_changes_more_than_the_stopping_rule_is_refused_by_name(tmp_path, monkeypatch):  # fmt: skip
+    _record(tmp_path / "runs", RISING_THEN_FLAT)
+    with pytest.raises(SystemExit, match=r"sasrec\.schedule\.epochs \(20 -> 10\)"):
+        _run(monkeypatch, "--histories", str(tmp_path / "runs"), "--grid", "sasrec.schedule.epochs=10")  # fmt: skip
+
+
+def test_a_record_its_settings_do_not_reproduce_is_refused_by_file(
+    tmp_path, monkeypatch
+):
+    # run to epoch 13 as above, but recorded under patience 10: conf/base's 8 stops it sooner
+    path = _record(tmp_path / "runs", RISING_THEN_FLAT + [0.104, 0.104])
+    with pytest.raises(SystemExit, match=f"{path}: --env/--params do not reproduce"):
+        _run(monkeypatch, "--histories", str(tmp_path / "runs"))
+    _run(monkeypatch, "--histories", str(tmp_path / "runs"), "--params", "sasrec.schedule.patience=10")  # fmt: skip
