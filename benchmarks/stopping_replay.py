@@ -50,11 +50,10 @@ def records(folders: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
     folder, model and version (a race's seeds run in that order)."""
     found = []
     for folder in folders:
-        for path in sorted(Path(folder).rglob("*_history.csv")):
-            if (
-                path.is_dir()
-            ):  # a versioned dataset's folder: its versions are files inside
-                continue
+        # a versioned dataset is a folder of that name; its versions are the files inside
+        for path in sorted(
+            p for p in Path(folder).rglob("*_history.csv") if p.is_file()
+        ):
             history = pd.read_csv(path)
             model = str(history["model"].iloc[0]) if "model" in history else path.stem.removesuffix("_history")  # fmt: skip
             found.append((str(path), model, history))
@@ -112,10 +111,8 @@ def main() -> None:
     recorded = schedules(args.env, args.params, "")
     # the runs' own rule must give back every record, or the records ran under other settings
     for row in replay(found, recorded):
-        if (row["epochs"], row["kept"]) != (
-            row["recorded_epochs"],
-            row["recorded_kept"],
-        ):
+        replayed, ran = (row["epochs"], row["kept"]), (row["recorded_epochs"], row["recorded_kept"])  # fmt: skip
+        if replayed != ran:
             raise SystemExit(
                 f"{row['file']}: --env/--params do not reproduce this record: its own rule gives "
                 f"{row['epochs']} epochs keeping {row['kept']}, the record ran {row['recorded_epochs']} "
