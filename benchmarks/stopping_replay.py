@@ -12,9 +12,10 @@ entry is a `kedro run --params` string over them (`""`: as they ran). Each model
 resolved as `kedro run` resolves it (`maskrec.config.load_parameters`) and its schedule
 replayed by `maskrec.training.loop.replay_stopping`, which takes `fit`'s own decisions.
 
-A grid entry may change the stopping rule only (`patience`, `min_improvement`, `smoothing`,
-`min_epochs`): anything else, the epoch cap included (the learning rate decays over it),
-trains other models, which a replay cannot show; it is refused by name. The `""` entry must
+A grid entry may change a stage's stopping rule only (`schedule.patience`,
+`min_improvement`, `smoothing`, `min_epochs`): anything else in any parameter group, the
+epoch cap included (the learning rate decays over it), trains other models, which a replay
+cannot show; it is refused, naming the parameter. The `""` entry must
 reproduce every record (where it stopped, the epoch it kept); a record it does not
 reproduce was made under other settings, and is refused by file.
 
@@ -60,22 +61,38 @@ def records(folders: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
     return found
 
 
-def schedules(env: str | None, params: str, entry: str) -> dict:
-    """Each stage's resolved schedule under --params and one grid entry."""
+def resolved(env: str | None, params: str, entry: str) -> dict:
+    """Every parameter group, each stage resolved, under --params and one grid entry."""
     from maskrec.config import load_parameters
 
-    groups = load_parameters(ROOT / "conf", env or None, kedro_params(join_params(params, entry)))  # fmt: skip
+    return load_parameters(ROOT / "conf", env or None, kedro_params(join_params(params, entry)))  # fmt: skip
+
+
+def schedules(groups: dict) -> dict:
+    """The schedule of each stage a history can come from."""
     return {stage: groups[stage].schedule for stage in set(MODEL_STAGES.values()) if stage in groups}  # fmt: skip
 
 
+def changed(before, after, path: str = "") -> list[tuple[str, object, object]]:
+    """(dotted path, before, after) of every leaf that differs between two dumps."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [item for key in sorted(set(before) | set(after))
+                for item in changed(before.get(key), after.get(key), f"{path}.{key}" if path else key)]  # fmt: skip
+    return [] if before == after else [(path, before, after)]
+
+
 def check_only_stopping(entry: str, recorded: dict, ruled: dict) -> None:
-    """Refuse a grid entry that changes anything but the stopping rule, naming the field."""
-    for stage, schedule in ruled.items():
-        for field, value in schedule.model_dump().items():
-            if field not in STOPPING and value != getattr(recorded[stage], field):
+    """Refuse a grid entry that changes anything but a stage's stopping rule (any group,
+    any stage's architecture, loss or epoch cap), naming the first such parameter."""
+    for group in sorted(set(recorded) | set(ruled)):
+        before = recorded[group].model_dump() if group in recorded else None
+        after = ruled[group].model_dump() if group in ruled else None
+        for path, old, new in changed(before, after, group):
+            *_, parent, field = ["", *path.split(".")]
+            if not (parent == "schedule" and field in STOPPING):
                 raise SystemExit(
-                    f'--grid "{entry}": changes {stage}.schedule.{field} ({getattr(recorded[stage], field)} -> '
-                    f"{value}); a replay judges the stopping rule only ({', '.join(STOPPING)})"
+                    f'--grid "{entry}": changes {path} ({old} -> {new}); '
+                    f"a replay judges the stopping rule only (schedule.{', schedule.'.join(STOPPING)})"
                 )  # fmt: skip
 
 
@@ -108,9 +125,9 @@ def main() -> None:
     found = [r for r in records(args.histories) if r[1] in MODEL_STAGES]
     if not found:
         raise SystemExit(f"no <model>_history.csv of {', '.join(MODEL_STAGES)} under {', '.join(args.histories)}")  # fmt: skip
-    recorded = schedules(args.env, args.params, "")
+    recorded = resolved(args.env, args.params, "")
     # the runs' own rule must give back every record, or the records ran under other settings
-    for row in replay(found, recorded):
+    for row in replay(found, schedules(recorded)):
         replayed, ran = (row["epochs"], row["kept"]), (row["recorded_epochs"], row["recorded_kept"])  # fmt: skip
         if replayed != ran:
             raise SystemExit(
@@ -120,9 +137,9 @@ def main() -> None:
             )  # fmt: skip
     results = []
     for entry in args.grid:
-        ruled = schedules(args.env, args.params, entry)
+        ruled = resolved(args.env, args.params, entry)
         check_only_stopping(entry, recorded, ruled)
-        rows = replay(found, ruled)
+        rows = replay(found, schedules(ruled))
         complete = all(r["epochs"] is not None for r in rows)
         same = complete and all(r["kept"] == r["recorded_kept"] for r in rows)
         trained = sum(r["epochs"] for r in rows) if complete else None

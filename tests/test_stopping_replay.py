@@ -58,6 +58,9 @@ def test_an_entry_that_changes_more_than_the_stopping_rule_is_refused_by_name(tm
     _record(tmp_path / "runs", RISING_THEN_FLAT)
     with pytest.raises(SystemExit, match=r"sasrec\.schedule\.epochs \(20 -> 10\)"):
         _run(monkeypatch, "--histories", str(tmp_path / "runs"), "--grid", "sasrec.schedule.epochs=10")  # fmt: skip
+    # ... or anything outside a schedule: an architecture trains another model too
+    with pytest.raises(SystemExit, match=r"\.model\.num_heads \(1 -> 2\)"):
+        _run(monkeypatch, "--histories", str(tmp_path / "runs"), "--grid", "model.num_heads=2")  # fmt: skip
 
 
 def test_a_record_its_settings_do_not_reproduce_is_refused_by_file(
