@@ -73,27 +73,20 @@ def schedules(groups: dict) -> dict:
     return {stage: groups[stage].schedule for stage in set(MODEL_STAGES.values()) if stage in groups}  # fmt: skip
 
 
-def changed(before, after, path: str = "") -> list[tuple[str, object, object]]:
-    """(dotted path, before, after) of every leaf that differs between two dumps."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        return [item for key in sorted(set(before) | set(after))
-                for item in changed(before.get(key), after.get(key), f"{path}.{key}" if path else key)]  # fmt: skip
-    return [] if before == after else [(path, before, after)]
-
-
 def check_only_stopping(entry: str, recorded: dict, ruled: dict) -> None:
     """Refuse a grid entry that changes anything but a stage's stopping rule (any group,
     any stage's architecture, loss or epoch cap), naming the first such parameter."""
-    for group in sorted(set(recorded) | set(ruled)):
-        before = recorded[group].model_dump() if group in recorded else None
-        after = ruled[group].model_dump() if group in ruled else None
-        for path, old, new in changed(before, after, group):
-            *_, parent, field = ["", *path.split(".")]
-            if not (parent == "schedule" and field in STOPPING):
-                raise SystemExit(
-                    f'--grid "{entry}": changes {path} ({old} -> {new}); '
-                    f"a replay judges the stopping rule only (schedule.{', schedule.'.join(STOPPING)})"
-                )  # fmt: skip
+    from maskrec.tracking import flatten
+
+    before, after = flatten(recorded), flatten(ruled)  # {"group.key...": value}
+    for path in sorted(set(before) | set(after)):
+        old, new = before.get(path), after.get(path)
+        *_, parent, field = ["", *path.split(".")]
+        if old != new and not (parent == "schedule" and field in STOPPING):
+            raise SystemExit(
+                f'--grid "{entry}": changes {path} ({old} -> {new}); '
+                f"a replay judges the stopping rule only (schedule.{', schedule.'.join(STOPPING)})"
+            )  # fmt: skip
 
 
 def replay(found: list, ruled: dict) -> list[dict]:
