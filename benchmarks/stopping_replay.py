@@ -56,6 +56,13 @@ def records(folders: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
             p for p in Path(folder).rglob("*_history.csv") if p.is_file()
         ):
             history = pd.read_csv(path)
+            missing = [c for c in ("epoch", "best_epoch") if c not in history]
+            if not {"ndcg@10", "rmse"} & set(history):  # the validation score replayed
+                missing.append("ndcg@10 (or rmse)")
+            if missing:
+                raise SystemExit(f"{path}: not a training history: no column {', '.join(missing)}")  # fmt: skip
+            if history.empty:
+                raise SystemExit(f"{path}: not a training history: no rows")
             model = str(history["model"].iloc[0]) if "model" in history else path.stem.removesuffix("_history")  # fmt: skip
             found.append((str(path), model, history))
     return found

@@ -71,3 +71,12 @@ def test_a_record_its_settings_do_not_reproduce_is_refused_by_file(
     with pytest.raises(SystemExit, match=f"{path}: --env/--params do not reproduce"):
         _run(monkeypatch, "--histories", str(tmp_path / "runs"))
     _run(monkeypatch, "--histories", str(tmp_path / "runs"), "--params", "sasrec.schedule.patience=10")  # fmt: skip
+
+
+def test_a_file_that_is_not_a_training_history_is_refused_naming_it_and_the_column(tmp_path, monkeypatch):  # fmt: skip
+    path = _record(tmp_path / "runs", RISING_THEN_FLAT)
+    pd.read_csv(path).drop(columns="best_epoch").to_csv(path, index=False)
+    with pytest.raises(
+        SystemExit, match=f"{path}: not a training history: no column best_epoch"
+    ):
+        _run(monkeypatch, "--histories", str(tmp_path / "runs"))
