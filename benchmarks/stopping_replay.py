@@ -20,9 +20,12 @@ reproduce every record (where it stopped, the epoch it kept); a record it does n
 reproduce was made under other settings, and is refused by file.
 
 For each rule and record: the epochs it would train and the epoch it would keep beside the
-record's, or "past the record" where the rule would train longer than the run did. A rule
-that keeps every record's epoch trains the same models (CPU training is deterministic) in
-the epochs it reports. Validation only: nothing here reads a test metric.
+record's, or "past the record" where the rule would train longer than the run did; and the
+seconds those epochs took in the recorded run (its `seconds` column: each epoch with its
+validation; a stage's setup is not in a history). A rule that keeps every record's epoch
+trains the same models (CPU training is deterministic) in the epochs it reports, and, on
+the machine and day of the records, in about the seconds it reports. Validation only:
+nothing here reads a test metric.
 """
 
 from __future__ import annotations
@@ -109,8 +112,26 @@ def replay(found: list, ruled: dict) -> list[dict]:
             "file": path, "model": model, "stage": stage,
             "recorded_epochs": int(history["epoch"].max()), "recorded_kept": int(kept),
             "epochs": None if outcome is None else outcome[0], "kept": None if outcome is None else outcome[1],
+            "recorded_seconds": epoch_seconds(history), "seconds": None if outcome is None else epoch_seconds(history, outcome[0]),
         })  # fmt: skip
     return rows
+
+
+def epoch_seconds(history: pd.DataFrame, last: int | None = None) -> float | None:
+    """The wall seconds the run's epochs took up to epoch `last` (all: None), each with its
+    validation, as the run recorded them (`seconds`; the start's scoring, epoch 0, when it
+    was a candidate); None for a record without them. The stage's own setup (data, the
+    model, saving it) is not in a history: a replay's seconds are the epochs' alone."""
+    if "seconds" not in history:
+        return None
+    ran = history if last is None else history[history["epoch"] <= last]
+    return round(float(ran["seconds"].sum()), 1)
+
+
+def total(rows: list[dict], key: str) -> float | None:
+    """The rows' `key` summed; None if any row lacks it."""
+    values = [r[key] for r in rows]
+    return None if any(v is None for v in values) else round(sum(values), 1)
 
 
 def main() -> None:
@@ -144,12 +165,18 @@ def main() -> None:
         same = complete and all(r["kept"] == r["recorded_kept"] for r in rows)
         trained = sum(r["epochs"] for r in rows) if complete else None
         recorded_epochs = sum(r["recorded_epochs"] for r in rows)
-        results.append({"rule": entry, "same_kept_epochs": same, "epochs": trained, "recorded_epochs": recorded_epochs, "runs": rows})  # fmt: skip
+        seconds, recorded_seconds = (
+            total(rows, "seconds"),
+            total(rows, "recorded_seconds"),
+        )
+        results.append({"rule": entry, "same_kept_epochs": same, "epochs": trained, "recorded_epochs": recorded_epochs,
+                        "seconds": seconds, "recorded_seconds": recorded_seconds, "runs": rows})  # fmt: skip
         print(f'\n--grid "{entry}": {"every run keeps its epoch" if same else "NOT the same models"}; '
-              f"epochs {trained if complete else 'past the record'} of {recorded_epochs} recorded")  # fmt: skip
+              f"epochs {trained if complete else 'past the record'} of {recorded_epochs} recorded"
+              + ("" if seconds is None else f"; their seconds {seconds:.0f} of {recorded_seconds:.0f}"))  # fmt: skip
         print_table([{**r, "file": Path(r["file"]).parent.name, "epochs": r["epochs"] if r["epochs"] is not None else "past the record",
                       "kept": r["kept"] if r["kept"] is not None else "–"} for r in rows],
-                    ["model", "file", "recorded_epochs", "recorded_kept", "epochs", "kept"])  # fmt: skip
+                    ["model", "file", "recorded_epochs", "recorded_kept", "epochs", "kept", "recorded_seconds", "seconds"])  # fmt: skip
     write_json(args.json, {"histories": args.histories, "env": args.env, "params": args.params, "rules": results})  # fmt: skip
 
 

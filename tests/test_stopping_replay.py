@@ -80,3 +80,26 @@ def test_a_file_that_is_not_a_training_history_is_refused_naming_it_and_the_colu
         SystemExit, match=f"{path}: not a training history: no column best_epoch"
     ):
         _run(monkeypatch, "--histories", str(tmp_path / "runs"))
+
+
+def test_the_seconds_are_those_of_the_epochs_the_rule_trains(tmp_path, monkeypatch):
+    path = _record(tmp_path / "runs", RISING_THEN_FLAT)
+    history = pd.read_csv(path)
+    history["seconds"] = [
+        1.0 + e / 10 for e in history["epoch"]
+    ]  # epoch e took 1 + e/10 s
+    history.to_csv(path, index=False)
+    out = tmp_path / "replay.json"
+    _run(monkeypatch, "--histories", str(tmp_path / "runs"), "--grid", "", "sasrec.schedule.patience=3", "--json", str(out))  # fmt: skip
+    own, shorter = json.loads(out.read_text())["rules"]
+    assert (
+        own["seconds"] == own["recorded_seconds"] == pytest.approx(13 + 9.1)
+    )  # epochs 1..13
+    assert (
+        shorter["runs"][0]["seconds"] == shorter["seconds"] == pytest.approx(8 + 3.6)
+    )  # 1..8
+    assert shorter["recorded_seconds"] == pytest.approx(13 + 9.1)
+    # a record without the column has no seconds, and neither has the rule's total
+    history.drop(columns="seconds").to_csv(path, index=False)
+    _run(monkeypatch, "--histories", str(tmp_path / "runs"), "--json", str(out))
+    assert json.loads(out.read_text())["rules"][0]["seconds"] is None
