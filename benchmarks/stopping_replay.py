@@ -20,7 +20,9 @@ reproduce every record (where it stopped, the epoch it kept); a record it does n
 reproduce was made under other settings, and is refused by file.
 
 For each rule and record: the epochs it would train and the epoch it would keep beside the
-record's, or "past the record" where the rule would train longer than the run did; and the
+record's, or "past the record" where the rule would train longer than the run did (a run
+that starts from a model the rule changes, fine-tuning from a pretraining that would keep
+another epoch, is marked `after_changed_model`: its record cannot say); and the
 seconds those epochs took in the recorded run (its `seconds` column: each epoch with its
 validation; a stage's setup is not in a history). A rule that keeps every record's epoch
 trains the same models (CPU training is deterministic) in the epochs it reports, and, on
@@ -47,11 +49,13 @@ MODEL_STAGES = {
 }  # fmt: skip
 # what a replay can judge: the rule that ends a run, not anything that changes its epochs
 STOPPING = ("patience", "min_improvement", "smoothing", "min_epochs")
+# the model each one starts from: where a rule changes that one, its own record says nothing
+STARTS_FROM = {"fine_tuned": "pretrained", "transfer_pretrained": "source_pretrained", "transfer": "transfer_pretrained"}  # fmt: skip
 
 
-def records(folders: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
-    """(file, model, history) for every `<model>_history.csv` under `folders`, in order of
-    folder, model and version (a race's seeds run in that order)."""
+def records(folders: list[str]) -> list[tuple[str, str, pd.DataFrame, str]]:
+    """(file, model, history, folder) for every `<model>_history.csv` under `folders`, in
+    order of folder, model and version (a race's seeds run in that order)."""
     found = []
     for folder in folders:
         # a versioned dataset is a folder of that name; its versions are the files inside
@@ -67,7 +71,7 @@ def records(folders: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
             if history.empty:
                 raise SystemExit(f"{path}: not a training history: no rows")
             model = str(history["model"].iloc[0]) if "model" in history else path.stem.removesuffix("_history")  # fmt: skip
-            found.append((str(path), model, history))
+            found.append((str(path), model, history, folder))
     return found
 
 
@@ -104,7 +108,7 @@ def replay(found: list, ruled: dict) -> list[dict]:
     from maskrec.training.loop import replay_stopping
 
     rows = []
-    for path, model, history in found:
+    for path, model, history, folder in found:
         stage = MODEL_STAGES[model]
         kept = history["best_epoch"].iloc[-1]
         outcome = replay_stopping(history.to_dict("records"), ruled[stage])
@@ -113,8 +117,25 @@ def replay(found: list, ruled: dict) -> list[dict]:
             "recorded_epochs": int(history["epoch"].max()), "recorded_kept": int(kept),
             "epochs": None if outcome is None else outcome[0], "kept": None if outcome is None else outcome[1],
             "recorded_seconds": epoch_seconds(history), "seconds": None if outcome is None else epoch_seconds(history, outcome[0]),
+            "folder": folder,
         })  # fmt: skip
+    mark_changed_starts(rows)
     return rows
+
+
+def mark_changed_starts(rows: list[dict]) -> None:
+    """`after_changed_model` on each row whose model starts from one the rule changes (it
+    keeps another epoch, or trains past its record) in the same --histories folder, and so
+    on down the chain: that run would start from other weights, so its replayed epochs are
+    not a prediction. Per folder, not per seed: a folder holding several seeds' runs marks
+    every seed's, which errs on the side of saying less."""
+    changed = {(r["folder"], r["model"]) for r in rows if r["epochs"] is None or r["kept"] != r["recorded_kept"]}  # fmt: skip
+    for _ in STARTS_FROM:  # the longest chain is as long as the mapping
+        for r in rows:
+            if (r["folder"], STARTS_FROM.get(r["model"])) in changed:
+                changed.add((r["folder"], r["model"]))
+    for r in rows:
+        r["after_changed_model"] = (r["folder"], STARTS_FROM.get(r["model"])) in changed
 
 
 def epoch_seconds(history: pd.DataFrame, last: int | None = None) -> float | None:
@@ -143,7 +164,9 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    found = [r for r in records(args.histories) if r[1] in MODEL_STAGES]
+    found = [
+        r for r in records(args.histories) if r[1] in MODEL_STAGES
+    ]  # (file, model, history, folder)
     if not found:
         raise SystemExit(f"no <model>_history.csv of {', '.join(MODEL_STAGES)} under {', '.join(args.histories)}")  # fmt: skip
     recorded = resolved(args.env, args.params, "")
@@ -173,10 +196,12 @@ def main() -> None:
                         "seconds": seconds, "recorded_seconds": recorded_seconds, "runs": rows})  # fmt: skip
         print(f'\n--grid "{entry}": {"every run keeps its epoch" if same else "NOT the same models"}; '
               f"epochs {trained if complete else 'past the record'} of {recorded_epochs} recorded"
-              + ("" if seconds is None else f"; their seconds {seconds:.0f} of {recorded_seconds:.0f}"))  # fmt: skip
+              + ("" if seconds is None else f"; their seconds {seconds:.0f} of {recorded_seconds:.0f}")
+              + ("; rows after_changed_model start from a model the rule changes: not predictions"
+                 if any(r["after_changed_model"] for r in rows) else ""))  # fmt: skip
         print_table([{**r, "file": Path(r["file"]).parent.name, "epochs": r["epochs"] if r["epochs"] is not None else "past the record",
                       "kept": r["kept"] if r["kept"] is not None else "–"} for r in rows],
-                    ["model", "file", "recorded_epochs", "recorded_kept", "epochs", "kept", "recorded_seconds", "seconds"])  # fmt: skip
+                    ["model", "file", "recorded_epochs", "recorded_kept", "epochs", "kept", "recorded_seconds", "seconds", "after_changed_model"])  # fmt: skip
     write_json(args.json, {"histories": args.histories, "env": args.env, "params": args.params, "rules": results})  # fmt: skip
 
 

@@ -103,3 +103,24 @@ def test_the_seconds_are_those_of_the_epochs_the_rule_trains(tmp_path, monkeypat
     history.drop(columns="seconds").to_csv(path, index=False)
     _run(monkeypatch, "--histories", str(tmp_path / "runs"), "--json", str(out))
     assert json.loads(out.read_text())["rules"][0]["seconds"] is None
+
+
+def test_a_run_that_starts_from_a_model_the_rule_changes_is_marked(
+    tmp_path, monkeypatch
+):
+    # conf/base: pretraining to its cap of 60, fine-tuning to its 20, both still gaining
+    _record(tmp_path / "runs", [0.1 + e / 1000 for e in range(60)], model="pretrained")
+    _record(tmp_path / "runs", [0.2 + e / 1000 for e in range(20)], model="fine_tuned")
+    out = tmp_path / "replay.json"
+    _run(monkeypatch, "--histories", str(tmp_path / "runs"), "--grid", "", "pretraining.schedule.min_improvement=0.5", "--json", str(out))  # fmt: skip
+    own, margin = json.loads(out.read_text())["rules"]
+    assert not any(r["after_changed_model"] for r in own["runs"])
+    rows = {r["model"]: r for r in margin["runs"]}
+    # with a 50% margin no epoch after the first is progress: pretraining ends at its
+    # min_epochs (20), keeping epoch 20, not 60 ...
+    assert (rows["pretrained"]["epochs"], rows["pretrained"]["kept"]) == (20, 20)
+    assert not rows["pretrained"]["after_changed_model"]
+    # ... so fine-tuning, whose own rule is unchanged, would start from other weights
+    assert (
+        rows["fine_tuned"]["kept"] == 20 and rows["fine_tuned"]["after_changed_model"]
+    )
