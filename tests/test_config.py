@@ -50,6 +50,9 @@ def test_ml100k_overrides_single_keys_and_keeps_the_rest_of_base():
     stages = ("pretraining", "fine_tuning", "scratch", "sasrec", "transfer_pretraining")
     assert {ml100k[s].schedule.min_improvement for s in stages} == {0.01} != {base["sasrec"].schedule.min_improvement}  # fmt: skip
     assert ml100k["pretraining"].schedule.patience == 20 and ml100k["scratch"].schedule.patience == 8  # fmt: skip
+    # ... but not the rating run's stages, whose RMSE the margin made worse (they say 0)
+    rating_stages = (ml100k["ratings"].pretraining, ml100k["ratings"].head)
+    assert {s.schedule.min_improvement for s in rating_stages} == {0.0}
 
 
 def test_ml1m_is_the_ml1m_subset_study_s_winners_plus_the_start_chosen_after_it():
