@@ -330,7 +330,7 @@ def synthetic_sequences(
     return items, train, valid
 
 
-def tuned_project(doc: str, workdir: str, transfer: bool = False, models: tuple[str, ...] = ()):  # fmt: skip
+def tuned_project(doc: str, workdir: str, transfer: bool = False, models: tuple[str, ...] = (), folds: bool = False):  # fmt: skip
     """The two-phase tuning benchmarks' start: arguments (with --seeds, --fresh and
     --no-shipped; --env refused, as the tuned environment is written over conf/base), the
     runtime parameters, the scratch project, its validated `tuning` group (a bad value
@@ -342,7 +342,8 @@ def tuned_project(doc: str, workdir: str, transfer: bool = False, models: tuple[
     it stopped in from that trial's last finished epoch: training checkpoints stay on), and
     the default runs already finished are read back; --fresh (or another command or code)
     starts over. `transfer`: the script takes --pretrain-data (the transfer run's source).
-    `models`: the script takes --models, some of them to tune (one a run).
+    `models`: the script takes --models, some of them to tune (one a run). `folds`: the
+    script takes --folds, the rating pipeline's random folds to tune and test one by one.
     """
     parser = arguments(doc, workdir)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -353,6 +354,8 @@ def tuned_project(doc: str, workdir: str, transfer: bool = False, models: tuple[
         parser.add_argument("--pretrain-data", default=None, help="a MovieLens folder or release to pretrain on: the transfer run's models are tuned too, and phase 2 is the transfer run")  # fmt: skip
     if models:
         parser.add_argument("--models", nargs="+", choices=models, default=None, help="tune only these models, one a run (the others train at the run's configuration)")  # fmt: skip
+    if folds:
+        parser.add_argument("--folds", type=int, nargs="+", default=None, help="random folds of the rating pipeline (0-4): each tuned on its own training ratings and tested on its test ratings, one by one")  # fmt: skip
     args = parser.parse_args()
     if args.env:
         raise SystemExit("--env: the tuned environment is written over conf/base; give settings with --params")  # fmt: skip

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from maskrec.models.rating_tokens import RATING_CODES, rated_tokens
+from maskrec.params import RATING_FOLDS
 
 
 def sequence_table(events: pd.DataFrame, ratings: bool = False) -> pd.DataFrame:
@@ -58,6 +59,22 @@ def next_rating_parts(user_ids: np.ndarray) -> np.ndarray:
     (rating prediction's `next_in_time` protocol, and what rating tuning reads)."""
     from_end = events_from_end(user_ids)
     return np.where(from_end == 0, "test", np.where(from_end == 1, "valid", "train"))
+
+
+def random_rating_folds(count: int, seed: int) -> np.ndarray:
+    """Each of `count` ratings' random fold (0..RATING_FOLDS-1), a seeded partition into
+    near-equal parts: the rating pipeline's folds, and the fold a rating study tunes on."""
+    fold = np.empty(count, dtype=np.int64)
+    fold[np.random.default_rng(seed).permutation(count)] = (
+        np.arange(count) % RATING_FOLDS
+    )
+    return fold
+
+
+def random_validation_mask(count: int, seed: int, fraction: float) -> np.ndarray:
+    """Which of a random fold's `count` training ratings are held out to stop on (a
+    seeded `fraction`): the same draw for the rating pipeline and a study of that fold."""
+    return np.random.default_rng(seed + 1).random(count) < fraction
 
 
 def rater_input(

@@ -508,6 +508,11 @@ class Pruner(_Params):
     warmup_epochs: int = Field(ge=0)  # epochs of a trial before it can be pruned
 
 
+# Surprise's k-fold protocol for rating prediction: each rating in one of this many random
+# test folds. A fold is a namespace of the rating pipeline (structure, not a parameter).
+RATING_FOLDS = 5
+
+
 class TuningParams(_Params):
     """Equal-budget hyper-parameter search (the `tuning` pipeline): every model gets the
     same number of trials and the same epoch cap over its documented space."""
@@ -523,6 +528,11 @@ class TuningParams(_Params):
     startup_trials: int = Field(ge=0)  # random trials before TPE models the space
     pruner: Pruner
     models: list[Literal["fine_tuned", "scratch", "sasrec", "transfer", "joint_sasrec", "rating_head", "svd", "svdpp"]] = Field(min_length=1)  # fmt: skip
+    # the ratings a rating model's study fits and scores: None, the next-rating protocol's
+    # (each user's rating before the last scores; the last, its test, is dropped); k,
+    # random fold k's training ratings, its `ratings.valid_fraction` held out to score as
+    # the rating pipeline holds them out (fold k's test ratings are dropped)
+    rating_fold: int | None = Field(default=None, ge=0, lt=RATING_FOLDS)
     space: dict[str, dict[str, Dimension]]
     # Points a new study tries first, in order (they count toward `trials`): each names
     # some of the model's dimensions, a value or a resolved setting to copy

@@ -685,18 +685,49 @@ def test_rating_tuning_reads_no_user_s_last_rating():
         {"user_id": [1, 1, 1, 1, 2, 2, 2], "item_id": [10, 11, 12, 13, 10, 14, 15],
          "rating": [4.0, 3.0, 5.0, 1.0, 2.0, 4.0, 3.0], "timestamp": [1, 2, 3, 4, 5, 6, 7]}
     )  # fmt: skip
-    fitted, held = nodes.rating_tuning_input(events)
+    fitted, held = nodes.rating_tuning_input(
+        events, params("tuning"), params("ratings")
+    )
     # the next-rating protocol: last rating = test (left out), the one before = validation
     assert held[["user_id", "item_id"]].to_numpy().tolist() == [[1, 12], [2, 14]]
     assert fitted[["user_id", "item_id"]].to_numpy().tolist() == [[1, 10], [1, 11], [2, 10]]  # fmt: skip
     assert list(fitted.columns) == ["user_id", "item_id", "rating", "timestamp"]
 
 
+@pytest.mark.parametrize("fold", [0, 3])
+def test_a_fold_s_rating_study_reads_that_fold_s_training_ratings_as_the_rating_pipeline_splits_them(fold):  # fmt: skip
+    from maskrec.pipelines.rating_prediction import nodes as rating
+
+    events = rated_events(users=40, per_user=15, seed=2)
+    ratings = params("ratings", seed=7, valid_fraction=0.2)
+    fitted, held = nodes.rating_tuning_input(events, params("tuning", rating_fold=fold), ratings)  # fmt: skip
+    # what the rating pipeline's fold `fold` fits its heads on and stops them on
+    train, test = rating.select_fold(rating.split_ratings(events, ratings), "random_folds", fold)  # fmt: skip
+    pipeline_fitted, pipeline_held = rating.hold_out_validation(train, ratings, "random_folds")  # fmt: skip
+
+    def key(frame: pd.DataFrame) -> list[tuple]:
+        return sorted(map(tuple, frame[["user_id", "item_id", "rating", "timestamp"]].to_numpy().tolist()))  # fmt: skip
+
+    assert key(held) == key(pipeline_held) and key(fitted) == key(pipeline_fitted)
+    assert len(held) > 0 and len(test) > 0
+    # none of the fold's test ratings is read; every other rating is, once
+    tested = set(key(test))
+    assert not tested & set(key(fitted) + key(held))
+    assert len(fitted) + len(held) + len(test) == len(events)
+
+
+def test_a_rating_fold_outside_the_protocol_is_refused_at_run_start():
+    with pytest.raises(ValueError, match="rating_fold"):
+        load_parameters(Path(__file__).parents[3] / "conf", "local", {"tuning": {"rating_fold": 5}})  # fmt: skip
+
+
 def test_a_classic_rating_trial_scores_surprise_s_rmse_on_validation_ratings():
     from surprise import SVD, Dataset, Reader
 
     events = rated_events()
-    fitted, held = nodes.rating_tuning_input(events)
+    fitted, held = nodes.rating_tuning_input(
+        events, params("tuning"), params("ratings")
+    )
     tuning = TuningParams.model_validate(params("tuning").model_dump() | {"models": ["svd"], "space": RATING_SPACE, "trials": 2, "startup_trials": 2})  # fmt: skip
     ratings = params("ratings")
     table = nodes.tune_ratings(optuna.storages.InMemoryStorage(), None, fitted, held, tuning, ratings,

@@ -41,18 +41,24 @@ from maskrec.metrics import (
     ratio_intervals,
     with_fdr,
 )
-from maskrec.model_input import next_rating_parts, rater_input, rating_set
+from maskrec.model_input import (
+    next_rating_parts,
+    random_rating_folds,
+    random_validation_mask,
+    rater_input,
+    rating_set,
+)
 from maskrec.models.rating_baselines import check_similarity_size, fit_predict_many
 from maskrec.models.rating_blend import blend, fit_blend
 from maskrec.models.sequence import SequenceRecModel
-from maskrec.params import EvaluationParams, RatingParams, TrainingParams
+from maskrec.params import RATING_FOLDS, EvaluationParams, RatingParams, TrainingParams
 from maskrec.scoring import rate
 from maskrec.training.setup import init_model
 from maskrec.training.stages import fine_tune_ratings, pretrain, with_rating_head
 
 logger = logging.getLogger(__name__)
 COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
-FOLDS = 5  # Surprise's protocol; a fold is a namespace (pipeline structure, not a parameter)
+FOLDS = RATING_FOLDS  # Surprise's protocol; a fold is a namespace (pipeline structure, not a parameter)
 SEQUENCE_MODELS = ("fine_tuned", "scratch")
 
 
@@ -64,10 +70,9 @@ def split_ratings(interactions: pd.DataFrame, params: RatingParams) -> pd.DataFr
     if "knn_baseline" in params.classic_models:  # before any fold fits or trains
         check_similarity_size(ratings, params.knn_baseline)
     part = next_rating_parts(ratings["user_id"].to_numpy())
-    rng = np.random.default_rng(params.seed)
-    fold = np.empty(len(ratings), dtype=np.int64)
-    fold[rng.permutation(len(ratings))] = np.arange(len(ratings)) % FOLDS
-    return ratings.assign(time_part=part, fold=fold)
+    return ratings.assign(
+        time_part=part, fold=random_rating_folds(len(ratings), params.seed)
+    )
 
 
 def select_fold(
@@ -120,7 +125,7 @@ def hold_out_validation(
     if protocol == "next_in_time":
         valid = (train["time_part"] == "valid").to_numpy()
     else:
-        valid = np.random.default_rng(params.seed + 1).random(len(train)) < params.valid_fraction  # fmt: skip
+        valid = random_validation_mask(len(train), params.seed, params.valid_fraction)
     return train[~valid], train[valid]
 
 

@@ -12,6 +12,8 @@ project's own stages (`training.stages`) at the trial's point of the search spac
   by RMSE on the next-rating protocol's validation ratings (each user's rating before the
   last), fitted on the ratings before those; each user's last rating, that protocol's
   test, is dropped by the first node that reads the ratings (`rating_tuning_input`).
+  With `tuning.rating_fold` = k, on random fold k's training ratings instead (its
+  held-out validation fraction scores); fold k's test ratings are dropped there.
 
 Resuming: the studies live in the project's SQLite storage (`OptunaStorageDataset`), a
 trial written as it ends, with the sampler's random state after it (`_SAMPLER_STATE`). A
@@ -41,7 +43,12 @@ from optuna.trial import FrozenTrial, TrialState
 from plotly.subplots import make_subplots
 
 from maskrec.metrics import error_metrics
-from maskrec.model_input import next_rating_parts, rater_input
+from maskrec.model_input import (
+    next_rating_parts,
+    random_rating_folds,
+    random_validation_mask,
+    rater_input,
+)
 from maskrec.models.rating_baselines import check_settings, fit_predict
 from maskrec.models.sequence import SequenceRecModel
 from maskrec.params import (
@@ -313,14 +320,22 @@ def tune_transfer(
 
 
 def rating_tuning_input(
-    interactions: pd.DataFrame,
+    interactions: pd.DataFrame, tuning: TuningParams, ratings: RatingParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ratings rating models are tuned on: the next-rating protocol's training ratings
-    (fitted) and validation ratings (each user's rating before the last, held out to
-    score); each user's last rating, that protocol's test, is left out here."""
-    ratings = interactions[["user_id", "item_id", "rating", "timestamp"]].reset_index(drop=True)  # fmt: skip
-    part = next_rating_parts(ratings["user_id"].to_numpy())
-    return ratings[part == "train"].reset_index(drop=True), ratings[part == "valid"].reset_index(drop=True)  # fmt: skip
+    """The ratings rating models are tuned on, fitted and held out to score, as the rating
+    pipeline's fine-tuned head fits and stops on them: with `tuning.rating_fold` None, the
+    next-rating protocol's (each user's rating before the last scores; the last, that
+    protocol's test, is left out here); with k, random fold k's training ratings, of which
+    the seeded `ratings.valid_fraction` scores (fold k's test ratings are left out). Tuned
+    per fold, settings never chose on a rating they are tested on: every rating is some
+    fold's test, so settings tuned on one fold's ratings are clean for that fold alone."""
+    rated = interactions[["user_id", "item_id", "rating", "timestamp"]].reset_index(drop=True)  # fmt: skip
+    if tuning.rating_fold is None:
+        part = next_rating_parts(rated["user_id"].to_numpy())
+        return rated[part == "train"].reset_index(drop=True), rated[part == "valid"].reset_index(drop=True)  # fmt: skip
+    train = rated[random_rating_folds(len(rated), ratings.seed) != tuning.rating_fold]
+    held = random_validation_mask(len(train), ratings.seed, ratings.valid_fraction)
+    return train[~held].reset_index(drop=True), train[held].reset_index(drop=True)
 
 
 def tune_ratings(

@@ -15,7 +15,8 @@ def create_pipeline(transfer: bool = False, **kwargs) -> Pipeline:
     `tuning.models`), then the winners as the `tuned` environment and a summary. Inputs
     are the item features, the training sequences and the validation targets, and for
     the rating models the cleaned ratings, of which the first node keeps the next-rating
-    protocol's training and validation ratings: no test split is read.
+    protocol's (or one random fold's) training and validation ratings: no test split is
+    read.
     `transfer`: the transfer run's models too (`TRANSFER_TUNED`), from the source's
     sequences in the target's item ids (their validation targets are the source users'
     own last events) and the joint sequences, which the transfer package makes."""
@@ -46,7 +47,7 @@ def create_pipeline(transfer: bool = False, **kwargs) -> Pipeline:
         [
             Node(
                 nodes.rating_tuning_input,
-                "interactions",
+                ["interactions", "params:tuning", "params:ratings"],
                 ["rating_tuning_fitted", "rating_tuning_valid"],
                 name="rating_tuning_input_node",
             ),
