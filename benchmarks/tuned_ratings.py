@@ -30,7 +30,9 @@ but the one it was tuned in. With --folds, each random fold is tuned and tested 
 fold k's studies (`<tuning.study>_fold<k>`) fit on fold k's training ratings less the
 held-out `ratings.valid_fraction` they score on (the ratings the rating pipeline's fold k
 fits its heads on and stops them on), and fold k's namespace of the rating pipeline then
-runs with its winners and with conf/base, tested on fold k's test ratings alone. Reported:
+runs with its winners and with conf/base, tested on fold k's test ratings alone. The seed
+(`ratings.seed`) draws the folds, so each seed has its own studies
+(`<tuning.study>_seed<s>_fold<k>` beyond seed 0). Reported:
 each model's RMSE over every fold's test ratings (each rating once, as Surprise's 5-fold
 table pools them) and per fold, the per-fold differences with each fold's paired t-test
 over users and a t interval over the folds. --env is not taken: the tuned environment is
@@ -117,22 +119,28 @@ def fold_difference(runs: list[dict], model: str, competitor: str) -> float:
 
 
 def by_fold(project: ScratchProject, args, tuning, kept) -> dict:
-    """--folds: for each fold, its studies (validation ratings of its own training
-    ratings), then its namespace of the rating pipeline under the winners and conf/base,
-    seed by seed; the folds pooled and compared."""
+    """--folds: for each fold and seed, its studies (validation ratings of its own
+    training ratings), then its namespace of the rating pipeline under the winners and
+    conf/base; the folds pooled and compared.
+
+    `ratings.seed` draws the folds, so each seed is tuned on its own: settings tuned on
+    seed 0's fold k have seen the ratings another seed puts in its fold k's test. A seed's
+    studies are `<tuning.study>_fold<k>` (seed 0) or `<tuning.study>_seed<s>_fold<k>`."""
     studies, runs = {}, {}
     chosen = {"tuned": "tuned"} | ({} if args.no_shipped else {"shipped": None})
     for fold in args.folds:
-        fold_params = (
-            f"tuning.rating_fold={fold},tuning.study={tuning.study}_fold{fold}"
-        )
-        seconds = sum(project.run(["tuning"], params=f"tuning.models=[{model}],{fold_params}") for model in TUNED)  # fmt: skip
-        summary = project.load("tuning_summary")
-        studies[fold] = {"tuning": summary, "tuning_seconds": study_seconds(summary, seconds),
-                         "environment": (project.folder / "conf/tuned/parameters.yml").read_text()}  # fmt: skip
-        for label, env in chosen.items():
-            runs.setdefault(label, {})[fold] = [kept.get(f"{label}-fold{fold}-{seed}", lambda _, e=env, s=seed: tested(project, e, s, f"rating_fold_{fold}"))
-                                                for seed in args.seeds]  # fmt: skip
+        for seed in args.seeds:
+            name = f"{tuning.study}_fold{fold}" if seed == 0 else f"{tuning.study}_seed{seed}_fold{fold}"  # fmt: skip
+            fold_params = (
+                f"ratings.seed={seed},tuning.rating_fold={fold},tuning.study={name}"
+            )
+            seconds = sum(project.run(["tuning"], params=f"tuning.models=[{model}],{fold_params}") for model in TUNED)  # fmt: skip
+            summary = project.load("tuning_summary")
+            studies.setdefault(fold, {})[seed] = {"tuning": summary, "tuning_seconds": study_seconds(summary, seconds),
+                                                  "environment": (project.folder / "conf/tuned/parameters.yml").read_text()}  # fmt: skip
+            for label, env in chosen.items():
+                runs.setdefault(label, {}).setdefault(fold, []).append(
+                    kept.get(f"{label}-fold{fold}-{seed}", lambda _, e=env, s=seed, f=fold: tested(project, e, s, f"rating_fold_{f}")))  # fmt: skip
     result = {}
     for label, folds in runs.items():
         per_seed = [
@@ -155,9 +163,10 @@ def by_fold(project: ScratchProject, args, tuning, kept) -> dict:
         )
         print_table([{"pair": pair, "95% over folds": "–" if v is None else "[{:+.4f}, {:+.4f}]".format(*v)} for pair, v in r["over_folds"].items()], ["pair", "95% over folds"])  # fmt: skip
     print("\ntuning (validation only), by fold:")
-    print_table([{"fold": f, "model": m, "best valid RMSE": round(s.get("valid_rmse", float("nan")), 4), "trials": json.dumps(s["trials"]),
-                  "CPU s": round(s["seconds"]), "point": json.dumps(s.get("point"))} for f, st in studies.items() for m, s in st["tuning"].items()],
-                ["fold", "model", "best valid RMSE", "trials", "CPU s", "point"])  # fmt: skip
+    print_table([{"fold": f, "seed": seed, "model": m, "best valid RMSE": round(s.get("valid_rmse", float("nan")), 4), "trials": json.dumps(s["trials"]),
+                  "CPU s": round(s["seconds"]), "point": json.dumps(s.get("point"))}
+                 for f, by_seed in studies.items() for seed, st in by_seed.items() for m, s in st["tuning"].items()],
+                ["fold", "seed", "model", "best valid RMSE", "trials", "CPU s", "point"])  # fmt: skip
     return {"folds": args.folds, "studies": studies, "result": result,
             "runs": {label: {f: [{k: v for k, v in r.items() if k != "per_user"} for r in rs] for f, rs in folds.items()} for label, folds in runs.items()}}  # fmt: skip
 
