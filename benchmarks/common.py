@@ -355,7 +355,9 @@ def tuned_project(doc: str, workdir: str, transfer: bool = False, models: tuple[
     if models:
         parser.add_argument("--models", nargs="+", choices=models, default=None, help="tune only these models, one a run (the others train at the run's configuration)")  # fmt: skip
     if folds:
-        parser.add_argument("--folds", type=int, nargs="+", default=None, help="random folds of the rating pipeline (0-4): each tuned on its own training ratings and tested on its test ratings, one by one")  # fmt: skip
+        from maskrec.params import RATING_FOLDS
+
+        parser.add_argument("--folds", type=int, nargs="+", default=None, choices=range(RATING_FOLDS), help="random folds of the rating pipeline (0-4): each tuned on its own training ratings and tested on its test ratings, one by one")  # fmt: skip
     args = parser.parse_args()
     if args.env:
         raise SystemExit("--env: the tuned environment is written over conf/base; give settings with --params")  # fmt: skip
